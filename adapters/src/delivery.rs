@@ -1,0 +1,88 @@
+//! What an adapter is handed, and what it answers.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// Why a delivery is being made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryEvent {
+    /// A new Task for the partner to act on.
+    TaskCreated,
+    /// A Task the partner already has has changed.
+    TaskUpdated,
+}
+
+impl DeliveryEvent {
+    /// The name stored in the outbox and shown to operators.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryEvent::TaskCreated => "task-created",
+            DeliveryEvent::TaskUpdated => "task-updated",
+        }
+    }
+
+    /// Reads a stored event name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "task-created" => Some(DeliveryEvent::TaskCreated),
+            "task-updated" => Some(DeliveryEvent::TaskUpdated),
+            _ => None,
+        }
+    }
+}
+
+/// One message to one partner, exactly as recorded in the outbox.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The outbox row's id.
+    pub id: String,
+    /// Stable across retries so the receiver can drop duplicates (`X-Request-Id`).
+    pub idempotency_key: String,
+    /// Threads every message about one referral (`X-Correlation-Id`).
+    pub correlation_id: String,
+    /// Why it is sent.
+    pub event: DeliveryEvent,
+    /// The Task, at the version the outbox row names.
+    pub task: Value,
+    /// The Task's focus (the ServiceRequest), at the version the outbox row names.
+    pub focus: Value,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+/// The partner's acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The HTTP status it answered with.
+    pub status: u16,
+}
+
+/// A failed delivery, with the verdict on whether trying again can help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// Connection refused, timeout, 5xx, 408, 429: worth retrying.
+    #[error("transient: {reason}")]
+    Transient {
+        /// What happened.
+        reason: String,
+        /// The partner's `Retry-After`, when it gave one.
+        retry_after: Option<Duration>,
+    },
+    /// The partner refused the content itself: retrying the same bytes cannot help.
+    #[error("permanent: {reason}")]
+    Permanent {
+        /// What happened, with the partner's answer.
+        reason: String,
+    },
+}
+
+/// Delivers Tasks to one partner.
+#[async_trait]
+pub trait Outbound: Send + Sync {
+    /// The config `kind` this adapter implements.
+    fn kind(&self) -> &'static str;
+    /// Sends one delivery; `Ok` only when the partner acknowledged it with a 2xx.
+    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt, DeliveryError>;
+}

@@ -1,0 +1,87 @@
+//! `fhir-rest`: writes the Task and its ServiceRequest to the partner's FHIR server
+//! as one transaction Bundle of conditional-free PUTs, so a retry overwrites rather than duplicates.
+
+mod config;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+pub use config::FhirRestConfig;
+
+use crate::registry::{AdapterConfigError, settings};
+use crate::{Delivery, DeliveryError, Outbound, Receipt, http};
+
+/// The config `kind` of this adapter.
+pub const KIND: &str = "fhir-rest";
+
+/// Delivers to a partner's FHIR R4 server.
+pub struct FhirRest {
+    config: FhirRestConfig,
+    client: reqwest::Client,
+}
+
+/// Registry entry: builds the adapter from its settings.
+pub fn build(value: &Value) -> Result<Arc<dyn Outbound>, AdapterConfigError> {
+    let config: FhirRestConfig = settings(value)?;
+    config.check()?;
+    Ok(Arc::new(FhirRest::new(config)))
+}
+
+impl FhirRest {
+    /// An adapter for one partner.
+    pub fn new(config: FhirRestConfig) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout())
+            .timeout(config.timeout())
+            .build()
+            .unwrap_or_default();
+        Self { config, client }
+    }
+}
+
+/// The transaction Bundle: the ServiceRequest first so the Task's focus resolves on the partner's server.
+pub fn transaction_bundle(delivery: &Delivery) -> Value {
+    let entry = |resource: &Value| {
+        let rtype = resource["resourceType"].as_str().unwrap_or_default();
+        let id = resource["id"].as_str().unwrap_or_default();
+        json!({
+            "fullUrl": format!("{rtype}/{id}"),
+            "resource": resource,
+            "request": {"method": "PUT", "url": format!("{rtype}/{id}")}
+        })
+    };
+    json!({
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [entry(&delivery.focus), entry(&delivery.task)],
+    })
+}
+
+#[async_trait]
+impl Outbound for FhirRest {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    async fn deliver(&self, delivery: &Delivery) -> Result<Receipt, DeliveryError> {
+        let body = serde_json::to_vec(&transaction_bundle(delivery)).map_err(|e| DeliveryError::Permanent {
+            reason: format!("could not serialise the bundle: {e}"),
+        })?;
+        let response = self
+            .client
+            .post(self.config.url.trim_end_matches('/'))
+            .header(reqwest::header::CONTENT_TYPE, "application/fhir+json")
+            .header(reqwest::header::ACCEPT, "application/fhir+json")
+            .header("X-Request-Id", &delivery.idempotency_key)
+            .header("X-Correlation-Id", &delivery.correlation_id)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| http::transport_error(&e))?;
+        http::classify(response).await
+    }
+}

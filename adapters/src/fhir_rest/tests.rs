@@ -1,0 +1,95 @@
+use std::sync::{Arc, Mutex};
+
+use axum::{Router, http::HeaderMap, http::StatusCode, routing::post};
+use serde_json::{Value, json};
+
+use super::*;
+use crate::DeliveryEvent;
+
+fn delivery() -> Delivery {
+    Delivery {
+        id: "d1".into(),
+        idempotency_key: "key-1".into(),
+        correlation_id: "corr-1".into(),
+        event: DeliveryEvent::TaskCreated,
+        task: json!({"resourceType": "Task", "id": "t1", "focus": {"reference": "ServiceRequest/s1"}}),
+        focus: json!({"resourceType": "ServiceRequest", "id": "s1"}),
+        attempt: 1,
+    }
+}
+
+async fn partner(answer: StatusCode, extra: Option<(&'static str, &'static str)>) -> (String, Arc<Mutex<Vec<(HeaderMap, Value)>>>) {
+    let seen: Arc<Mutex<Vec<(HeaderMap, Value)>>> = Arc::default();
+    let record = seen.clone();
+    let app = Router::new().route(
+        "/fhir",
+        post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let record = record.clone();
+            async move {
+                let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                record.lock().expect("lock").push((headers, json));
+                let mut response = axum::response::Response::new(axum::body::Body::from("{}"));
+                *response.status_mut() = answer;
+                if let Some((k, v)) = extra {
+                    response.headers_mut().insert(k, v.parse().expect("header"));
+                }
+                response
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/fhir"), seen)
+}
+
+fn adapter(url: String) -> FhirRest {
+    FhirRest::new(FhirRestConfig { url, connect_timeout_seconds: Some(1), timeout_seconds: Some(2) })
+}
+
+#[tokio::test]
+async fn posts_a_transaction_with_the_service_request_then_the_task() {
+    let (url, seen) = partner(StatusCode::OK, None).await;
+    let receipt = adapter(url).deliver(&delivery()).await.expect("delivered");
+    assert_eq!(receipt.status, 200);
+    let seen = seen.lock().expect("lock");
+    let (headers, bundle) = &seen[0];
+    assert_eq!(headers["x-request-id"], "key-1");
+    assert_eq!(headers["x-correlation-id"], "corr-1");
+    assert_eq!(headers["content-type"], "application/fhir+json");
+    assert_eq!(bundle["type"], "transaction");
+    assert_eq!(bundle["entry"][0]["request"]["url"], "ServiceRequest/s1");
+    assert_eq!(bundle["entry"][1]["request"]["method"], "PUT");
+    assert_eq!(bundle["entry"][1]["resource"]["id"], "t1");
+}
+
+#[tokio::test]
+async fn server_errors_and_throttling_are_transient() {
+    let (url, _) = partner(StatusCode::SERVICE_UNAVAILABLE, None).await;
+    assert!(matches!(adapter(url).deliver(&delivery()).await, Err(DeliveryError::Transient { .. })));
+    let (url, _) = partner(StatusCode::TOO_MANY_REQUESTS, Some(("retry-after", "7"))).await;
+    match adapter(url).deliver(&delivery()).await {
+        Err(DeliveryError::Transient { retry_after, .. }) => {
+            assert_eq!(retry_after, Some(std::time::Duration::from_secs(7)))
+        }
+        other => panic!("expected transient, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn client_errors_are_permanent_and_keep_the_answer() {
+    let (url, _) = partner(StatusCode::UNPROCESSABLE_ENTITY, None).await;
+    match adapter(url).deliver(&delivery()).await {
+        Err(DeliveryError::Permanent { reason }) => assert!(reason.contains("422"), "{reason}"),
+        other => panic!("expected permanent, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn connection_refused_is_transient() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let result = adapter(format!("http://{addr}/fhir")).deliver(&delivery()).await;
+    assert!(matches!(result, Err(DeliveryError::Transient { .. })), "{result:?}");
+}

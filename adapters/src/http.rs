@@ -1,0 +1,48 @@
+//! The retry verdict for HTTP answers, shared by every HTTP adapter.
+
+use std::time::Duration;
+
+use crate::{DeliveryError, Receipt};
+
+/// Longest answer body kept in an error message (partners sometimes answer with a whole web page).
+const MAX_BODY_IN_ERROR: usize = 1024;
+
+/// Classifies a partner's HTTP answer: 2xx is a receipt; 408, 429 and 5xx are transient; other codes are permanent.
+pub async fn classify(response: reqwest::Response) -> Result<Receipt, DeliveryError> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(Receipt { status: status.as_u16() });
+    }
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = response.text().await.unwrap_or_default();
+    let mut shown: String = body.chars().take(MAX_BODY_IN_ERROR).collect();
+    if body.len() > shown.len() {
+        shown.push('…');
+    }
+    let reason = format!("partner answered {status}: {shown}");
+    if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
+        Err(DeliveryError::Transient { reason, retry_after })
+    } else {
+        Err(DeliveryError::Permanent { reason })
+    }
+}
+
+/// Connection failures and timeouts are always worth another try.
+pub fn transport_error(error: &reqwest::Error) -> DeliveryError {
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    DeliveryError::Transient {
+        reason: format!("{what}: {error}"),
+        retry_after: None,
+    }
+}

@@ -1,0 +1,214 @@
+//! Cross-field checks, each mistake reported with its path (e.g. `route[0].to`).
+
+use std::collections::HashSet;
+use std::fmt;
+
+use super::{Config, Role};
+
+/// Every problem found in a config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<(String, String)>);
+
+impl ConfigErrors {
+    pub(super) fn single(path: &str, message: String) -> Self {
+        Self(vec![(path.to_owned(), message)])
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (path, message)) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if path.is_empty() {
+                write!(f, "{message}")?;
+            } else {
+                write!(f, "{path}: {message}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    pub(super) fn check(&self) -> Result<(), ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut push = |path: String, message: String| errors.push((path, message));
+
+        if self.server.listen_addr().is_err() {
+            push("server.listen".into(), format!("\"{}\" is not a socket address like 127.0.0.1:8080", self.server.listen));
+        }
+        if !(self.server.base_url.starts_with("http://") || self.server.base_url.starts_with("https://")) {
+            push("server.base_url".into(), "must start with http:// or https://".into());
+        }
+        if !self.store.url.starts_with("sqlite:") {
+            push("store.url".into(), format!("\"{}\" is not a supported store; use sqlite://FILE", self.store.url));
+        }
+        if self.delivery.max_attempts == 0 {
+            push("delivery.max_attempts".into(), "must be at least 1".into());
+        }
+        if self.delivery.concurrency == 0 {
+            push("delivery.concurrency".into(), "must be at least 1".into());
+        }
+        if self.delivery.backoff_base_ms > self.delivery.backoff_max_ms {
+            push("delivery.backoff_base_ms".into(), "must not exceed delivery.backoff_max_ms".into());
+        }
+
+        let mut seen = HashSet::new();
+        for (i, org) in self.organisations.iter().enumerate() {
+            if !seen.insert(&org.ods) {
+                push(format!("organisation[{i}].ods"), format!("duplicate ODS code {}", org.ods));
+            }
+            if let Some(adapter) = &org.adapter
+                && let Err(e) = signpost_adapters::build_outbound(&adapter.kind, &adapter.settings_json())
+            {
+                push(format!("organisation[{i}].adapter"), e.to_string());
+            }
+            if org.capacity.is_some() && org.role != Role::Vcs {
+                push(format!("organisation[{i}].capacity"), "only a vcs organisation has a capacity".into());
+            }
+        }
+
+        let mut client_ids = HashSet::new();
+        for (i, client) in self.clients.iter().enumerate() {
+            if !client_ids.insert(&client.id) {
+                push(format!("client[{i}].id"), format!("duplicate client id \"{}\"", client.id));
+            }
+            if self.organisation(&client.organisation).is_none() {
+                push(format!("client[{i}].organisation"), format!("unknown organisation {}", client.organisation));
+            }
+            if client.jwks.is_some() == client.jwks_url.is_some() {
+                push(format!("client[{i}]"), "give exactly one of jwks (a file) or jwks_url".into());
+            }
+        }
+
+        let mut route_sources = HashSet::new();
+        for (i, route) in self.routes.iter().enumerate() {
+            match self.organisation(&route.from) {
+                None => push(format!("route[{i}].from"), format!("unknown organisation {}", route.from)),
+                Some(_) if !route_sources.insert(&route.from) => {
+                    push(format!("route[{i}].from"), format!("{} already has a route", route.from))
+                }
+                Some(_) => {}
+            }
+            match self.organisation(&route.to) {
+                None => push(format!("route[{i}].to"), format!("unknown organisation {}", route.to)),
+                Some(org) if org.role != Role::LinkWorker => push(
+                    format!("route[{i}].to"),
+                    format!("{} is not a link-worker organisation", route.to),
+                ),
+                Some(_) => {}
+            }
+        }
+
+        if errors.is_empty() { Ok(()) } else { Err(ConfigErrors(errors)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Config;
+
+    const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+base_url = "http://127.0.0.1:8080"
+
+[store]
+url = "sqlite://signpost-data/signpost.db"
+
+[[organisation]]
+ods = "A81001"
+name = "Riverside Surgery"
+role = "gp"
+
+[[organisation]]
+ods = "LWS001"
+name = "Riverside Link Workers"
+role = "link-worker"
+[organisation.adapter]
+kind = "fhir-rest"
+url = "http://127.0.0.1:9001/fhir"
+
+[[client]]
+id = "riverside-gp-system"
+organisation = "A81001"
+jwks = "keys/riverside.jwks.json"
+scopes = ["system/ServiceRequest.cr"]
+
+[[route]]
+from = "A81001"
+to = "LWS001"
+"#;
+
+    fn load(text: &str) -> Result<Config, Vec<(String, String)>> {
+        Config::from_toml(text, |_| None).map_err(|e| e.0)
+    }
+
+    fn paths(text: &str) -> Vec<String> {
+        load(text).expect_err("invalid").into_iter().map(|(p, _)| p).collect()
+    }
+
+    #[test]
+    fn the_design_example_loads() {
+        let config = load(GOOD).expect("valid");
+        assert_eq!(config.organisations.len(), 2);
+        assert_eq!(config.routes[0].to.as_str(), "LWS001");
+        assert_eq!(config.organisations[1].adapter.as_ref().map(|a| a.kind.as_str()), Some("fhir-rest"));
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_its_path() {
+        let text = GOOD.replace("role = \"gp\"", "role = \"gp\"\ncolour = \"red\"");
+        let errors = load(&text).expect_err("unknown key");
+        assert_eq!(errors[0].0, "organisation[0]");
+        assert!(errors[0].1.contains("colour"), "{errors:?}");
+    }
+
+    #[test]
+    fn bad_ods_code_and_role_name_their_paths() {
+        assert_eq!(paths(&GOOD.replace("ods = \"A81001\"", "ods = \"a81\"")), vec!["organisation[0].ods"]);
+        assert_eq!(paths(&GOOD.replace("role = \"gp\"", "role = \"doctor\"")), vec!["organisation[0].role"]);
+    }
+
+    #[test]
+    fn every_cross_field_mistake_is_reported_at_once() {
+        let text = GOOD
+            .replace("ods = \"LWS001\"", "ods = \"A81001\"")
+            .replace("kind = \"fhir-rest\"", "kind = \"pigeon\"")
+            .replace("organisation = \"A81001\"", "organisation = \"ZZZ999\"");
+        let found = paths(&text);
+        for want in ["organisation[1].ods", "organisation[1].adapter", "client[0].organisation", "route[0].to"] {
+            assert!(found.contains(&want.to_owned()), "missing {want} in {found:?}");
+        }
+    }
+
+    #[test]
+    fn route_to_a_non_link_worker_is_refused() {
+        let text = GOOD.replace("role = \"link-worker\"", "role = \"vcs\"");
+        assert_eq!(paths(&text), vec!["route[0].to"]);
+    }
+
+    #[test]
+    fn adapter_settings_are_checked_by_the_adapter() {
+        let text = GOOD.replace("url = \"http://127.0.0.1:9001/fhir\"", "uri = \"http://127.0.0.1:9001/fhir\"");
+        assert_eq!(paths(&text), vec!["organisation[1].adapter"]);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let config = Config::from_toml(GOOD, |name| {
+            (name == "SIGNPOST_STORE_URL").then(|| "sqlite://elsewhere.db".to_owned())
+        })
+        .expect("valid");
+        assert_eq!(config.store.url, "sqlite://elsewhere.db");
+    }
+
+    #[test]
+    fn bad_listen_address() {
+        assert_eq!(paths(&GOOD.replace("127.0.0.1:8080\"\nbase", "localhost\"\nbase")), vec!["server.listen"]);
+    }
+}

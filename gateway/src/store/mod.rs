@@ -1,0 +1,186 @@
+//! The store: resources with their history, their search values, and the delivery outbox.
+//!
+//! Handlers see only the [`Store`] trait; every write goes through [`Store::commit`], so a
+//! resource, its index and the outbox rows announcing it are written together or not at all.
+
+mod search;
+mod sqlite;
+mod time;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::value::RawValue;
+
+pub use search::{Comparator, Criterion, SearchQuery, SortOrder};
+pub use sqlite::SqliteStore;
+pub use time::{Instant, now};
+
+/// A store failure. Handlers answer 500 for [`StoreError::Database`]; the others are the caller's doing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed at start.
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// The store URL cannot be used.
+    #[error("bad store url: {0}")]
+    Url(String),
+    /// An update named a version that is no longer current.
+    #[error("{resource_type}/{id} is at version {current}, not {expected}")]
+    VersionConflict {
+        /// Resource type.
+        resource_type: String,
+        /// Resource id.
+        id: String,
+        /// The version the caller based its change on.
+        expected: i64,
+        /// The version actually stored.
+        current: i64,
+    },
+}
+
+/// One version of a resource as stored.
+#[derive(Debug, Clone)]
+pub struct StoredResource {
+    /// e.g. `Task`.
+    pub resource_type: String,
+    /// Server-assigned id.
+    pub id: String,
+    /// 1, 2, 3...
+    pub version: i64,
+    /// When this version was written.
+    pub last_updated: Instant,
+    /// The FHIR JSON, exactly as it will be served.
+    pub body: Box<RawValue>,
+}
+
+/// A search value of a resource, computed by the caller from the resource's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// Search parameter name, e.g. `owner`.
+    pub param: &'static str,
+    /// Token system, or empty for references and system-less tokens.
+    pub system: String,
+    /// Token code, or `Type/id` for references.
+    pub value: String,
+}
+
+/// A new version of one resource.
+#[derive(Debug, Clone)]
+pub struct ResourceWrite {
+    /// The resource as it will be stored and served.
+    pub resource: StoredResource,
+    /// Its search values.
+    pub index: Vec<IndexEntry>,
+}
+
+/// A delivery to record in the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    /// Row id (also shown to operators).
+    pub id: String,
+    /// ODS code of the receiving organisation.
+    pub destination: String,
+    /// Adapter kind that will carry it.
+    pub adapter: String,
+    /// `task-created`, `task-updated`.
+    pub event: String,
+    /// The Task delivered; deliveries for one Task and destination go in order.
+    pub task_id: String,
+    /// The Task version delivered.
+    pub task_version: i64,
+    /// The Task's focus ServiceRequest.
+    pub focus_id: String,
+    /// The ServiceRequest version delivered.
+    pub focus_version: i64,
+    /// Stable across retries.
+    pub idempotency_key: String,
+    /// Threads one referral's messages.
+    pub correlation_id: String,
+}
+
+/// A precondition checked inside the commit's transaction.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    /// FHIR conditional create: commit only if nothing matches.
+    IfNoneExist(SearchQuery),
+}
+
+/// Everything one request changes, committed atomically.
+#[derive(Debug, Clone, Default)]
+pub struct ChangeSet {
+    /// New resource versions (version 1 = create).
+    pub writes: Vec<ResourceWrite>,
+    /// Deliveries announcing them.
+    pub outbox: Vec<OutboxEntry>,
+    /// Checked first; if it fails nothing is written.
+    pub condition: Option<Condition>,
+}
+
+/// What a commit did.
+#[derive(Debug)]
+pub enum CommitOutcome {
+    /// Everything was written.
+    Committed,
+    /// The `IfNoneExist` condition matched these resources; nothing was written.
+    AlreadyExists(Vec<StoredResource>),
+}
+
+/// One page of search results.
+#[derive(Debug)]
+pub struct SearchPage {
+    /// Matches on this page.
+    pub resources: Vec<StoredResource>,
+    /// All matches.
+    pub total: i64,
+}
+
+/// An outbox row claimed by this process for delivery.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    /// The row as recorded.
+    pub entry: OutboxEntry,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// How many outbox rows are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Waiting or being retried.
+    pub pending: i64,
+    /// Acknowledged by the partner.
+    pub delivered: i64,
+    /// Gave up; needs an operator.
+    pub dead: i64,
+}
+
+/// Resource and outbox storage; SQLite now, PostgreSQL behind the same trait later.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Writes a change set atomically, after checking its condition.
+    async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError>;
+    /// The current version.
+    async fn read(&self, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError>;
+    /// A given version.
+    async fn vread(&self, resource_type: &str, id: &str, version: i64) -> Result<Option<StoredResource>, StoreError>;
+    /// Every version, newest first.
+    async fn history(&self, resource_type: &str, id: &str) -> Result<Vec<StoredResource>, StoreError>;
+    /// Resources matching a query.
+    async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError>;
+    /// Reserves up to `limit` due deliveries for `worker` until `lease` has passed.
+    async fn claim_deliveries(&self, worker: &str, limit: usize, lease: Duration) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// The partner acknowledged a delivery.
+    async fn mark_delivered(&self, id: &str) -> Result<(), StoreError>;
+    /// A delivery failed; try again at `retry_at`.
+    async fn mark_retry(&self, id: &str, retry_at: Instant, error: &str) -> Result<(), StoreError>;
+    /// A delivery failed for good.
+    async fn mark_dead(&self, id: &str, error: &str) -> Result<(), StoreError>;
+    /// Outbox rows by state.
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

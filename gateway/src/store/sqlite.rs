@@ -1,0 +1,345 @@
+//! SQLite in WAL mode: one writer connection (SQLite serialises writers anyway, and this
+//! avoids busy errors), a small pool of readers, migrations embedded in the binary.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::value::RawValue;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
+
+use super::search::{Bind, page_sql, where_clause};
+use super::{
+    ChangeSet, ClaimedDelivery, CommitOutcome, Condition, Instant, OutboxCounts, OutboxEntry, SearchPage,
+    SearchQuery, Store, StoreError, StoredResource, now,
+};
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The embedded store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at a `sqlite://path` URL and applies migrations.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| StoreError::Url(format!("{url} is not a sqlite:// URL")))?;
+        if let Some(dir) = Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged referral survives power loss, not only a process crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        MIGRATIONS.run(&writer).await?;
+        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        Ok(Self { writer, reader })
+    }
+}
+
+fn stored(row: &SqliteRow) -> Result<StoredResource, StoreError> {
+    let body: String = row.try_get("body")?;
+    Ok(StoredResource {
+        resource_type: row.try_get("resource_type")?,
+        id: row.try_get("id")?,
+        version: row.try_get("version")?,
+        last_updated: Instant(row.try_get("last_updated_us")?),
+        body: RawValue::from_string(body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+    })
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    for b in binds {
+        q = match b {
+            Bind::Text(s) => q.bind(s),
+            Bind::Int(i) => q.bind(i),
+        };
+    }
+    q
+}
+
+async fn search_on(conn: &mut SqliteConnection, query: &SearchQuery) -> Result<SearchPage, StoreError> {
+    let (sql, binds) = page_sql(query);
+    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), binds).fetch_all(&mut *conn).await?;
+    let resources = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
+    let (from, binds) = where_clause(query);
+    let total: i64 = bind_all(sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) AS n {from}"))), binds)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
+    Ok(SearchPage { resources, total })
+}
+
+fn outbox_entry(row: &SqliteRow) -> Result<ClaimedDelivery, StoreError> {
+    Ok(ClaimedDelivery {
+        entry: OutboxEntry {
+            id: row.try_get("id")?,
+            destination: row.try_get("destination")?,
+            adapter: row.try_get("adapter")?,
+            event: row.try_get("event")?,
+            task_id: row.try_get("task_id")?,
+            task_version: row.try_get("task_version")?,
+            focus_id: row.try_get("focus_id")?,
+            focus_version: row.try_get("focus_version")?,
+            idempotency_key: row.try_get("idempotency_key")?,
+            correlation_id: row.try_get("correlation_id")?,
+        },
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
+        // IMMEDIATE takes the write lock first, so the condition check and the writes see one state.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(Condition::IfNoneExist(query)) = &changes.condition {
+            let page = search_on(&mut tx, query).await?;
+            if page.total > 0 {
+                tx.rollback().await?;
+                return Ok(CommitOutcome::AlreadyExists(page.resources));
+            }
+        }
+        for write in &changes.writes {
+            let r = &write.resource;
+            let body = r.body.get();
+            if r.version == 1 {
+                sqlx::query(
+                    "INSERT INTO resources (resource_type, id, version, last_updated_us, body) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&r.resource_type)
+                .bind(&r.id)
+                .bind(r.version)
+                .bind(r.last_updated.0)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                let updated = sqlx::query(
+                    "UPDATE resources SET version = $1, last_updated_us = $2, body = $3 \
+                     WHERE resource_type = $4 AND id = $5 AND version = $6",
+                )
+                .bind(r.version)
+                .bind(r.last_updated.0)
+                .bind(body)
+                .bind(&r.resource_type)
+                .bind(&r.id)
+                .bind(r.version - 1)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() != 1 {
+                    let current: Option<i64> =
+                        sqlx::query_scalar("SELECT version FROM resources WHERE resource_type = $1 AND id = $2")
+                            .bind(&r.resource_type)
+                            .bind(&r.id)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    tx.rollback().await?;
+                    return Err(StoreError::VersionConflict {
+                        resource_type: r.resource_type.clone(),
+                        id: r.id.clone(),
+                        expected: r.version - 1,
+                        current: current.unwrap_or(0),
+                    });
+                }
+                sqlx::query("DELETE FROM search_index WHERE resource_type = $1 AND resource_id = $2")
+                    .bind(&r.resource_type)
+                    .bind(&r.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(
+                "INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&r.resource_type)
+            .bind(&r.id)
+            .bind(r.version)
+            .bind(r.last_updated.0)
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+            for entry in &write.index {
+                sqlx::query(
+                    "INSERT INTO search_index (resource_type, resource_id, param, system, value) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&r.resource_type)
+                .bind(&r.id)
+                .bind(entry.param)
+                .bind(&entry.system)
+                .bind(&entry.value)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let created = now();
+        for o in &changes.outbox {
+            sqlx::query(
+                "INSERT INTO outbox (id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
+                 idempotency_key, correlation_id, next_attempt_us, created_us) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+            )
+            .bind(&o.id)
+            .bind(&o.destination)
+            .bind(&o.adapter)
+            .bind(&o.event)
+            .bind(&o.task_id)
+            .bind(o.task_version)
+            .bind(&o.focus_id)
+            .bind(o.focus_version)
+            .bind(&o.idempotency_key)
+            .bind(&o.correlation_id)
+            .bind(created.0)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(CommitOutcome::Committed)
+    }
+
+    async fn read(&self, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
+        sqlx::query(
+            "SELECT resource_type, id, version, last_updated_us, body FROM resources WHERE resource_type = $1 AND id = $2",
+        )
+        .bind(resource_type)
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(stored)
+        .transpose()
+    }
+
+    async fn vread(&self, resource_type: &str, id: &str, version: i64) -> Result<Option<StoredResource>, StoreError> {
+        sqlx::query(
+            "SELECT resource_type, id, version, last_updated_us, body FROM resource_versions \
+             WHERE resource_type = $1 AND id = $2 AND version = $3",
+        )
+        .bind(resource_type)
+        .bind(id)
+        .bind(version)
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(stored)
+        .transpose()
+    }
+
+    async fn history(&self, resource_type: &str, id: &str) -> Result<Vec<StoredResource>, StoreError> {
+        sqlx::query(
+            "SELECT resource_type, id, version, last_updated_us, body FROM resource_versions \
+             WHERE resource_type = $1 AND id = $2 ORDER BY version DESC",
+        )
+        .bind(resource_type)
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(stored)
+        .collect()
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        search_on(&mut conn, query).await
+    }
+
+    async fn claim_deliveries(&self, worker: &str, limit: usize, lease: Duration) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let at = now();
+        let until = at.plus_millis(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX));
+        // A row waits while an earlier row for the same Task and destination is still pending:
+        // that is what keeps one Task's deliveries in order.
+        let rows = sqlx::query(
+            "UPDATE outbox SET lease_owner = $1, lease_until_us = $2 WHERE seq IN ( \
+               SELECT o.seq FROM outbox o \
+               WHERE o.state = 'pending' AND o.next_attempt_us <= $3 \
+                 AND (o.lease_until_us IS NULL OR o.lease_until_us < $3) \
+                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.task_id = o.task_id \
+                   AND e.destination = o.destination AND e.seq < o.seq AND e.state = 'pending') \
+               ORDER BY o.seq LIMIT $4) \
+             RETURNING id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
+               idempotency_key, correlation_id, attempts",
+        )
+        .bind(worker)
+        .bind(until.0)
+        .bind(at.0)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter().map(outbox_entry).collect()
+    }
+
+    async fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET state = 'delivered', delivered_us = $2, attempts = attempts + 1, \
+             lease_owner = NULL, lease_until_us = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now().0)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_retry(&self, id: &str, retry_at: Instant, error: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_us = $2, last_error = $3, \
+             lease_owner = NULL, lease_until_us = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(retry_at.0)
+        .bind(error)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_dead(&self, id: &str, error: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $2, \
+             lease_owner = NULL, lease_until_us = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
+            .fetch_all(&self.reader)
+            .await?;
+        let mut counts = OutboxCounts::default();
+        for row in rows {
+            let n: i64 = row.try_get("n")?;
+            match row.try_get::<String, _>("state")?.as_str() {
+                "pending" => counts.pending = n,
+                "delivered" => counts.delivered = n,
+                "dead" => counts.dead = n,
+                _ => {}
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+}

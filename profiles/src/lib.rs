@@ -1,0 +1,15 @@
+//! FHIR R4 for Signpost: parsing (the only crate that calls fhirbolt), NHS identifiers,
+//! referral essentials and OperationOutcome building.
+
+mod json_path;
+pub mod nhs_number;
+pub mod ods;
+pub mod outcome;
+pub mod referral;
+pub mod resource;
+
+pub use nhs_number::{NHS_NUMBER_SYSTEM, NhsNumber, NhsNumberError};
+pub use ods::{ODS_SYSTEM, OdsCode, OdsCodeError};
+pub use outcome::{Issue, IssueType, Severity, operation_outcome};
+pub use referral::Referral;
+pub use resource::{ParseError, ParsedResource, parse_resource};
