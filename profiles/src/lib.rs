@@ -1,6 +1,7 @@
 //! FHIR R4 for Signpost: parsing (the only crate that calls fhirbolt), NHS identifiers,
 //! referral essentials and OperationOutcome building.
 
+pub mod examples;
 mod json_path;
 pub mod nhs_number;
 pub mod ods;

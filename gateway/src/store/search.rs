@@ -76,7 +76,7 @@ pub(super) enum Bind {
 pub(super) fn where_clause(query: &SearchQuery) -> (String, Vec<Bind>) {
     let mut binds = vec![Bind::Text(query.resource_type.clone())];
     let mut sql = String::from("FROM resources r WHERE r.resource_type = $1");
-    let mut next = |binds: &mut Vec<Bind>, b: Bind| {
+    let next = |binds: &mut Vec<Bind>, b: Bind| {
         binds.push(b);
         format!("${}", binds.len())
     };

@@ -1,0 +1,51 @@
+//! Shared state and the one `app()` that composes every router (tests call it too).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use tokio::sync::Notify;
+
+use crate::config::Config;
+use crate::fhir;
+use crate::routing::Directory;
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The checked configuration.
+    pub config: Arc<Config>,
+    /// Resources and outbox.
+    pub store: Arc<dyn Store>,
+    /// Organisations, routes, adapters.
+    pub directory: Arc<Directory>,
+    /// Wakes the delivery worker after a commit that added outbox rows.
+    pub outbox_wake: Arc<Notify>,
+}
+
+/// `GET /healthz`: the process is up.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`: the store answers.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unreachable"),
+    }
+}
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    let limit = state.config.server.max_body_bytes;
+    Router::new()
+        .nest("/fhir", fhir::router())
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

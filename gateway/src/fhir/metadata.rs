@@ -1,0 +1,71 @@
+//! `GET /fhir/metadata`: a CapabilityStatement generated from what is really served.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::fhir_response;
+use super::search_params::{Kind, RESOURCE_TYPES, params_for};
+use crate::app::AppState;
+
+fn resource_entry(resource_type: &str) -> Value {
+    let mut interactions = vec!["read", "vread", "history-instance", "search-type"];
+    if resource_type == "ServiceRequest" {
+        interactions.push("create");
+    }
+    let mut search_params: Vec<Value> = params_for(resource_type)
+        .unwrap_or_default()
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "definition": p.definition,
+                "type": match p.kind { Kind::Token => "token", Kind::Reference(_) => "reference" },
+            })
+        })
+        .collect();
+    search_params.push(json!({
+        "name": "_lastUpdated",
+        "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
+        "type": "date",
+    }));
+    let mut entry = json!({
+        "type": resource_type,
+        "interaction": interactions.iter().map(|code| json!({"code": code})).collect::<Vec<_>>(),
+        "versioning": "versioned",
+        "readHistory": true,
+        "updateCreate": false,
+        "conditionalCreate": resource_type == "ServiceRequest",
+        "searchParam": search_params,
+    });
+    if resource_type == "ServiceRequest" {
+        entry["documentation"] = json!(
+            "Posting a referral creates the link-worker Task and schedules its delivery. If-None-Exist is honoured."
+        );
+    }
+    entry
+}
+
+/// The CapabilityStatement.
+pub async fn capability_statement(State(state): State<AppState>) -> Response {
+    let statement = json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": "2026-11-23",
+        "publisher": "Signpost",
+        "kind": "instance",
+        "software": {"name": "Signpost", "version": env!("CARGO_PKG_VERSION")},
+        "implementation": {
+            "description": "Signpost social prescribing referral gateway",
+            "url": state.config.server.fhir_base(),
+        },
+        "fhirVersion": "4.0.1",
+        "format": ["application/fhir+json", "json"],
+        "rest": [{
+            "mode": "server",
+            "resource": RESOURCE_TYPES.iter().map(|t| resource_entry(t)).collect::<Vec<_>>(),
+        }],
+    });
+    fhir_response(StatusCode::OK, statement.to_string())
+}

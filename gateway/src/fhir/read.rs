@@ -1,0 +1,84 @@
+//! read, vread, history and search.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use signpost_profiles::IssueType;
+
+use super::search_params::{params_for, parse_search};
+use super::{ApiError, bundle, fhir_response, resource_response};
+use crate::app::AppState;
+
+fn served(resource_type: &str) -> Result<(), ApiError> {
+    params_for(resource_type)
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found(format!("Signpost does not serve {resource_type} resources")))
+}
+
+fn gone_missing(resource_type: &str, id: &str) -> ApiError {
+    ApiError::not_found(format!("{resource_type}/{id} is not known"))
+}
+
+/// `GET /fhir/{type}/{id}`
+pub async fn read(State(state): State<AppState>, Path((rtype, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+    served(&rtype)?;
+    let resource = state.store.read(&rtype, &id).await?.ok_or_else(|| gone_missing(&rtype, &id))?;
+    Ok(resource_response(StatusCode::OK, &resource, None))
+}
+
+/// `GET /fhir/{type}/{id}/_history/{vid}`
+pub async fn vread(
+    State(state): State<AppState>,
+    Path((rtype, id, vid)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    served(&rtype)?;
+    let version: i64 = vid
+        .parse()
+        .map_err(|_| ApiError::bad_request(IssueType::Invalid, format!("\"{vid}\" is not a version number")))?;
+    let resource = state
+        .store
+        .vread(&rtype, &id, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("{rtype}/{id} has no version {version}")))?;
+    Ok(resource_response(StatusCode::OK, &resource, None))
+}
+
+/// `GET /fhir/{type}/{id}/_history`
+pub async fn history(State(state): State<AppState>, Path((rtype, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+    served(&rtype)?;
+    let versions = state.store.history(&rtype, &id).await?;
+    if versions.is_empty() {
+        return Err(gone_missing(&rtype, &id));
+    }
+    let base = state.config.server.fhir_base();
+    let self_url = format!("{base}/{rtype}/{id}/_history");
+    Ok(fhir_response(StatusCode::OK, bundle::history(&base, &versions, self_url)))
+}
+
+/// `GET /fhir/{type}?...`
+pub async fn search(
+    State(state): State<AppState>,
+    Path(rtype): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let parsed = parse_search(&rtype, raw.as_deref().unwrap_or(""))?;
+    let page = state.store.search(&parsed.query).await?;
+    let base = state.config.server.fhir_base();
+    let link = |offset: usize| {
+        let mut pairs: Vec<String> = parsed
+            .used
+            .iter()
+            .map(|(k, v)| format!("{}={}", utf8_percent_encode(k, NON_ALPHANUMERIC), utf8_percent_encode(v, NON_ALPHANUMERIC)))
+            .collect();
+        if offset > 0 {
+            pairs.push(format!("_offset={offset}"));
+        }
+        format!("{base}/{rtype}?{}", pairs.join("&"))
+    };
+    let shown = parsed.query.offset + page.resources.len();
+    let next = (page.resources.len() == parsed.query.count && i64::try_from(shown).unwrap_or(i64::MAX) < page.total)
+        .then(|| link(shown));
+    let body = bundle::searchset(&base, &page.resources, page.total, link(parsed.query.offset), next);
+    Ok(fhir_response(StatusCode::OK, body))
+}

@@ -1,0 +1,150 @@
+//! Where a referral goes: the performer if it names a known link-worker service, else the requester's route.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use signpost_adapters::Outbound;
+use signpost_profiles::{Issue, IssueType, OdsCode, Referral};
+
+use crate::config::{Config, Organisation, Role};
+
+/// Organisations, routes and the adapters that reach them, built once at start.
+pub struct Directory {
+    organisations: HashMap<OdsCode, Organisation>,
+    routes: HashMap<OdsCode, OdsCode>,
+    adapters: HashMap<OdsCode, Arc<dyn Outbound>>,
+}
+
+/// Why no destination could be chosen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RoutingError {
+    /// The requester is not an organisation Signpost knows.
+    #[error("the requester {0} is not an organisation registered with this gateway")]
+    UnknownRequester(OdsCode),
+    /// Neither a link-worker performer nor a route.
+    #[error("no route: the referral names no known link-worker service as performer, and {0} has no [[route]]")]
+    NoRoute(OdsCode),
+}
+
+impl RoutingError {
+    /// The issue explaining the refusal (answered with 422).
+    pub fn issue(&self) -> Issue {
+        let at = match self {
+            RoutingError::UnknownRequester(_) => "ServiceRequest.requester.identifier.value",
+            RoutingError::NoRoute(_) => "ServiceRequest.performer",
+        };
+        Issue::error(IssueType::BusinessRule, self.to_string()).at(at)
+    }
+}
+
+impl Directory {
+    /// Builds the directory and every configured adapter (config was checked, so adapters build).
+    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+        let mut adapters = HashMap::new();
+        for org in &config.organisations {
+            if let Some(settings) = &org.adapter {
+                let adapter = signpost_adapters::build_outbound(&settings.kind, &settings.settings_json())
+                    .map_err(|e| anyhow::anyhow!("organisation {}: {e}", org.ods))?;
+                adapters.insert(org.ods.clone(), adapter);
+            }
+        }
+        Ok(Self {
+            organisations: config.organisations.iter().map(|o| (o.ods.clone(), o.clone())).collect(),
+            routes: config.routes.iter().map(|r| (r.from.clone(), r.to.clone())).collect(),
+            adapters,
+        })
+    }
+
+    /// The organisation with this ODS code.
+    pub fn organisation(&self, ods: &OdsCode) -> Option<&Organisation> {
+        self.organisations.get(ods)
+    }
+
+    /// The adapter that reaches an organisation; `None` when it polls.
+    pub fn adapter(&self, ods: &OdsCode) -> Option<&Arc<dyn Outbound>> {
+        self.adapters.get(ods)
+    }
+
+    /// Chooses the link-worker organisation that will own the referral's Task.
+    pub fn destination(&self, referral: &Referral) -> Result<&Organisation, RoutingError> {
+        if self.organisation(&referral.requester).is_none() {
+            return Err(RoutingError::UnknownRequester(referral.requester.clone()));
+        }
+        let named = referral
+            .performers
+            .iter()
+            .filter_map(|ods| self.organisation(ods))
+            .find(|org| org.role == Role::LinkWorker);
+        named
+            .or_else(|| self.routes.get(&referral.requester).and_then(|to| self.organisation(to)))
+            .ok_or_else(|| RoutingError::NoRoute(referral.requester.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signpost_profiles::NhsNumber;
+
+    fn directory() -> Directory {
+        let config = Config::from_toml(
+            r#"
+[[organisation]]
+ods = "A81001"
+name = "Riverside Surgery"
+role = "gp"
+[[organisation]]
+ods = "A81002"
+name = "Hillside Surgery"
+role = "gp"
+[[organisation]]
+ods = "LWS001"
+name = "Riverside Link Workers"
+role = "link-worker"
+[[organisation]]
+ods = "LWS002"
+name = "City Link Workers"
+role = "link-worker"
+[[organisation]]
+ods = "VCS001"
+name = "Walking Group"
+role = "vcs"
+[[route]]
+from = "A81001"
+to = "LWS001"
+"#,
+            |_| None,
+        )
+        .expect("config");
+        Directory::from_config(&config).expect("directory")
+    }
+
+    fn referral(requester: &str, performers: &[&str]) -> Referral {
+        Referral {
+            nhs_number: NhsNumber::parse("9434765919").expect("nhs"),
+            requester: OdsCode::parse(requester).expect("ods"),
+            performers: performers.iter().map(|p| OdsCode::parse(p).expect("ods")).collect(),
+        }
+    }
+
+    fn dest(r: &Referral) -> Result<String, RoutingError> {
+        directory().destination(r).map(|o| o.ods.to_string())
+    }
+
+    #[test]
+    fn a_named_link_worker_performer_wins_over_the_route() {
+        assert_eq!(dest(&referral("A81001", &["LWS002"])), Ok("LWS002".into()));
+    }
+
+    #[test]
+    fn otherwise_the_requesters_route_decides() {
+        assert_eq!(dest(&referral("A81001", &[])), Ok("LWS001".into()));
+        assert_eq!(dest(&referral("A81001", &["VCS001", "ZZZ999"])), Ok("LWS001".into()));
+    }
+
+    #[test]
+    fn no_route_and_unknown_requester_are_refused() {
+        assert!(matches!(dest(&referral("A81002", &[])), Err(RoutingError::NoRoute(_))));
+        assert!(matches!(dest(&referral("B99999", &["LWS001"])), Err(RoutingError::UnknownRequester(_))));
+    }
+}

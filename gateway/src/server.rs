@@ -1,0 +1,90 @@
+//! `signpost serve`: open the store, start the delivery worker, listen, and stop gracefully.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{Notify, watch};
+
+use crate::app::{AppState, app};
+use crate::config::Config;
+use crate::delivery::DeliveryWorker;
+use crate::routing::Directory;
+use crate::store::{SqliteStore, Store};
+
+/// How long deliveries in flight get to finish after a stop signal.
+const DELIVERY_GRACE: Duration = Duration::from_secs(10);
+
+/// Everything a running gateway holds, ready to serve.
+pub struct Gateway {
+    /// Handler state.
+    pub state: AppState,
+    listener: tokio::net::TcpListener,
+}
+
+impl Gateway {
+    /// Opens the store (running migrations) and binds the listener.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let store = SqliteStore::open(&config.store.url)
+            .await
+            .with_context(|| format!("opening the store at {}", config.store.url))?;
+        let directory = Directory::from_config(&config)?;
+        let listener = tokio::net::TcpListener::bind(&config.server.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.server.listen))?;
+        let state = AppState {
+            config: Arc::new(config),
+            store: Arc::new(store) as Arc<dyn Store>,
+            directory: Arc::new(directory),
+            outbox_wake: Arc::new(Notify::new()),
+        };
+        Ok(Self { state, listener })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then drains requests and deliveries in flight.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let worker = DeliveryWorker::new(
+            self.state.store.clone(),
+            self.state.directory.clone(),
+            self.state.config.delivery.clone(),
+            self.state.outbox_wake.clone(),
+        );
+        let worker = tokio::spawn(worker.run(stop_rx, DELIVERY_GRACE));
+        axum::serve(self.listener, app(self.state))
+            .with_graceful_shutdown(async move {
+                shutdown_signal().await;
+                tracing::info!("stopping: finishing requests and deliveries in flight");
+                let _ = stop_tx.send(true);
+            })
+            .await?;
+        let _ = worker.await;
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

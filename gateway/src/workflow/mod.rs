@@ -1,0 +1,3 @@
+//! What happens to a referral: the resources and deliveries each step produces.
+
+pub mod referral;
