@@ -164,7 +164,7 @@ to = "LWS001"
     fn unknown_key_is_reported_with_its_path() {
         let text = GOOD.replace("role = \"gp\"", "role = \"gp\"\ncolour = \"red\"");
         let errors = load(&text).expect_err("unknown key");
-        assert_eq!(errors[0].0, "organisation[0]");
+        assert_eq!(errors[0].0, "organisation[0].colour");
         assert!(errors[0].1.contains("colour"), "{errors:?}");
     }
 
