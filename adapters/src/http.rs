@@ -11,7 +11,9 @@ const MAX_BODY_IN_ERROR: usize = 1024;
 pub async fn classify(response: reqwest::Response) -> Result<Receipt, DeliveryError> {
     let status = response.status();
     if status.is_success() {
-        return Ok(Receipt { status: status.as_u16() });
+        return Ok(Receipt {
+            status: status.as_u16(),
+        });
     }
     let retry_after = response
         .headers()
@@ -26,7 +28,10 @@ pub async fn classify(response: reqwest::Response) -> Result<Receipt, DeliveryEr
     }
     let reason = format!("partner answered {status}: {shown}");
     if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
-        Err(DeliveryError::Transient { reason, retry_after })
+        Err(DeliveryError::Transient {
+            reason,
+            retry_after,
+        })
     } else {
         Err(DeliveryError::Permanent { reason })
     }

@@ -33,19 +33,23 @@ pub fn known_kinds() -> Vec<&'static str> {
 }
 
 /// Builds the adapter named by `kind` from its settings (the config's `[organisation.adapter]` without `kind`).
-pub fn build_outbound(kind: &str, settings: &Value) -> Result<Arc<dyn Outbound>, AdapterConfigError> {
-    let (_, build) = ADAPTERS
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .ok_or_else(|| AdapterConfigError::UnknownKind {
+pub fn build_outbound(
+    kind: &str,
+    settings: &Value,
+) -> Result<Arc<dyn Outbound>, AdapterConfigError> {
+    let (_, build) = ADAPTERS.iter().find(|(k, _)| *k == kind).ok_or_else(|| {
+        AdapterConfigError::UnknownKind {
             kind: kind.to_owned(),
             known: known_kinds().join(", "),
-        })?;
+        }
+    })?;
     build(settings)
 }
 
 /// Reads an adapter's typed settings, naming the field at fault.
-pub(crate) fn settings<T: serde::de::DeserializeOwned>(value: &Value) -> Result<T, AdapterConfigError> {
+pub(crate) fn settings<T: serde::de::DeserializeOwned>(
+    value: &Value,
+) -> Result<T, AdapterConfigError> {
     serde_json::from_value(value.clone()).map_err(|e| AdapterConfigError::Settings(e.to_string()))
 }
 
@@ -56,21 +60,27 @@ mod tests {
 
     #[test]
     fn builds_a_registered_kind() {
-        let adapter = build_outbound("fhir-rest", &json!({"url": "http://127.0.0.1:9/fhir"})).expect("builds");
+        let adapter = build_outbound("fhir-rest", &json!({"url": "http://127.0.0.1:9/fhir"}))
+            .expect("builds");
         assert_eq!(adapter.kind(), "fhir-rest");
     }
 
     #[test]
     fn unknown_kind_lists_the_known_ones() {
-        let err = build_outbound("carrier-pigeon", &json!({})).err().expect("refused");
+        let err = build_outbound("carrier-pigeon", &json!({}))
+            .err()
+            .expect("refused");
         assert!(err.to_string().contains("fhir-rest"), "{err}");
     }
 
     #[test]
     fn unknown_setting_is_refused() {
-        let err = build_outbound("fhir-rest", &json!({"url": "http://x/fhir", "colour": "red"}))
-            .err()
-            .expect("refused");
+        let err = build_outbound(
+            "fhir-rest",
+            &json!({"url": "http://x/fhir", "colour": "red"}),
+        )
+        .err()
+        .expect("refused");
         assert!(err.to_string().contains("colour"), "{err}");
     }
 }

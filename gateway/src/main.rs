@@ -8,7 +8,11 @@ use signpost_gateway::config::{Config, sandbox};
 use signpost_gateway::server::Gateway;
 
 #[derive(Parser)]
-#[command(name = "signpost", version, about = "FHIR R4 gateway for social prescribing referrals")]
+#[command(
+    name = "signpost",
+    version,
+    about = "FHIR R4 gateway for social prescribing referrals"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -55,7 +59,8 @@ fn main() -> ExitCode {
 fn serve(config_file: Option<PathBuf>) -> ExitCode {
     let sandbox = config_file.is_none();
     let config = match &config_file {
-        Some(file) => Config::load(file).map_err(|e| format!("{}: configuration errors:\n{e}", file.display())),
+        Some(file) => Config::load(file)
+            .map_err(|e| format!("{}: configuration errors:\n{e}", file.display())),
         None => sandbox::config().map_err(|e| format!("sandbox configuration errors:\n{e}")),
     };
     let config = match config {

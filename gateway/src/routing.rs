@@ -22,7 +22,9 @@ pub enum RoutingError {
     #[error("the requester {0} is not an organisation registered with this gateway")]
     UnknownRequester(OdsCode),
     /// Neither a link-worker performer nor a route.
-    #[error("no route: the referral names no known link-worker service as performer, and {0} has no [[route]]")]
+    #[error(
+        "no route: the referral names no known link-worker service as performer, and {0} has no [[route]]"
+    )]
     NoRoute(OdsCode),
 }
 
@@ -43,14 +45,23 @@ impl Directory {
         let mut adapters = HashMap::new();
         for org in &config.organisations {
             if let Some(settings) = &org.adapter {
-                let adapter = signpost_adapters::build_outbound(&settings.kind, &settings.settings_json())
-                    .map_err(|e| anyhow::anyhow!("organisation {}: {e}", org.ods))?;
+                let adapter =
+                    signpost_adapters::build_outbound(&settings.kind, &settings.settings_json())
+                        .map_err(|e| anyhow::anyhow!("organisation {}: {e}", org.ods))?;
                 adapters.insert(org.ods.clone(), adapter);
             }
         }
         Ok(Self {
-            organisations: config.organisations.iter().map(|o| (o.ods.clone(), o.clone())).collect(),
-            routes: config.routes.iter().map(|r| (r.from.clone(), r.to.clone())).collect(),
+            organisations: config
+                .organisations
+                .iter()
+                .map(|o| (o.ods.clone(), o.clone()))
+                .collect(),
+            routes: config
+                .routes
+                .iter()
+                .map(|r| (r.from.clone(), r.to.clone()))
+                .collect(),
             adapters,
         })
     }
@@ -76,7 +87,11 @@ impl Directory {
             .filter_map(|ods| self.organisation(ods))
             .find(|org| org.role == Role::LinkWorker);
         named
-            .or_else(|| self.routes.get(&referral.requester).and_then(|to| self.organisation(to)))
+            .or_else(|| {
+                self.routes
+                    .get(&referral.requester)
+                    .and_then(|to| self.organisation(to))
+            })
             .ok_or_else(|| RoutingError::NoRoute(referral.requester.clone()))
     }
 }
@@ -123,7 +138,10 @@ to = "LWS001"
         Referral {
             nhs_number: NhsNumber::parse("9434765919").expect("nhs"),
             requester: OdsCode::parse(requester).expect("ods"),
-            performers: performers.iter().map(|p| OdsCode::parse(p).expect("ods")).collect(),
+            performers: performers
+                .iter()
+                .map(|p| OdsCode::parse(p).expect("ods"))
+                .collect(),
         }
     }
 
@@ -139,12 +157,21 @@ to = "LWS001"
     #[test]
     fn otherwise_the_requesters_route_decides() {
         assert_eq!(dest(&referral("A81001", &[])), Ok("LWS001".into()));
-        assert_eq!(dest(&referral("A81001", &["VCS001", "ZZZ999"])), Ok("LWS001".into()));
+        assert_eq!(
+            dest(&referral("A81001", &["VCS001", "ZZZ999"])),
+            Ok("LWS001".into())
+        );
     }
 
     #[test]
     fn no_route_and_unknown_requester_are_refused() {
-        assert!(matches!(dest(&referral("A81002", &[])), Err(RoutingError::NoRoute(_))));
-        assert!(matches!(dest(&referral("B99999", &["LWS001"])), Err(RoutingError::UnknownRequester(_))));
+        assert!(matches!(
+            dest(&referral("A81002", &[])),
+            Err(RoutingError::NoRoute(_))
+        ));
+        assert!(matches!(
+            dest(&referral("B99999", &["LWS001"])),
+            Err(RoutingError::UnknownRequester(_))
+        ));
     }
 }

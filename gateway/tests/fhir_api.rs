@@ -22,7 +22,10 @@ struct TestGateway {
 /// nobody listens on, so its deliveries stay pending; A81002 is a practice with no route.
 async fn spawn_gateway() -> TestGateway {
     let dir = tempfile::tempdir().expect("tempdir");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
     let toml = format!(
         r#"
 [server]
@@ -63,16 +66,33 @@ to = "LWS001"
     let addr = gateway.local_addr().expect("addr");
     let store = gateway.state.store.clone();
     tokio::spawn(gateway.run());
-    TestGateway { fhir: format!("http://{addr}/fhir"), store, http: reqwest::Client::new(), _dir: dir }
+    TestGateway {
+        fhir: format!("http://{addr}/fhir"),
+        store,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
 }
 
 impl TestGateway {
-    async fn post_referral(&self, body: impl Into<reqwest::Body>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    async fn post_referral(
+        &self,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         self.post("ServiceRequest", body, &[]).await
     }
 
-    async fn post(&self, path: &str, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let mut request = self.http.post(format!("{}/{path}", self.fhir)).header("content-type", FHIR_JSON).body(body);
+    async fn post(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/{path}", self.fhir))
+            .header("content-type", FHIR_JSON)
+            .body(body);
         for (k, v) in headers {
             request = request.header(*k, *v);
         }
@@ -84,21 +104,39 @@ impl TestGateway {
     }
 
     async fn get(&self, path_and_query: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let url = if path_and_query.starts_with("http") { path_and_query.to_owned() } else { format!("{}/{path_and_query}", self.fhir) };
+        let url = if path_and_query.starts_with("http") {
+            path_and_query.to_owned()
+        } else {
+            format!("{}/{path_and_query}", self.fhir)
+        };
         let response = self.http.get(url).send().await.expect("get");
         let status = response.status();
         let headers = response.headers().clone();
-        (status, headers, response.json().await.unwrap_or(Value::Null))
+        (
+            status,
+            headers,
+            response.json().await.unwrap_or(Value::Null),
+        )
     }
 
     async fn count(&self, resource_type: &str) -> i64 {
-        let query = SearchQuery { resource_type: resource_type.into(), criteria: vec![], count: 0, offset: 0, sort: SortOrder::default() };
+        let query = SearchQuery {
+            resource_type: resource_type.into(),
+            criteria: vec![],
+            count: 0,
+            offset: 0,
+            sort: SortOrder::default(),
+        };
         self.store.search(&query).await.expect("search").total
     }
 
     /// Resources and deliveries stored, to prove a refused request left nothing behind.
     async fn stored(&self) -> (i64, i64, OutboxCounts) {
-        (self.count("ServiceRequest").await, self.count("Task").await, self.store.outbox_counts().await.expect("counts"))
+        (
+            self.count("ServiceRequest").await,
+            self.count("Task").await,
+            self.store.outbox_counts().await.expect("counts"),
+        )
     }
 }
 
@@ -110,7 +148,9 @@ fn issue(outcome: &Value) -> (&str, &str) {
     assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
     (
         outcome["issue"][0]["code"].as_str().unwrap_or_default(),
-        outcome["issue"][0]["expression"][0].as_str().unwrap_or_default(),
+        outcome["issue"][0]["expression"][0]
+            .as_str()
+            .unwrap_or_default(),
     )
 }
 
@@ -121,7 +161,10 @@ async fn a_referral_is_stored_with_its_task_and_delivery_in_one_go() {
     assert_eq!(status, StatusCode::CREATED, "{sr}");
     let id = sr["id"].as_str().expect("id");
     assert_eq!(headers["etag"], "W/\"1\"");
-    assert_eq!(headers["location"].to_str().expect("ascii"), format!("http://gateway.test/fhir/ServiceRequest/{id}/_history/1"));
+    assert_eq!(
+        headers["location"].to_str().expect("ascii"),
+        format!("http://gateway.test/fhir/ServiceRequest/{id}/_history/1")
+    );
     assert!(headers.contains_key("last-modified"));
     assert_eq!(sr["meta"]["versionId"], "1");
     assert_eq!(sr["identifier"][0]["value"], "RS-2026-000184");
@@ -138,7 +181,10 @@ async fn a_referral_is_stored_with_its_task_and_delivery_in_one_go() {
     assert_eq!(task["owner"]["identifier"]["value"], "LWS001");
 
     let (srs, tasks, outbox) = gw.stored().await;
-    assert_eq!((srs, tasks, outbox.pending + outbox.delivered + outbox.dead), (1, 1, 1));
+    assert_eq!(
+        (srs, tasks, outbox.pending + outbox.delivered + outbox.dead),
+        (1, 1, 1)
+    );
 }
 
 #[tokio::test]
@@ -153,13 +199,19 @@ async fn a_named_link_worker_performer_owns_the_task_and_an_unpushed_owner_gets_
     let (_, _, none) = gw.get("Task?owner=LWS001").await;
     assert_eq!(none["total"], 0);
     // LWS002 has no adapter: it polls, so nothing is queued for delivery.
-    assert_eq!(gw.store.outbox_counts().await.expect("counts"), OutboxCounts::default());
+    assert_eq!(
+        gw.store.outbox_counts().await.expect("counts"),
+        OutboxCounts::default()
+    );
 }
 
 #[tokio::test]
 async fn if_none_exist_returns_the_existing_referral_instead_of_a_second() {
     let gw = spawn_gateway().await;
-    let condition = [("if-none-exist", "identifier=https://fhir.riverside-surgery.example/referral|RS-2026-000184")];
+    let condition = [(
+        "if-none-exist",
+        "identifier=https://fhir.riverside-surgery.example/referral|RS-2026-000184",
+    )];
     let (first, _, created) = gw.post("ServiceRequest", REFERRAL, &condition).await;
     let (second, headers, existing) = gw.post("ServiceRequest", REFERRAL, &condition).await;
     assert_eq!(first, StatusCode::CREATED);
@@ -173,7 +225,10 @@ async fn if_none_exist_returns_the_existing_referral_instead_of_a_second() {
 #[tokio::test]
 async fn racing_conditional_creates_make_one_referral() {
     let gw = Arc::new(spawn_gateway().await);
-    let condition = [("if-none-exist", "identifier=https://fhir.riverside-surgery.example/referral|RS-2026-000184")];
+    let condition = [(
+        "if-none-exist",
+        "identifier=https://fhir.riverside-surgery.example/referral|RS-2026-000184",
+    )];
     let posts = (0..12).map(|_| {
         let gw = gw.clone();
         tokio::spawn(async move { gw.post("ServiceRequest", REFERRAL, &condition).await.0 })
@@ -182,34 +237,88 @@ async fn racing_conditional_creates_make_one_referral() {
     for p in posts {
         statuses.push(p.await.expect("join"));
     }
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 11, "{statuses:?}");
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::CREATED)
+            .count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == StatusCode::OK).count(),
+        11,
+        "{statuses:?}"
+    );
     assert_eq!(gw.stored().await.0, 1);
 }
 
 /// Posts a bad body and checks the status, the issue code and expression, and that nothing was stored.
-async fn refused(gw: &TestGateway, body: impl Into<reqwest::Body>, status: StatusCode, code: &str, expression: &str) {
+async fn refused(
+    gw: &TestGateway,
+    body: impl Into<reqwest::Body>,
+    status: StatusCode,
+    code: &str,
+    expression: &str,
+) {
     let (got, headers, outcome) = gw.post_referral(body).await;
     assert_eq!(got, status, "{outcome}");
-    assert!(headers["content-type"].to_str().expect("ascii").starts_with(FHIR_JSON));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with(FHIR_JSON)
+    );
     assert_eq!(issue(&outcome), (code, expression), "{outcome}");
     let (srs, tasks, outbox) = gw.stored().await;
-    assert_eq!((srs, tasks, outbox), (0, 0, OutboxCounts::default()), "a refused referral left something behind");
+    assert_eq!(
+        (srs, tasks, outbox),
+        (0, 0, OutboxCounts::default()),
+        "a refused referral left something behind"
+    );
 }
 
 #[tokio::test]
 async fn malformed_json_is_400_structure() {
     let gw = spawn_gateway().await;
-    refused(&gw, "{\"resourceType\": \"ServiceRequest\",", StatusCode::BAD_REQUEST, "structure", "").await;
+    refused(
+        &gw,
+        "{\"resourceType\": \"ServiceRequest\",",
+        StatusCode::BAD_REQUEST,
+        "structure",
+        "",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_wrong_or_unknown_resource_type_is_400() {
     let gw = spawn_gateway().await;
     let task = REFERRAL.replacen("\"ServiceRequest\"", "\"Task\"", 1);
-    refused(&gw, task, StatusCode::BAD_REQUEST, "invalid", "resourceType").await;
-    refused(&gw, "{\"resourceType\":\"Referral\"}", StatusCode::BAD_REQUEST, "invalid", "resourceType").await;
-    refused(&gw, "[1,2]", StatusCode::BAD_REQUEST, "structure", "resourceType").await;
+    refused(
+        &gw,
+        task,
+        StatusCode::BAD_REQUEST,
+        "invalid",
+        "resourceType",
+    )
+    .await;
+    refused(
+        &gw,
+        "{\"resourceType\":\"Referral\"}",
+        StatusCode::BAD_REQUEST,
+        "invalid",
+        "resourceType",
+    )
+    .await;
+    refused(
+        &gw,
+        "[1,2]",
+        StatusCode::BAD_REQUEST,
+        "structure",
+        "resourceType",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -217,14 +326,28 @@ async fn an_unknown_element_is_400_naming_it() {
     let gw = spawn_gateway().await;
     let mut sr = referral();
     sr["note"][0]["txt"] = json!("misspelt");
-    refused(&gw, sr.to_string(), StatusCode::BAD_REQUEST, "structure", "ServiceRequest.note[0].txt").await;
+    refused(
+        &gw,
+        sr.to_string(),
+        StatusCode::BAD_REQUEST,
+        "structure",
+        "ServiceRequest.note[0].txt",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_bad_nhs_number_is_422_naming_the_value() {
     let gw = spawn_gateway().await;
     let bad = REFERRAL.replace("9434765919", "9434765918");
-    refused(&gw, bad, StatusCode::UNPROCESSABLE_ENTITY, "value", "ServiceRequest.subject.identifier.value").await;
+    refused(
+        &gw,
+        bad,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "value",
+        "ServiceRequest.subject.identifier.value",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -232,16 +355,37 @@ async fn a_missing_requester_is_422_required() {
     let gw = spawn_gateway().await;
     let mut sr = referral();
     sr.as_object_mut().expect("object").remove("requester");
-    refused(&gw, sr.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "required", "ServiceRequest.requester").await;
+    refused(
+        &gw,
+        sr.to_string(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "required",
+        "ServiceRequest.requester",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_practice_with_no_route_is_422_business_rule() {
     let gw = spawn_gateway().await;
     let other = REFERRAL.replace("\"A81001\"", "\"A81002\"");
-    refused(&gw, other, StatusCode::UNPROCESSABLE_ENTITY, "business-rule", "ServiceRequest.performer").await;
+    refused(
+        &gw,
+        other,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "business-rule",
+        "ServiceRequest.performer",
+    )
+    .await;
     let unknown = REFERRAL.replace("\"A81001\"", "\"B99999\"");
-    refused(&gw, unknown, StatusCode::UNPROCESSABLE_ENTITY, "business-rule", "ServiceRequest.requester.identifier.value").await;
+    refused(
+        &gw,
+        unknown,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "business-rule",
+        "ServiceRequest.requester.identifier.value",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -249,13 +393,24 @@ async fn a_body_over_one_mebibyte_is_413() {
     let gw = spawn_gateway().await;
     let mut sr = referral();
     sr["note"][0]["text"] = json!("x".repeat(1024 * 1024 + 1));
-    refused(&gw, sr.to_string(), StatusCode::PAYLOAD_TOO_LARGE, "too-long", "").await;
+    refused(
+        &gw,
+        sr.to_string(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too-long",
+        "",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn too_deep_nesting_is_400() {
     let gw = spawn_gateway().await;
-    let deep = format!("{{\"resourceType\":\"ServiceRequest\",\"note\":{}{}}}", "[".repeat(300), "]".repeat(300));
+    let deep = format!(
+        "{{\"resourceType\":\"ServiceRequest\",\"note\":{}{}}}",
+        "[".repeat(300),
+        "]".repeat(300)
+    );
     refused(&gw, deep, StatusCode::BAD_REQUEST, "structure", "").await;
 }
 
@@ -292,9 +447,15 @@ async fn read_vread_and_history_serve_versions_with_etags() {
     assert_eq!(history["type"], "history");
     assert_eq!(history["entry"][0]["response"]["etag"], "W/\"1\"");
     let (status, _, missing) = gw.get(&format!("ServiceRequest/{id}/_history/2")).await;
-    assert_eq!((status, issue(&missing).0), (StatusCode::NOT_FOUND, "not-found"));
+    assert_eq!(
+        (status, issue(&missing).0),
+        (StatusCode::NOT_FOUND, "not-found")
+    );
     let (status, _, missing) = gw.get("Task/does-not-exist").await;
-    assert_eq!((status, issue(&missing).0), (StatusCode::NOT_FOUND, "not-found"));
+    assert_eq!(
+        (status, issue(&missing).0),
+        (StatusCode::NOT_FOUND, "not-found")
+    );
     let (status, _, unknown) = gw.get("Patient/1").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
 }
@@ -314,8 +475,17 @@ async fn search_pages_with_total_and_next_links() {
     let mut seen: Vec<String> = Vec::new();
     let mut page = page1;
     loop {
-        seen.extend(page["entry"].as_array().into_iter().flatten().map(|e| e["resource"]["id"].as_str().unwrap_or_default().to_owned()));
-        let next = page["link"].as_array().and_then(|l| l.iter().find(|l| l["relation"] == "next")).map(|l| l["url"].as_str().unwrap_or_default().to_owned());
+        seen.extend(
+            page["entry"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| e["resource"]["id"].as_str().unwrap_or_default().to_owned()),
+        );
+        let next = page["link"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["relation"] == "next"))
+            .map(|l| l["url"].as_str().unwrap_or_default().to_owned());
         match next {
             Some(url) => {
                 let path = url.replace("http://gateway.test/fhir/", "");
@@ -328,15 +498,27 @@ async fn search_pages_with_total_and_next_links() {
     seen.dedup();
     assert_eq!(seen.len(), 5, "paging must visit every Task once");
 
-    let (_, _, by_identifier) = gw.get("ServiceRequest?identifier=https://fhir.riverside-surgery.example/referral|RS-2026-003").await;
+    let (_, _, by_identifier) = gw
+        .get(
+            "ServiceRequest?identifier=https://fhir.riverside-surgery.example/referral|RS-2026-003",
+        )
+        .await;
     assert_eq!(by_identifier["total"], 1);
-    assert_eq!(by_identifier["entry"][0]["resource"]["identifier"][0]["value"], "RS-2026-003");
-    let (_, _, by_patient) = gw.get("ServiceRequest?subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919").await;
+    assert_eq!(
+        by_identifier["entry"][0]["resource"]["identifier"][0]["value"],
+        "RS-2026-003"
+    );
+    let (_, _, by_patient) = gw
+        .get("ServiceRequest?subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919")
+        .await;
     assert_eq!(by_patient["total"], 5);
     let (_, _, none) = gw.get("Task?status=completed").await;
     assert_eq!(none["total"], 0);
     let (status, _, refused) = gw.get("Task?colour=red").await;
-    assert_eq!((status, issue(&refused).0), (StatusCode::BAD_REQUEST, "invalid"));
+    assert_eq!(
+        (status, issue(&refused).0),
+        (StatusCode::BAD_REQUEST, "invalid")
+    );
 }
 
 #[tokio::test]
@@ -347,25 +529,67 @@ async fn metadata_lists_what_is_implemented() {
     assert_eq!(cs["resourceType"], "CapabilityStatement");
     assert_eq!(cs["fhirVersion"], "4.0.1");
     let resources = cs["rest"][0]["resource"].as_array().expect("resources");
-    let sr = resources.iter().find(|r| r["type"] == "ServiceRequest").expect("ServiceRequest");
-    let interactions: Vec<&str> = sr["interaction"].as_array().expect("interactions").iter().filter_map(|i| i["code"].as_str()).collect();
-    assert!(interactions.contains(&"create") && interactions.contains(&"search-type"), "{interactions:?}");
-    let task = resources.iter().find(|r| r["type"] == "Task").expect("Task");
-    let params: Vec<&str> = task["searchParam"].as_array().expect("params").iter().filter_map(|p| p["name"].as_str()).collect();
-    for want in ["owner", "status", "focus", "part-of", "based-on", "_lastUpdated"] {
+    let sr = resources
+        .iter()
+        .find(|r| r["type"] == "ServiceRequest")
+        .expect("ServiceRequest");
+    let interactions: Vec<&str> = sr["interaction"]
+        .as_array()
+        .expect("interactions")
+        .iter()
+        .filter_map(|i| i["code"].as_str())
+        .collect();
+    assert!(
+        interactions.contains(&"create") && interactions.contains(&"search-type"),
+        "{interactions:?}"
+    );
+    let task = resources
+        .iter()
+        .find(|r| r["type"] == "Task")
+        .expect("Task");
+    let params: Vec<&str> = task["searchParam"]
+        .as_array()
+        .expect("params")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for want in [
+        "owner",
+        "status",
+        "focus",
+        "part-of",
+        "based-on",
+        "_lastUpdated",
+    ] {
         assert!(params.contains(&want), "{want} missing from {params:?}");
     }
-    let task_interactions: Vec<&str> = task["interaction"].as_array().expect("interactions").iter().filter_map(|i| i["code"].as_str()).collect();
-    assert!(!task_interactions.contains(&"create"), "Task create is not offered");
+    let task_interactions: Vec<&str> = task["interaction"]
+        .as_array()
+        .expect("interactions")
+        .iter()
+        .filter_map(|i| i["code"].as_str())
+        .collect();
+    assert!(
+        !task_interactions.contains(&"create"),
+        "Task create is not offered"
+    );
 }
 
 #[tokio::test]
 async fn unsupported_methods_and_routes_answer_with_an_operation_outcome() {
     let gw = spawn_gateway().await;
-    let response = gw.http.delete(format!("{}/Task/x", gw.fhir)).send().await.expect("delete");
+    let response = gw
+        .http
+        .delete(format!("{}/Task/x", gw.fhir))
+        .send()
+        .await
+        .expect("delete");
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     let outcome: Value = response.json().await.expect("json");
     assert_eq!(issue(&outcome).0, "not-supported");
     let (status, _, outcome) = gw.post("Task", "{}", &[]).await;
-    assert_eq!((status, issue(&outcome).0), (StatusCode::METHOD_NOT_ALLOWED, "not-supported"));
+    assert_eq!(
+        (status, issue(&outcome).0),
+        (StatusCode::METHOD_NOT_ALLOWED, "not-supported")
+    );
 }

@@ -5,8 +5,13 @@
 //! replay the document up to the error position and keep the path we are in.
 
 enum Frame {
-    Object { key: Option<String>, expecting_key: bool },
-    Array { index: usize },
+    Object {
+        key: Option<String>,
+        expecting_key: bool,
+    },
+    Array {
+        index: usize,
+    },
 }
 
 /// Converts serde_json's 1-based line and column into a byte offset.
@@ -49,7 +54,10 @@ pub fn path_at(bytes: &[u8], offset: usize, root: &str) -> String {
                     *expecting_key = false;
                 }
             }
-            b'{' => stack.push(Frame::Object { key: None, expecting_key: true }),
+            b'{' => stack.push(Frame::Object {
+                key: None,
+                expecting_key: true,
+            }),
             b'[' => stack.push(Frame::Array { index: 0 }),
             b'}' | b']' => {
                 stack.pop();
@@ -90,13 +98,19 @@ mod tests {
     #[test]
     fn follows_keys_and_array_indexes() {
         let doc = r#"{"resourceType":"ServiceRequest","identifier":[{"system":"a"},{"value":"x","bogus":1}]}"#;
-        assert_eq!(path_before(doc, "\"bogus\""), "ServiceRequest.identifier[1].bogus");
+        assert_eq!(
+            path_before(doc, "\"bogus\""),
+            "ServiceRequest.identifier[1].bogus"
+        );
     }
 
     #[test]
     fn leaves_closed_objects() {
         let doc = r##"{"subject":{"reference":"#p"},"status":"activ"}"##;
-        assert_eq!(path_before(doc, "\"status\":\"activ\""), "ServiceRequest.status");
+        assert_eq!(
+            path_before(doc, "\"status\":\"activ\""),
+            "ServiceRequest.status"
+        );
     }
 
     #[test]
@@ -159,7 +173,9 @@ fn find(value: &serde_json::Value, target: &Target, path: &mut String) -> bool {
                 path.push_str(k);
                 let hit = match target {
                     Target::Key(key) => k == key,
-                    Target::Literal(lit) => !v.is_object() && !v.is_array() && &v.to_string() == lit,
+                    Target::Literal(lit) => {
+                        !v.is_object() && !v.is_array() && &v.to_string() == lit
+                    }
                 };
                 if hit || find(v, target, path) {
                     return true;
@@ -191,19 +207,35 @@ mod locate_tests {
     #[test]
     fn finds_an_unknown_key_anywhere() {
         let doc = json!({"subject": {"reference": "x"}, "note": [{"text": "a"}, {"txt": "b"}]});
-        assert_eq!(locate(&doc, "unknown field `txt`, expected one of `text`", "SR"), "SR.note[1].txt");
+        assert_eq!(
+            locate(&doc, "unknown field `txt`, expected one of `text`", "SR"),
+            "SR.note[1].txt"
+        );
     }
 
     #[test]
     fn finds_the_offending_literal() {
         let doc = json!({"identifier": [{"value": "a"}, {"value": 12}]});
-        assert_eq!(locate(&doc, "invalid type: integer `12`, expected a string", "SR"), "SR.identifier[1].value");
+        assert_eq!(
+            locate(&doc, "invalid type: integer `12`, expected a string", "SR"),
+            "SR.identifier[1].value"
+        );
         let doc = json!({"status": "active", "doNotPerform": "yes"});
-        assert_eq!(locate(&doc, "invalid type: string \"yes\", expected a boolean", "SR"), "SR.doNotPerform");
+        assert_eq!(
+            locate(
+                &doc,
+                "invalid type: string \"yes\", expected a boolean",
+                "SR"
+            ),
+            "SR.doNotPerform"
+        );
     }
 
     #[test]
     fn falls_back_to_the_root() {
-        assert_eq!(locate(&json!({"a": 1}), "missing field `status`", "SR"), "SR");
+        assert_eq!(
+            locate(&json!({"a": 1}), "missing field `status`", "SR"),
+            "SR"
+        );
     }
 }

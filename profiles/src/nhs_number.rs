@@ -69,10 +69,19 @@ mod tests {
 
     #[test]
     fn accepts_numbers_with_a_correct_check_digit() {
-        for n in ["9434765919", "9912003888", "9476719931", "9000000009", "943 476 5919"] {
+        for n in [
+            "9434765919",
+            "9912003888",
+            "9476719931",
+            "9000000009",
+            "943 476 5919",
+        ] {
             assert!(NhsNumber::parse(n).is_ok(), "{n} should be valid");
         }
-        assert_eq!(NhsNumber::parse("943 476 5919").map(|n| n.0), Ok("9434765919".into()));
+        assert_eq!(
+            NhsNumber::parse("943 476 5919").map(|n| n.0),
+            Ok("9434765919".into())
+        );
     }
 
     #[test]
@@ -98,7 +107,10 @@ mod tests {
     fn rejects_wrong_length_and_letters() {
         assert_eq!(NhsNumber::parse("943476591"), Err(NhsNumberError::Length));
         assert_eq!(NhsNumber::parse("94347659190"), Err(NhsNumberError::Length));
-        assert_eq!(NhsNumber::parse("94347X5919"), Err(NhsNumberError::NotDigits));
+        assert_eq!(
+            NhsNumber::parse("94347X5919"),
+            Err(NhsNumberError::NotDigits)
+        );
         assert_eq!(NhsNumber::parse(""), Err(NhsNumberError::Length));
     }
 

@@ -22,7 +22,11 @@ impl OdsCode {
             && raw
                 .bytes()
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        if ok { Ok(Self(raw.to_owned())) } else { Err(OdsCodeError) }
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(OdsCodeError)
+        }
     }
 
     /// The code as written.

@@ -150,7 +150,10 @@ mod tests {
         assert_eq!(oo["issue"][0]["severity"], "error");
         assert_eq!(oo["issue"][0]["code"], "value");
         assert_eq!(oo["issue"][0]["diagnostics"], "bad check digit");
-        assert_eq!(oo["issue"][0]["expression"][0], "ServiceRequest.subject.identifier.value");
+        assert_eq!(
+            oo["issue"][0]["expression"][0],
+            "ServiceRequest.subject.identifier.value"
+        );
     }
 
     #[test]

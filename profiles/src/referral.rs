@@ -46,7 +46,8 @@ impl Referral {
 fn check_status(sr: &Value, issues: &mut Vec<Issue>) {
     match sr.get("status").and_then(Value::as_str) {
         None => issues.push(
-            Issue::error(IssueType::Required, "a referral needs a status").at("ServiceRequest.status"),
+            Issue::error(IssueType::Required, "a referral needs a status")
+                .at("ServiceRequest.status"),
         ),
         Some("active") => {}
         Some(other) => issues.push(
@@ -62,7 +63,8 @@ fn check_status(sr: &Value, issues: &mut Vec<Issue>) {
 fn check_intent(sr: &Value, issues: &mut Vec<Issue>) {
     match sr.get("intent").and_then(Value::as_str) {
         None => issues.push(
-            Issue::error(IssueType::Required, "a referral needs an intent").at("ServiceRequest.intent"),
+            Issue::error(IssueType::Required, "a referral needs an intent")
+                .at("ServiceRequest.intent"),
         ),
         Some(i) if REFERRAL_INTENTS.contains(&i) => {}
         Some(other) => issues.push(
@@ -83,9 +85,9 @@ fn check_code(sr: &Value, issues: &mut Vec<Issue>) {
         .pointer("/code/coding")
         .and_then(Value::as_array)
         .is_some_and(|codings| {
-            codings.iter().any(|c| {
-                non_empty(c.get("system")).is_some() && non_empty(c.get("code")).is_some()
-            })
+            codings
+                .iter()
+                .any(|c| non_empty(c.get("system")).is_some() && non_empty(c.get("code")).is_some())
         });
     if !coded {
         issues.push(
@@ -103,8 +105,11 @@ fn check_code(sr: &Value, issues: &mut Vec<Issue>) {
 fn subject_nhs_number(sr: &Value, issues: &mut Vec<Issue>) -> Option<NhsNumber> {
     let Some(subject) = sr.get("subject") else {
         issues.push(
-            Issue::error(IssueType::Required, "a referral needs a subject: the person referred")
-                .at("ServiceRequest.subject"),
+            Issue::error(
+                IssueType::Required,
+                "a referral needs a subject: the person referred",
+            )
+            .at("ServiceRequest.subject"),
         );
         return None;
     };
@@ -188,13 +193,17 @@ fn nhs_number_in(identifier: &Value, at: &str, issues: &mut Vec<Issue>) -> Optio
         }
     }
     let Some(value) = non_empty(identifier.get("value")) else {
-        issues.push(Issue::error(IssueType::Required, "the NHS number is missing").at(format!("{at}.value")));
+        issues.push(
+            Issue::error(IssueType::Required, "the NHS number is missing")
+                .at(format!("{at}.value")),
+        );
         return None;
     };
     NhsNumber::parse(value)
         .map_err(|e| {
             issues.push(
-                Issue::error(IssueType::Value, format!("not a valid NHS number: {e}")).at(format!("{at}.value")),
+                Issue::error(IssueType::Value, format!("not a valid NHS number: {e}"))
+                    .at(format!("{at}.value")),
             )
         })
         .ok()
@@ -238,8 +247,11 @@ fn ods_in(reference: &Value, at: &str, issues: &mut Vec<Issue>) -> Option<OdsCod
     };
     if identifier.get("system").and_then(Value::as_str) != Some(ODS_SYSTEM) {
         issues.push(
-            Issue::error(IssueType::Value, format!("the identifier system must be {ODS_SYSTEM}"))
-                .at(format!("{at}.identifier.system")),
+            Issue::error(
+                IssueType::Value,
+                format!("the identifier system must be {ODS_SYSTEM}"),
+            )
+            .at(format!("{at}.identifier.system")),
         );
         return None;
     }
@@ -247,8 +259,11 @@ fn ods_in(reference: &Value, at: &str, issues: &mut Vec<Issue>) -> Option<OdsCod
     OdsCode::parse(value)
         .map_err(|e| {
             issues.push(
-                Issue::error(IssueType::Value, format!("\"{value}\" is not an ODS code: {e}"))
-                    .at(format!("{at}.identifier.value")),
+                Issue::error(
+                    IssueType::Value,
+                    format!("\"{value}\" is not an ODS code: {e}"),
+                )
+                .at(format!("{at}.identifier.value")),
             )
         })
         .ok()
@@ -307,15 +322,27 @@ mod tests {
         sr["subject"]["identifier"]["value"] = json!("9434765918");
         sr["contained"][0]["identifier"][0]["value"] = json!("9434765918");
         let found = expressions(&sr);
-        assert!(found.contains(&("ServiceRequest.subject.identifier.value".into(), "value")), "{found:?}");
-        assert!(found.contains(&("ServiceRequest.contained[0].identifier[0].value".into(), "value")), "{found:?}");
+        assert!(
+            found.contains(&("ServiceRequest.subject.identifier.value".into(), "value")),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&(
+                "ServiceRequest.contained[0].identifier[0].value".into(),
+                "value"
+            )),
+            "{found:?}"
+        );
     }
 
     #[test]
     fn disagreeing_nhs_numbers_are_refused() {
         let mut sr = referral();
         sr["contained"][0]["identifier"][0]["value"] = json!("9912003888");
-        assert_eq!(expressions(&sr), vec![("ServiceRequest.subject.identifier.value".into(), "invalid")]);
+        assert_eq!(
+            expressions(&sr),
+            vec![("ServiceRequest.subject.identifier.value".into(), "invalid")]
+        );
     }
 
     #[test]
@@ -329,7 +356,10 @@ mod tests {
             ("ServiceRequest.subject", "required"),
             ("ServiceRequest.requester", "required"),
         ] {
-            assert!(found.contains(&(want.0.into(), want.1)), "missing {want:?} in {found:?}");
+            assert!(
+                found.contains(&(want.0.into(), want.1)),
+                "missing {want:?} in {found:?}"
+            );
         }
     }
 
@@ -339,7 +369,8 @@ mod tests {
         sr["status"] = json!("draft");
         sr["intent"] = json!("proposal");
         sr["requester"]["identifier"]["value"] = json!("a81001");
-        sr["performer"] = json!([{"identifier": {"system": "https://example.org/ods", "value": "LWS001"}}]);
+        sr["performer"] =
+            json!([{"identifier": {"system": "https://example.org/ods", "value": "LWS001"}}]);
         let found = expressions(&sr);
         for want in [
             ("ServiceRequest.status", "value"),
@@ -347,7 +378,10 @@ mod tests {
             ("ServiceRequest.requester.identifier.value", "value"),
             ("ServiceRequest.performer[0].identifier.system", "value"),
         ] {
-            assert!(found.contains(&(want.0.into(), want.1)), "missing {want:?} in {found:?}");
+            assert!(
+                found.contains(&(want.0.into(), want.1)),
+                "missing {want:?} in {found:?}"
+            );
         }
     }
 
@@ -355,6 +389,9 @@ mod tests {
     fn subject_without_nhs_number_is_required() {
         let mut sr = referral();
         sr["subject"] = json!({"reference": "Patient/123"});
-        assert_eq!(expressions(&sr), vec![("ServiceRequest.subject.identifier".into(), "required")]);
+        assert_eq!(
+            expressions(&sr),
+            vec![("ServiceRequest.subject.identifier".into(), "required")]
+        );
     }
 }

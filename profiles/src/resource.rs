@@ -50,9 +50,10 @@ impl ParseError {
             ParseError::WrongType(_) => {
                 Issue::error(IssueType::Invalid, self.to_string()).at("resourceType")
             }
-            ParseError::Structure { expression, message } => {
-                Issue::error(IssueType::Structure, message.clone()).at(expression.clone())
-            }
+            ParseError::Structure {
+                expression,
+                message,
+            } => Issue::error(IssueType::Structure, message.clone()).at(expression.clone()),
         }
     }
 }
@@ -94,7 +95,10 @@ pub fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<ParsedReso
         )));
     }
     check_r4_structure(bytes, &json, &resource_type)?;
-    Ok(ParsedResource { resource_type, json })
+    Ok(ParsedResource {
+        resource_type,
+        json,
+    })
 }
 
 /// Strict fhirbolt parse; one non-generic call site so its generated code is instantiated once.
@@ -149,22 +153,35 @@ mod tests {
     #[test]
     fn malformed_json_is_reported_with_position() {
         let err = parse_resource(b"{\"resourceType\": ", None).expect_err("malformed");
-        assert!(matches!(err, ParseError::Malformed { line: 1, .. }), "{err:?}");
+        assert!(
+            matches!(err, ParseError::Malformed { line: 1, .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn deep_nesting_is_refused() {
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-        assert_eq!(parse_resource(deep.as_bytes(), None).expect_err("deep"), ParseError::TooDeep);
+        assert_eq!(
+            parse_resource(deep.as_bytes(), None).expect_err("deep"),
+            ParseError::TooDeep
+        );
     }
 
     #[test]
     fn missing_or_wrong_resource_type() {
-        assert_eq!(parse_resource(b"{\"status\":\"x\"}", None).expect_err("no type"), ParseError::NotAResource);
-        let err = parse_resource(MINIMAL.replace("ServiceRequest", "Task").as_bytes(), Some("ServiceRequest"))
-            .expect_err("wrong type");
+        assert_eq!(
+            parse_resource(b"{\"status\":\"x\"}", None).expect_err("no type"),
+            ParseError::NotAResource
+        );
+        let err = parse_resource(
+            MINIMAL.replace("ServiceRequest", "Task").as_bytes(),
+            Some("ServiceRequest"),
+        )
+        .expect_err("wrong type");
         assert!(matches!(err, ParseError::WrongType(_)), "{err:?}");
-        let err = parse_resource(b"{\"resourceType\":\"Referral\"}", None).expect_err("unknown type");
+        let err =
+            parse_resource(b"{\"resourceType\":\"Referral\"}", None).expect_err("unknown type");
         assert!(matches!(err, ParseError::WrongType(_)), "{err:?}");
     }
 
@@ -172,7 +189,9 @@ mod tests {
     fn unknown_element_is_named() {
         let body = MINIMAL.replace("\"intent\"", "\"colour\":\"blue\",\"intent\"");
         match parse_resource(body.as_bytes(), None) {
-            Err(ParseError::Structure { expression, .. }) => assert_eq!(expression, "ServiceRequest.colour"),
+            Err(ParseError::Structure { expression, .. }) => {
+                assert_eq!(expression, "ServiceRequest.colour")
+            }
             other => panic!("expected a structure error, got {other:?}"),
         }
     }

@@ -18,7 +18,10 @@ fn delivery() -> Delivery {
     }
 }
 
-async fn partner(answer: StatusCode, extra: Option<(&'static str, &'static str)>) -> (String, Arc<Mutex<Vec<(HeaderMap, Value)>>>) {
+async fn partner(
+    answer: StatusCode,
+    extra: Option<(&'static str, &'static str)>,
+) -> (String, Arc<Mutex<Vec<(HeaderMap, Value)>>>) {
     let seen: Arc<Mutex<Vec<(HeaderMap, Value)>>> = Arc::default();
     let record = seen.clone();
     let app = Router::new().route(
@@ -37,14 +40,20 @@ async fn partner(answer: StatusCode, extra: Option<(&'static str, &'static str)>
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
     (format!("http://{addr}/fhir"), seen)
 }
 
 fn adapter(url: String) -> FhirRest {
-    FhirRest::new(FhirRestConfig { url, connect_timeout_seconds: Some(1), timeout_seconds: Some(2) })
+    FhirRest::new(FhirRestConfig {
+        url,
+        connect_timeout_seconds: Some(1),
+        timeout_seconds: Some(2),
+    })
 }
 
 #[tokio::test]
@@ -66,7 +75,10 @@ async fn posts_a_transaction_with_the_service_request_then_the_task() {
 #[tokio::test]
 async fn server_errors_and_throttling_are_transient() {
     let (url, _) = partner(StatusCode::SERVICE_UNAVAILABLE, None).await;
-    assert!(matches!(adapter(url).deliver(&delivery()).await, Err(DeliveryError::Transient { .. })));
+    assert!(matches!(
+        adapter(url).deliver(&delivery()).await,
+        Err(DeliveryError::Transient { .. })
+    ));
     let (url, _) = partner(StatusCode::TOO_MANY_REQUESTS, Some(("retry-after", "7"))).await;
     match adapter(url).deliver(&delivery()).await {
         Err(DeliveryError::Transient { retry_after, .. }) => {
@@ -90,6 +102,11 @@ async fn connection_refused_is_transient() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     drop(listener);
-    let result = adapter(format!("http://{addr}/fhir")).deliver(&delivery()).await;
-    assert!(matches!(result, Err(DeliveryError::Transient { .. })), "{result:?}");
+    let result = adapter(format!("http://{addr}/fhir"))
+        .deliver(&delivery())
+        .await;
+    assert!(
+        matches!(result, Err(DeliveryError::Transient { .. })),
+        "{result:?}"
+    );
 }

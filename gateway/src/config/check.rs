@@ -39,13 +39,30 @@ impl Config {
         let mut push = |path: String, message: String| errors.push((path, message));
 
         if self.server.listen_addr().is_err() {
-            push("server.listen".into(), format!("\"{}\" is not a socket address like 127.0.0.1:8080", self.server.listen));
+            push(
+                "server.listen".into(),
+                format!(
+                    "\"{}\" is not a socket address like 127.0.0.1:8080",
+                    self.server.listen
+                ),
+            );
         }
-        if !(self.server.base_url.starts_with("http://") || self.server.base_url.starts_with("https://")) {
-            push("server.base_url".into(), "must start with http:// or https://".into());
+        if !(self.server.base_url.starts_with("http://")
+            || self.server.base_url.starts_with("https://"))
+        {
+            push(
+                "server.base_url".into(),
+                "must start with http:// or https://".into(),
+            );
         }
         if !self.store.url.starts_with("sqlite:") {
-            push("store.url".into(), format!("\"{}\" is not a supported store; use sqlite://FILE", self.store.url));
+            push(
+                "store.url".into(),
+                format!(
+                    "\"{}\" is not a supported store; use sqlite://FILE",
+                    self.store.url
+                ),
+            );
         }
         if self.delivery.max_attempts == 0 {
             push("delivery.max_attempts".into(), "must be at least 1".into());
@@ -54,48 +71,74 @@ impl Config {
             push("delivery.concurrency".into(), "must be at least 1".into());
         }
         if self.delivery.backoff_base_ms > self.delivery.backoff_max_ms {
-            push("delivery.backoff_base_ms".into(), "must not exceed delivery.backoff_max_ms".into());
+            push(
+                "delivery.backoff_base_ms".into(),
+                "must not exceed delivery.backoff_max_ms".into(),
+            );
         }
 
         let mut seen = HashSet::new();
         for (i, org) in self.organisations.iter().enumerate() {
             if !seen.insert(&org.ods) {
-                push(format!("organisation[{i}].ods"), format!("duplicate ODS code {}", org.ods));
+                push(
+                    format!("organisation[{i}].ods"),
+                    format!("duplicate ODS code {}", org.ods),
+                );
             }
             if let Some(adapter) = &org.adapter
-                && let Err(e) = signpost_adapters::build_outbound(&adapter.kind, &adapter.settings_json())
+                && let Err(e) =
+                    signpost_adapters::build_outbound(&adapter.kind, &adapter.settings_json())
             {
                 push(format!("organisation[{i}].adapter"), e.to_string());
             }
             if org.capacity.is_some() && org.role != Role::Vcs {
-                push(format!("organisation[{i}].capacity"), "only a vcs organisation has a capacity".into());
+                push(
+                    format!("organisation[{i}].capacity"),
+                    "only a vcs organisation has a capacity".into(),
+                );
             }
         }
 
         let mut client_ids = HashSet::new();
         for (i, client) in self.clients.iter().enumerate() {
             if !client_ids.insert(&client.id) {
-                push(format!("client[{i}].id"), format!("duplicate client id \"{}\"", client.id));
+                push(
+                    format!("client[{i}].id"),
+                    format!("duplicate client id \"{}\"", client.id),
+                );
             }
             if self.organisation(&client.organisation).is_none() {
-                push(format!("client[{i}].organisation"), format!("unknown organisation {}", client.organisation));
+                push(
+                    format!("client[{i}].organisation"),
+                    format!("unknown organisation {}", client.organisation),
+                );
             }
             if client.jwks.is_some() == client.jwks_url.is_some() {
-                push(format!("client[{i}]"), "give exactly one of jwks (a file) or jwks_url".into());
+                push(
+                    format!("client[{i}]"),
+                    "give exactly one of jwks (a file) or jwks_url".into(),
+                );
             }
         }
 
         let mut route_sources = HashSet::new();
         for (i, route) in self.routes.iter().enumerate() {
             match self.organisation(&route.from) {
-                None => push(format!("route[{i}].from"), format!("unknown organisation {}", route.from)),
-                Some(_) if !route_sources.insert(&route.from) => {
-                    push(format!("route[{i}].from"), format!("{} already has a route", route.from))
-                }
+                None => push(
+                    format!("route[{i}].from"),
+                    format!("unknown organisation {}", route.from),
+                ),
+                Some(_) if !route_sources.insert(&route.from) => push(
+                    format!("route[{i}].from"),
+                    format!("{} already has a route", route.from),
+                ),
                 Some(_) => {}
             }
             match self.organisation(&route.to) {
-                None => push(format!("route[{i}].to"), format!("unknown organisation {}", route.to)),
+                None => push(
+                    format!("route[{i}].to"),
+                    format!("unknown organisation {}", route.to),
+                ),
                 Some(org) if org.role != Role::LinkWorker => push(
                     format!("route[{i}].to"),
                     format!("{} is not a link-worker organisation", route.to),
@@ -104,7 +147,11 @@ impl Config {
             }
         }
 
-        if errors.is_empty() { Ok(()) } else { Err(ConfigErrors(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
     }
 }
 
@@ -149,7 +196,11 @@ to = "LWS001"
     }
 
     fn paths(text: &str) -> Vec<String> {
-        load(text).expect_err("invalid").into_iter().map(|(p, _)| p).collect()
+        load(text)
+            .expect_err("invalid")
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect()
     }
 
     #[test]
@@ -157,7 +208,13 @@ to = "LWS001"
         let config = load(GOOD).expect("valid");
         assert_eq!(config.organisations.len(), 2);
         assert_eq!(config.routes[0].to.as_str(), "LWS001");
-        assert_eq!(config.organisations[1].adapter.as_ref().map(|a| a.kind.as_str()), Some("fhir-rest"));
+        assert_eq!(
+            config.organisations[1]
+                .adapter
+                .as_ref()
+                .map(|a| a.kind.as_str()),
+            Some("fhir-rest")
+        );
     }
 
     #[test]
@@ -170,8 +227,14 @@ to = "LWS001"
 
     #[test]
     fn bad_ods_code_and_role_name_their_paths() {
-        assert_eq!(paths(&GOOD.replace("ods = \"A81001\"", "ods = \"a81\"")), vec!["organisation[0].ods"]);
-        assert_eq!(paths(&GOOD.replace("role = \"gp\"", "role = \"doctor\"")), vec!["organisation[0].role"]);
+        assert_eq!(
+            paths(&GOOD.replace("ods = \"A81001\"", "ods = \"a81\"")),
+            vec!["organisation[0].ods"]
+        );
+        assert_eq!(
+            paths(&GOOD.replace("role = \"gp\"", "role = \"doctor\"")),
+            vec!["organisation[0].role"]
+        );
     }
 
     #[test]
@@ -181,8 +244,16 @@ to = "LWS001"
             .replace("kind = \"fhir-rest\"", "kind = \"pigeon\"")
             .replace("organisation = \"A81001\"", "organisation = \"ZZZ999\"");
         let found = paths(&text);
-        for want in ["organisation[1].ods", "organisation[1].adapter", "client[0].organisation", "route[0].to"] {
-            assert!(found.contains(&want.to_owned()), "missing {want} in {found:?}");
+        for want in [
+            "organisation[1].ods",
+            "organisation[1].adapter",
+            "client[0].organisation",
+            "route[0].to",
+        ] {
+            assert!(
+                found.contains(&want.to_owned()),
+                "missing {want} in {found:?}"
+            );
         }
     }
 
@@ -194,7 +265,10 @@ to = "LWS001"
 
     #[test]
     fn adapter_settings_are_checked_by_the_adapter() {
-        let text = GOOD.replace("url = \"http://127.0.0.1:9001/fhir\"", "uri = \"http://127.0.0.1:9001/fhir\"");
+        let text = GOOD.replace(
+            "url = \"http://127.0.0.1:9001/fhir\"",
+            "uri = \"http://127.0.0.1:9001/fhir\"",
+        );
         assert_eq!(paths(&text), vec!["organisation[1].adapter"]);
     }
 
@@ -209,6 +283,9 @@ to = "LWS001"
 
     #[test]
     fn bad_listen_address() {
-        assert_eq!(paths(&GOOD.replace("127.0.0.1:8080\"\nbase", "localhost\"\nbase")), vec!["server.listen"]);
+        assert_eq!(
+            paths(&GOOD.replace("127.0.0.1:8080\"\nbase", "localhost\"\nbase")),
+            vec!["server.listen"]
+        );
     }
 }

@@ -57,7 +57,11 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { listen: default_listen(), base_url: default_base_url(), max_body_bytes: default_max_body() }
+        Self {
+            listen: default_listen(),
+            base_url: default_base_url(),
+            max_body_bytes: default_max_body(),
+        }
     }
 }
 
@@ -94,7 +98,9 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { url: default_store_url() }
+        Self {
+            url: default_store_url(),
+        }
     }
 }
 
@@ -116,7 +122,10 @@ pub struct AuthConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { token_ttl_seconds: default_token_ttl(), signing_key: default_signing_key() }
+        Self {
+            token_ttl_seconds: default_token_ttl(),
+            signing_key: default_signing_key(),
+        }
     }
 }
 
@@ -269,14 +278,19 @@ const ENV_OVERRIDES: &[(&str, &str)] = &[
 impl Config {
     /// Reads, overrides from the environment, and checks a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigErrors::single("", format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors::single("", format!("cannot read {}: {e}", path.display()))
+        })?;
         Self::from_toml(&text, |name| std::env::var(name).ok())
     }
 
     /// Parses TOML text, applies overrides from `env`, and checks the result.
-    pub fn from_toml(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigErrors> {
-        let de = toml::Deserializer::parse(text).map_err(|e| ConfigErrors::single("", e.to_string()))?;
+    pub fn from_toml(
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigErrors> {
+        let de =
+            toml::Deserializer::parse(text).map_err(|e| ConfigErrors::single("", e.to_string()))?;
         let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let path = if path == "." { String::new() } else { path };

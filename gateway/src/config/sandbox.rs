@@ -94,7 +94,14 @@ mod tests {
     fn sandbox_config_is_valid_and_routes_the_demo_practice() {
         let config = Config::from_toml(SANDBOX_TOML, |_| None).expect("valid");
         assert_eq!(config.routes[0].from.as_str(), "A81001");
-        assert_eq!(config.organisations.iter().filter(|o| o.role == Role::Vcs).count(), 2);
+        assert_eq!(
+            config
+                .organisations
+                .iter()
+                .filter(|o| o.role == Role::Vcs)
+                .count(),
+            2
+        );
     }
 
     #[test]

@@ -14,14 +14,20 @@ pub struct Backoff {
 impl Backoff {
     /// From the `[delivery]` settings.
     pub fn from_config(config: &DeliveryConfig) -> Self {
-        Self { base_ms: config.backoff_base_ms, max_ms: config.backoff_max_ms }
+        Self {
+            base_ms: config.backoff_base_ms,
+            max_ms: config.backoff_max_ms,
+        }
     }
 
     /// The delay after `attempt` (1-based) failed attempts: base × 2^(attempt-1), capped, then
     /// "equal jitter" (half fixed, half random). A partner's `Retry-After` is a floor.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         let exponent = attempt.saturating_sub(1).min(32);
-        let ceiling = self.base_ms.saturating_mul(1u64 << exponent).min(self.max_ms);
+        let ceiling = self
+            .base_ms
+            .saturating_mul(1u64 << exponent)
+            .min(self.max_ms);
         let half = ceiling / 2;
         let jittered = half + fastrand::u64(0..=ceiling - half);
         let delay = Duration::from_millis(jittered);
@@ -34,7 +40,10 @@ mod tests {
     use super::*;
 
     fn backoff() -> Backoff {
-        Backoff { base_ms: 100, max_ms: 1_000 }
+        Backoff {
+            base_ms: 100,
+            max_ms: 1_000,
+        }
     }
 
     #[test]
@@ -42,7 +51,10 @@ mod tests {
         for (attempt, ceiling) in [(1, 100), (2, 200), (3, 400), (4, 800)] {
             for _ in 0..50 {
                 let d = backoff().delay(attempt, None).as_millis() as u64;
-                assert!((ceiling / 2..=ceiling).contains(&d), "attempt {attempt}: {d}ms");
+                assert!(
+                    (ceiling / 2..=ceiling).contains(&d),
+                    "attempt {attempt}: {d}ms"
+                );
             }
         }
     }
@@ -57,7 +69,8 @@ mod tests {
 
     #[test]
     fn jitter_spreads_retries() {
-        let delays: std::collections::HashSet<_> = (0..50).map(|_| backoff().delay(4, None)).collect();
+        let delays: std::collections::HashSet<_> =
+            (0..50).map(|_| backoff().delay(4, None)).collect();
         assert!(delays.len() > 1, "all 50 delays were identical");
     }
 

@@ -24,14 +24,27 @@ pub struct DeliveryWorker {
 
 /// Why a row cannot be delivered at all.
 fn undeliverable(reason: impl Into<String>) -> DeliveryError {
-    DeliveryError::Permanent { reason: reason.into() }
+    DeliveryError::Permanent {
+        reason: reason.into(),
+    }
 }
 
 impl DeliveryWorker {
     /// A worker; `wake` is notified by intake after each commit that adds outbox rows.
-    pub fn new(store: Arc<dyn Store>, directory: Arc<Directory>, config: DeliveryConfig, wake: Arc<Notify>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        directory: Arc<Directory>,
+        config: DeliveryConfig,
+        wake: Arc<Notify>,
+    ) -> Self {
         let id = format!("worker-{}", uuid::Uuid::new_v4());
-        Self { store, directory, config, wake, id }
+        Self {
+            store,
+            directory,
+            config,
+            wake,
+            id,
+        }
     }
 
     /// Runs until `stop` turns true, then waits up to `grace` for deliveries in flight.
@@ -46,7 +59,11 @@ impl DeliveryWorker {
                 _ = stop.changed() => break,
             };
             let limit = 1 + slots.available_permits();
-            let claimed = match worker.store.claim_deliveries(&worker.id, limit, lease).await {
+            let claimed = match worker
+                .store
+                .claim_deliveries(&worker.id, limit, lease)
+                .await
+            {
                 Ok(claimed) => claimed,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not claim deliveries; will retry");
@@ -100,7 +117,10 @@ impl DeliveryWorker {
                 tracing::info!(delivery = %entry.id, destination = %entry.destination, attempt, "delivered");
                 self.store.mark_delivered(&entry.id).await
             }
-            Err(DeliveryError::Transient { reason, retry_after }) if attempt < self.config.max_attempts => {
+            Err(DeliveryError::Transient {
+                reason,
+                retry_after,
+            }) if attempt < self.config.max_attempts => {
                 let delay = Backoff::from_config(&self.config).delay(attempt, retry_after);
                 tracing::warn!(delivery = %entry.id, destination = %entry.destination, attempt, retry_in_ms = delay.as_millis() as u64, reason = %reason, "delivery failed; will retry");
                 let at = now().plus_millis(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
@@ -122,19 +142,32 @@ impl DeliveryWorker {
         claimed: &ClaimedDelivery,
     ) -> Result<Result<(Arc<dyn signpost_adapters::Outbound>, Delivery), String>, StoreError> {
         let entry = &claimed.entry;
-        let Some(adapter) = OdsCode::parse(&entry.destination).ok().and_then(|ods| self.directory.adapter(&ods).cloned())
+        let Some(adapter) = OdsCode::parse(&entry.destination)
+            .ok()
+            .and_then(|ods| self.directory.adapter(&ods).cloned())
         else {
-            return Ok(Err(format!("no adapter is configured for {}", entry.destination)));
+            return Ok(Err(format!(
+                "no adapter is configured for {}",
+                entry.destination
+            )));
         };
-        let task = self.store.vread("Task", &entry.task_id, entry.task_version).await?;
-        let focus = self.store.vread("ServiceRequest", &entry.focus_id, entry.focus_version).await?;
+        let task = self
+            .store
+            .vread("Task", &entry.task_id, entry.task_version)
+            .await?;
+        let focus = self
+            .store
+            .vread("ServiceRequest", &entry.focus_id, entry.focus_version)
+            .await?;
         let (Some(task), Some(focus)) = (task, focus) else {
             return Ok(Err(format!(
                 "Task/{}/_history/{} or ServiceRequest/{}/_history/{} is missing from the store",
                 entry.task_id, entry.task_version, entry.focus_id, entry.focus_version
             )));
         };
-        let json = |r: &crate::store::StoredResource| serde_json::from_str::<Value>(r.body.get()).unwrap_or(Value::Null);
+        let json = |r: &crate::store::StoredResource| {
+            serde_json::from_str::<Value>(r.body.get()).unwrap_or(Value::Null)
+        };
         Ok(Ok((
             adapter,
             Delivery {

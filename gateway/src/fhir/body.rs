@@ -19,7 +19,12 @@ impl<S: Send + Sync> FromRequest<S> for FhirBody {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let media_type = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media_type = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if media_type != "application/fhir+json" && media_type != "application/json" {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -35,10 +40,16 @@ impl<S: Send + Sync> FromRequest<S> for FhirBody {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    Issue::error(IssueType::TooLong, "the body is larger than this server accepts (1 MiB by default)"),
+                    Issue::error(
+                        IssueType::TooLong,
+                        "the body is larger than this server accepts (1 MiB by default)",
+                    ),
                 )
             } else {
-                ApiError::bad_request(IssueType::Structure, format!("could not read the body: {rejection}"))
+                ApiError::bad_request(
+                    IssueType::Structure,
+                    format!("could not read the body: {rejection}"),
+                )
             }
         })?;
         Ok(FhirBody(bytes))

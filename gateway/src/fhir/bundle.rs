@@ -59,10 +59,22 @@ fn full_url(fhir_base: &str, r: &StoredResource) -> String {
 }
 
 /// A searchset Bundle with `total`, a self link and, when more matches remain, a next link.
-pub fn searchset(fhir_base: &str, resources: &[StoredResource], total: i64, self_url: String, next_url: Option<String>) -> String {
-    let mut link = vec![Link { relation: "self", url: self_url }];
+pub fn searchset(
+    fhir_base: &str,
+    resources: &[StoredResource],
+    total: i64,
+    self_url: String,
+    next_url: Option<String>,
+) -> String {
+    let mut link = vec![Link {
+        relation: "self",
+        url: self_url,
+    }];
     if let Some(url) = next_url {
-        link.push(Link { relation: "next", url });
+        link.push(Link {
+            relation: "next",
+            url,
+        });
     }
     let entry = resources
         .iter()
@@ -74,7 +86,14 @@ pub fn searchset(fhir_base: &str, resources: &[StoredResource], total: i64, self
             response: None,
         })
         .collect();
-    serde_json::to_string(&Bundle { resource_type: "Bundle", kind: "searchset", total, link, entry }).unwrap_or_default()
+    serde_json::to_string(&Bundle {
+        resource_type: "Bundle",
+        kind: "searchset",
+        total,
+        link,
+        entry,
+    })
+    .unwrap_or_default()
 }
 
 /// A history Bundle, newest version first; version 1 is shown as the create.
@@ -86,12 +105,22 @@ pub fn history(fhir_base: &str, versions: &[StoredResource], self_url: String) -
             resource: &r.body,
             search: None,
             request: Some(if r.version == 1 {
-                EntryRequest { method: "POST", url: r.resource_type.clone() }
+                EntryRequest {
+                    method: "POST",
+                    url: r.resource_type.clone(),
+                }
             } else {
-                EntryRequest { method: "PUT", url: format!("{}/{}", r.resource_type, r.id) }
+                EntryRequest {
+                    method: "PUT",
+                    url: format!("{}/{}", r.resource_type, r.id),
+                }
             }),
             response: Some(EntryResponse {
-                status: if r.version == 1 { "201 Created" } else { "200 OK" },
+                status: if r.version == 1 {
+                    "201 Created"
+                } else {
+                    "200 OK"
+                },
                 etag: format!("W/\"{}\"", r.version),
                 last_modified: r.last_updated.to_fhir(),
             }),
@@ -102,7 +131,10 @@ pub fn history(fhir_base: &str, versions: &[StoredResource], self_url: String) -
         resource_type: "Bundle",
         kind: "history",
         total,
-        link: vec![Link { relation: "self", url: self_url }],
+        link: vec![Link {
+            relation: "self",
+            url: self_url,
+        }],
         entry,
     })
     .unwrap_or_default()

@@ -18,7 +18,10 @@ pub struct ApiError {
 impl ApiError {
     /// An answer with one issue.
     pub fn new(status: StatusCode, issue: Issue) -> Self {
-        Self { status, issues: vec![issue] }
+        Self {
+            status,
+            issues: vec![issue],
+        }
     }
 
     /// 400 for a request the server cannot read.
@@ -28,12 +31,18 @@ impl ApiError {
 
     /// 422 for content that breaks a profile or business rule.
     pub fn unprocessable(issues: Vec<Issue>) -> Self {
-        Self { status: StatusCode::UNPROCESSABLE_ENTITY, issues }
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            issues,
+        }
     }
 
     /// 404, the same whether the resource never existed or the caller may not know of it.
     pub fn not_found(what: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, Issue::error(IssueType::NotFound, what))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            Issue::error(IssueType::NotFound, what),
+        )
     }
 }
 
@@ -69,9 +78,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = operation_outcome(&self.issues).to_string();
         let mut response = (self.status, body).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(super::FHIR_JSON));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(super::FHIR_JSON),
+        );
         response
     }
 }

@@ -32,11 +32,17 @@ pub async fn create_service_request(
         None => None,
         Some(value) => {
             let raw = value.to_str().map_err(|_| {
-                ApiError::bad_request(IssueType::Invalid, "If-None-Exist must be a plain search string like identifier=system|value")
+                ApiError::bad_request(
+                    IssueType::Invalid,
+                    "If-None-Exist must be a plain search string like identifier=system|value",
+                )
             })?;
             let mut search = parse_search("ServiceRequest", raw.trim_start_matches('?'))?.query;
             if search.criteria.is_empty() {
-                return Err(ApiError::bad_request(IssueType::Invalid, "If-None-Exist names no search criteria"));
+                return Err(ApiError::bad_request(
+                    IssueType::Invalid,
+                    "If-None-Exist names no search criteria",
+                ));
             }
             search.count = 2;
             search.offset = 0;
@@ -50,8 +56,20 @@ pub async fn create_service_request(
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     let at = now();
-    let mut built = new_referral(&parsed.json, &referral, owner, &state.directory, &correlation_id, at)
-        .map_err(|e| ApiError::bad_request(IssueType::Structure, format!("could not store the resource: {e}")))?;
+    let mut built = new_referral(
+        &parsed.json,
+        &referral,
+        owner,
+        &state.directory,
+        &correlation_id,
+        at,
+    )
+    .map_err(|e| {
+        ApiError::bad_request(
+            IssueType::Structure,
+            format!("could not store the resource: {e}"),
+        )
+    })?;
     built.changes.condition = condition;
     let has_delivery = !built.changes.outbox.is_empty();
     let stored_sr = built.changes.writes[0].resource.clone();
@@ -62,8 +80,16 @@ pub async fn create_service_request(
                 state.outbox_wake.notify_one();
             }
             tracing::info!(service_request = %built.service_request_id, owner = %owner.ods, "referral accepted");
-            let location = format!("{}/ServiceRequest/{}/_history/1", state.config.server.fhir_base(), stored_sr.id);
-            Ok(resource_response(StatusCode::CREATED, &stored_sr, Some(location)))
+            let location = format!(
+                "{}/ServiceRequest/{}/_history/1",
+                state.config.server.fhir_base(),
+                stored_sr.id
+            );
+            Ok(resource_response(
+                StatusCode::CREATED,
+                &stored_sr,
+                Some(location),
+            ))
         }
         CommitOutcome::AlreadyExists(existing) if existing.len() == 1 => {
             Ok(resource_response(StatusCode::OK, &existing[0], None))

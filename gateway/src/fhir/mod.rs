@@ -25,12 +25,18 @@ pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 /// An answer with a FHIR JSON body.
 pub fn fhir_response(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(FHIR_JSON));
     response
 }
 
 /// One resource with its `ETag`, `Last-Modified` and optionally `Location`.
-pub fn resource_response(status: StatusCode, resource: &StoredResource, location: Option<String>) -> Response {
+pub fn resource_response(
+    status: StatusCode,
+    resource: &StoredResource,
+    location: Option<String>,
+) -> Response {
     let mut response = fhir_response(status, resource.body.get().to_owned());
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&format!("W/\"{}\"", resource.version)) {
@@ -89,6 +95,8 @@ async fn create(
     } else if search_params::params_for(&resource_type).is_some() {
         Err(method_not_allowed().await)
     } else {
-        Err(ApiError::not_found(format!("Signpost does not serve {resource_type} resources")))
+        Err(ApiError::not_found(format!(
+            "Signpost does not serve {resource_type} resources"
+        )))
     }
 }

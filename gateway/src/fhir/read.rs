@@ -11,9 +11,9 @@ use super::{ApiError, bundle, fhir_response, resource_response};
 use crate::app::AppState;
 
 fn served(resource_type: &str) -> Result<(), ApiError> {
-    params_for(resource_type)
-        .map(|_| ())
-        .ok_or_else(|| ApiError::not_found(format!("Signpost does not serve {resource_type} resources")))
+    params_for(resource_type).map(|_| ()).ok_or_else(|| {
+        ApiError::not_found(format!("Signpost does not serve {resource_type} resources"))
+    })
 }
 
 fn gone_missing(resource_type: &str, id: &str) -> ApiError {
@@ -21,9 +21,16 @@ fn gone_missing(resource_type: &str, id: &str) -> ApiError {
 }
 
 /// `GET /fhir/{type}/{id}`
-pub async fn read(State(state): State<AppState>, Path((rtype, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub async fn read(
+    State(state): State<AppState>,
+    Path((rtype, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     served(&rtype)?;
-    let resource = state.store.read(&rtype, &id).await?.ok_or_else(|| gone_missing(&rtype, &id))?;
+    let resource = state
+        .store
+        .read(&rtype, &id)
+        .await?
+        .ok_or_else(|| gone_missing(&rtype, &id))?;
     Ok(resource_response(StatusCode::OK, &resource, None))
 }
 
@@ -33,9 +40,12 @@ pub async fn vread(
     Path((rtype, id, vid)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     served(&rtype)?;
-    let version: i64 = vid
-        .parse()
-        .map_err(|_| ApiError::bad_request(IssueType::Invalid, format!("\"{vid}\" is not a version number")))?;
+    let version: i64 = vid.parse().map_err(|_| {
+        ApiError::bad_request(
+            IssueType::Invalid,
+            format!("\"{vid}\" is not a version number"),
+        )
+    })?;
     let resource = state
         .store
         .vread(&rtype, &id, version)
@@ -45,7 +55,10 @@ pub async fn vread(
 }
 
 /// `GET /fhir/{type}/{id}/_history`
-pub async fn history(State(state): State<AppState>, Path((rtype, id)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub async fn history(
+    State(state): State<AppState>,
+    Path((rtype, id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     served(&rtype)?;
     let versions = state.store.history(&rtype, &id).await?;
     if versions.is_empty() {
@@ -53,7 +66,10 @@ pub async fn history(State(state): State<AppState>, Path((rtype, id)): Path<(Str
     }
     let base = state.config.server.fhir_base();
     let self_url = format!("{base}/{rtype}/{id}/_history");
-    Ok(fhir_response(StatusCode::OK, bundle::history(&base, &versions, self_url)))
+    Ok(fhir_response(
+        StatusCode::OK,
+        bundle::history(&base, &versions, self_url),
+    ))
 }
 
 /// `GET /fhir/{type}?...`
@@ -69,7 +85,13 @@ pub async fn search(
         let mut pairs: Vec<String> = parsed
             .used
             .iter()
-            .map(|(k, v)| format!("{}={}", utf8_percent_encode(k, NON_ALPHANUMERIC), utf8_percent_encode(v, NON_ALPHANUMERIC)))
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    utf8_percent_encode(k, NON_ALPHANUMERIC),
+                    utf8_percent_encode(v, NON_ALPHANUMERIC)
+                )
+            })
             .collect();
         if offset > 0 {
             pairs.push(format!("_offset={offset}"));
@@ -77,8 +99,15 @@ pub async fn search(
         format!("{base}/{rtype}?{}", pairs.join("&"))
     };
     let shown = parsed.query.offset + page.resources.len();
-    let next = (page.resources.len() == parsed.query.count && i64::try_from(shown).unwrap_or(i64::MAX) < page.total)
+    let next = (page.resources.len() == parsed.query.count
+        && i64::try_from(shown).unwrap_or(i64::MAX) < page.total)
         .then(|| link(shown));
-    let body = bundle::searchset(&base, &page.resources, page.total, link(parsed.query.offset), next);
+    let body = bundle::searchset(
+        &base,
+        &page.resources,
+        page.total,
+        link(parsed.query.offset),
+        next,
+    );
     Ok(fhir_response(StatusCode::OK, body))
 }

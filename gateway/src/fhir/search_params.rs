@@ -36,21 +36,81 @@ pub struct SearchParam {
 }
 
 const TASK_PARAMS: &[SearchParam] = &[
-    SearchParam { name: "owner", kind: Kind::Reference("Organization"), expression: "Task.owner", definition: "http://hl7.org/fhir/SearchParameter/Task-owner" },
-    SearchParam { name: "requester", kind: Kind::Reference("Organization"), expression: "Task.requester", definition: "http://hl7.org/fhir/SearchParameter/Task-requester" },
-    SearchParam { name: "status", kind: Kind::Token, expression: "Task.status", definition: "http://hl7.org/fhir/SearchParameter/Task-status" },
-    SearchParam { name: "focus", kind: Kind::Reference("ServiceRequest"), expression: "Task.focus", definition: "http://hl7.org/fhir/SearchParameter/Task-focus" },
-    SearchParam { name: "part-of", kind: Kind::Reference("Task"), expression: "Task.partOf", definition: "http://hl7.org/fhir/SearchParameter/Task-part-of" },
-    SearchParam { name: "based-on", kind: Kind::Reference("ServiceRequest"), expression: "Task.basedOn", definition: "http://hl7.org/fhir/SearchParameter/Task-based-on" },
+    SearchParam {
+        name: "owner",
+        kind: Kind::Reference("Organization"),
+        expression: "Task.owner",
+        definition: "http://hl7.org/fhir/SearchParameter/Task-owner",
+    },
+    SearchParam {
+        name: "requester",
+        kind: Kind::Reference("Organization"),
+        expression: "Task.requester",
+        definition: "http://hl7.org/fhir/SearchParameter/Task-requester",
+    },
+    SearchParam {
+        name: "status",
+        kind: Kind::Token,
+        expression: "Task.status",
+        definition: "http://hl7.org/fhir/SearchParameter/Task-status",
+    },
+    SearchParam {
+        name: "focus",
+        kind: Kind::Reference("ServiceRequest"),
+        expression: "Task.focus",
+        definition: "http://hl7.org/fhir/SearchParameter/Task-focus",
+    },
+    SearchParam {
+        name: "part-of",
+        kind: Kind::Reference("Task"),
+        expression: "Task.partOf",
+        definition: "http://hl7.org/fhir/SearchParameter/Task-part-of",
+    },
+    SearchParam {
+        name: "based-on",
+        kind: Kind::Reference("ServiceRequest"),
+        expression: "Task.basedOn",
+        definition: "http://hl7.org/fhir/SearchParameter/Task-based-on",
+    },
 ];
 
 const SERVICE_REQUEST_PARAMS: &[SearchParam] = &[
-    SearchParam { name: "identifier", kind: Kind::Token, expression: "ServiceRequest.identifier", definition: "http://hl7.org/fhir/SearchParameter/clinical-identifier" },
-    SearchParam { name: "subject:identifier", kind: Kind::Token, expression: "ServiceRequest.subject.identifier", definition: "http://hl7.org/fhir/SearchParameter/ServiceRequest-subject" },
-    SearchParam { name: "requester", kind: Kind::Reference("Organization"), expression: "ServiceRequest.requester", definition: "http://hl7.org/fhir/SearchParameter/ServiceRequest-requester" },
-    SearchParam { name: "performer", kind: Kind::Reference("Organization"), expression: "ServiceRequest.performer", definition: "http://hl7.org/fhir/SearchParameter/ServiceRequest-performer" },
-    SearchParam { name: "status", kind: Kind::Token, expression: "ServiceRequest.status", definition: "http://hl7.org/fhir/SearchParameter/ServiceRequest-status" },
-    SearchParam { name: "based-on", kind: Kind::Reference("ServiceRequest"), expression: "ServiceRequest.basedOn", definition: "http://hl7.org/fhir/SearchParameter/ServiceRequest-based-on" },
+    SearchParam {
+        name: "identifier",
+        kind: Kind::Token,
+        expression: "ServiceRequest.identifier",
+        definition: "http://hl7.org/fhir/SearchParameter/clinical-identifier",
+    },
+    SearchParam {
+        name: "subject:identifier",
+        kind: Kind::Token,
+        expression: "ServiceRequest.subject.identifier",
+        definition: "http://hl7.org/fhir/SearchParameter/ServiceRequest-subject",
+    },
+    SearchParam {
+        name: "requester",
+        kind: Kind::Reference("Organization"),
+        expression: "ServiceRequest.requester",
+        definition: "http://hl7.org/fhir/SearchParameter/ServiceRequest-requester",
+    },
+    SearchParam {
+        name: "performer",
+        kind: Kind::Reference("Organization"),
+        expression: "ServiceRequest.performer",
+        definition: "http://hl7.org/fhir/SearchParameter/ServiceRequest-performer",
+    },
+    SearchParam {
+        name: "status",
+        kind: Kind::Token,
+        expression: "ServiceRequest.status",
+        definition: "http://hl7.org/fhir/SearchParameter/ServiceRequest-status",
+    },
+    SearchParam {
+        name: "based-on",
+        kind: Kind::Reference("ServiceRequest"),
+        expression: "ServiceRequest.basedOn",
+        definition: "http://hl7.org/fhir/SearchParameter/ServiceRequest-based-on",
+    },
 ];
 
 /// Resource types Signpost serves.
@@ -82,7 +142,10 @@ fn reference_value(reference: &Value, target: &str) -> Option<String> {
     if target == "Organization" {
         let identifier = reference.get("identifier")?;
         if identifier.get("system").and_then(Value::as_str) == Some(ODS_SYSTEM) {
-            return identifier.get("value").and_then(Value::as_str).map(|v| format!("Organization/{v}"));
+            return identifier
+                .get("value")
+                .and_then(Value::as_str)
+                .map(|v| format!("Organization/{v}"));
         }
     }
     None
@@ -106,25 +169,47 @@ fn values_at<'a>(resource: &'a Value, expression: &str) -> Vec<&'a Value> {
 
 /// Everything a resource is found by: its search values and the organisations party to it.
 pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
-    let rtype = resource.get("resourceType").and_then(Value::as_str).unwrap_or_default();
+    let rtype = resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let mut entries = Vec::new();
     for param in params_for(rtype).unwrap_or_default() {
         for value in values_at(resource, param.expression) {
             match param.kind {
                 Kind::Token => {
                     if let Some(code) = value.as_str() {
-                        entries.push(IndexEntry { param: param.name, system: String::new(), value: code.to_owned() });
+                        entries.push(IndexEntry {
+                            param: param.name,
+                            system: String::new(),
+                            value: code.to_owned(),
+                        });
                     } else if let Some(code) = value.get("value").and_then(Value::as_str) {
-                        let system = value.get("system").and_then(Value::as_str).unwrap_or_default();
-                        entries.push(IndexEntry { param: param.name, system: system.to_owned(), value: code.to_owned() });
+                        let system = value
+                            .get("system")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        entries.push(IndexEntry {
+                            param: param.name,
+                            system: system.to_owned(),
+                            value: code.to_owned(),
+                        });
                     }
                 }
                 Kind::Reference(target) => {
                     if let Some(r) = reference_value(value, target) {
                         if target == "Organization" {
-                            entries.push(IndexEntry { param: PARTY, system: String::new(), value: r.clone() });
+                            entries.push(IndexEntry {
+                                param: PARTY,
+                                system: String::new(),
+                                value: r.clone(),
+                            });
                         }
-                        entries.push(IndexEntry { param: param.name, system: String::new(), value: r });
+                        entries.push(IndexEntry {
+                            param: param.name,
+                            system: String::new(),
+                            value: r,
+                        });
                     }
                 }
             }
@@ -145,14 +230,18 @@ pub struct ParsedSearch {
 }
 
 fn invalid_param(name: &str, why: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request(IssueType::Invalid, format!("search parameter {name}: {why}"))
+    ApiError::bad_request(
+        IssueType::Invalid,
+        format!("search parameter {name}: {why}"),
+    )
 }
 
 /// Parses `a=b&c=d` for a resource type. Unknown parameters are refused rather than ignored:
 /// silently dropping a misspelt filter would return more than the caller asked for.
 pub fn parse_search(resource_type: &str, raw_query: &str) -> Result<ParsedSearch, ApiError> {
-    let params = params_for(resource_type)
-        .ok_or_else(|| ApiError::not_found(format!("Signpost does not serve {resource_type} resources")))?;
+    let params = params_for(resource_type).ok_or_else(|| {
+        ApiError::not_found(format!("Signpost does not serve {resource_type} resources"))
+    })?;
     let mut query = SearchQuery {
         resource_type: resource_type.to_owned(),
         criteria: Vec::new(),
@@ -163,22 +252,35 @@ pub fn parse_search(resource_type: &str, raw_query: &str) -> Result<ParsedSearch
     let mut used = Vec::new();
     for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
         let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |s: &str| percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+        let decode = |s: &str| {
+            percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         let (name, value) = (decode(raw_name), decode(raw_value));
         match name.as_str() {
             "_count" => {
-                let n: usize = value.parse().map_err(|_| invalid_param("_count", "must be a whole number"))?;
+                let n: usize = value
+                    .parse()
+                    .map_err(|_| invalid_param("_count", "must be a whole number"))?;
                 query.count = n.min(MAX_COUNT);
             }
             "_offset" => {
-                query.offset = value.parse().map_err(|_| invalid_param("_offset", "must be a whole number"))?;
+                query.offset = value
+                    .parse()
+                    .map_err(|_| invalid_param("_offset", "must be a whole number"))?;
                 continue;
             }
             "_sort" => {
                 query.sort = match value.as_str() {
                     "_lastUpdated" => SortOrder::LastUpdatedAscending,
                     "-_lastUpdated" => SortOrder::LastUpdatedDescending,
-                    _ => return Err(invalid_param("_sort", "only _lastUpdated and -_lastUpdated are supported")),
+                    _ => {
+                        return Err(invalid_param(
+                            "_sort",
+                            "only _lastUpdated and -_lastUpdated are supported",
+                        ));
+                    }
                 };
             }
             "_format" => {
@@ -187,14 +289,21 @@ pub fn parse_search(resource_type: &str, raw_query: &str) -> Result<ParsedSearch
                 }
             }
             "_lastUpdated" => query.criteria.extend(last_updated(&value)?),
-            _ => query.criteria.push(criterion(params, resource_type, &name, &value)?),
+            _ => query
+                .criteria
+                .push(criterion(params, resource_type, &name, &value)?),
         }
         used.push((name, value));
     }
     Ok(ParsedSearch { query, used })
 }
 
-fn criterion(params: &[SearchParam], resource_type: &str, name: &str, value: &str) -> Result<Criterion, ApiError> {
+fn criterion(
+    params: &[SearchParam],
+    resource_type: &str,
+    name: &str,
+    value: &str,
+) -> Result<Criterion, ApiError> {
     // A declared name wins (`subject:identifier`); otherwise the part after ':' is a modifier.
     let (base, modifier) = match name.split_once(':') {
         Some((b, m)) if !params.iter().any(|p| p.name == name) => (b, Some(m)),
@@ -222,8 +331,13 @@ fn criterion(params: &[SearchParam], resource_type: &str, name: &str, value: &st
             }),
             // Organisations are keyed by ODS code, so `:identifier` with the ODS system is the same search.
             (Kind::Reference("Organization"), Some("identifier")) => match alt.split_once('|') {
-                Some((ODS_SYSTEM, code)) | Some(("", code)) => Ok((None, format!("Organization/{code}"))),
-                _ => Err(invalid_param(name, format!("organisations are identified by {ODS_SYSTEM}|CODE"))),
+                Some((ODS_SYSTEM, code)) | Some(("", code)) => {
+                    Ok((None, format!("Organization/{code}")))
+                }
+                _ => Err(invalid_param(
+                    name,
+                    format!("organisations are identified by {ODS_SYSTEM}|CODE"),
+                )),
             },
             (Kind::Reference(target), None) => {
                 let r = alt.split("/_history/").next().unwrap_or(alt);
@@ -232,22 +346,38 @@ fn criterion(params: &[SearchParam], resource_type: &str, name: &str, value: &st
                 let rtype = parts.next().unwrap_or(target);
                 Ok((None, format!("{rtype}/{id}")))
             }
-            (_, Some(m)) => Err(invalid_param(name, format!("modifier :{m} is not supported"))),
+            (_, Some(m)) => Err(invalid_param(
+                name,
+                format!("modifier :{m} is not supported"),
+            )),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Criterion::Index { param: param.name, any_of })
+    Ok(Criterion::Index {
+        param: param.name,
+        any_of,
+    })
 }
 
 /// `_lastUpdated=gt2026-11-20T10:00:00Z`; a bare date covers that whole day.
 fn last_updated(value: &str) -> Result<Vec<Criterion>, ApiError> {
-    let (prefix, rest) = if value.len() > 2 && value.as_bytes()[..2].iter().all(u8::is_ascii_alphabetic) {
-        value.split_at(2)
-    } else {
-        ("eq", value)
+    let (prefix, rest) =
+        if value.len() > 2 && value.as_bytes()[..2].iter().all(u8::is_ascii_alphabetic) {
+            value.split_at(2)
+        } else {
+            ("eq", value)
+        };
+    let bad = || {
+        invalid_param(
+            "_lastUpdated",
+            "use [prefix]YYYY-MM-DD or [prefix]YYYY-MM-DDThh:mm:ss(.sss)Z with prefix eq, gt, ge, lt or le",
+        )
     };
-    let bad = || invalid_param("_lastUpdated", "use [prefix]YYYY-MM-DD or [prefix]YYYY-MM-DDThh:mm:ss(.sss)Z with prefix eq, gt, ge, lt or le");
     let (start, end) = if rest.len() == 10 {
-        let date = time::Date::parse(rest, time::macros::format_description!("[year]-[month]-[day]")).map_err(|_| bad())?;
+        let date = time::Date::parse(
+            rest,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map_err(|_| bad())?;
         let start = Instant::from_datetime(date.midnight().assume_utc());
         (start, start.plus_millis(24 * 3600 * 1000))
     } else {
@@ -281,7 +411,10 @@ mod tests {
             "requester": {"identifier": {"system": ODS_SYSTEM, "value": "A81001"}},
             "owner": {"identifier": {"system": ODS_SYSTEM, "value": "LWS001"}}
         });
-        let entries: Vec<(&str, String)> = index_entries(&task).into_iter().map(|e| (e.param, e.value)).collect();
+        let entries: Vec<(&str, String)> = index_entries(&task)
+            .into_iter()
+            .map(|e| (e.param, e.value))
+            .collect();
         for want in [
             ("status", "requested"),
             ("focus", "ServiceRequest/sr1"),
@@ -291,7 +424,10 @@ mod tests {
             (PARTY, "Organization/A81001"),
             (PARTY, "Organization/LWS001"),
         ] {
-            assert!(entries.contains(&(want.0, want.1.to_owned())), "missing {want:?} in {entries:?}");
+            assert!(
+                entries.contains(&(want.0, want.1.to_owned())),
+                "missing {want:?} in {entries:?}"
+            );
         }
     }
 
@@ -300,18 +436,33 @@ mod tests {
         let sr = json!({"resourceType": "ServiceRequest", "identifier": [{"system": "urn:x", "value": "R1"}],
             "subject": {"identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"}}});
         let entries = index_entries(&sr);
-        assert!(entries.iter().any(|e| e.param == "identifier" && e.system == "urn:x" && e.value == "R1"));
-        assert!(entries.iter().any(|e| e.param == "subject:identifier" && e.value == "9434765919"));
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.param == "identifier" && e.system == "urn:x" && e.value == "R1")
+        );
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.param == "subject:identifier" && e.value == "9434765919")
+        );
     }
 
     #[test]
     fn parses_owner_status_alternatives_and_paging() {
-        let parsed = parse_search("Task", "owner=Organization/LWS001&status=requested,accepted&_count=5&_offset=10").expect("valid");
+        let parsed = parse_search(
+            "Task",
+            "owner=Organization/LWS001&status=requested,accepted&_count=5&_offset=10",
+        )
+        .expect("valid");
         assert_eq!(parsed.query.count, 5);
         assert_eq!(parsed.query.offset, 10);
         assert_eq!(
             parsed.query.criteria[1],
-            Criterion::Index { param: "status", any_of: vec![(None, "requested".into()), (None, "accepted".into())] }
+            Criterion::Index {
+                param: "status",
+                any_of: vec![(None, "requested".into()), (None, "accepted".into())]
+            }
         );
         assert_eq!(parsed.used.len(), 3, "_offset is not echoed");
     }
@@ -327,7 +478,10 @@ mod tests {
             let parsed = parse_search("Task", q).expect(q);
             assert_eq!(
                 parsed.query.criteria,
-                vec![Criterion::Index { param: "owner", any_of: vec![(None, "Organization/LWS001".into())] }],
+                vec![Criterion::Index {
+                    param: "owner",
+                    any_of: vec![(None, "Organization/LWS001".into())]
+                }],
                 "{q}"
             );
         }
@@ -335,19 +489,33 @@ mod tests {
 
     #[test]
     fn subject_identifier_is_a_token_with_system() {
-        let parsed = parse_search("ServiceRequest", "subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919").expect("valid");
+        let parsed = parse_search(
+            "ServiceRequest",
+            "subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919",
+        )
+        .expect("valid");
         assert_eq!(
             parsed.query.criteria,
             vec![Criterion::Index {
                 param: "subject:identifier",
-                any_of: vec![(Some("https://fhir.nhs.uk/Id/nhs-number".into()), "9434765919".into())]
+                any_of: vec![(
+                    Some("https://fhir.nhs.uk/Id/nhs-number".into()),
+                    "9434765919".into()
+                )]
             }]
         );
     }
 
     #[test]
     fn unknown_parameters_and_bad_values_are_refused() {
-        for q in ["colour=red", "_count=many", "_sort=status", "_lastUpdated=yesterday", "status=", "owner:missing=true"] {
+        for q in [
+            "colour=red",
+            "_count=many",
+            "_sort=status",
+            "_lastUpdated=yesterday",
+            "status=",
+            "owner:missing=true",
+        ] {
             let err = parse_search("Task", q).expect_err(q);
             assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST, "{q}");
         }
@@ -355,9 +523,19 @@ mod tests {
 
     #[test]
     fn last_updated_prefixes_bound_the_range() {
-        let parsed = parse_search("Task", "_lastUpdated=gt2026-11-20T10:00:00Z&_lastUpdated=lt2026-11-21").expect("valid");
+        let parsed = parse_search(
+            "Task",
+            "_lastUpdated=gt2026-11-20T10:00:00Z&_lastUpdated=lt2026-11-21",
+        )
+        .expect("valid");
         assert_eq!(parsed.query.criteria.len(), 2);
-        assert!(matches!(parsed.query.criteria[0], Criterion::LastUpdated(Comparator::GreaterOrEqual, _)));
-        assert!(matches!(parsed.query.criteria[1], Criterion::LastUpdated(Comparator::Less, _)));
+        assert!(matches!(
+            parsed.query.criteria[0],
+            Criterion::LastUpdated(Comparator::GreaterOrEqual, _)
+        ));
+        assert!(matches!(
+            parsed.query.criteria[1],
+            Criterion::LastUpdated(Comparator::Less, _)
+        ));
     }
 }

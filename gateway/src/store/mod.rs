@@ -164,15 +164,33 @@ pub trait Store: Send + Sync {
     /// Writes a change set atomically, after checking its condition.
     async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError>;
     /// The current version.
-    async fn read(&self, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError>;
+    async fn read(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError>;
     /// A given version.
-    async fn vread(&self, resource_type: &str, id: &str, version: i64) -> Result<Option<StoredResource>, StoreError>;
+    async fn vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<StoredResource>, StoreError>;
     /// Every version, newest first.
-    async fn history(&self, resource_type: &str, id: &str) -> Result<Vec<StoredResource>, StoreError>;
+    async fn history(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Vec<StoredResource>, StoreError>;
     /// Resources matching a query.
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError>;
     /// Reserves up to `limit` due deliveries for `worker` until `lease` has passed.
-    async fn claim_deliveries(&self, worker: &str, limit: usize, lease: Duration) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    async fn claim_deliveries(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
     /// The partner acknowledged a delivery.
     async fn mark_delivered(&self, id: &str) -> Result<(), StoreError>;
     /// A delivery failed; try again at `retry_at`.

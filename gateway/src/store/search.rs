@@ -140,7 +140,10 @@ mod tests {
         let query = SearchQuery {
             resource_type: "Task".into(),
             criteria: vec![
-                Criterion::Index { param: "status", any_of: vec![(None, "requested' OR 1=1 --".into())] },
+                Criterion::Index {
+                    param: "status",
+                    any_of: vec![(None, "requested' OR 1=1 --".into())],
+                },
                 Criterion::LastUpdated(Comparator::Greater, Instant(5)),
             ],
             count: 10,

@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::value::RawValue;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
 use super::search::{Bind, page_sql, where_clause};
 use super::{
-    ChangeSet, ClaimedDelivery, CommitOutcome, Condition, Instant, OutboxCounts, OutboxEntry, SearchPage,
-    SearchQuery, Store, StoreError, StoredResource, now,
+    ChangeSet, ClaimedDelivery, CommitOutcome, Condition, Instant, OutboxCounts, OutboxEntry,
+    SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
 };
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -35,7 +37,8 @@ impl SqliteStore {
         if let Some(dir) = Path::new(path).parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Url(format!("cannot create {}: {e}", dir.display())))?;
         }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
             .create_if_missing(true)
@@ -43,9 +46,15 @@ impl SqliteStore {
             // FULL: an acknowledged referral survives power loss, not only a process crash.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
         MIGRATIONS.run(&writer).await?;
-        let reader = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         Ok(Self { writer, reader })
     }
 }
@@ -74,15 +83,23 @@ fn bind_all<'q>(
     q
 }
 
-async fn search_on(conn: &mut SqliteConnection, query: &SearchQuery) -> Result<SearchPage, StoreError> {
+async fn search_on(
+    conn: &mut SqliteConnection,
+    query: &SearchQuery,
+) -> Result<SearchPage, StoreError> {
     let (sql, binds) = page_sql(query);
-    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), binds).fetch_all(&mut *conn).await?;
+    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), binds)
+        .fetch_all(&mut *conn)
+        .await?;
     let resources = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
     let (from, binds) = where_clause(query);
-    let total: i64 = bind_all(sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) AS n {from}"))), binds)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")?;
+    let total: i64 = bind_all(
+        sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) AS n {from}"))),
+        binds,
+    )
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
     Ok(SearchPage { resources, total })
 }
 
@@ -144,12 +161,13 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
                 if updated.rows_affected() != 1 {
-                    let current: Option<i64> =
-                        sqlx::query_scalar("SELECT version FROM resources WHERE resource_type = $1 AND id = $2")
-                            .bind(&r.resource_type)
-                            .bind(&r.id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
+                    let current: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM resources WHERE resource_type = $1 AND id = $2",
+                    )
+                    .bind(&r.resource_type)
+                    .bind(&r.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
                     tx.rollback().await?;
                     return Err(StoreError::VersionConflict {
                         resource_type: r.resource_type.clone(),
@@ -158,11 +176,13 @@ impl Store for SqliteStore {
                         current: current.unwrap_or(0),
                     });
                 }
-                sqlx::query("DELETE FROM search_index WHERE resource_type = $1 AND resource_id = $2")
-                    .bind(&r.resource_type)
-                    .bind(&r.id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "DELETE FROM search_index WHERE resource_type = $1 AND resource_id = $2",
+                )
+                .bind(&r.resource_type)
+                .bind(&r.id)
+                .execute(&mut *tx)
+                .await?;
             }
             sqlx::query(
                 "INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) VALUES ($1, $2, $3, $4, $5)",
@@ -212,7 +232,11 @@ impl Store for SqliteStore {
         Ok(CommitOutcome::Committed)
     }
 
-    async fn read(&self, resource_type: &str, id: &str) -> Result<Option<StoredResource>, StoreError> {
+    async fn read(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
         sqlx::query(
             "SELECT resource_type, id, version, last_updated_us, body FROM resources WHERE resource_type = $1 AND id = $2",
         )
@@ -225,7 +249,12 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn vread(&self, resource_type: &str, id: &str, version: i64) -> Result<Option<StoredResource>, StoreError> {
+    async fn vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<StoredResource>, StoreError> {
         sqlx::query(
             "SELECT resource_type, id, version, last_updated_us, body FROM resource_versions \
              WHERE resource_type = $1 AND id = $2 AND version = $3",
@@ -240,7 +269,11 @@ impl Store for SqliteStore {
         .transpose()
     }
 
-    async fn history(&self, resource_type: &str, id: &str) -> Result<Vec<StoredResource>, StoreError> {
+    async fn history(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Vec<StoredResource>, StoreError> {
         sqlx::query(
             "SELECT resource_type, id, version, last_updated_us, body FROM resource_versions \
              WHERE resource_type = $1 AND id = $2 ORDER BY version DESC",
@@ -259,7 +292,12 @@ impl Store for SqliteStore {
         search_on(&mut conn, query).await
     }
 
-    async fn claim_deliveries(&self, worker: &str, limit: usize, lease: Duration) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    async fn claim_deliveries(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let at = now();
         let until = at.plus_millis(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX));
         // A row waits while an earlier row for the same Task and destination is still pending:

@@ -20,7 +20,8 @@ impl Instant {
 
     /// As a UTC date-time.
     pub fn to_datetime(self) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     /// FHIR `instant`, e.g. `2026-11-23T09:38:38.123456Z`.
@@ -38,7 +39,10 @@ impl Instant {
 
     /// This instant plus some milliseconds.
     pub fn plus_millis(self, ms: u64) -> Self {
-        Self(self.0.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX).saturating_mul(1000)))
+        Self(
+            self.0
+                .saturating_add(i64::try_from(ms).unwrap_or(i64::MAX).saturating_mul(1000)),
+        )
     }
 }
 

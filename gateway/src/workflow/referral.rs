@@ -1,7 +1,7 @@
 //! A new referral: the ServiceRequest as stored, the link worker's Task, and the delivery announcing it.
 
-use serde_json::{Map, Value, json};
 use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
 use signpost_adapters::DeliveryEvent;
 use signpost_profiles::{NHS_NUMBER_SYSTEM, ODS_SYSTEM, Referral};
 
@@ -18,9 +18,16 @@ const TASK_CODE_SYSTEM: &str = "http://hl7.org/fhir/CodeSystem/task-code";
 pub fn with_identity(resource: &Value, id: &str, version: i64, at: Instant) -> Value {
     let mut out = Map::new();
     let source = resource.as_object().cloned().unwrap_or_default();
-    out.insert("resourceType".into(), source.get("resourceType").cloned().unwrap_or(Value::Null));
+    out.insert(
+        "resourceType".into(),
+        source.get("resourceType").cloned().unwrap_or(Value::Null),
+    );
     out.insert("id".into(), Value::String(id.to_owned()));
-    let mut meta = source.get("meta").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut meta = source
+        .get("meta")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     meta.insert("versionId".into(), Value::String(version.to_string()));
     meta.insert("lastUpdated".into(), Value::String(at.to_fhir()));
     out.insert("meta".into(), Value::Object(meta));
@@ -41,7 +48,14 @@ fn organisation_reference(org: &Organisation) -> Value {
 }
 
 /// The link worker's Task for a new referral (HL7 Gravity referral Task shape).
-fn link_worker_task(id: &str, sr_id: &str, referral: &Referral, requester: &Organisation, owner: &Organisation, at: Instant) -> Value {
+fn link_worker_task(
+    id: &str,
+    sr_id: &str,
+    referral: &Referral,
+    requester: &Organisation,
+    owner: &Organisation,
+    at: Instant,
+) -> Value {
     let now = at.to_fhir();
     json!({
         "resourceType": "Task",
@@ -61,7 +75,10 @@ fn link_worker_task(id: &str, sr_id: &str, referral: &Referral, requester: &Orga
 
 fn write(resource: Value, id: &str, at: Instant) -> Result<ResourceWrite, serde_json::Error> {
     let index = index_entries(&resource);
-    let rtype = resource["resourceType"].as_str().unwrap_or_default().to_owned();
+    let rtype = resource["resourceType"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     Ok(ResourceWrite {
         resource: StoredResource {
             resource_type: rtype,
@@ -94,13 +111,16 @@ pub fn new_referral(
     let sr_id = uuid::Uuid::now_v7().to_string();
     let task_id = uuid::Uuid::now_v7().to_string();
     // The requester was checked by routing; fall back to a bare reference rather than fail.
-    let requester = directory.organisation(&referral.requester).cloned().unwrap_or_else(|| Organisation {
-        ods: referral.requester.clone(),
-        name: referral.requester.to_string(),
-        role: crate::config::Role::Gp,
-        adapter: None,
-        capacity: None,
-    });
+    let requester = directory
+        .organisation(&referral.requester)
+        .cloned()
+        .unwrap_or_else(|| Organisation {
+            ods: referral.requester.clone(),
+            name: referral.requester.to_string(),
+            role: crate::config::Role::Gp,
+            adapter: None,
+            capacity: None,
+        });
     let sr = with_identity(sr_json, &sr_id, 1, at);
     let task = link_worker_task(&task_id, &sr_id, referral, &requester, owner, at);
     let outbox = directory
@@ -120,7 +140,11 @@ pub fn new_referral(
         .into_iter()
         .collect();
     Ok(NewReferral {
-        changes: ChangeSet { writes: vec![write(sr, &sr_id, at)?, write(task, &task_id, at)?], outbox, condition: None },
+        changes: ChangeSet {
+            writes: vec![write(sr, &sr_id, at)?, write(task, &task_id, at)?],
+            outbox,
+            condition: None,
+        },
         service_request_id: sr_id,
     })
 }

@@ -1,0 +1,162 @@
+//! Runs the real `signpost` binary for end-to-end tests.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The `signpost` binary, built once per test process (a no-op when it is up to date).
+pub fn binary() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Ok(path) = std::env::var("SIGNPOST_BIN") {
+                return PathBuf::from(path);
+            }
+            let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("workspace root")
+                .to_path_buf();
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "signpost-gateway",
+                    "--bin",
+                    "signpost",
+                ])
+                .current_dir(&workspace)
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building the signpost binary failed");
+            let target = std::env::var("CARGO_TARGET_DIR")
+                .map_or_else(|_| workspace.join("target"), PathBuf::from);
+            target.join("debug").join("signpost")
+        })
+        .clone()
+}
+
+/// A free port on 127.0.0.1 (bound and released; the gateway binds it straight after).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A `signpost serve` process.
+pub struct GatewayProcess {
+    child: Option<Child>,
+    /// Its FHIR base URL.
+    pub fhir: String,
+    log: PathBuf,
+}
+
+impl GatewayProcess {
+    /// Starts `signpost serve --config FILE` in `dir` and waits until `/healthz` answers.
+    pub async fn start(config: &Path, dir: &Path) -> Self {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let log = dir.join(format!("gateway-{port}.log"));
+        let child = Command::new(binary())
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("SIGNPOST_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SIGNPOST_SERVER_BASE_URL", &base)
+            .env("RUST_LOG", "info,sqlx=warn")
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn signpost");
+        let mut process = Self {
+            child: Some(child),
+            fhir: format!("{base}/fhir"),
+            log,
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Some(status) = process
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("signpost exited with {status}:\n{}", process.log());
+            }
+            if http
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return process;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("signpost did not become healthy:\n{}", process.log());
+    }
+
+    /// What the process logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `kill -9`: no chance to finish anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A config with Riverside Surgery routed to a link-worker service reached by `fhir-rest` at `partner_url`,
+/// and fast retries so tests do not wait.
+pub fn write_config(dir: &Path, partner_url: &str) -> PathBuf {
+    let path = dir.join("signpost.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[store]
+url = "sqlite://signpost.db"
+
+[delivery]
+max_attempts = 1000
+backoff_base_ms = 20
+backoff_max_ms = 200
+poll_interval_ms = 50
+lease_seconds = 2
+
+[[organisation]]
+ods = "A81001"
+name = "Riverside Surgery"
+role = "gp"
+
+[[organisation]]
+ods = "LWS001"
+name = "Riverside Social Prescribing Service"
+role = "link-worker"
+[organisation.adapter]
+kind = "fhir-rest"
+url = "{partner_url}"
+
+[[route]]
+from = "A81001"
+to = "LWS001"
+"#
+        ),
+    )
+    .expect("write config");
+    path
+}
