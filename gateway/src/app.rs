@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use tokio::sync::Notify;
 
+use crate::auth::{self, ClientKeys, TokenSigner};
 use crate::config::Config;
 use crate::fhir;
 use crate::routing::Directory;
@@ -24,6 +25,10 @@ pub struct AppState {
     pub directory: Arc<Directory>,
     /// Wakes the delivery worker after a commit that added outbox rows.
     pub outbox_wake: Arc<Notify>,
+    /// Registered clients' public keys.
+    pub client_keys: Arc<ClientKeys>,
+    /// Signs and checks access tokens.
+    pub token_signer: Arc<TokenSigner>,
 }
 
 /// `GET /healthz`: the process is up.
@@ -44,6 +49,7 @@ pub fn app(state: AppState) -> Router {
     let limit = state.config.server.max_body_bytes;
     Router::new()
         .nest("/fhir", fhir::router())
+        .merge(auth::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(limit))

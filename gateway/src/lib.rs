@@ -1,9 +1,12 @@
 //! Signpost: the FHIR R4 gateway for social prescribing referrals.
 
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod delivery;
 pub mod fhir;
+pub mod keygen;
 pub mod routing;
 pub mod server;
 pub mod store;

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use signpost_conformance::keys::{ClientKey, KeyAlgorithm};
+use signpost_conformance::smart::request_token;
 use signpost_gateway::config::{Config, sandbox};
 use signpost_gateway::server::Gateway;
 
@@ -31,6 +33,39 @@ enum Command {
         /// TOML config file.
         file: PathBuf,
     },
+    /// Write a client key pair (ID.pem, keep secret) and the JWKS to register (ID.jwks.json).
+    Keygen {
+        /// Client id.
+        #[arg(long)]
+        client: String,
+        /// Signature algorithm.
+        #[arg(long, value_enum, default_value = "es384")]
+        alg: Alg,
+        /// Directory to write into.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Get an access token (SMART Backend Services) and print it.
+    Token {
+        /// Client id.
+        #[arg(long)]
+        client: String,
+        /// The client's private key (PEM, as written by keygen).
+        #[arg(long)]
+        key: PathBuf,
+        /// Scopes to ask for, space-separated.
+        #[arg(long, default_value = "system/*.rs")]
+        scope: String,
+        /// The gateway's token endpoint.
+        #[arg(long, default_value = "http://127.0.0.1:8080/auth/token")]
+        token_url: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Alg {
+    Es384,
+    Rs384,
 }
 
 fn main() -> ExitCode {
@@ -53,11 +88,92 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve { config } => serve(config),
+        Command::Keygen { client, alg, out } => {
+            let algorithm = match alg {
+                Alg::Es384 => KeyAlgorithm::Es384,
+                Alg::Rs384 => KeyAlgorithm::Rs384,
+            };
+            if out.join(format!("{client}.pem")).exists() {
+                eprintln!(
+                    "{} already exists; not overwriting a key",
+                    out.join(format!("{client}.pem")).display()
+                );
+                return ExitCode::FAILURE;
+            }
+            match signpost_gateway::keygen::write_client_key(&out, &client, algorithm) {
+                Ok((private, public)) => {
+                    println!(
+                        "wrote {} (private: keep it secret) and {} (public: register it)\n\n\
+                         [[client]]\nid = \"{client}\"\norganisation = \"<ODS code>\"\njwks = \"{}\"\nscopes = [\"system/Task.rs\"]",
+                        private.display(),
+                        public.display(),
+                        public.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("keygen: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Token {
+            client,
+            key,
+            scope,
+            token_url,
+        } => token(&client, &key, &scope, &token_url),
+    }
+}
+
+fn token(client: &str, key: &std::path::Path, scope: &str, token_url: &str) -> ExitCode {
+    let key = match std::fs::read_to_string(key)
+        .map_err(|e| e.to_string())
+        .and_then(|pem| ClientKey::from_pem(&pem).map_err(|e| e.to_string()))
+    {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("token: cannot use {}: {e}", key.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("token: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(request_token(
+        &reqwest::Client::new(),
+        token_url,
+        client,
+        &key,
+        scope,
+    )) {
+        Ok(t) => {
+            println!("{}", t.access_token);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("token: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
 fn serve(config_file: Option<PathBuf>) -> ExitCode {
     let sandbox = config_file.is_none();
+    if sandbox && let Err(e) = sandbox::prepare_files() {
+        eprintln!(
+            "cannot prepare the sandbox's files in {}: {e:#}",
+            sandbox::DATA_DIR
+        );
+        return ExitCode::FAILURE;
+    }
     let config = match &config_file {
         Some(file) => Config::load(file)
             .map_err(|e| format!("{}: configuration errors:\n{e}", file.display())),
@@ -86,16 +202,14 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        if sandbox {
-            sandbox::prepare_files()?;
-        }
-        let guide = sandbox.then(|| sandbox::guide(&config));
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "signpost".into());
+        let guide = sandbox.then(|| sandbox::guide(&config, &exe));
         let gateway = Gateway::start(config).await?;
         tracing::info!(listen = %gateway.local_addr()?, "signpost listening");
         if let Some(guide) = guide {
             println!("{guide}");
-        } else {
-            tracing::warn!("token security is not implemented yet: every FHIR endpoint is open");
         }
         gateway.run().await
     });

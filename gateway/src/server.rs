@@ -7,6 +7,7 @@ use anyhow::Context;
 use tokio::sync::{Notify, watch};
 
 use crate::app::{AppState, app};
+use crate::auth::{ClientKeys, TokenSigner};
 use crate::config::Config;
 use crate::delivery::DeliveryWorker;
 use crate::routing::Directory;
@@ -29,6 +30,13 @@ impl Gateway {
             .await
             .with_context(|| format!("opening the store at {}", config.store.url))?;
         let directory = Directory::from_config(&config)?;
+        let client_keys = ClientKeys::load(&config.clients)?;
+        let token_signer = TokenSigner::load_or_create(
+            &config.auth.signing_key,
+            config.server.base_url.trim_end_matches('/').to_owned(),
+            config.server.fhir_base(),
+        )
+        .with_context(|| format!("token signing key {}", config.auth.signing_key.display()))?;
         let listener = tokio::net::TcpListener::bind(&config.server.listen)
             .await
             .with_context(|| format!("listening on {}", config.server.listen))?;
@@ -37,6 +45,8 @@ impl Gateway {
             store: Arc::new(store) as Arc<dyn Store>,
             directory: Arc::new(directory),
             outbox_wake: Arc::new(Notify::new()),
+            client_keys: Arc::new(client_keys),
+            token_signer: Arc::new(token_signer),
         };
         Ok(Self { state, listener })
     }

@@ -1,4 +1,7 @@
-//! The Signpost conformance kit: simulators of the parties around a gateway, used by
-//! `signpost conformance` and by Signpost's own end-to-end tests.
+//! The Signpost conformance kit: simulators of the parties around a gateway, SMART client
+//! keys and tokens; used by `signpost conformance`, `signpost keygen` and `signpost token`,
+//! and by Signpost's own end-to-end tests.
 
+pub mod keys;
 pub mod simulators;
+pub mod smart;

@@ -183,7 +183,7 @@ url = "http://127.0.0.1:9001/fhir"
 [[client]]
 id = "riverside-gp-system"
 organisation = "A81001"
-jwks = "keys/riverside.jwks.json"
+jwks_url = "https://riverside.example/jwks.json"
 scopes = ["system/ServiceRequest.cr"]
 
 [[route]]

@@ -2,6 +2,8 @@
 
 use std::path::Path;
 
+use signpost_conformance::keys::KeyAlgorithm;
+
 use super::{Config, ConfigErrors, Role};
 
 /// Where the sandbox keeps its database and files, relative to the working directory.
@@ -14,6 +16,9 @@ base_url = "http://127.0.0.1:8080"
 
 [store]
 url = "sqlite://signpost-data/signpost.db"
+
+[auth]
+signing_key = "signpost-data/token-key.pem"
 
 [[organisation]]
 ods = "A81001"
@@ -37,27 +42,59 @@ name = "Sheffield Money and Debt Advice"
 role = "vcs"
 capacity = 8
 
+[[client]]
+id = "riverside-gp-system"
+organisation = "A81001"
+jwks = "signpost-data/keys/riverside-gp-system.jwks.json"
+scopes = ["system/ServiceRequest.crs", "system/Task.rs"]
+
+[[client]]
+id = "riverside-link-worker-platform"
+organisation = "LWS001"
+jwks = "signpost-data/keys/riverside-link-worker-platform.jwks.json"
+scopes = ["system/ServiceRequest.rs", "system/Task.rus"]
+
+[[client]]
+id = "mill-lane-walking-app"
+organisation = "VCS001"
+jwks = "signpost-data/keys/mill-lane-walking-app.jwks.json"
+scopes = ["system/ServiceRequest.rs", "system/Task.rus"]
+
 [[route]]
 from = "A81001"
 to = "LWS001"
 "#;
+
+/// The demo clients whose keys the sandbox creates.
+const DEMO_CLIENTS: &[&str] = &[
+    "riverside-gp-system",
+    "riverside-link-worker-platform",
+    "mill-lane-walking-app",
+];
 
 /// The sandbox configuration, with `SIGNPOST_*` variables applied over it.
 pub fn config() -> Result<Config, ConfigErrors> {
     Config::from_toml(SANDBOX_TOML, |name| std::env::var(name).ok())
 }
 
-/// Writes the example referral where the guide's commands expect it.
-pub fn prepare_files() -> std::io::Result<()> {
-    std::fs::create_dir_all(DATA_DIR)?;
+/// Writes the example referral and, on first start, the demo clients' key pairs.
+pub fn prepare_files() -> anyhow::Result<()> {
+    let keys = Path::new(DATA_DIR).join("keys");
+    std::fs::create_dir_all(&keys)?;
     std::fs::write(
         Path::new(DATA_DIR).join("example-referral.json"),
         signpost_profiles::examples::REFERRAL_FROM_GP,
-    )
+    )?;
+    for client in DEMO_CLIENTS {
+        if !keys.join(format!("{client}.pem")).exists() {
+            crate::keygen::write_client_key(&keys, client, KeyAlgorithm::Es384)?;
+        }
+    }
+    Ok(())
 }
 
-/// The guide printed at start: ready-to-paste commands against this sandbox.
-pub fn guide(config: &Config) -> String {
+/// The guide printed at start: ready-to-paste commands against this sandbox. `exe` is this program's path.
+pub fn guide(config: &Config, exe: &str) -> String {
     let base = config.server.fhir_base();
     let mut out = format!(
         "\nSignpost sandbox is running at {base}\n\
@@ -73,13 +110,19 @@ pub fn guide(config: &Config) -> String {
         };
         out.push_str(&format!("  {:<7} {:<40} {role}\n", org.ods, org.name));
     }
+    let token_url = format!(
+        "{}/auth/token",
+        config.server.base_url.trim_end_matches('/')
+    );
     out.push_str(&format!(
-        "\nThe sandbox's FHIR API is open: token security (SMART Backend Services) is not implemented yet.\n\n\
-         1. Post the example referral from Riverside Surgery:\n\n   \
-         curl -s -X POST {base}/ServiceRequest -H 'Content-Type: application/fhir+json' --data @{DATA_DIR}/example-referral.json\n\n\
-         2. See the Task it created for the link-worker service:\n\n   \
-         curl -s '{base}/Task?owner=LWS001&status=requested'\n\n\
-         3. What this server offers:\n\n   \
+        "\nEvery FHIR call needs a bearer token (SMART Backend Services). Demo client keys are in {DATA_DIR}/keys/.\n\n\
+         1. Get a token as Riverside Surgery's GP system:\n\n   \
+         TOKEN=$({exe} token --client riverside-gp-system --key {DATA_DIR}/keys/riverside-gp-system.pem --scope 'system/ServiceRequest.crs system/Task.rs' --token-url {token_url})\n\n\
+         2. Post the example referral:\n\n   \
+         curl -s -X POST {base}/ServiceRequest -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/fhir+json' --data @{DATA_DIR}/example-referral.json\n\n\
+         3. See the Task it created for the link-worker service:\n\n   \
+         curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/Task?owner=LWS001&status=requested'\n\n\
+         4. What this server offers (no token needed):\n\n   \
          curl -s {base}/metadata\n\n\
          Stop with Ctrl-C.\n"
     ));
@@ -90,9 +133,19 @@ pub fn guide(config: &Config) -> String {
 mod tests {
     use super::*;
 
+    fn without_clients() -> String {
+        SANDBOX_TOML
+            .split("[[client]]")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+            + "[[route]]\nfrom = \"A81001\"\nto = \"LWS001\"\n"
+    }
+
     #[test]
     fn sandbox_config_is_valid_and_routes_the_demo_practice() {
-        let config = Config::from_toml(SANDBOX_TOML, |_| None).expect("valid");
+        // The demo clients' JWKS files are written by prepare_files; check the rest here.
+        let config = Config::from_toml(&without_clients(), |_| None).expect("valid");
         assert_eq!(config.routes[0].from.as_str(), "A81001");
         assert_eq!(
             config
@@ -106,9 +159,10 @@ mod tests {
 
     #[test]
     fn guide_names_the_example_file_and_the_endpoints() {
-        let config = Config::from_toml(SANDBOX_TOML, |_| None).expect("valid");
-        let text = guide(&config);
+        let config = Config::from_toml(&without_clients(), |_| None).expect("valid");
+        let text = guide(&config, "/opt/signpost");
         assert!(text.contains("--data @signpost-data/example-referral.json"));
+        assert!(text.contains("TOKEN=$(/opt/signpost token --client riverside-gp-system"));
         assert!(text.contains("http://127.0.0.1:8080/fhir/Task?owner=LWS001&status=requested"));
     }
 }

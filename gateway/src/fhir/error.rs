@@ -13,6 +13,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Why (at least one).
     pub issues: Vec<Issue>,
+    /// `WWW-Authenticate` for 401 answers.
+    pub challenge: Option<String>,
 }
 
 impl ApiError {
@@ -21,6 +23,7 @@ impl ApiError {
         Self {
             status,
             issues: vec![issue],
+            challenge: None,
         }
     }
 
@@ -34,7 +37,14 @@ impl ApiError {
         Self {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             issues,
+            challenge: None,
         }
+    }
+
+    /// Adds a `WWW-Authenticate` challenge.
+    pub fn with_challenge(mut self, challenge: String) -> Self {
+        self.challenge = Some(challenge);
+        self
     }
 
     /// 404, the same whether the resource never existed or the caller may not know of it.
@@ -82,6 +92,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static(super::FHIR_JSON),
         );
+        if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
         response
     }
 }

@@ -9,6 +9,8 @@ use super::body::FhirBody;
 use super::search_params::parse_search;
 use super::{ApiError, resource_response};
 use crate::app::AppState;
+use crate::audit::{self, Outcome};
+use crate::auth::{Interaction, Principal, tenancy};
 use crate::store::{CommitOutcome, Condition, now};
 use crate::workflow::referral::new_referral;
 
@@ -18,11 +20,40 @@ pub const CORRELATION_HEADER: &str = "x-correlation-id";
 /// Creates a referral, or returns the existing one when `If-None-Exist` matches.
 pub async fn create_service_request(
     State(state): State<AppState>,
+    who: Principal,
     headers: HeaderMap,
     FhirBody(bytes): FhirBody,
 ) -> Result<Response, ApiError> {
+    who.require(
+        &state,
+        "ServiceRequest",
+        Interaction::Create,
+        "ServiceRequest",
+    )
+    .await?;
     let parsed = parse_resource(&bytes, Some("ServiceRequest"))?;
     let referral = Referral::from_service_request(&parsed.json).map_err(ApiError::unprocessable)?;
+    if referral.requester != who.organisation {
+        audit::refusal(
+            &state,
+            Some(&who),
+            Interaction::Create,
+            "ServiceRequest",
+            Outcome::Refused(403),
+        )
+        .await;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            Issue::error(
+                IssueType::Forbidden,
+                format!(
+                    "this client acts for {} and cannot send a referral whose requester is {}",
+                    who.organisation, referral.requester
+                ),
+            )
+            .at("ServiceRequest.requester.identifier.value"),
+        ));
+    }
     let owner = state
         .directory
         .destination(&referral)
@@ -46,6 +77,8 @@ pub async fn create_service_request(
             }
             search.count = 2;
             search.offset = 0;
+            // Only the caller's own referrals can match, so the header cannot probe other practices.
+            tenancy::restrict(&who, &mut search);
             Some(Condition::IfNoneExist(search))
         }
     };
@@ -71,6 +104,16 @@ pub async fn create_service_request(
         )
     })?;
     built.changes.condition = condition;
+    let target = format!("ServiceRequest/{}", built.service_request_id);
+    let audit_event = audit::event(
+        Some(&who),
+        Interaction::Create,
+        &target,
+        Outcome::Success,
+        at,
+    )
+    .map_err(|e| ApiError::bad_request(IssueType::Exception, e.to_string()))?;
+    built.changes.writes.push(audit_event);
     let has_delivery = !built.changes.outbox.is_empty();
     let stored_sr = built.changes.writes[0].resource.clone();
 
@@ -92,6 +135,13 @@ pub async fn create_service_request(
             ))
         }
         CommitOutcome::AlreadyExists(existing) if existing.len() == 1 => {
+            audit::access(
+                &state,
+                &who,
+                Interaction::Read,
+                &format!("ServiceRequest/{}", existing[0].id),
+            )
+            .await?;
             Ok(resource_response(StatusCode::OK, &existing[0], None))
         }
         CommitOutcome::AlreadyExists(_) => Err(ApiError::new(

@@ -11,6 +11,9 @@ use crate::app::AppState;
 
 fn resource_entry(resource_type: &str) -> Value {
     let mut interactions = vec!["read", "vread", "history-instance", "search-type"];
+    if resource_type == "AuditEvent" {
+        interactions = vec!["read", "search-type"];
+    }
     if resource_type == "ServiceRequest" {
         interactions.push("create");
     }
@@ -64,6 +67,17 @@ pub async fn capability_statement(State(state): State<AppState>) -> Response {
         "format": ["application/fhir+json", "json"],
         "rest": [{
             "mode": "server",
+            "security": {
+                "service": [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                    "code": "SMART-on-FHIR"
+                }]}],
+                "description": "SMART Backend Services: client_credentials with a private_key_jwt assertion (RS384 or ES384)",
+                "extension": [{
+                    "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                    "extension": [{"url": "token", "valueUri": crate::auth::token_url(&state)}]
+                }]
+            },
             "resource": RESOURCE_TYPES.iter().map(|t| resource_entry(t)).collect::<Vec<_>>(),
         }],
     });

@@ -86,12 +86,13 @@ async fn method_not_allowed() -> ApiError {
 /// `POST /fhir/{type}`: only referrals are created this way.
 async fn create(
     state: axum::extract::State<AppState>,
+    who: crate::auth::Principal,
     axum::extract::Path(resource_type): axum::extract::Path<String>,
     headers: axum::http::HeaderMap,
     body: body::FhirBody,
 ) -> Result<Response, ApiError> {
     if resource_type == "ServiceRequest" {
-        intake::create_service_request(state, headers, body).await
+        intake::create_service_request(state, who, headers, body).await
     } else if search_params::params_for(&resource_type).is_some() {
         Err(method_not_allowed().await)
     } else {

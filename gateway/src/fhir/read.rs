@@ -9,6 +9,9 @@ use signpost_profiles::IssueType;
 use super::search_params::{params_for, parse_search};
 use super::{ApiError, bundle, fhir_response, resource_response};
 use crate::app::AppState;
+use crate::audit::{self, Outcome};
+use crate::auth::{Interaction, Principal, tenancy};
+use crate::store::StoredResource;
 
 fn served(resource_type: &str) -> Result<(), ApiError> {
     params_for(resource_type).map(|_| ()).ok_or_else(|| {
@@ -18,6 +21,31 @@ fn served(resource_type: &str) -> Result<(), ApiError> {
 
 fn gone_missing(resource_type: &str, id: &str) -> ApiError {
     ApiError::not_found(format!("{resource_type}/{id} is not known"))
+}
+
+/// The current version if it exists and the caller's organisation is party to it; otherwise a 404
+/// that does not reveal whether it exists (audited as a refusal).
+async fn visible(
+    state: &AppState,
+    who: &Principal,
+    rtype: &str,
+    id: &str,
+) -> Result<StoredResource, ApiError> {
+    let target = format!("{rtype}/{id}");
+    match state.store.read(rtype, id).await? {
+        Some(r) if tenancy::may_see(who, &r) => Ok(r),
+        _ => {
+            audit::refusal(
+                state,
+                Some(who),
+                Interaction::Read,
+                &target,
+                Outcome::Refused(404),
+            )
+            .await;
+            Err(gone_missing(rtype, id))
+        }
+    }
 }
 
 /// `GET /fhir/{type}/{id}`
@@ -37,9 +65,14 @@ pub async fn read(
 /// `GET /fhir/{type}/{id}/_history/{vid}`
 pub async fn vread(
     State(state): State<AppState>,
+    who: Principal,
     Path((rtype, id, vid)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     served(&rtype)?;
+    let target = format!("{rtype}/{id}/_history/{vid}");
+    who.require(&state, &rtype, Interaction::Read, &target)
+        .await?;
+    visible(&state, &who, &rtype, &id).await?;
     let version: i64 = vid.parse().map_err(|_| {
         ApiError::bad_request(
             IssueType::Invalid,
@@ -51,7 +84,12 @@ pub async fn vread(
         .vread(&rtype, &id, version)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("{rtype}/{id} has no version {version}")))?;
-    Ok(resource_response(StatusCode::OK, &resource, None))
+    audit::access(&state, &who, Interaction::Read, &target).await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        &tenancy::view(&who, &resource),
+        None,
+    ))
 }
 
 /// `GET /fhir/{type}/{id}/_history`
@@ -75,11 +113,24 @@ pub async fn history(
 /// `GET /fhir/{type}?...`
 pub async fn search(
     State(state): State<AppState>,
+    who: Principal,
     Path(rtype): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    served(&rtype)?;
+    let target = format!("{rtype}?{}", raw.as_deref().unwrap_or(""));
+    who.require(&state, &rtype, Interaction::Search, &target)
+        .await?;
     let parsed = parse_search(&rtype, raw.as_deref().unwrap_or(""))?;
-    let page = state.store.search(&parsed.query).await?;
+    let mut query = parsed.query.clone();
+    tenancy::restrict(&who, &mut query);
+    let mut page = state.store.search(&query).await?;
+    page.resources = page
+        .resources
+        .iter()
+        .map(|r| tenancy::view(&who, r).into_owned())
+        .collect();
+    audit::access(&state, &who, Interaction::Search, &target).await?;
     let base = state.config.server.fhir_base();
     let link = |offset: usize| {
         let mut pairs: Vec<String> = parsed

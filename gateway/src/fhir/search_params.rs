@@ -113,14 +113,48 @@ const SERVICE_REQUEST_PARAMS: &[SearchParam] = &[
     },
 ];
 
+const AUDIT_EVENT_PARAMS: &[SearchParam] = &[
+    SearchParam {
+        name: "entity",
+        kind: Kind::Reference("Resource"),
+        expression: "AuditEvent.entity.what",
+        definition: "http://hl7.org/fhir/SearchParameter/AuditEvent-entity",
+    },
+    SearchParam {
+        name: "agent-identifier",
+        kind: Kind::Token,
+        expression: "AuditEvent.agent.who.identifier",
+        definition: "http://hl7.org/fhir/SearchParameter/AuditEvent-agent",
+    },
+    SearchParam {
+        name: "action",
+        kind: Kind::Token,
+        expression: "AuditEvent.action",
+        definition: "http://hl7.org/fhir/SearchParameter/AuditEvent-action",
+    },
+    SearchParam {
+        name: "outcome",
+        kind: Kind::Token,
+        expression: "AuditEvent.outcome",
+        definition: "http://hl7.org/fhir/SearchParameter/AuditEvent-outcome",
+    },
+    SearchParam {
+        name: "subtype",
+        kind: Kind::Token,
+        expression: "AuditEvent.subtype",
+        definition: "http://hl7.org/fhir/SearchParameter/AuditEvent-subtype",
+    },
+];
+
 /// Resource types Signpost serves.
-pub const RESOURCE_TYPES: &[&str] = &["ServiceRequest", "Task"];
+pub const RESOURCE_TYPES: &[&str] = &["ServiceRequest", "Task", "AuditEvent"];
 
 /// The search parameters of a resource type, or `None` if Signpost does not serve it.
 pub fn params_for(resource_type: &str) -> Option<&'static [SearchParam]> {
     match resource_type {
         "Task" => Some(TASK_PARAMS),
         "ServiceRequest" => Some(SERVICE_REQUEST_PARAMS),
+        "AuditEvent" => Some(AUDIT_EVENT_PARAMS),
         _ => None,
     }
 }
@@ -184,7 +218,11 @@ pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
                             system: String::new(),
                             value: code.to_owned(),
                         });
-                    } else if let Some(code) = value.get("value").and_then(Value::as_str) {
+                    } else if let Some(code) = value
+                        .get("value")
+                        .or_else(|| value.get("code"))
+                        .and_then(Value::as_str)
+                    {
                         let system = value
                             .get("system")
                             .and_then(Value::as_str)

@@ -199,6 +199,13 @@ pub trait Store: Send + Sync {
     async fn mark_dead(&self, id: &str, error: &str) -> Result<(), StoreError>;
     /// Outbox rows by state.
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+    /// Records a client assertion's `jti`; `false` if it was already used and has not yet expired.
+    async fn remember_jti(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires: Instant,
+    ) -> Result<bool, StoreError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -376,6 +376,31 @@ impl Store for SqliteStore {
         Ok(counts)
     }
 
+    async fn remember_jti(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires: Instant,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        // Expired ids can never be replayed (the assertion itself is refused as expired), so forget them.
+        sqlx::query("DELETE FROM used_jtis WHERE expires_us < $1")
+            .bind(now().0)
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO used_jtis (client_id, jti, expires_us) VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING",
+        )
+        .bind(client_id)
+        .bind(jti)
+        .bind(expires.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(inserted == 1)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())

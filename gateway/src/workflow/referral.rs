@@ -121,7 +121,15 @@ pub fn new_referral(
             adapter: None,
             capacity: None,
         });
-    let sr = with_identity(sr_json, &sr_id, 1, at);
+    let mut sr = with_identity(sr_json, &sr_id, 1, at);
+    // The routed link-worker service is the performer: it makes the service party to the referral it must read.
+    if !referral.performers.contains(&owner.ods) {
+        let performer = organisation_reference(owner);
+        match sr.get_mut("performer").and_then(Value::as_array_mut) {
+            Some(list) => list.push(performer),
+            None => sr["performer"] = Value::Array(vec![performer]),
+        }
+    }
     let task = link_worker_task(&task_id, &sr_id, referral, &requester, owner, at);
     let outbox = directory
         .adapter(&owner.ods)

@@ -1,0 +1,148 @@
+//! AuditEvent: who did what to which resource, and whether it was allowed.
+//!
+//! Creates and updates put their AuditEvent in the same change set as the change; reads,
+//! searches and refusals write theirs on their own. Audit records hold references, never patient data.
+
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::auth::{Interaction, Principal};
+use crate::fhir::ApiError;
+use crate::fhir::search_params::index_entries;
+use crate::store::{ChangeSet, Instant, ResourceWrite, StoredResource, now};
+
+/// Identifier system for Signpost client ids in audit records.
+pub const CLIENT_ID_SYSTEM: &str = "urn:signpost:client-id";
+
+/// How an interaction ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done.
+    Success,
+    /// Refused with this HTTP status (401, 403, 404).
+    Refused(u16),
+}
+
+/// What was done, as the FHIR restful-interaction code and AuditEvent action.
+fn codes(interaction: Interaction) -> (&'static str, &'static str) {
+    match interaction {
+        Interaction::Create => ("create", "C"),
+        Interaction::Read => ("read", "R"),
+        Interaction::Update => ("update", "U"),
+        Interaction::Delete => ("delete", "D"),
+        Interaction::Search => ("search-type", "E"),
+    }
+}
+
+/// Builds the AuditEvent write for one interaction. `target` is `Type/id` or, for a search, its URL path and query.
+pub fn event(
+    who: Option<&Principal>,
+    interaction: Interaction,
+    target: &str,
+    outcome: Outcome,
+    at: Instant,
+) -> Result<ResourceWrite, serde_json::Error> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let (subtype, action) = codes(interaction);
+    let agent = match who {
+        Some(p) => json!({
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type", "code": "datacollector"}]},
+            "who": {"identifier": {"system": CLIENT_ID_SYSTEM, "value": p.client_id}},
+            "requestor": true,
+            "policy": [format!("urn:signpost:organisation:{}", p.organisation)],
+        }),
+        None => json!({"who": {"display": "unauthenticated caller"}, "requestor": true}),
+    };
+    let entity = if interaction == Interaction::Search {
+        json!({"what": {"display": target}, "query": base64_encode(target)})
+    } else {
+        json!({"what": {"reference": target}})
+    };
+    let (code, description) = match outcome {
+        Outcome::Success => ("0", None),
+        Outcome::Refused(status) => ("4", Some(format!("refused with HTTP {status}"))),
+    };
+    let mut body = json!({
+        "resourceType": "AuditEvent",
+        "id": id,
+        "meta": {"versionId": "1", "lastUpdated": at.to_fhir()},
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": subtype}],
+        "action": action,
+        "recorded": at.to_fhir(),
+        "outcome": code,
+        "agent": [agent],
+        "source": {"observer": {"display": "Signpost"}},
+        "entity": [entity],
+    });
+    if let Some(d) = description {
+        body["outcomeDesc"] = Value::String(d);
+    }
+    let index = index_entries(&body);
+    Ok(ResourceWrite {
+        resource: StoredResource {
+            resource_type: "AuditEvent".into(),
+            id,
+            version: 1,
+            last_updated: at,
+            body: serde_json::value::to_raw_value(&body)?,
+        },
+        index,
+    })
+}
+
+fn base64_encode(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// Records a successful read or search; if the record cannot be written the read must not be served.
+pub async fn access(
+    state: &AppState,
+    who: &Principal,
+    interaction: Interaction,
+    target: &str,
+) -> Result<(), ApiError> {
+    let event = event(Some(who), interaction, target, Outcome::Success, now()).map_err(|e| {
+        ApiError::bad_request(signpost_profiles::IssueType::Exception, e.to_string())
+    })?;
+    state
+        .store
+        .commit(ChangeSet {
+            writes: vec![event],
+            ..ChangeSet::default()
+        })
+        .await?;
+    Ok(())
+}
+
+/// Records a refused access.
+pub async fn refusal(
+    state: &AppState,
+    who: Option<&Principal>,
+    interaction: Interaction,
+    target: &str,
+    outcome: Outcome,
+) {
+    tracing::info!(
+        client = who.map(|p| p.client_id.as_str()).unwrap_or("-"),
+        target,
+        ?outcome,
+        "access refused"
+    );
+    let written = match event(who, interaction, target, outcome, now()) {
+        Ok(event) => state
+            .store
+            .commit(ChangeSet {
+                writes: vec![event],
+                ..ChangeSet::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = written {
+        tracing::error!(error = %e, "could not write an audit record of a refusal");
+    }
+}
