@@ -1,157 +1,16 @@
 //! The FHIR API over real HTTP, with the real router and a real SQLite file.
 
+mod support;
+
 use std::sync::Arc;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use signpost_gateway::config::Config;
-use signpost_gateway::server::Gateway;
-use signpost_gateway::store::{OutboxCounts, SearchQuery, SortOrder, Store};
+use signpost_gateway::store::OutboxCounts;
+use support::{FHIR_JSON, REFERRAL, TestGateway, issue, referral};
 
-const REFERRAL: &str = signpost_profiles::examples::REFERRAL_FROM_GP;
-const FHIR_JSON: &str = "application/fhir+json";
-
-struct TestGateway {
-    fhir: String,
-    store: Arc<dyn Store>,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-/// Starts a gateway on an ephemeral port. LWS001 is pushed to through fhir-rest at a port
-/// nobody listens on, so its deliveries stay pending; A81002 is a practice with no route.
 async fn spawn_gateway() -> TestGateway {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr");
-    let toml = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-base_url = "http://gateway.test"
-[store]
-url = "sqlite://{db}"
-[delivery]
-max_attempts = 1000
-backoff_base_ms = 1000
-[[organisation]]
-ods = "A81001"
-name = "Riverside Surgery"
-role = "gp"
-[[organisation]]
-ods = "A81002"
-name = "Hillside Surgery"
-role = "gp"
-[[organisation]]
-ods = "LWS001"
-name = "Riverside Social Prescribing Service"
-role = "link-worker"
-[organisation.adapter]
-kind = "fhir-rest"
-url = "http://{closed}/fhir"
-[[organisation]]
-ods = "LWS002"
-name = "City Link Workers"
-role = "link-worker"
-[[route]]
-from = "A81001"
-to = "LWS001"
-"#,
-        db = dir.path().join("signpost.db").display()
-    );
-    let config = Config::from_toml(&toml, |_| None).expect("config");
-    let gateway = Gateway::start(config).await.expect("start");
-    let addr = gateway.local_addr().expect("addr");
-    let store = gateway.state.store.clone();
-    tokio::spawn(gateway.run());
-    TestGateway {
-        fhir: format!("http://{addr}/fhir"),
-        store,
-        http: reqwest::Client::new(),
-        _dir: dir,
-    }
-}
-
-impl TestGateway {
-    async fn post_referral(
-        &self,
-        body: impl Into<reqwest::Body>,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        self.post("ServiceRequest", body, &[]).await
-    }
-
-    async fn post(
-        &self,
-        path: &str,
-        body: impl Into<reqwest::Body>,
-        headers: &[(&str, &str)],
-    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let mut request = self
-            .http
-            .post(format!("{}/{path}", self.fhir))
-            .header("content-type", FHIR_JSON)
-            .body(body);
-        for (k, v) in headers {
-            request = request.header(*k, *v);
-        }
-        let response = request.send().await.expect("post");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let json = response.json().await.unwrap_or(Value::Null);
-        (status, headers, json)
-    }
-
-    async fn get(&self, path_and_query: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let url = if path_and_query.starts_with("http") {
-            path_and_query.to_owned()
-        } else {
-            format!("{}/{path_and_query}", self.fhir)
-        };
-        let response = self.http.get(url).send().await.expect("get");
-        let status = response.status();
-        let headers = response.headers().clone();
-        (
-            status,
-            headers,
-            response.json().await.unwrap_or(Value::Null),
-        )
-    }
-
-    async fn count(&self, resource_type: &str) -> i64 {
-        let query = SearchQuery {
-            resource_type: resource_type.into(),
-            criteria: vec![],
-            count: 0,
-            offset: 0,
-            sort: SortOrder::default(),
-        };
-        self.store.search(&query).await.expect("search").total
-    }
-
-    /// Resources and deliveries stored, to prove a refused request left nothing behind.
-    async fn stored(&self) -> (i64, i64, OutboxCounts) {
-        (
-            self.count("ServiceRequest").await,
-            self.count("Task").await,
-            self.store.outbox_counts().await.expect("counts"),
-        )
-    }
-}
-
-fn referral() -> Value {
-    serde_json::from_str(REFERRAL).expect("example parses")
-}
-
-fn issue(outcome: &Value) -> (&str, &str) {
-    assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
-    (
-        outcome["issue"][0]["code"].as_str().unwrap_or_default(),
-        outcome["issue"][0]["expression"][0]
-            .as_str()
-            .unwrap_or_default(),
-    )
+    TestGateway::spawn().await
 }
 
 #[tokio::test]
@@ -169,7 +28,9 @@ async fn a_referral_is_stored_with_its_task_and_delivery_in_one_go() {
     assert_eq!(sr["meta"]["versionId"], "1");
     assert_eq!(sr["identifier"][0]["value"], "RS-2026-000184");
 
-    let (status, _, bundle) = gw.get(&format!("Task?focus=ServiceRequest/{id}")).await;
+    let (status, _, bundle) = gw
+        .get_as("riverside-gp", &format!("Task?focus=ServiceRequest/{id}"))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(bundle["total"], 1);
     let task = &bundle["entry"][0]["resource"];
@@ -194,9 +55,11 @@ async fn a_named_link_worker_performer_owns_the_task_and_an_unpushed_owner_gets_
     sr["performer"] = json!([{"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "LWS002"}}]);
     let (status, _, created) = gw.post_referral(sr.to_string()).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let (_, _, bundle) = gw.get("Task?owner=LWS002&status=requested").await;
+    let (_, _, bundle) = gw
+        .get_as("riverside-gp", "Task?owner=LWS002&status=requested")
+        .await;
     assert_eq!(bundle["total"], 1);
-    let (_, _, none) = gw.get("Task?owner=LWS001").await;
+    let (_, _, none) = gw.get_as("riverside-gp", "Task?owner=LWS001").await;
     assert_eq!(none["total"], 0);
     // LWS002 has no adapter: it polls, so nothing is queued for delivery.
     assert_eq!(
@@ -212,8 +75,12 @@ async fn if_none_exist_returns_the_existing_referral_instead_of_a_second() {
         "if-none-exist",
         "identifier=https://fhir.riverside-surgery.example/referral|RS-2026-000184",
     )];
-    let (first, _, created) = gw.post("ServiceRequest", REFERRAL, &condition).await;
-    let (second, headers, existing) = gw.post("ServiceRequest", REFERRAL, &condition).await;
+    let (first, _, created) = gw
+        .post_as("riverside-gp", "ServiceRequest", REFERRAL, &condition)
+        .await;
+    let (second, headers, existing) = gw
+        .post_as("riverside-gp", "ServiceRequest", REFERRAL, &condition)
+        .await;
     assert_eq!(first, StatusCode::CREATED);
     assert_eq!(second, StatusCode::OK);
     assert_eq!(existing["id"], created["id"]);
@@ -231,7 +98,11 @@ async fn racing_conditional_creates_make_one_referral() {
     )];
     let posts = (0..12).map(|_| {
         let gw = gw.clone();
-        tokio::spawn(async move { gw.post("ServiceRequest", REFERRAL, &condition).await.0 })
+        tokio::spawn(async move {
+            gw.post_as("riverside-gp", "ServiceRequest", REFERRAL, &condition)
+                .await
+                .0
+        })
     });
     let mut statuses = Vec::new();
     for p in posts {
@@ -369,23 +240,16 @@ async fn a_missing_requester_is_422_required() {
 async fn a_practice_with_no_route_is_422_business_rule() {
     let gw = spawn_gateway().await;
     let other = REFERRAL.replace("\"A81001\"", "\"A81002\"");
-    refused(
-        &gw,
-        other,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "business-rule",
-        "ServiceRequest.performer",
-    )
-    .await;
-    let unknown = REFERRAL.replace("\"A81001\"", "\"B99999\"");
-    refused(
-        &gw,
-        unknown,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "business-rule",
-        "ServiceRequest.requester.identifier.value",
-    )
-    .await;
+    let (status, _, outcome) = gw
+        .post_as("hillside-gp", "ServiceRequest", other, &[])
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert_eq!(
+        issue(&outcome),
+        ("business-rule", "ServiceRequest.performer")
+    );
+    let (srs, tasks, outbox) = gw.stored().await;
+    assert_eq!((srs, tasks, outbox), (0, 0, OutboxCounts::default()));
 }
 
 #[tokio::test]
@@ -420,6 +284,7 @@ async fn a_body_that_is_not_json_is_415() {
     let response = gw
         .http
         .post(format!("{}/ServiceRequest", gw.fhir))
+        .bearer_auth(gw.token("riverside-gp").await)
         .header("content-type", "application/xml")
         .body("<ServiceRequest/>")
         .send()
@@ -436,27 +301,35 @@ async fn read_vread_and_history_serve_versions_with_etags() {
     let gw = spawn_gateway().await;
     let (_, _, sr) = gw.post_referral(REFERRAL).await;
     let id = sr["id"].as_str().expect("id");
-    let (status, headers, read) = gw.get(&format!("ServiceRequest/{id}")).await;
+    let (status, headers, read) = gw
+        .get_as("riverside-gp", &format!("ServiceRequest/{id}"))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["etag"], "W/\"1\"");
     assert_eq!(read, sr);
-    let (status, _, v1) = gw.get(&format!("ServiceRequest/{id}/_history/1")).await;
+    let (status, _, v1) = gw
+        .get_as("riverside-gp", &format!("ServiceRequest/{id}/_history/1"))
+        .await;
     assert_eq!((status, &v1), (StatusCode::OK, &sr));
-    let (status, _, history) = gw.get(&format!("ServiceRequest/{id}/_history")).await;
+    let (status, _, history) = gw
+        .get_as("riverside-gp", &format!("ServiceRequest/{id}/_history"))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(history["type"], "history");
     assert_eq!(history["entry"][0]["response"]["etag"], "W/\"1\"");
-    let (status, _, missing) = gw.get(&format!("ServiceRequest/{id}/_history/2")).await;
+    let (status, _, missing) = gw
+        .get_as("riverside-gp", &format!("ServiceRequest/{id}/_history/2"))
+        .await;
     assert_eq!(
         (status, issue(&missing).0),
         (StatusCode::NOT_FOUND, "not-found")
     );
-    let (status, _, missing) = gw.get("Task/does-not-exist").await;
+    let (status, _, missing) = gw.get_as("riverside-gp", "Task/does-not-exist").await;
     assert_eq!(
         (status, issue(&missing).0),
         (StatusCode::NOT_FOUND, "not-found")
     );
-    let (status, _, unknown) = gw.get("Patient/1").await;
+    let (status, _, unknown) = gw.get_as("riverside-gp", "Patient/1").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
 }
 
@@ -467,7 +340,12 @@ async fn search_pages_with_total_and_next_links() {
         let body = REFERRAL.replace("RS-2026-000184", &format!("RS-2026-00{n}"));
         assert_eq!(gw.post_referral(body).await.0, StatusCode::CREATED);
     }
-    let (status, _, page1) = gw.get("Task?owner=LWS001&status=requested&_count=2").await;
+    let (status, _, page1) = gw
+        .get_as(
+            "riverside-gp",
+            "Task?owner=LWS001&status=requested&_count=2",
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page1["type"], "searchset");
     assert_eq!(page1["total"], 5);
@@ -488,8 +366,7 @@ async fn search_pages_with_total_and_next_links() {
             .map(|l| l["url"].as_str().unwrap_or_default().to_owned());
         match next {
             Some(url) => {
-                let path = url.replace("http://gateway.test/fhir/", "");
-                page = gw.get(&path).await.2;
+                page = gw.get_as("riverside-gp", &url).await.2;
             }
             None => break,
         }
@@ -499,7 +376,8 @@ async fn search_pages_with_total_and_next_links() {
     assert_eq!(seen.len(), 5, "paging must visit every Task once");
 
     let (_, _, by_identifier) = gw
-        .get(
+        .get_as(
+            "riverside-gp",
             "ServiceRequest?identifier=https://fhir.riverside-surgery.example/referral|RS-2026-003",
         )
         .await;
@@ -509,12 +387,15 @@ async fn search_pages_with_total_and_next_links() {
         "RS-2026-003"
     );
     let (_, _, by_patient) = gw
-        .get("ServiceRequest?subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919")
+        .get_as(
+            "riverside-gp",
+            "ServiceRequest?subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919",
+        )
         .await;
     assert_eq!(by_patient["total"], 5);
-    let (_, _, none) = gw.get("Task?status=completed").await;
+    let (_, _, none) = gw.get_as("riverside-gp", "Task?status=completed").await;
     assert_eq!(none["total"], 0);
-    let (status, _, refused) = gw.get("Task?colour=red").await;
+    let (status, _, refused) = gw.get_as("riverside-gp", "Task?colour=red").await;
     assert_eq!(
         (status, issue(&refused).0),
         (StatusCode::BAD_REQUEST, "invalid")
@@ -524,7 +405,7 @@ async fn search_pages_with_total_and_next_links() {
 #[tokio::test]
 async fn metadata_lists_what_is_implemented() {
     let gw = spawn_gateway().await;
-    let (status, _, cs) = gw.get("metadata").await;
+    let (status, _, cs) = gw.get_as("riverside-gp", "metadata").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(cs["resourceType"], "CapabilityStatement");
     assert_eq!(cs["fhirVersion"], "4.0.1");
@@ -587,7 +468,7 @@ async fn unsupported_methods_and_routes_answer_with_an_operation_outcome() {
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     let outcome: Value = response.json().await.expect("json");
     assert_eq!(issue(&outcome).0, "not-supported");
-    let (status, _, outcome) = gw.post("Task", "{}", &[]).await;
+    let (status, _, outcome) = gw.post_as("riverside-gp", "Task", "{}", &[]).await;
     assert_eq!(
         (status, issue(&outcome).0),
         (StatusCode::METHOD_NOT_ALLOWED, "not-supported")

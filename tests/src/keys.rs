@@ -166,10 +166,13 @@ impl ClientKey {
     }
 
     /// A jsonwebtoken signing key.
-    pub fn encoding_key(&self) -> jsonwebtoken::EncodingKey {
+    pub fn encoding_key(&self) -> Result<jsonwebtoken::EncodingKey, jsonwebtoken::errors::Error> {
         match self.algorithm {
-            KeyAlgorithm::Es384 => jsonwebtoken::EncodingKey::from_ec_der(&self.pkcs8),
-            KeyAlgorithm::Rs384 => jsonwebtoken::EncodingKey::from_rsa_der(&self.pkcs8),
+            KeyAlgorithm::Es384 => Ok(jsonwebtoken::EncodingKey::from_ec_der(&self.pkcs8)),
+            // jsonwebtoken signs RSA with a PKCS#1 key; its PEM reader unwraps our PKCS#8.
+            KeyAlgorithm::Rs384 => {
+                jsonwebtoken::EncodingKey::from_rsa_pem(self.private_pem().as_bytes())
+            }
         }
     }
 }
@@ -186,6 +189,25 @@ mod tests {
             assert_eq!(again.kid, key.kid);
             assert_eq!(again.algorithm, alg);
             assert_eq!(key.jwks()["keys"][0]["kid"], key.kid);
+        }
+    }
+
+    #[test]
+    fn signatures_verify_with_the_published_jwk() {
+        for alg in [KeyAlgorithm::Es384, KeyAlgorithm::Rs384] {
+            let key = ClientKey::generate(alg).expect("generate");
+            let token = jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(alg.jwt()),
+                &serde_json::json!({"sub": "x", "exp": 4_000_000_000u64}),
+                &key.encoding_key().expect("encoding key"),
+            )
+            .expect("sign");
+            let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.jwk.clone()).expect("jwk");
+            let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwk).expect("decoding key");
+            let mut validation = jsonwebtoken::Validation::new(alg.jwt());
+            validation.required_spec_claims.clear();
+            jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation)
+                .expect("verifies");
         }
     }
 

@@ -48,7 +48,7 @@ impl AssertionClaims {
         let mut header = jsonwebtoken::Header::new(key.algorithm.jwt());
         header.kid = Some(key.kid.clone());
         header.typ = Some("JWT".into());
-        jsonwebtoken::encode(&header, self, &key.encoding_key())
+        jsonwebtoken::encode(&header, self, &key.encoding_key()?)
     }
 }
 

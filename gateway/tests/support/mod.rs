@@ -1,0 +1,340 @@
+//! A gateway on an ephemeral port with a real SQLite file, and clients holding real keys.
+
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+use signpost_conformance::keys::{ClientKey, KeyAlgorithm};
+use signpost_gateway::config::Config;
+use signpost_gateway::server::Gateway;
+use signpost_gateway::store::{OutboxCounts, SearchQuery, SortOrder, Store};
+
+pub const REFERRAL: &str = signpost_profiles::examples::REFERRAL_FROM_GP;
+pub const FHIR_JSON: &str = "application/fhir+json";
+
+/// Test clients: (id, organisation, scopes, algorithm).
+pub const CLIENTS: &[(&str, &str, &str, KeyAlgorithm)] = &[
+    (
+        "riverside-gp",
+        "A81001",
+        r#"["system/ServiceRequest.crs", "system/Task.rs"]"#,
+        KeyAlgorithm::Es384,
+    ),
+    (
+        "hillside-gp",
+        "A81002",
+        r#"["system/ServiceRequest.crs", "system/Task.rs"]"#,
+        KeyAlgorithm::Rs384,
+    ),
+    (
+        "riverside-lw",
+        "LWS001",
+        r#"["system/ServiceRequest.rs", "system/Task.rus"]"#,
+        KeyAlgorithm::Es384,
+    ),
+    (
+        "city-lw",
+        "LWS002",
+        r#"["system/ServiceRequest.rs", "system/Task.rus"]"#,
+        KeyAlgorithm::Es384,
+    ),
+    (
+        "walking-app",
+        "VCS001",
+        r#"["system/ServiceRequest.rs", "system/Task.rus"]"#,
+        KeyAlgorithm::Es384,
+    ),
+    (
+        "create-only-gp",
+        "A81001",
+        r#"["system/ServiceRequest.c"]"#,
+        KeyAlgorithm::Es384,
+    ),
+    (
+        "read-only-gp",
+        "A81001",
+        r#"["system/ServiceRequest.r", "system/Task.r"]"#,
+        KeyAlgorithm::Es384,
+    ),
+    ("operator", "LWS001", r#"["admin"]"#, KeyAlgorithm::Es384),
+];
+
+pub struct TestGateway {
+    pub fhir: String,
+    pub base: String,
+    pub store: Arc<dyn Store>,
+    pub http: reqwest::Client,
+    pub dir: PathBuf,
+    pub keys: HashMap<String, ClientKey>,
+    pub config_text: String,
+    tokens: Mutex<HashMap<String, String>>,
+    _tempdir: Option<tempfile::TempDir>,
+}
+
+/// Config text: LWS001 is pushed to through fhir-rest at a port nobody listens on, so its
+/// deliveries stay pending; A81002 is a practice with no route.
+fn config_text(dir: &Path, closed_port: u16) -> String {
+    let mut text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+base_url = "http://gateway.test"
+[store]
+url = "sqlite://{db}"
+[auth]
+signing_key = "{key}"
+token_ttl_seconds = 300
+[delivery]
+max_attempts = 1000
+backoff_base_ms = 1000
+[[organisation]]
+ods = "A81001"
+name = "Riverside Surgery"
+role = "gp"
+[[organisation]]
+ods = "A81002"
+name = "Hillside Surgery"
+role = "gp"
+[[organisation]]
+ods = "LWS001"
+name = "Riverside Social Prescribing Service"
+role = "link-worker"
+[organisation.adapter]
+kind = "fhir-rest"
+url = "http://127.0.0.1:{closed_port}/fhir"
+[[organisation]]
+ods = "LWS002"
+name = "City Link Workers"
+role = "link-worker"
+[[organisation]]
+ods = "VCS001"
+name = "Mill Lane Walking Group"
+role = "vcs"
+[[route]]
+from = "A81001"
+to = "LWS001"
+"#,
+        db = dir.join("signpost.db").display(),
+        key = dir.join("token-key.pem").display(),
+    );
+    for (id, org, scopes, _) in CLIENTS {
+        text.push_str(&format!(
+            "[[client]]\nid = \"{id}\"\norganisation = \"{org}\"\njwks = \"{}\"\nscopes = {scopes}\n",
+            dir.join(format!("{id}.jwks.json")).display()
+        ));
+    }
+    text
+}
+
+impl TestGateway {
+    /// A fresh gateway with fresh keys in a new temporary directory.
+    pub async fn spawn() -> Self {
+        let tempdir = tempfile::tempdir().expect("tempdir");
+        let dir = tempdir.path().to_path_buf();
+        let mut keys = HashMap::new();
+        for (id, _, _, alg) in CLIENTS {
+            let key = ClientKey::generate(*alg).expect("key");
+            std::fs::write(dir.join(format!("{id}.jwks.json")), key.jwks().to_string())
+                .expect("jwks");
+            keys.insert((*id).to_owned(), key);
+        }
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let text = config_text(&dir, closed);
+        let mut gw = Self::start(&text, dir, keys).await;
+        gw._tempdir = Some(tempdir);
+        gw
+    }
+
+    /// Another gateway on the same database, keys and config: a restart as far as memory goes.
+    pub async fn restart(&self) -> Self {
+        let keys = self
+            .keys
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    ClientKey::from_pem(&v.private_pem()).expect("pem"),
+                )
+            })
+            .collect();
+        Self::start(&self.config_text, self.dir.clone(), keys).await
+    }
+
+    async fn start(text: &str, dir: PathBuf, keys: HashMap<String, ClientKey>) -> Self {
+        let config = Config::from_toml(text, |_| None).expect("config");
+        let gateway = Gateway::start(config).await.expect("start");
+        let addr = gateway.local_addr().expect("addr");
+        let store = gateway.state.store.clone();
+        tokio::spawn(gateway.run());
+        // Tokens name http://gateway.test as issuer; requests go to the real port.
+        Self {
+            fhir: format!("http://{addr}/fhir"),
+            base: format!("http://{addr}"),
+            store,
+            http: reqwest::Client::new(),
+            dir,
+            keys,
+            config_text: text.to_owned(),
+            tokens: Mutex::default(),
+            _tempdir: None,
+        }
+    }
+
+    /// The audience client assertions must name (the configured base URL, not the socket).
+    pub fn token_audience(&self) -> &'static str {
+        "http://gateway.test/auth/token"
+    }
+
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/auth/token", self.base)
+    }
+
+    /// An access token for a test client, with all its configured scopes.
+    pub async fn token(&self, client: &str) -> String {
+        if let Some(t) = self.tokens.lock().expect("lock").get(client) {
+            return t.clone();
+        }
+        let scopes = CLIENTS
+            .iter()
+            .find(|c| c.0 == client)
+            .map(|c| c.2)
+            .expect("known client");
+        let scopes: Vec<String> = serde_json::from_str(scopes).expect("scopes");
+        let token = self
+            .token_with(client, &scopes.join(" "))
+            .await
+            .expect("token granted")
+            .access_token;
+        self.tokens
+            .lock()
+            .expect("lock")
+            .insert(client.to_owned(), token.clone());
+        token
+    }
+
+    pub async fn token_with(
+        &self,
+        client: &str,
+        scope: &str,
+    ) -> Result<signpost_conformance::smart::TokenResponse, signpost_conformance::smart::TokenError>
+    {
+        // The assertion's audience is the configured token URL; the request goes to the socket.
+        let key = &self.keys[client];
+        let assertion =
+            signpost_conformance::smart::AssertionClaims::new(client, self.token_audience(), 240)
+                .sign(key)?;
+        let (status, body) = signpost_conformance::smart::request_token_raw(
+            &self.http,
+            &self.token_endpoint(),
+            &assertion,
+            scope,
+        )
+        .await?;
+        if status != 200 {
+            return Err(signpost_conformance::smart::TokenError::Refused { status, body });
+        }
+        Ok(serde_json::from_str(&body).expect("token json"))
+    }
+
+    pub async fn post_as(
+        &self,
+        client: &str,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/{path}", self.fhir))
+            .bearer_auth(self.token(client).await)
+            .header("content-type", FHIR_JSON)
+            .body(body);
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        answer(request.send().await.expect("post")).await
+    }
+
+    pub async fn post_referral(
+        &self,
+        body: impl Into<reqwest::Body>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        self.post_as("riverside-gp", "ServiceRequest", body, &[])
+            .await
+    }
+
+    pub async fn get_as(
+        &self,
+        client: &str,
+        path_and_query: &str,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let url = if path_and_query.starts_with("http") {
+            path_and_query.replace("http://gateway.test", &self.base)
+        } else {
+            format!("{}/{path_and_query}", self.fhir)
+        };
+        answer(
+            self.http
+                .get(url)
+                .bearer_auth(self.token(client).await)
+                .send()
+                .await
+                .expect("get"),
+        )
+        .await
+    }
+
+    pub async fn count(&self, resource_type: &str) -> i64 {
+        let query = SearchQuery {
+            resource_type: resource_type.into(),
+            criteria: vec![],
+            count: 0,
+            offset: 0,
+            sort: SortOrder::default(),
+        };
+        self.store.search(&query).await.expect("search").total
+    }
+
+    /// Referrals, Tasks and deliveries stored, to prove a refused request left nothing behind.
+    pub async fn stored(&self) -> (i64, i64, OutboxCounts) {
+        (
+            self.count("ServiceRequest").await,
+            self.count("Task").await,
+            self.store.outbox_counts().await.expect("counts"),
+        )
+    }
+}
+
+pub async fn answer(response: reqwest::Response) -> (StatusCode, HeaderMap, Value) {
+    let status = response.status();
+    let headers = response.headers().clone();
+    (
+        status,
+        headers,
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+pub fn referral() -> Value {
+    serde_json::from_str(REFERRAL).expect("example parses")
+}
+
+/// The first issue's code and expression.
+pub fn issue(outcome: &Value) -> (&str, &str) {
+    assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
+    (
+        outcome["issue"][0]["code"].as_str().unwrap_or_default(),
+        outcome["issue"][0]["expression"][0]
+            .as_str()
+            .unwrap_or_default(),
+    )
+}
