@@ -12,10 +12,15 @@ use support::{GatewayProcess, write_config};
 const REFERRAL: &str = signpost_profiles::examples::REFERRAL_FROM_GP;
 const PATIENCE: Duration = Duration::from_secs(20);
 
-async fn post_referral(fhir: &str, identifier: &str) -> (reqwest::StatusCode, Value) {
+async fn post_referral(
+    gateway: &GatewayProcess,
+    dir: &std::path::Path,
+    identifier: &str,
+) -> (reqwest::StatusCode, Value) {
     let body = REFERRAL.replace("RS-2026-000184", identifier);
     let response = reqwest::Client::new()
-        .post(format!("{fhir}/ServiceRequest"))
+        .post(format!("{}/ServiceRequest", gateway.fhir))
+        .bearer_auth(gateway.gp_token(dir).await)
         .header("content-type", "application/fhir+json")
         .header("x-correlation-id", format!("corr-{identifier}"))
         .body(body)
@@ -35,7 +40,7 @@ async fn the_task_arrives_at_the_link_worker_with_owner_focus_and_patient() {
     let gateway =
         GatewayProcess::start(&write_config(dir.path(), &partner.url()), dir.path()).await;
 
-    let (status, sr) = post_referral(&gateway.fhir, "RS-1").await;
+    let (status, sr) = post_referral(&gateway, dir.path(), "RS-1").await;
     assert_eq!(status, reqwest::StatusCode::CREATED, "{sr}");
     assert!(
         partner
@@ -76,7 +81,7 @@ async fn a_partner_failing_twice_gets_the_task_on_the_third_attempt_with_one_ide
     let gateway =
         GatewayProcess::start(&write_config(dir.path(), &partner.url()), dir.path()).await;
 
-    let (status, _) = post_referral(&gateway.fhir, "RS-2").await;
+    let (status, _) = post_referral(&gateway, dir.path(), "RS-2").await;
     assert_eq!(status, reqwest::StatusCode::CREATED);
     assert!(
         partner
@@ -112,7 +117,7 @@ async fn referrals_acknowledged_before_a_crash_are_delivered_after_restart() {
     let mut gateway = GatewayProcess::start(&config, dir.path()).await;
     let mut acknowledged = HashSet::new();
     for n in 0..8 {
-        let (status, sr) = post_referral(&gateway.fhir, &format!("RS-crash-{n}")).await;
+        let (status, sr) = post_referral(&gateway, dir.path(), &format!("RS-crash-{n}")).await;
         assert_eq!(status, reqwest::StatusCode::CREATED);
         acknowledged.insert(sr["id"].as_str().expect("id").to_owned());
     }
@@ -147,12 +152,20 @@ async fn referrals_acknowledged_before_a_crash_are_delivered_after_restart() {
 
     // And each is still readable from the store.
     let http = reqwest::Client::new();
+    let token = gateway.gp_token(dir.path()).await;
     for id in &acknowledged {
         let response = http
             .get(format!("{}/ServiceRequest/{id}", gateway.fhir))
+            .bearer_auth(&token)
             .send()
             .await
             .expect("get");
-        assert_eq!(response.status(), reqwest::StatusCode::OK, "{id} lost");
+        let status = response.status();
+        assert_eq!(
+            status,
+            reqwest::StatusCode::OK,
+            "{id}: {}",
+            response.text().await.unwrap_or_default()
+        );
     }
 }

@@ -51,15 +51,20 @@ async fn visible(
 /// `GET /fhir/{type}/{id}`
 pub async fn read(
     State(state): State<AppState>,
+    who: Principal,
     Path((rtype, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     served(&rtype)?;
-    let resource = state
-        .store
-        .read(&rtype, &id)
-        .await?
-        .ok_or_else(|| gone_missing(&rtype, &id))?;
-    Ok(resource_response(StatusCode::OK, &resource, None))
+    let target = format!("{rtype}/{id}");
+    who.require(&state, &rtype, Interaction::Read, &target)
+        .await?;
+    let resource = visible(&state, &who, &rtype, &id).await?;
+    audit::access(&state, &who, Interaction::Read, &target).await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        &tenancy::view(&who, &resource),
+        None,
+    ))
 }
 
 /// `GET /fhir/{type}/{id}/_history/{vid}`
@@ -95,13 +100,22 @@ pub async fn vread(
 /// `GET /fhir/{type}/{id}/_history`
 pub async fn history(
     State(state): State<AppState>,
+    who: Principal,
     Path((rtype, id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     served(&rtype)?;
-    let versions = state.store.history(&rtype, &id).await?;
-    if versions.is_empty() {
-        return Err(gone_missing(&rtype, &id));
-    }
+    let target = format!("{rtype}/{id}/_history");
+    who.require(&state, &rtype, Interaction::Read, &target)
+        .await?;
+    visible(&state, &who, &rtype, &id).await?;
+    let versions: Vec<StoredResource> = state
+        .store
+        .history(&rtype, &id)
+        .await?
+        .iter()
+        .map(|v| tenancy::view(&who, v).into_owned())
+        .collect();
+    audit::access(&state, &who, Interaction::Read, &target).await?;
     let base = state.config.server.fhir_base();
     let self_url = format!("{base}/{rtype}/{id}/_history");
     Ok(fhir_response(

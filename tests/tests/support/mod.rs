@@ -1,5 +1,7 @@
 //! Runs the real `signpost` binary for end-to-end tests.
 
+#![allow(dead_code)] // each test file uses a different part of the harness
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -100,6 +102,23 @@ impl GatewayProcess {
         panic!("signpost did not become healthy:\n{}", process.log());
     }
 
+    /// A fresh access token for the GP client of [`write_config`] (its key is in `dir`).
+    pub async fn gp_token(&self, dir: &Path) -> String {
+        let pem = std::fs::read_to_string(dir.join("gp.pem")).expect("gp key");
+        let key = signpost_conformance::keys::ClientKey::from_pem(&pem).expect("pem");
+        let token_url = self.fhir.replace("/fhir", "/auth/token");
+        signpost_conformance::smart::request_token(
+            &reqwest::Client::new(),
+            &token_url,
+            GP_CLIENT,
+            &key,
+            "system/ServiceRequest.crs system/Task.rs",
+        )
+        .await
+        .expect("token")
+        .access_token
+    }
+
     /// What the process logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -120,10 +139,19 @@ impl Drop for GatewayProcess {
     }
 }
 
+/// The GP system's client id in [`write_config`]'s config.
+pub const GP_CLIENT: &str = "riverside-gp-system";
+
 /// A config with Riverside Surgery routed to a link-worker service reached by `fhir-rest` at `partner_url`,
-/// and fast retries so tests do not wait.
+/// fast retries so tests do not wait, and a GP client whose key is written beside it.
 pub fn write_config(dir: &Path, partner_url: &str) -> PathBuf {
     let path = dir.join("signpost.toml");
+    let key = signpost_conformance::keys::ClientKey::generate(
+        signpost_conformance::keys::KeyAlgorithm::Es384,
+    )
+    .expect("key");
+    std::fs::write(dir.join("gp.pem"), key.private_pem()).expect("pem");
+    std::fs::write(dir.join("gp.jwks.json"), key.jwks().to_string()).expect("jwks");
     std::fs::write(
         &path,
         format!(
@@ -150,6 +178,12 @@ role = "link-worker"
 [organisation.adapter]
 kind = "fhir-rest"
 url = "{partner_url}"
+
+[[client]]
+id = "riverside-gp-system"
+organisation = "A81001"
+jwks = "gp.jwks.json"
+scopes = ["system/ServiceRequest.crs", "system/Task.rs"]
 
 [[route]]
 from = "A81001"
