@@ -610,3 +610,78 @@ async fn every_access_is_audited_and_only_operators_read_the_trail() {
         "audit records must not hold patient identifiers"
     );
 }
+
+/// A client's JWKS served over HTTP, counting fetches; the served key set can be swapped.
+async fn jwks_server(initial: Value) -> (String, std::sync::Arc<std::sync::Mutex<(Value, usize)>>) {
+    use axum::routing::get;
+    let state = std::sync::Arc::new(std::sync::Mutex::new((initial, 0usize)));
+    let shared = state.clone();
+    let app = axum::Router::new().route(
+        "/jwks.json",
+        get(move || {
+            let shared = shared.clone();
+            async move {
+                let mut s = shared.lock().expect("lock");
+                s.1 += 1;
+                axum::Json(s.0.clone())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/jwks.json"), state)
+}
+
+#[tokio::test]
+async fn a_jwks_url_is_fetched_once_cached_and_fetched_again_for_a_new_kid() {
+    let first = ClientKey::generate(KeyAlgorithm::Es384).expect("key");
+    let (url, served) = jwks_server(first.jwks()).await;
+    let extra = format!(
+        "[[client]]\nid = \"remote-gp\"\norganisation = \"A81001\"\njwks_url = \"{url}\"\nscopes = [\"system/Task.rs\"]\n"
+    );
+    let gw = TestGateway::spawn_with(&extra).await;
+    let assertion = |key: &ClientKey| {
+        AssertionClaims::new("remote-gp", gw.token_audience(), 120)
+            .sign(key)
+            .expect("sign")
+    };
+
+    assert_eq!(
+        try_assertion(&gw, &assertion(&first), "system/Task.rs")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        try_assertion(&gw, &assertion(&first), "system/Task.rs")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        served.lock().expect("lock").1,
+        1,
+        "the JWKS must be cached, not fetched per request"
+    );
+
+    // The client rotates its key: the new kid is unknown, so the gateway fetches the set again.
+    let second = ClientKey::generate(KeyAlgorithm::Rs384).expect("key");
+    served.lock().expect("lock").0 = second.jwks();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        try_assertion(&gw, &assertion(&second), "system/Task.rs")
+            .await
+            .0,
+        200
+    );
+    assert_eq!(served.lock().expect("lock").1, 2);
+    // A kid nobody published is still refused.
+    let stranger = ClientKey::generate(KeyAlgorithm::Es384).expect("key");
+    assert_eq!(
+        try_assertion(&gw, &assertion(&stranger), "system/Task.rs").await,
+        (401, "invalid_client".into())
+    );
+}

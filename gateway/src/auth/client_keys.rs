@@ -12,7 +12,7 @@ use crate::config::Client;
 /// How long a fetched JWKS is trusted before it is fetched again.
 const URL_CACHE_TTL: Duration = Duration::from_secs(300);
 /// An unknown `kid` fetches again at most this often, so a bad client cannot make us hammer its URL.
-const REFRESH_FLOOR: Duration = Duration::from_secs(10);
+const REFRESH_FLOOR: Duration = Duration::from_secs(1);
 
 enum Source {
     File(JwkSet),

@@ -113,11 +113,30 @@ impl Config {
                     format!("unknown organisation {}", client.organisation),
                 );
             }
-            if client.jwks.is_some() == client.jwks_url.is_some() {
-                push(
+            match (&client.jwks, &client.jwks_url) {
+                (Some(path), None) => {
+                    if let Err(e) = crate::auth::read_jwks_file(path) {
+                        push(format!("client[{i}].jwks"), e);
+                    }
+                }
+                (None, Some(url))
+                    if !(url.starts_with("https://") || url.starts_with("http://")) =>
+                {
+                    push(
+                        format!("client[{i}].jwks_url"),
+                        "must be an https:// URL".into(),
+                    );
+                }
+                (None, Some(_)) => {}
+                _ => push(
                     format!("client[{i}]"),
                     "give exactly one of jwks (a file) or jwks_url".into(),
-                );
+                ),
+            }
+            for (j, scope) in client.scopes.iter().enumerate() {
+                if let Err(e) = crate::auth::Scope::parse(scope) {
+                    push(format!("client[{i}].scopes[{j}]"), e.to_string());
+                }
             }
         }
 
@@ -279,6 +298,20 @@ to = "LWS001"
         })
         .expect("valid");
         assert_eq!(config.store.url, "sqlite://elsewhere.db");
+    }
+
+    #[test]
+    fn client_key_sets_and_scopes_are_checked() {
+        let text = GOOD
+            .replace(
+                "jwks_url = \"https://riverside.example/jwks.json\"",
+                "jwks = \"/nonexistent/riverside.jwks.json\"",
+            )
+            .replace(
+                "scopes = [\"system/ServiceRequest.cr\"]",
+                "scopes = [\"system/ServiceRequest.cr\", \"user/Task.rs\"]",
+            );
+        assert_eq!(paths(&text), vec!["client[0].jwks", "client[0].scopes[1]"]);
     }
 
     #[test]

@@ -134,6 +134,11 @@ to = "LWS001"
 impl TestGateway {
     /// A fresh gateway with fresh keys in a new temporary directory.
     pub async fn spawn() -> Self {
+        Self::spawn_with("").await
+    }
+
+    /// Like [`spawn`](Self::spawn), with extra TOML appended to the config.
+    pub async fn spawn_with(extra: &str) -> Self {
         let tempdir = tempfile::tempdir().expect("tempdir");
         let dir = tempdir.path().to_path_buf();
         let mut keys = HashMap::new();
@@ -148,7 +153,7 @@ impl TestGateway {
             .local_addr()
             .expect("addr")
             .port();
-        let text = config_text(&dir, closed);
+        let text = config_text(&dir, closed) + extra;
         let mut gw = Self::start(&text, dir, keys).await;
         gw._tempdir = Some(tempdir);
         gw
