@@ -21,6 +21,9 @@ pub enum RoutingError {
     /// The requester is not an organisation Signpost knows.
     #[error("the requester {0} is not an organisation registered with this gateway")]
     UnknownRequester(OdsCode),
+    /// An onward referral names no VCS organisation Signpost knows.
+    #[error("an onward referral must name a registered VCS organisation as performer")]
+    NoVcsPerformer,
     /// Neither a link-worker performer nor a route.
     #[error(
         "no route: the referral names no known link-worker service as performer, and {0} has no [[route]]"
@@ -33,7 +36,7 @@ impl RoutingError {
     pub fn issue(&self) -> Issue {
         let at = match self {
             RoutingError::UnknownRequester(_) => "ServiceRequest.requester.identifier.value",
-            RoutingError::NoRoute(_) => "ServiceRequest.performer",
+            RoutingError::NoRoute(_) | RoutingError::NoVcsPerformer => "ServiceRequest.performer",
         };
         Issue::error(IssueType::BusinessRule, self.to_string()).at(at)
     }
@@ -74,6 +77,16 @@ impl Directory {
     /// The adapter that reaches an organisation; `None` when it polls.
     pub fn adapter(&self, ods: &OdsCode) -> Option<&Arc<dyn Outbound>> {
         self.adapters.get(ods)
+    }
+
+    /// Chooses the VCS organisation that will own an onward referral's Task: its first VCS performer.
+    pub fn onward_destination(&self, referral: &Referral) -> Result<&Organisation, RoutingError> {
+        referral
+            .performers
+            .iter()
+            .filter_map(|ods| self.organisation(ods))
+            .find(|org| org.role == Role::Vcs)
+            .ok_or(RoutingError::NoVcsPerformer)
     }
 
     /// Chooses the link-worker organisation that will own the referral's Task.

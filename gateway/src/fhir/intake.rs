@@ -11,11 +11,62 @@ use super::{ApiError, resource_response};
 use crate::app::AppState;
 use crate::audit::{self, Outcome};
 use crate::auth::{Interaction, Principal, tenancy};
-use crate::store::{CommitOutcome, Condition, now};
+use crate::store::{CommitOutcome, Condition, Criterion, SearchQuery, SortOrder, now};
+use crate::workflow::propagation::reference_id;
 use crate::workflow::referral::new_referral;
+use crate::workflow::task_status::TaskStatus;
+use crate::workflow::task_update::status_of;
+use serde_json::Value;
 
 /// Header naming the conversation a referral belongs to; made up when absent.
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// The link-worker Task an onward referral hangs from: the caller's own, active Task whose focus
+/// is the ServiceRequest in `basedOn`.
+async fn onward_parent(state: &AppState, who: &Principal, sr: &Value) -> Result<String, ApiError> {
+    let unusable = |why: String| {
+        ApiError::unprocessable(vec![
+            Issue::error(IssueType::BusinessRule, why).at("ServiceRequest.basedOn[0]"),
+        ])
+    };
+    let parent_sr = reference_id(sr.pointer("/basedOn/0"), "ServiceRequest").ok_or_else(|| {
+        unusable("basedOn must reference the ServiceRequest you are referring onward from".into())
+    })?;
+    let mut query = SearchQuery {
+        resource_type: "Task".into(),
+        criteria: vec![
+            Criterion::Index {
+                param: "focus",
+                any_of: vec![(None, format!("ServiceRequest/{parent_sr}"))],
+            },
+            Criterion::Index {
+                param: "owner",
+                any_of: vec![(None, who.party())],
+            },
+        ],
+        count: 1,
+        offset: 0,
+        sort: SortOrder::default(),
+    };
+    tenancy::restrict(who, &mut query);
+    let page = state.store.search(&query).await?;
+    let task = page.resources.first().ok_or_else(|| {
+        unusable(format!(
+            "ServiceRequest/{parent_sr} is not a referral your organisation owns a Task for"
+        ))
+    })?;
+    let json: Value = serde_json::from_str(task.body.get()).unwrap_or(Value::Null);
+    match status_of(&json) {
+        Some(
+            TaskStatus::Accepted | TaskStatus::Ready | TaskStatus::InProgress | TaskStatus::OnHold,
+        ) => Ok(task.id.clone()),
+        other => Err(unusable(format!(
+            "Task/{} is {}: accept the referral before referring onward, and not after it has ended",
+            task.id,
+            other.map_or("in an unknown state", TaskStatus::code)
+        ))),
+    }
+}
 
 /// Creates a referral, or returns the existing one when `If-None-Exist` matches.
 pub async fn create_service_request(
@@ -54,10 +105,16 @@ pub async fn create_service_request(
             .at("ServiceRequest.requester.identifier.value"),
         ));
     }
-    let owner = state
-        .directory
-        .destination(&referral)
-        .map_err(|e| ApiError::unprocessable(vec![e.issue()]))?;
+    // An onward referral (basedOn the GP's) goes to a VCS provider, hanging from the link worker's Task.
+    let parent_task = match parsed.json.get("basedOn") {
+        None => None,
+        Some(_) => Some(onward_parent(&state, &who, &parsed.json).await?),
+    };
+    let owner = match parent_task {
+        Some(_) => state.directory.onward_destination(&referral),
+        None => state.directory.destination(&referral),
+    }
+    .map_err(|e| ApiError::unprocessable(vec![e.issue()]))?;
 
     let condition = match headers.get("if-none-exist") {
         None => None,
@@ -95,6 +152,7 @@ pub async fn create_service_request(
         owner,
         &state.directory,
         &correlation_id,
+        parent_task.as_deref(),
         at,
     )
     .map_err(|e| {

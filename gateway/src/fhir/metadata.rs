@@ -17,6 +17,9 @@ fn resource_entry(resource_type: &str) -> Value {
     if resource_type == "ServiceRequest" {
         interactions.push("create");
     }
+    if resource_type == "Task" {
+        interactions.extend(["update", "patch"]);
+    }
     let mut search_params: Vec<Value> = params_for(resource_type)
         .unwrap_or_default()
         .iter()
@@ -36,7 +39,7 @@ fn resource_entry(resource_type: &str) -> Value {
     let mut entry = json!({
         "type": resource_type,
         "interaction": interactions.iter().map(|code| json!({"code": code})).collect::<Vec<_>>(),
-        "versioning": "versioned",
+        "versioning": if resource_type == "Task" { "versioned-update" } else { "versioned" },
         "readHistory": true,
         "updateCreate": false,
         "conditionalCreate": resource_type == "ServiceRequest",

@@ -4,9 +4,11 @@ mod body;
 mod bundle;
 mod error;
 mod intake;
+mod json_patch;
 mod metadata;
 mod read;
 pub mod search_params;
+mod update;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -66,7 +68,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/metadata", get(metadata::capability_statement))
         .route("/{type}", get(read::search).post(create))
-        .route("/{type}/{id}", get(read::read))
+        .route(
+            "/{type}/{id}",
+            get(read::read).put(update::put).patch(update::patch),
+        )
         .route("/{type}/{id}/_history", get(read::history))
         .route("/{type}/{id}/_history/{vid}", get(read::vread))
         .fallback(unknown_route)

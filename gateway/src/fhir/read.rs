@@ -25,7 +25,7 @@ fn gone_missing(resource_type: &str, id: &str) -> ApiError {
 
 /// The current version if it exists and the caller's organisation is party to it; otherwise a 404
 /// that does not reveal whether it exists (audited as a refusal).
-async fn visible(
+pub(super) async fn visible(
     state: &AppState,
     who: &Principal,
     rtype: &str,

@@ -28,6 +28,9 @@ pub enum StoreError {
     /// The store URL cannot be used.
     #[error("bad store url: {0}")]
     Url(String),
+    /// A resource could not be serialised for storage.
+    #[error("cannot store the resource: {0}")]
+    Corrupt(String),
     /// An update named a version that is no longer current.
     #[error("{resource_type}/{id} is at version {current}, not {expected}")]
     VersionConflict {

@@ -48,16 +48,17 @@ fn organisation_reference(org: &Organisation) -> Value {
 }
 
 /// The link worker's Task for a new referral (HL7 Gravity referral Task shape).
-fn link_worker_task(
+fn new_task(
     id: &str,
     sr_id: &str,
     referral: &Referral,
     requester: &Organisation,
     owner: &Organisation,
+    part_of: Option<&str>,
     at: Instant,
 ) -> Value {
     let now = at.to_fhir();
-    json!({
+    let mut task = json!({
         "resourceType": "Task",
         "id": id,
         "meta": {"versionId": "1", "lastUpdated": now},
@@ -70,7 +71,11 @@ fn link_worker_task(
         "lastModified": now,
         "requester": organisation_reference(requester),
         "owner": organisation_reference(owner),
-    })
+    });
+    if let Some(parent) = part_of {
+        task["partOf"] = json!([{"reference": format!("Task/{parent}")}]);
+    }
+    task
 }
 
 fn write(resource: Value, id: &str, at: Instant) -> Result<ResourceWrite, serde_json::Error> {
@@ -106,6 +111,7 @@ pub fn new_referral(
     owner: &Organisation,
     directory: &Directory,
     correlation_id: &str,
+    part_of: Option<&str>,
     at: Instant,
 ) -> Result<NewReferral, serde_json::Error> {
     let sr_id = uuid::Uuid::now_v7().to_string();
@@ -130,7 +136,7 @@ pub fn new_referral(
             None => sr["performer"] = Value::Array(vec![performer]),
         }
     }
-    let task = link_worker_task(&task_id, &sr_id, referral, &requester, owner, at);
+    let task = new_task(&task_id, &sr_id, referral, &requester, owner, part_of, at);
     let outbox = directory
         .adapter(&owner.ods)
         .map(|adapter| OutboxEntry {

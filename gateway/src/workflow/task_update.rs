@@ -1,0 +1,188 @@
+//! Checking a proposed new version of a Task against the current one.
+
+use serde_json::Value;
+use signpost_profiles::{Issue, IssueType, ODS_SYSTEM, OdsCode};
+
+use super::outcomes::check_outputs;
+use super::task_status::{Actor, Refusal, TaskStatus, can_move};
+
+/// Elements the parties may change; everything else is fixed when the Task is created.
+const MUTABLE: &[&str] = &[
+    "status",
+    "statusReason",
+    "businessStatus",
+    "note",
+    "output",
+    "lastModified",
+    "meta",
+    "text",
+];
+/// Elements only the owner may change (the requester may change status, to cancel, and add notes).
+const OWNER_ONLY: &[&str] = &["businessStatus", "output"];
+
+/// Why an update is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// Content problems (422), all of them.
+    #[error("the update is not valid")]
+    Invalid(Vec<Issue>),
+    /// The state machine refuses the move (409 or, for the wrong party, 403).
+    #[error("{0}")]
+    Transition(#[from] Refusal),
+    /// The requester tried to change an owner-only element (403).
+    #[error("only the Task's owner may change {0}")]
+    OwnerOnly(String),
+}
+
+/// The ODS code in an organisation reference.
+pub fn ods_of(reference: Option<&Value>) -> Option<OdsCode> {
+    let identifier = reference?.get("identifier")?;
+    if identifier.get("system").and_then(Value::as_str) != Some(ODS_SYSTEM) {
+        return None;
+    }
+    OdsCode::parse(identifier.get("value")?.as_str()?).ok()
+}
+
+/// Which party `organisation` is on a Task.
+pub fn actor_of(task: &Value, organisation: &OdsCode) -> Actor {
+    if ods_of(task.get("owner")).as_ref() == Some(organisation) {
+        Actor::Owner
+    } else if ods_of(task.get("requester")).as_ref() == Some(organisation) {
+        Actor::Requester
+    } else {
+        Actor::Other
+    }
+}
+
+/// The status of a Task as stored (always valid: Signpost wrote it).
+pub fn status_of(task: &Value) -> Option<TaskStatus> {
+    task.get("status")
+        .and_then(Value::as_str)
+        .and_then(TaskStatus::parse)
+}
+
+/// Checks `proposed` against `current` for `actor`; returns the move it makes.
+pub fn check_update(
+    current: &Value,
+    proposed: &Value,
+    actor: Actor,
+) -> Result<(TaskStatus, TaskStatus), UpdateError> {
+    let mut issues = Vec::new();
+    let keys = |v: &Value| {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    let mut all = keys(current);
+    all.extend(keys(proposed));
+    all.sort();
+    all.dedup();
+    for key in all.iter().filter(|k| {
+        !MUTABLE.contains(&k.as_str()) && k.as_str() != "id" && k.as_str() != "resourceType"
+    }) {
+        if current.get(key) != proposed.get(key) {
+            issues.push(
+                Issue::error(
+                    IssueType::BusinessRule,
+                    format!("Task.{key} is fixed when the Task is created and cannot be changed"),
+                )
+                .at(format!("Task.{key}")),
+            );
+        }
+    }
+    let from = status_of(current).ok_or_else(|| {
+        UpdateError::Invalid(vec![Issue::error(
+            IssueType::Exception,
+            "the stored Task has no valid status",
+        )])
+    })?;
+    let to = match proposed.get("status").and_then(Value::as_str) {
+        Some(code) => TaskStatus::parse(code),
+        None => None,
+    };
+    let Some(to) = to else {
+        issues.push(
+            Issue::error(IssueType::Value, "status must be a FHIR Task status code")
+                .at("Task.status"),
+        );
+        return Err(UpdateError::Invalid(issues));
+    };
+    issues.extend(check_outputs(proposed));
+    if !issues.is_empty() {
+        return Err(UpdateError::Invalid(issues));
+    }
+    if actor != Actor::Owner
+        && let Some(key) = OWNER_ONLY
+            .iter()
+            .find(|k| current.get(**k) != proposed.get(**k))
+    {
+        return Err(UpdateError::OwnerOnly(format!("Task.{key}")));
+    }
+    can_move(from, to, actor)?;
+    Ok((from, to))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn task() -> Value {
+        json!({"resourceType": "Task", "id": "t", "status": "requested", "intent": "order",
+            "focus": {"reference": "ServiceRequest/s"},
+            "requester": {"identifier": {"system": ODS_SYSTEM, "value": "A81001"}},
+            "owner": {"identifier": {"system": ODS_SYSTEM, "value": "LWS001"}}})
+    }
+
+    #[test]
+    fn the_owner_accepts_with_a_note_and_business_status() {
+        let mut proposed = task();
+        proposed["status"] = json!("accepted");
+        proposed["note"] = json!([{"text": "first call booked"}]);
+        proposed["businessStatus"] = json!({"text": "contacted"});
+        assert_eq!(
+            check_update(&task(), &proposed, Actor::Owner).expect("allowed"),
+            (TaskStatus::Requested, TaskStatus::Accepted)
+        );
+    }
+
+    #[test]
+    fn fixed_elements_cannot_change() {
+        let mut proposed = task();
+        proposed["owner"]["identifier"]["value"] = json!("LWS002");
+        proposed["focus"] = json!({"reference": "ServiceRequest/other"});
+        match check_update(&task(), &proposed, Actor::Owner) {
+            Err(UpdateError::Invalid(issues)) => {
+                let at: Vec<_> = issues.iter().filter_map(|i| i.expression.clone()).collect();
+                assert_eq!(at, vec!["Task.focus", "Task.owner"]);
+            }
+            other => panic!("expected refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_requester_cannot_report_outcomes() {
+        let mut proposed = task();
+        proposed["businessStatus"] = json!({"text": "done"});
+        assert!(matches!(
+            check_update(&task(), &proposed, Actor::Requester),
+            Err(UpdateError::OwnerOnly(_))
+        ));
+    }
+
+    #[test]
+    fn actors_are_found_by_ods_code() {
+        assert_eq!(
+            actor_of(&task(), &OdsCode::parse("LWS001").expect("ods")),
+            Actor::Owner
+        );
+        assert_eq!(
+            actor_of(&task(), &OdsCode::parse("A81001").expect("ods")),
+            Actor::Requester
+        );
+        assert_eq!(
+            actor_of(&task(), &OdsCode::parse("VCS001").expect("ods")),
+            Actor::Other
+        );
+    }
+}
