@@ -62,6 +62,15 @@ pub fn view<'a>(principal: &Principal, resource: &'a StoredResource) -> Cow<'a, 
     }
 }
 
+/// What the principal is shown of a resource's JSON.
+pub fn view_json(principal: &Principal, resource: &Value) -> Value {
+    if principal.role == Role::Vcs {
+        minimise_for_vcs(resource)
+    } else {
+        resource.clone()
+    }
+}
+
 /// Top-level elements a VCS provider receives: who to contact, why, and what is asked of them.
 const VCS_SERVICE_REQUEST: &[&str] = &[
     "resourceType",

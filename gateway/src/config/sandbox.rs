@@ -46,13 +46,13 @@ capacity = 8
 id = "riverside-gp-system"
 organisation = "A81001"
 jwks = "signpost-data/keys/riverside-gp-system.jwks.json"
-scopes = ["system/ServiceRequest.crs", "system/Task.rs"]
+scopes = ["system/ServiceRequest.crs", "system/Task.rus"]
 
 [[client]]
 id = "riverside-link-worker-platform"
 organisation = "LWS001"
 jwks = "signpost-data/keys/riverside-link-worker-platform.jwks.json"
-scopes = ["system/ServiceRequest.rs", "system/Task.rus"]
+scopes = ["system/ServiceRequest.crs", "system/Task.rus"]
 
 [[client]]
 id = "mill-lane-walking-app"

@@ -16,7 +16,7 @@ use crate::auth::{Interaction, Principal, tenancy};
 use crate::store::{CommitOutcome, StoreError, now};
 use crate::workflow::propagation::ChainChange;
 use crate::workflow::task_status::{Actor, Refusal};
-use crate::workflow::task_update::{UpdateError, actor_of, check_update};
+use crate::workflow::task_update::{UpdateError, actor_of, check_update, merge};
 
 /// Side effects touch other resources that may change under us; rebuild and retry this often.
 const ATTEMPTS: usize = 3;
@@ -185,7 +185,9 @@ async fn update(
             ));
         }
         let current_json: Value = serde_json::from_str(current.body.get()).unwrap_or(Value::Null);
-        let proposed = propose(&current_json)?;
+        // The caller edits what it was shown; only mutable elements can differ from that.
+        let seen = tenancy::view_json(who, &current_json);
+        let proposed = propose(&seen)?;
         let actor = actor_of(&current_json, &who.organisation);
         if actor == Actor::Other {
             audit::refusal(
@@ -204,7 +206,7 @@ async fn update(
                 ),
             ));
         }
-        let (from, to) = check_update(&current_json, &proposed, actor).map_err(refused)?;
+        let (from, to) = check_update(&seen, &proposed, actor).map_err(refused)?;
 
         let at = now();
         let mut change = ChainChange::new(
@@ -213,12 +215,9 @@ async fn update(
             at,
             correlation_id.clone(),
         );
-        let mut proposed = proposed;
-        proposed["id"] = Value::String(id.to_owned());
-        change.put(proposed.clone(), current.version);
-        change
-            .follow(&proposed, from, to, &who.organisation)
-            .await?;
+        let next = merge(&current_json, &proposed);
+        change.put(next.clone(), current.version);
+        change.follow(&next, from, to, &who.organisation).await?;
         let mut changes = change.into_change_set().await?;
         let audit_event = audit::event(
             Some(who),

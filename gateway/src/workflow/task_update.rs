@@ -61,7 +61,29 @@ pub fn status_of(task: &Value) -> Option<TaskStatus> {
         .and_then(TaskStatus::parse)
 }
 
-/// Checks `proposed` against `current` for `actor`; returns the move it makes.
+/// The new version: the full current Task with only the mutable elements taken from `proposed`.
+/// Elements hidden from the caller (a VCS provider's minimised view) are kept as stored.
+pub fn merge(current: &Value, proposed: &Value) -> Value {
+    let mut merged = current.clone();
+    if let Some(object) = merged.as_object_mut() {
+        for key in MUTABLE
+            .iter()
+            .filter(|k| !matches!(**k, "meta" | "lastModified"))
+        {
+            match proposed.get(*key) {
+                Some(v) => {
+                    object.insert((*key).to_owned(), v.clone());
+                }
+                None => {
+                    object.remove(*key);
+                }
+            }
+        }
+    }
+    merged
+}
+
+/// Checks `proposed` against `current` (as the caller saw it) for `actor`; returns the move it makes.
 pub fn check_update(
     current: &Value,
     proposed: &Value,

@@ -22,7 +22,7 @@ pub const CLIENTS: &[(&str, &str, &str, KeyAlgorithm)] = &[
     (
         "riverside-gp",
         "A81001",
-        r#"["system/ServiceRequest.crs", "system/Task.rs"]"#,
+        r#"["system/ServiceRequest.crs", "system/Task.rus"]"#,
         KeyAlgorithm::Es384,
     ),
     (
@@ -34,13 +34,13 @@ pub const CLIENTS: &[(&str, &str, &str, KeyAlgorithm)] = &[
     (
         "riverside-lw",
         "LWS001",
-        r#"["system/ServiceRequest.rs", "system/Task.rus"]"#,
+        r#"["system/ServiceRequest.crs", "system/Task.rus"]"#,
         KeyAlgorithm::Es384,
     ),
     (
         "city-lw",
         "LWS002",
-        r#"["system/ServiceRequest.rs", "system/Task.rus"]"#,
+        r#"["system/ServiceRequest.crs", "system/Task.rus"]"#,
         KeyAlgorithm::Es384,
     ),
     (
@@ -62,6 +62,18 @@ pub const CLIENTS: &[(&str, &str, &str, KeyAlgorithm)] = &[
         KeyAlgorithm::Es384,
     ),
     ("operator", "LWS001", r#"["admin"]"#, KeyAlgorithm::Es384),
+    (
+        "mill-lane-app",
+        "VCS001",
+        r#"["system/ServiceRequest.rs", "system/Task.rus"]"#,
+        KeyAlgorithm::Es384,
+    ),
+    (
+        "debt-advice-app",
+        "VCS002",
+        r#"["system/ServiceRequest.rs", "system/Task.rus"]"#,
+        KeyAlgorithm::Es384,
+    ),
 ];
 
 pub struct TestGateway {
@@ -114,6 +126,10 @@ role = "link-worker"
 [[organisation]]
 ods = "VCS001"
 name = "Mill Lane Walking Group"
+role = "vcs"
+[[organisation]]
+ods = "VCS002"
+name = "Sheffield Money and Debt Advice"
 role = "vcs"
 [[route]]
 from = "A81001"
@@ -316,6 +332,74 @@ impl TestGateway {
             self.count("Task").await,
             self.store.outbox_counts().await.expect("counts"),
         )
+    }
+}
+
+impl TestGateway {
+    /// `PUT /fhir/Task/{id}` with `If-Match: W/"{version}"` (no header when `version` is `None`).
+    pub async fn put_task(
+        &self,
+        client: &str,
+        task: &Value,
+        version: Option<i64>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let id = task["id"].as_str().unwrap_or_default();
+        let mut request = self
+            .http
+            .put(format!("{}/Task/{id}", self.fhir))
+            .bearer_auth(self.token(client).await)
+            .header("content-type", FHIR_JSON)
+            .body(task.to_string());
+        if let Some(v) = version {
+            request = request.header("if-match", format!("W/\"{v}\""));
+        }
+        answer(request.send().await.expect("put")).await
+    }
+
+    /// `PATCH /fhir/Task/{id}` with a JSON Patch.
+    pub async fn patch_task(
+        &self,
+        client: &str,
+        id: &str,
+        ops: &Value,
+        version: i64,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let request = self
+            .http
+            .patch(format!("{}/Task/{id}", self.fhir))
+            .bearer_auth(self.token(client).await)
+            .header("content-type", "application/json-patch+json")
+            .header("if-match", format!("W/\"{version}\""))
+            .body(ops.to_string());
+        answer(request.send().await.expect("patch")).await
+    }
+
+    /// Posts the example referral as Riverside Surgery and returns (ServiceRequest, link-worker Task).
+    pub async fn referral_with_task(&self) -> (Value, Value) {
+        let (status, _, sr) = self.post_referral(REFERRAL).await;
+        assert_eq!(status, StatusCode::CREATED, "{sr}");
+        let id = sr["id"].as_str().expect("id");
+        let (_, _, bundle) = self
+            .get_as("riverside-lw", &format!("Task?focus=ServiceRequest/{id}"))
+            .await;
+        (sr, bundle["entry"][0]["resource"].clone())
+    }
+
+    /// Moves a Task as `client`, expecting success; returns the new version.
+    pub async fn move_task(&self, client: &str, task: &Value, status: &str) -> Value {
+        let mut next = task.clone();
+        next["status"] = Value::String(status.into());
+        let version: i64 = task["meta"]["versionId"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .expect("version");
+        let (code, _, updated) = self.put_task(client, &next, Some(version)).await;
+        assert_eq!(
+            code,
+            StatusCode::OK,
+            "{client} moving to {status}: {updated}"
+        );
+        updated
     }
 }
 
