@@ -318,7 +318,7 @@ async fn onward_referrals_hang_from_the_link_worker_task_and_a_gp_cancellation_r
             ("business-rule", "ServiceRequest.basedOn[0]")
         )
     );
-    let accepted = gw.move_task("riverside-lw", &task, "accepted").await;
+    gw.move_task("riverside-lw", &task, "accepted").await;
     // Only to a VCS organisation, and only from the link worker's own referral.
     let (status, _, _) = gw
         .post_as("riverside-lw", "ServiceRequest", onward("LWS002"), &[])
