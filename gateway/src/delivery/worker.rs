@@ -9,7 +9,8 @@ use signpost_profiles::OdsCode;
 use tokio::sync::{Notify, Semaphore, watch};
 
 use super::Backoff;
-use crate::config::DeliveryConfig;
+use crate::auth::tenancy::minimise_for_vcs;
+use crate::config::{DeliveryConfig, Role};
 use crate::routing::Directory;
 use crate::store::{ClaimedDelivery, Store, StoreError, now};
 
@@ -165,8 +166,22 @@ impl DeliveryWorker {
                 entry.task_id, entry.task_version, entry.focus_id, entry.focus_version
             )));
         };
+        // A VCS provider is sent the same minimised view it would read (DESIGN.md section 5).
+        let to_vcs = OdsCode::parse(&entry.destination)
+            .ok()
+            .and_then(|ods| {
+                self.directory
+                    .organisation(&ods)
+                    .map(|o| o.role == Role::Vcs)
+            })
+            .unwrap_or(false);
         let json = |r: &crate::store::StoredResource| {
-            serde_json::from_str::<Value>(r.body.get()).unwrap_or(Value::Null)
+            let full = serde_json::from_str::<Value>(r.body.get()).unwrap_or(Value::Null);
+            if to_vcs {
+                minimise_for_vcs(&full)
+            } else {
+                full
+            }
         };
         Ok(Ok((
             adapter,

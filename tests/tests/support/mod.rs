@@ -119,6 +119,23 @@ impl GatewayProcess {
         .access_token
     }
 
+    /// An access token for a client whose key [`client_block`] wrote into `dir`.
+    pub async fn token_for(&self, dir: &Path, client: &str, scope: &str) -> String {
+        let pem = std::fs::read_to_string(dir.join(format!("{client}.pem"))).expect("client key");
+        let key = signpost_conformance::keys::ClientKey::from_pem(&pem).expect("pem");
+        let token_url = self.fhir.replace("/fhir", "/auth/token");
+        signpost_conformance::smart::request_token(
+            &reqwest::Client::new(),
+            &token_url,
+            client,
+            &key,
+            scope,
+        )
+        .await
+        .expect("token")
+        .access_token
+    }
+
     /// What the process logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -137,6 +154,19 @@ impl Drop for GatewayProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A `[[client]]` block for `id`, with a fresh key written to `dir/{id}.pem` and its JWKS beside it.
+pub fn client_block(dir: &Path, id: &str, organisation: &str, scopes: &str) -> String {
+    let key = signpost_conformance::keys::ClientKey::generate(
+        signpost_conformance::keys::KeyAlgorithm::Es384,
+    )
+    .expect("key");
+    std::fs::write(dir.join(format!("{id}.pem")), key.private_pem()).expect("pem");
+    std::fs::write(dir.join(format!("{id}.jwks.json")), key.jwks().to_string()).expect("jwks");
+    format!(
+        "[[client]]\nid = \"{id}\"\norganisation = \"{organisation}\"\njwks = \"{id}.jwks.json\"\nscopes = {scopes}\n"
+    )
 }
 
 /// The GP system's client id in [`write_config`]'s config.
