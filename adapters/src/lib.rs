@@ -5,6 +5,7 @@ mod delivery;
 pub mod fhir_rest;
 mod http;
 pub mod registry;
+pub mod webhook;
 
 pub use delivery::{Delivery, DeliveryError, DeliveryEvent, Outbound, Receipt};
 pub use registry::{AdapterConfigError, build_outbound, known_kinds};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::{Outbound, fhir_rest};
+use crate::{Outbound, fhir_rest, webhook};
 
 /// An adapter's settings are wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,7 +25,10 @@ pub enum AdapterConfigError {
 type Builder = fn(&Value) -> Result<Arc<dyn Outbound>, AdapterConfigError>;
 
 /// Every outbound adapter, by the `kind` written in config. A new adapter adds one line here.
-const ADAPTERS: &[(&str, Builder)] = &[(fhir_rest::KIND, fhir_rest::build)];
+const ADAPTERS: &[(&str, Builder)] = &[
+    (fhir_rest::KIND, fhir_rest::build),
+    (webhook::KIND, webhook::build),
+];
 
 /// The kinds that can be configured.
 pub fn known_kinds() -> Vec<&'static str> {

@@ -50,6 +50,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .nest("/fhir", fhir::router())
         .merge(auth::router())
+        .merge(crate::admin::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(limit))

@@ -1,5 +1,6 @@
 //! Signpost: the FHIR R4 gateway for social prescribing referrals.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;

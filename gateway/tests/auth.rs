@@ -377,12 +377,20 @@ async fn each_interaction_needs_its_scope() {
     forbidden(gw.get_as("riverside-gp", "AuditEvent").await);
 
     // Update needs u: the read-only client is the Task's requester, but may not cancel it.
-    let (_, _, tasks) = gw.get_as("riverside-gp", &format!("Task?focus=ServiceRequest/{id}")).await;
+    let (_, _, tasks) = gw
+        .get_as("riverside-gp", &format!("Task?focus=ServiceRequest/{id}"))
+        .await;
     let mut task = tasks["entry"][0]["resource"].clone();
     task["status"] = json!("cancelled");
     forbidden(gw.put_task("read-only-gp", &task, Some(1)).await);
     let task_id = task["id"].as_str().expect("id");
-    assert_eq!(gw.get_as("riverside-gp", &format!("Task/{task_id}")).await.2["status"], "requested", "a refused update changed the Task");
+    assert_eq!(
+        gw.get_as("riverside-gp", &format!("Task/{task_id}"))
+            .await
+            .2["status"],
+        "requested",
+        "a refused update changed the Task"
+    );
 }
 
 #[tokio::test]

@@ -67,6 +67,12 @@ impl Config {
         if self.delivery.max_attempts == 0 {
             push("delivery.max_attempts".into(), "must be at least 1".into());
         }
+        if self.delivery.per_partner_concurrency == 0 {
+            push(
+                "delivery.per_partner_concurrency".into(),
+                "must be at least 1".into(),
+            );
+        }
         if self.delivery.concurrency == 0 {
             push("delivery.concurrency".into(), "must be at least 1".into());
         }

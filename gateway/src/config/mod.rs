@@ -158,6 +158,15 @@ pub struct DeliveryConfig {
     /// Deliveries in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Deliveries in flight to any one partner, so a slow partner cannot take every slot.
+    #[serde(default = "default_per_partner")]
+    pub per_partner_concurrency: usize,
+    /// Consecutive transient failures that trip a partner's circuit breaker.
+    #[serde(default = "default_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long a tripped breaker pauses deliveries to that partner.
+    #[serde(default = "default_breaker_open")]
+    pub breaker_open_seconds: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -169,6 +178,9 @@ impl Default for DeliveryConfig {
             poll_interval_ms: default_poll(),
             lease_seconds: default_lease(),
             concurrency: default_concurrency(),
+            per_partner_concurrency: default_per_partner(),
+            breaker_failures: default_breaker_failures(),
+            breaker_open_seconds: default_breaker_open(),
         }
     }
 }
@@ -190,6 +202,15 @@ fn default_lease() -> u64 {
 }
 fn default_concurrency() -> usize {
     16
+}
+fn default_per_partner() -> usize {
+    4
+}
+fn default_breaker_failures() -> u32 {
+    5
+}
+fn default_breaker_open() -> u64 {
+    30
 }
 
 /// What part an organisation plays in social prescribing.

@@ -1,18 +1,23 @@
 //! The outbox worker: claim due rows, deliver concurrently, record each outcome.
+//!
+//! Every adapter gets the same engine: backoff with jitter, a dead state after the last
+//! attempt, a circuit breaker and an in-flight cap per partner (so a hung or failing partner
+//! holds up no other), and per-Task ordering (enforced by the claim query).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use signpost_adapters::{Delivery, DeliveryError, DeliveryEvent};
+use signpost_adapters::{Delivery, DeliveryError, DeliveryEvent, Outbound};
 use signpost_profiles::OdsCode;
 use tokio::sync::{Notify, Semaphore, watch};
 
-use super::Backoff;
+use super::{Backoff, Breakers};
 use crate::auth::tenancy::minimise_for_vcs;
 use crate::config::{DeliveryConfig, Role};
 use crate::routing::Directory;
-use crate::store::{ClaimedDelivery, Store, StoreError, now};
+use crate::store::{ClaimedDelivery, Store, StoreError, StoredResource, now};
 
 /// Delivers outbox rows until told to stop.
 pub struct DeliveryWorker {
@@ -21,9 +26,10 @@ pub struct DeliveryWorker {
     config: DeliveryConfig,
     wake: Arc<Notify>,
     id: String,
+    breakers: Mutex<Breakers>,
+    in_flight: Mutex<HashMap<String, usize>>,
 }
 
-/// Why a row cannot be delivered at all.
 fn undeliverable(reason: impl Into<String>) -> DeliveryError {
     DeliveryError::Permanent {
         reason: reason.into(),
@@ -39,13 +45,36 @@ impl DeliveryWorker {
         wake: Arc<Notify>,
     ) -> Self {
         let id = format!("worker-{}", uuid::Uuid::new_v4());
+        let breakers = Breakers::new(
+            config.breaker_failures,
+            Duration::from_secs(config.breaker_open_seconds),
+        );
         Self {
             store,
             directory,
             config,
             wake,
             id,
+            breakers: Mutex::new(breakers),
+            in_flight: Mutex::default(),
         }
+    }
+
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Partners not to claim for now: breaker open, or already at their in-flight cap.
+    fn excluded(&self) -> Vec<String> {
+        let mut excluded = Self::lock(&self.breakers).open(std::time::Instant::now());
+        let cap = self.config.per_partner_concurrency;
+        excluded.extend(
+            Self::lock(&self.in_flight)
+                .iter()
+                .filter(|(_, n)| **n >= cap)
+                .map(|(p, _)| p.clone()),
+        );
+        excluded
     }
 
     /// Runs until `stop` turns true, then waits up to `grace` for deliveries in flight.
@@ -62,7 +91,7 @@ impl DeliveryWorker {
             let limit = 1 + slots.available_permits();
             let claimed = match worker
                 .store
-                .claim_deliveries(&worker.id, limit, lease)
+                .claim_deliveries(&worker.id, limit, lease, &worker.excluded())
                 .await
             {
                 Ok(claimed) => claimed,
@@ -71,29 +100,55 @@ impl DeliveryWorker {
                     Vec::new()
                 }
             };
-            if claimed.is_empty() {
-                drop(first);
+            let mut permits = vec![first];
+            let mut started = 0;
+            for delivery in claimed {
+                let destination = delivery.entry.destination.clone();
+                let has_room = {
+                    let mut in_flight = Self::lock(&worker.in_flight);
+                    let n = in_flight.entry(destination.clone()).or_default();
+                    if *n < worker.config.per_partner_concurrency {
+                        *n += 1;
+                        true
+                    } else {
+                        false
+                    }
+                };
+                // Only this loop takes permits, so the ones counted above are still free.
+                let permit = permits
+                    .pop()
+                    .or_else(|| slots.clone().try_acquire_owned().ok());
+                match (has_room, permit) {
+                    (true, Some(permit)) => {
+                        started += 1;
+                        let worker = worker.clone();
+                        tokio::spawn(async move {
+                            worker.deliver_one(delivery).await;
+                            if let Some(n) = Self::lock(&worker.in_flight).get_mut(&destination) {
+                                *n = n.saturating_sub(1);
+                            }
+                            drop(permit);
+                        });
+                    }
+                    (room, permit) => {
+                        if room && let Some(n) = Self::lock(&worker.in_flight).get_mut(&destination)
+                        {
+                            *n = n.saturating_sub(1);
+                        }
+                        drop(permit);
+                        if let Err(e) = worker.store.release(&delivery.entry.id).await {
+                            tracing::warn!(error = %e, "could not release a delivery; its lease will expire");
+                        }
+                    }
+                }
+            }
+            if started == 0 {
+                drop(permits);
                 tokio::select! {
                     _ = worker.wake.notified() => {}
                     _ = tokio::time::sleep(poll) => {}
                     _ = stop.changed() => break,
                 }
-                continue;
-            }
-            let mut permits = vec![first];
-            for _ in 1..claimed.len() {
-                // Only this loop takes permits, so those counted above are still free.
-                match slots.clone().try_acquire_owned() {
-                    Ok(p) => permits.push(p),
-                    Err(_) => break,
-                }
-            }
-            for (delivery, permit) in claimed.into_iter().zip(permits) {
-                let worker = worker.clone();
-                tokio::spawn(async move {
-                    worker.deliver_one(delivery).await;
-                    drop(permit);
-                });
             }
         }
         // Stop claiming; give deliveries in flight their grace period. Unfinished ones keep
@@ -115,6 +170,7 @@ impl DeliveryWorker {
         };
         let recorded = match result {
             Ok(()) => {
+                Self::lock(&self.breakers).success(&entry.destination);
                 tracing::info!(delivery = %entry.id, destination = %entry.destination, attempt, "delivered");
                 self.store.mark_delivered(&entry.id).await
             }
@@ -122,12 +178,20 @@ impl DeliveryWorker {
                 reason,
                 retry_after,
             }) if attempt < self.config.max_attempts => {
+                if Self::lock(&self.breakers).failure(&entry.destination, std::time::Instant::now())
+                {
+                    tracing::warn!(destination = %entry.destination, "circuit breaker open: pausing deliveries to this partner");
+                }
                 let delay = Backoff::from_config(&self.config).delay(attempt, retry_after);
                 tracing::warn!(delivery = %entry.id, destination = %entry.destination, attempt, retry_in_ms = delay.as_millis() as u64, reason = %reason, "delivery failed; will retry");
                 let at = now().plus_millis(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
                 self.store.mark_retry(&entry.id, at, &reason).await
             }
             Err(e) => {
+                if matches!(e, DeliveryError::Transient { .. }) {
+                    Self::lock(&self.breakers)
+                        .failure(&entry.destination, std::time::Instant::now());
+                }
                 tracing::error!(delivery = %entry.id, destination = %entry.destination, attempt, error = %e, "delivery is dead");
                 self.store.mark_dead(&entry.id, &e.to_string()).await
             }
@@ -141,11 +205,12 @@ impl DeliveryWorker {
     async fn prepare(
         &self,
         claimed: &ClaimedDelivery,
-    ) -> Result<Result<(Arc<dyn signpost_adapters::Outbound>, Delivery), String>, StoreError> {
+    ) -> Result<Result<(Arc<dyn Outbound>, Delivery), String>, StoreError> {
         let entry = &claimed.entry;
-        let Some(adapter) = OdsCode::parse(&entry.destination)
-            .ok()
-            .and_then(|ods| self.directory.adapter(&ods).cloned())
+        let destination = OdsCode::parse(&entry.destination).ok();
+        let Some(adapter) = destination
+            .as_ref()
+            .and_then(|ods| self.directory.adapter(ods).cloned())
         else {
             return Ok(Err(format!(
                 "no adapter is configured for {}",
@@ -167,15 +232,14 @@ impl DeliveryWorker {
             )));
         };
         // A VCS provider is sent the same minimised view it would read (DESIGN.md section 5).
-        let to_vcs = OdsCode::parse(&entry.destination)
-            .ok()
+        let to_vcs = destination
             .and_then(|ods| {
                 self.directory
                     .organisation(&ods)
                     .map(|o| o.role == Role::Vcs)
             })
             .unwrap_or(false);
-        let json = |r: &crate::store::StoredResource| {
+        let json = |r: &StoredResource| {
             let full = serde_json::from_str::<Value>(r.body.get()).unwrap_or(Value::Null);
             if to_vcs {
                 minimise_for_vcs(&full)

@@ -150,6 +150,29 @@ pub struct ClaimedDelivery {
     pub attempts: u32,
 }
 
+/// An outbox row as operators see it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeliveryRecord {
+    /// Row id.
+    pub id: String,
+    /// Receiving organisation (ODS code).
+    pub organisation: String,
+    /// Adapter kind.
+    pub adapter: String,
+    /// `task-created`, `task-updated`.
+    pub event: String,
+    /// The Task delivered, `Task/{id}/_history/{version}`.
+    pub task: String,
+    /// `pending`, `delivered`, `dead`.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// The last failure, with the partner's answer.
+    pub last_error: Option<String>,
+    /// When it was queued (FHIR instant).
+    pub created: String,
+}
+
 /// How many outbox rows are in each state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutboxCounts {
@@ -187,13 +210,24 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<StoredResource>, StoreError>;
     /// Resources matching a query.
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError>;
-    /// Reserves up to `limit` due deliveries for `worker` until `lease` has passed.
+    /// Reserves up to `limit` due deliveries for `worker` until `lease` has passed, skipping `excluded` destinations.
     async fn claim_deliveries(
         &self,
         worker: &str,
         limit: usize,
         lease: Duration,
+        excluded: &[String],
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Gives back a claimed delivery untouched (no attempt was made).
+    async fn release(&self, id: &str) -> Result<(), StoreError>;
+    /// Deliveries in a state (`pending`, `delivered`, `dead`), oldest first.
+    async fn list_deliveries(
+        &self,
+        state: &str,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// Queues a dead delivery again with a fresh set of attempts: `None` if unknown, `Some(false)` if not dead.
+    async fn replay(&self, id: &str) -> Result<Option<bool>, StoreError>;
     /// The partner acknowledged a delivery.
     async fn mark_delivered(&self, id: &str) -> Result<(), StoreError>;
     /// A delivery failed; try again at `retry_at`.

@@ -14,8 +14,8 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
 use super::search::{Bind, page_sql, where_clause};
 use super::{
-    ChangeSet, ClaimedDelivery, CommitOutcome, Condition, Instant, OutboxCounts, OutboxEntry,
-    SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
+    ChangeSet, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord, Instant, OutboxCounts,
+    OutboxEntry, SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
 };
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -297,29 +297,100 @@ impl Store for SqliteStore {
         worker: &str,
         limit: usize,
         lease: Duration,
+        excluded: &[String],
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let at = now();
         let until = at.plus_millis(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX));
+        let skip: String = (0..excluded.len())
+            .map(|i| format!(" AND o.destination <> ${}", i + 5))
+            .collect();
         // A row waits while an earlier row for the same Task and destination is still pending:
         // that is what keeps one Task's deliveries in order.
-        let rows = sqlx::query(
+        let sql = format!(
             "UPDATE outbox SET lease_owner = $1, lease_until_us = $2 WHERE seq IN ( \
                SELECT o.seq FROM outbox o \
                WHERE o.state = 'pending' AND o.next_attempt_us <= $3 \
-                 AND (o.lease_until_us IS NULL OR o.lease_until_us < $3) \
+                 AND (o.lease_until_us IS NULL OR o.lease_until_us < $3){skip} \
                  AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.task_id = o.task_id \
                    AND e.destination = o.destination AND e.seq < o.seq AND e.state = 'pending') \
                ORDER BY o.seq LIMIT $4) \
              RETURNING id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
-               idempotency_key, correlation_id, attempts",
-        )
-        .bind(worker)
-        .bind(until.0)
-        .bind(at.0)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.writer)
-        .await?;
+               idempotency_key, correlation_id, attempts"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(worker)
+            .bind(until.0)
+            .bind(at.0)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        for destination in excluded {
+            query = query.bind(destination);
+        }
+        let rows = query.fetch_all(&self.writer).await?;
         rows.iter().map(outbox_entry).collect()
+    }
+
+    async fn release(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET lease_owner = NULL, lease_until_us = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_deliveries(
+        &self,
+        state: &str,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, destination, adapter, event, task_id, task_version, state, attempts, last_error, created_us \
+             FROM outbox WHERE state = $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(state)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeliveryRecord {
+                    id: row.try_get("id")?,
+                    organisation: row.try_get("destination")?,
+                    adapter: row.try_get("adapter")?,
+                    event: row.try_get("event")?,
+                    task: format!(
+                        "Task/{}/_history/{}",
+                        row.try_get::<String, _>("task_id")?,
+                        row.try_get::<i64, _>("task_version")?
+                    ),
+                    state: row.try_get("state")?,
+                    attempts: row.try_get("attempts")?,
+                    last_error: row.try_get("last_error")?,
+                    created: Instant(row.try_get("created_us")?).to_fhir(),
+                })
+            })
+            .collect()
+    }
+
+    async fn replay(&self, id: &str) -> Result<Option<bool>, StoreError> {
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.writer)
+            .await?;
+        match state.as_deref() {
+            None => Ok(None),
+            Some("dead") => {
+                sqlx::query(
+                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_us = $2, \
+                     lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND state = 'dead'",
+                )
+                .bind(id)
+                .bind(now().0)
+                .execute(&self.writer)
+                .await?;
+                Ok(Some(true))
+            }
+            Some(_) => Ok(Some(false)),
+        }
     }
 
     async fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
