@@ -51,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/fhir", fhir::router())
         .merge(auth::router())
         .merge(crate::admin::router())
+        .merge(crate::webhooks::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(limit))

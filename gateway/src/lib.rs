@@ -11,4 +11,5 @@ pub mod keygen;
 pub mod routing;
 pub mod server;
 pub mod store;
+pub mod webhooks;
 pub mod workflow;

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use signpost_adapters::Outbound;
+use signpost_adapters::webhook::Secret;
 use signpost_profiles::{Issue, IssueType, OdsCode, Referral};
 
 use crate::config::{Config, Organisation, Role};
@@ -13,6 +14,7 @@ pub struct Directory {
     organisations: HashMap<OdsCode, Organisation>,
     routes: HashMap<OdsCode, OdsCode>,
     adapters: HashMap<OdsCode, Arc<dyn Outbound>>,
+    webhook_secrets: HashMap<OdsCode, Secret>,
 }
 
 /// Why no destination could be chosen.
@@ -46,12 +48,19 @@ impl Directory {
     /// Builds the directory and every configured adapter (config was checked, so adapters build).
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         let mut adapters = HashMap::new();
+        let mut webhook_secrets = HashMap::new();
         for org in &config.organisations {
             if let Some(settings) = &org.adapter {
                 let adapter =
                     signpost_adapters::build_outbound(&settings.kind, &settings.settings_json())
                         .map_err(|e| anyhow::anyhow!("organisation {}: {e}", org.ods))?;
                 adapters.insert(org.ods.clone(), adapter);
+                if settings.kind == signpost_adapters::webhook::KIND
+                    && let Some(secret) = settings.settings_json().get("secret").and_then(|s| s.as_str())
+                {
+                    let secret = Secret::parse(secret).map_err(|e| anyhow::anyhow!("organisation {}: {e}", org.ods))?;
+                    webhook_secrets.insert(org.ods.clone(), secret);
+                }
             }
         }
         Ok(Self {
@@ -66,7 +75,13 @@ impl Directory {
                 .map(|r| (r.from.clone(), r.to.clone()))
                 .collect(),
             adapters,
+            webhook_secrets,
         })
+    }
+
+    /// The secret that verifies a webhook partner's status updates.
+    pub fn webhook_secret(&self, ods: &OdsCode) -> Option<&Secret> {
+        self.webhook_secrets.get(ods)
     }
 
     /// The organisation with this ODS code.

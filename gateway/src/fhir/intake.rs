@@ -18,8 +18,6 @@ use crate::workflow::task_status::TaskStatus;
 use crate::workflow::task_update::status_of;
 use serde_json::Value;
 
-/// Header naming the conversation a referral belongs to; made up when absent.
-pub const CORRELATION_HEADER: &str = "x-correlation-id";
 
 /// The link-worker Task an onward referral hangs from: the caller's own, active Task whose focus
 /// is the ServiceRequest in `basedOn`.
@@ -140,11 +138,7 @@ pub async fn create_service_request(
         }
     };
 
-    let correlation_id = headers
-        .get(CORRELATION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let correlation_id = super::correlation_id(&headers);
     let at = now();
     let mut built = new_referral(
         &parsed.json,

@@ -8,7 +8,7 @@ mod json_patch;
 mod metadata;
 mod read;
 pub mod search_params;
-mod update;
+pub(crate) mod update;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -16,10 +16,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 pub use error::ApiError;
-pub use intake::CORRELATION_HEADER;
 
 use crate::app::AppState;
 use crate::store::StoredResource;
+
+/// Header naming the conversation a referral belongs to.
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+
+/// The caller's `X-Correlation-Id`, or a new one: it threads every message about one change.
+pub fn correlation_id(headers: &axum::http::HeaderMap) -> String {
+    headers
+        .get(CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.is_ascii())
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
 
 /// The media type of every FHIR answer.
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";

@@ -9,7 +9,7 @@ use signpost_profiles::{Issue, IssueType, parse_resource};
 
 use super::body::FhirBody;
 use super::read::visible;
-use super::{ApiError, CORRELATION_HEADER, json_patch, resource_response};
+use super::{ApiError, correlation_id, json_patch, resource_response};
 use crate::app::AppState;
 use crate::audit::{self, Outcome};
 use crate::auth::{Interaction, Principal, tenancy};
@@ -161,17 +161,25 @@ async fn update(
     headers: &HeaderMap,
     propose: impl Fn(&Value) -> Result<Value, ApiError>,
 ) -> Result<Response, ApiError> {
+    let expected = if_match(headers)?;
+    apply_update(state, who, id, Some(expected), correlation_id(headers), propose).await
+}
+
+/// Applies a Task change for `who`: `expected` is the version the caller based it on
+/// (`None`: whatever is current, for callers with no version to give, still under the state machine).
+pub(crate) async fn apply_update(
+    state: &AppState,
+    who: &Principal,
+    id: &str,
+    expected: Option<i64>,
+    correlation_id: String,
+    propose: impl Fn(&Value) -> Result<Value, ApiError>,
+) -> Result<Response, ApiError> {
     let target = format!("Task/{id}");
-    who.require(state, "Task", Interaction::Update, &target)
-        .await?;
-    let correlation_id = headers
-        .get(CORRELATION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    who.require(state, "Task", Interaction::Update, &target).await?;
     for attempt in 1..=ATTEMPTS {
         let current = visible(state, who, "Task", id).await?;
-        let expected = if_match(headers)?;
+        let expected = expected.unwrap_or(current.version);
         if expected != current.version {
             return Err(ApiError::new(
                 StatusCode::PRECONDITION_FAILED,

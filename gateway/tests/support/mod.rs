@@ -90,60 +90,62 @@ pub struct TestGateway {
 
 /// Config text: LWS001 is pushed to through fhir-rest at a port nobody listens on, so its
 /// deliveries stay pending; A81002 is a practice with no route.
-fn config_text(dir: &Path, closed_port: u16) -> String {
+/// What differs between test gateways: adapters by ODS code, `[delivery]` settings, extra TOML.
+pub struct Setup {
+    /// `[organisation.adapter]` bodies (without the header) by ODS code.
+    pub adapters: Vec<(&'static str, String)>,
+    /// The `[delivery]` table's body.
+    pub delivery: String,
+    /// Appended to the config (more routes, clients).
+    pub extra: String,
+}
+
+impl Default for Setup {
+    /// LWS001 pushed to through fhir-rest at a port nobody listens on, so its deliveries stay pending.
+    fn default() -> Self {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        Self {
+            adapters: vec![("LWS001", format!("kind = \"fhir-rest\"\nurl = \"http://127.0.0.1:{closed}/fhir\"\n"))],
+            delivery: "max_attempts = 1000\nbackoff_base_ms = 1000\n".into(),
+            extra: String::new(),
+        }
+    }
+}
+
+const ORGANISATIONS: &[(&str, &str, &str)] = &[
+    ("A81001", "Riverside Surgery", "gp"),
+    ("A81002", "Hillside Surgery", "gp"),
+    ("LWS001", "Riverside Social Prescribing Service", "link-worker"),
+    ("LWS002", "City Link Workers", "link-worker"),
+    ("VCS001", "Mill Lane Walking Group", "vcs"),
+    ("VCS002", "Sheffield Money and Debt Advice", "vcs"),
+];
+
+/// The config text; A81002 is a practice with no route unless `extra` adds one.
+fn config_text(dir: &Path, setup: &Setup) -> String {
     let mut text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-base_url = "http://gateway.test"
-[store]
-url = "sqlite://{db}"
-[auth]
-signing_key = "{key}"
-token_ttl_seconds = 300
-[delivery]
-max_attempts = 1000
-backoff_base_ms = 1000
-[[organisation]]
-ods = "A81001"
-name = "Riverside Surgery"
-role = "gp"
-[[organisation]]
-ods = "A81002"
-name = "Hillside Surgery"
-role = "gp"
-[[organisation]]
-ods = "LWS001"
-name = "Riverside Social Prescribing Service"
-role = "link-worker"
-[organisation.adapter]
-kind = "fhir-rest"
-url = "http://127.0.0.1:{closed_port}/fhir"
-[[organisation]]
-ods = "LWS002"
-name = "City Link Workers"
-role = "link-worker"
-[[organisation]]
-ods = "VCS001"
-name = "Mill Lane Walking Group"
-role = "vcs"
-[[organisation]]
-ods = "VCS002"
-name = "Sheffield Money and Debt Advice"
-role = "vcs"
-[[route]]
-from = "A81001"
-to = "LWS001"
-"#,
-        db = dir.join("signpost.db").display(),
-        key = dir.join("token-key.pem").display(),
+        "[server]\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://gateway.test\"\n\
+         [store]\nurl = \"sqlite://{}\"\n\
+         [auth]\nsigning_key = \"{}\"\ntoken_ttl_seconds = 300\n\
+         [delivery]\n{}",
+        dir.join("signpost.db").display(),
+        dir.join("token-key.pem").display(),
+        setup.delivery,
     );
+    for (ods, name, role) in ORGANISATIONS {
+        text.push_str(&format!("[[organisation]]\nods = \"{ods}\"\nname = \"{name}\"\nrole = \"{role}\"\n"));
+        if let Some((_, adapter)) = setup.adapters.iter().find(|(o, _)| o == ods) {
+            text.push_str(&format!("[organisation.adapter]\n{adapter}"));
+        }
+    }
+    text.push_str("[[route]]\nfrom = \"A81001\"\nto = \"LWS001\"\n");
     for (id, org, scopes, _) in CLIENTS {
         text.push_str(&format!(
             "[[client]]\nid = \"{id}\"\norganisation = \"{org}\"\njwks = \"{}\"\nscopes = {scopes}\n",
             dir.join(format!("{id}.jwks.json")).display()
         ));
     }
+    text.push_str(&setup.extra);
     text
 }
 
@@ -155,6 +157,11 @@ impl TestGateway {
 
     /// Like [`spawn`](Self::spawn), with extra TOML appended to the config.
     pub async fn spawn_with(extra: &str) -> Self {
+        Self::spawn_setup(Setup { extra: extra.to_owned(), ..Setup::default() }).await
+    }
+
+    /// A fresh gateway configured by `setup`.
+    pub async fn spawn_setup(setup: Setup) -> Self {
         let tempdir = tempfile::tempdir().expect("tempdir");
         let dir = tempdir.path().to_path_buf();
         let mut keys = HashMap::new();
@@ -164,12 +171,7 @@ impl TestGateway {
                 .expect("jwks");
             keys.insert((*id).to_owned(), key);
         }
-        let closed = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let text = config_text(&dir, closed) + extra;
+        let text = config_text(&dir, &setup);
         let mut gw = Self::start(&text, dir, keys).await;
         gw._tempdir = Some(tempdir);
         gw

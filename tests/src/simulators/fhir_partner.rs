@@ -1,5 +1,5 @@
-//! A partner's FHIR server (e.g. a link-worker platform) that records what Signpost delivers
-//! and can be told to fail, to exercise retries.
+//! A partner's endpoint (a link-worker platform's FHIR server, a GP system, a charity's webhook
+//! receiver) that records what Signpost delivers and can be told to fail, refuse or hang.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,87 +19,120 @@ pub struct Received {
     pub request_id: Option<String>,
     /// `X-Correlation-Id`.
     pub correlation_id: Option<String>,
-    /// The body (a transaction Bundle for `fhir-rest`).
+    /// The body as JSON (a transaction Bundle for `fhir-rest`, an event for `webhook`).
     pub body: Value,
+    /// The body exactly as sent.
+    pub raw: Vec<u8>,
     /// Whether the partner answered 2xx.
     pub accepted: bool,
+    /// Every header, lower-case names.
+    pub headers: Vec<(String, String)>,
 }
 
-#[derive(Default)]
+impl Received {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
 struct Behaviour {
     fail_next: u32,
     down: bool,
+    failure: (StatusCode, String),
+    delay: Duration,
     received: Vec<Received>,
 }
 
-/// A running simulated FHIR server.
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            fail_next: 0,
+            down: false,
+            failure: (StatusCode::SERVICE_UNAVAILABLE, String::new()),
+            delay: Duration::ZERO,
+            received: Vec::new(),
+        }
+    }
+}
+
+/// A running simulated partner.
 #[derive(Clone)]
 pub struct FhirPartner {
     addr: SocketAddr,
     behaviour: Arc<Mutex<Behaviour>>,
 }
 
-async fn receive(
-    State(behaviour): State<Arc<Mutex<Behaviour>>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> StatusCode {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let mut b = lock(&behaviour);
-    let accepted = if b.down {
-        false
-    } else if b.fail_next > 0 {
-        b.fail_next -= 1;
-        false
-    } else {
-        true
-    };
-    b.received.push(Received {
-        request_id: header("x-request-id"),
-        correlation_id: header("x-correlation-id"),
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-        accepted,
-    });
-    if accepted {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    }
-}
-
 fn lock(m: &Mutex<Behaviour>) -> MutexGuard<'_, Behaviour> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Records the request at once (so a hung partner is seen to have received it), then answers.
+async fn receive(State(behaviour): State<Arc<Mutex<Behaviour>>>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+    let (answer, delay) = {
+        let mut b = lock(&behaviour);
+        let accepted = if b.down {
+            false
+        } else if b.fail_next > 0 {
+            b.fail_next -= 1;
+            false
+        } else {
+            true
+        };
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        b.received.push(Received {
+            request_id: header("x-request-id"),
+            correlation_id: header("x-correlation-id"),
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            raw: body.to_vec(),
+            accepted,
+            headers: headers
+                .iter()
+                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+                .collect(),
+        });
+        let answer = if accepted { (StatusCode::OK, "{}".to_owned()) } else { b.failure.clone() };
+        (answer, b.delay)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    answer
+}
+
 impl FhirPartner {
-    /// Starts the server on an ephemeral port of 127.0.0.1.
+    /// Starts the partner on an ephemeral port of 127.0.0.1; it takes POSTs at `/fhir`.
     pub async fn start() -> std::io::Result<Self> {
         let behaviour = Arc::new(Mutex::new(Behaviour::default()));
-        let app = Router::new()
-            .route("/fhir", post(receive))
-            .with_state(behaviour.clone());
+        let app = Router::new().route("/fhir", post(receive)).with_state(behaviour.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         tokio::spawn(async move { axum::serve(listener, app).await });
         Ok(Self { addr, behaviour })
     }
 
-    /// Its FHIR base URL.
+    /// Its URL (a FHIR base for `fhir-rest`, an endpoint for `webhook`).
     pub fn url(&self) -> String {
         format!("http://{}/fhir", self.addr)
     }
 
-    /// Answer 503 to the next `n` requests.
+    /// Fail the next `n` requests.
     pub fn fail_next(&self, n: u32) {
         lock(&self.behaviour).fail_next = n;
     }
 
-    /// While down, answer 503 to everything.
+    /// How failures are answered (default 503 with an empty body).
+    pub fn fail_with(&self, status: u16, body: &str) {
+        lock(&self.behaviour).failure =
+            (StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE), body.to_owned());
+    }
+
+    /// Wait this long before answering each request (a hung partner).
+    pub fn delay(&self, delay: Duration) {
+        lock(&self.behaviour).delay = delay;
+    }
+
+    /// While down, answer every request with the failure answer.
     pub fn set_down(&self, down: bool) {
         lock(&self.behaviour).down = down;
     }
@@ -117,11 +150,7 @@ impl FhirPartner {
             .filter(|r| r.accepted && seen.insert(r.request_id.clone()))
             .filter_map(|r| {
                 r.body["entry"].as_array().and_then(|entries| {
-                    entries
-                        .iter()
-                        .map(|e| &e["resource"])
-                        .find(|res| res["resourceType"] == "Task")
-                        .cloned()
+                    entries.iter().map(|e| &e["resource"]).find(|res| res["resourceType"] == "Task").cloned()
                 })
             })
             .collect()
