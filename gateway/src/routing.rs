@@ -56,9 +56,13 @@ impl Directory {
                         .map_err(|e| anyhow::anyhow!("organisation {}: {e}", org.ods))?;
                 adapters.insert(org.ods.clone(), adapter);
                 if settings.kind == signpost_adapters::webhook::KIND
-                    && let Some(secret) = settings.settings_json().get("secret").and_then(|s| s.as_str())
+                    && let Some(secret) = settings
+                        .settings_json()
+                        .get("secret")
+                        .and_then(|s| s.as_str())
                 {
-                    let secret = Secret::parse(secret).map_err(|e| anyhow::anyhow!("organisation {}: {e}", org.ods))?;
+                    let secret = Secret::parse(secret)
+                        .map_err(|e| anyhow::anyhow!("organisation {}: {e}", org.ods))?;
                     webhook_secrets.insert(org.ods.clone(), secret);
                 }
             }

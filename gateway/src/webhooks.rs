@@ -2,12 +2,12 @@
 //! status. Signed like the events it receives (Standard Webhooks, its adapter's secret); applied
 //! through the same workflow rules as a FHIR update.
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use signpost_adapters::webhook::SignatureError;
@@ -36,35 +36,72 @@ struct StatusUpdate {
 }
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, Issue::error(IssueType::Login, message))
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        Issue::error(IssueType::Login, message),
+    )
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Result<&'a str, ApiError> {
-    headers.get(name).and_then(|v| v.to_str().ok()).ok_or_else(|| unauthorized(format!("the {name} header is missing")))
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| unauthorized(format!("the {name} header is missing")))
 }
 
-async fn status(State(state): State<AppState>, Path(ods): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn status(
+    State(state): State<AppState>,
+    Path(ods): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let unknown = || ApiError::not_found(format!("no webhook partner {ods}"));
     let organisation = OdsCode::parse(&ods).map_err(|_| unknown())?;
-    let secret = state.directory.webhook_secret(&organisation).ok_or_else(unknown)?;
-    let role = state.directory.organisation(&organisation).map(|o| o.role).ok_or_else(unknown)?;
-    let (id, timestamp, signature) =
-        (header(&headers, "webhook-id")?, header(&headers, "webhook-timestamp")?, header(&headers, "webhook-signature")?);
+    let secret = state
+        .directory
+        .webhook_secret(&organisation)
+        .ok_or_else(unknown)?;
+    let role = state
+        .directory
+        .organisation(&organisation)
+        .map(|o| o.role)
+        .ok_or_else(unknown)?;
+    let (id, timestamp, signature) = (
+        header(&headers, "webhook-id")?,
+        header(&headers, "webhook-timestamp")?,
+        header(&headers, "webhook-signature")?,
+    );
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    secret.verify(id, timestamp, &body, signature, now).map_err(|e| match e {
-        SignatureError::Stale => unauthorized("webhook-timestamp is more than 5 minutes from now; send a fresh message"),
-        other => unauthorized(other.to_string()),
-    })?;
+    secret
+        .verify(id, timestamp, &body, signature, now)
+        .map_err(|e| match e {
+            SignatureError::Stale => unauthorized(
+                "webhook-timestamp is more than 5 minutes from now; send a fresh message",
+            ),
+            other => unauthorized(other.to_string()),
+        })?;
     let update: StatusUpdate = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(IssueType::Structure, format!("expected {{\"task_id\", \"status\", \"reason\"?, \"version\"?}}: {e}"))
+        ApiError::bad_request(
+            IssueType::Structure,
+            format!("expected {{\"task_id\", \"status\", \"reason\"?, \"version\"?}}: {e}"),
+        )
     })?;
     // A verified id is remembered until its timestamp could no longer pass, so a replay is refused.
     let ts: i64 = timestamp.trim().parse().unwrap_or(now);
-    let keep_until = Instant((ts + 2 * signpost_adapters::webhook::TOLERANCE.as_secs() as i64).saturating_mul(1_000_000));
-    if !state.store.remember_jti(&format!("webhook:{organisation}"), id, keep_until).await? {
+    let keep_until = Instant(
+        (ts + 2 * signpost_adapters::webhook::TOLERANCE.as_secs() as i64).saturating_mul(1_000_000),
+    );
+    if !state
+        .store
+        .remember_jti(&format!("webhook:{organisation}"), id, keep_until)
+        .await?
+    {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            Issue::error(IssueType::Duplicate, format!("webhook {id} was already processed")),
+            Issue::error(
+                IssueType::Duplicate,
+                format!("webhook {id} was already processed"),
+            ),
         ));
     }
     let partner = Principal {
@@ -75,14 +112,21 @@ async fn status(State(state): State<AppState>, Path(ods): Path<String>, headers:
     };
     let new_status = update.status.clone();
     let reason = update.reason.clone();
-    apply_update(&state, &partner, &update.task_id, update.version, correlation_id(&headers), move |current: &Value| {
-        let mut next = current.clone();
-        next["status"] = json!(new_status);
-        if let Some(reason) = &reason {
-            next["statusReason"] = json!({"text": reason});
-        }
-        Ok(next)
-    })
+    apply_update(
+        &state,
+        &partner,
+        &update.task_id,
+        update.version,
+        correlation_id(&headers),
+        move |current: &Value| {
+            let mut next = current.clone();
+            next["status"] = json!(new_status);
+            if let Some(reason) = &reason {
+                next["statusReason"] = json!({"text": reason});
+            }
+            Ok(next)
+        },
+    )
     .await
 }
 

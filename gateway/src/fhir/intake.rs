@@ -18,7 +18,6 @@ use crate::workflow::task_status::TaskStatus;
 use crate::workflow::task_update::status_of;
 use serde_json::Value;
 
-
 /// The link-worker Task an onward referral hangs from: the caller's own, active Task whose focus
 /// is the ServiceRequest in `basedOn`.
 async fn onward_parent(state: &AppState, who: &Principal, sr: &Value) -> Result<String, ApiError> {

@@ -162,7 +162,15 @@ async fn update(
     propose: impl Fn(&Value) -> Result<Value, ApiError>,
 ) -> Result<Response, ApiError> {
     let expected = if_match(headers)?;
-    apply_update(state, who, id, Some(expected), correlation_id(headers), propose).await
+    apply_update(
+        state,
+        who,
+        id,
+        Some(expected),
+        correlation_id(headers),
+        propose,
+    )
+    .await
 }
 
 /// Applies a Task change for `who`: `expected` is the version the caller based it on
@@ -176,7 +184,8 @@ pub(crate) async fn apply_update(
     propose: impl Fn(&Value) -> Result<Value, ApiError>,
 ) -> Result<Response, ApiError> {
     let target = format!("Task/{id}");
-    who.require(state, "Task", Interaction::Update, &target).await?;
+    who.require(state, "Task", Interaction::Update, &target)
+        .await?;
     for attempt in 1..=ATTEMPTS {
         let current = visible(state, who, "Task", id).await?;
         let expected = expected.unwrap_or(current.version);

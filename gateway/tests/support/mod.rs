@@ -103,9 +103,16 @@ pub struct Setup {
 impl Default for Setup {
     /// LWS001 pushed to through fhir-rest at a port nobody listens on, so its deliveries stay pending.
     fn default() -> Self {
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port();
         Self {
-            adapters: vec![("LWS001", format!("kind = \"fhir-rest\"\nurl = \"http://127.0.0.1:{closed}/fhir\"\n"))],
+            adapters: vec![(
+                "LWS001",
+                format!("kind = \"fhir-rest\"\nurl = \"http://127.0.0.1:{closed}/fhir\"\n"),
+            )],
             delivery: "max_attempts = 1000\nbackoff_base_ms = 1000\n".into(),
             extra: String::new(),
         }
@@ -115,7 +122,11 @@ impl Default for Setup {
 const ORGANISATIONS: &[(&str, &str, &str)] = &[
     ("A81001", "Riverside Surgery", "gp"),
     ("A81002", "Hillside Surgery", "gp"),
-    ("LWS001", "Riverside Social Prescribing Service", "link-worker"),
+    (
+        "LWS001",
+        "Riverside Social Prescribing Service",
+        "link-worker",
+    ),
     ("LWS002", "City Link Workers", "link-worker"),
     ("VCS001", "Mill Lane Walking Group", "vcs"),
     ("VCS002", "Sheffield Money and Debt Advice", "vcs"),
@@ -133,7 +144,9 @@ fn config_text(dir: &Path, setup: &Setup) -> String {
         setup.delivery,
     );
     for (ods, name, role) in ORGANISATIONS {
-        text.push_str(&format!("[[organisation]]\nods = \"{ods}\"\nname = \"{name}\"\nrole = \"{role}\"\n"));
+        text.push_str(&format!(
+            "[[organisation]]\nods = \"{ods}\"\nname = \"{name}\"\nrole = \"{role}\"\n"
+        ));
         if let Some((_, adapter)) = setup.adapters.iter().find(|(o, _)| o == ods) {
             text.push_str(&format!("[organisation.adapter]\n{adapter}"));
         }
@@ -157,7 +170,11 @@ impl TestGateway {
 
     /// Like [`spawn`](Self::spawn), with extra TOML appended to the config.
     pub async fn spawn_with(extra: &str) -> Self {
-        Self::spawn_setup(Setup { extra: extra.to_owned(), ..Setup::default() }).await
+        Self::spawn_setup(Setup {
+            extra: extra.to_owned(),
+            ..Setup::default()
+        })
+        .await
     }
 
     /// A fresh gateway configured by `setup`.

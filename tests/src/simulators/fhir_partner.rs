@@ -32,7 +32,10 @@ pub struct Received {
 impl Received {
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -68,7 +71,11 @@ fn lock(m: &Mutex<Behaviour>) -> MutexGuard<'_, Behaviour> {
 }
 
 /// Records the request at once (so a hung partner is seen to have received it), then answers.
-async fn receive(State(behaviour): State<Arc<Mutex<Behaviour>>>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+async fn receive(
+    State(behaviour): State<Arc<Mutex<Behaviour>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
     let (answer, delay) = {
         let mut b = lock(&behaviour);
         let accepted = if b.down {
@@ -79,7 +86,12 @@ async fn receive(State(behaviour): State<Arc<Mutex<Behaviour>>>, headers: Header
         } else {
             true
         };
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         b.received.push(Received {
             request_id: header("x-request-id"),
             correlation_id: header("x-correlation-id"),
@@ -88,10 +100,18 @@ async fn receive(State(behaviour): State<Arc<Mutex<Behaviour>>>, headers: Header
             accepted,
             headers: headers
                 .iter()
-                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+                .filter_map(|(k, v)| {
+                    v.to_str()
+                        .ok()
+                        .map(|v| (k.as_str().to_owned(), v.to_owned()))
+                })
                 .collect(),
         });
-        let answer = if accepted { (StatusCode::OK, "{}".to_owned()) } else { b.failure.clone() };
+        let answer = if accepted {
+            (StatusCode::OK, "{}".to_owned())
+        } else {
+            b.failure.clone()
+        };
         (answer, b.delay)
     };
     if !delay.is_zero() {
@@ -104,7 +124,9 @@ impl FhirPartner {
     /// Starts the partner on an ephemeral port of 127.0.0.1; it takes POSTs at `/fhir`.
     pub async fn start() -> std::io::Result<Self> {
         let behaviour = Arc::new(Mutex::new(Behaviour::default()));
-        let app = Router::new().route("/fhir", post(receive)).with_state(behaviour.clone());
+        let app = Router::new()
+            .route("/fhir", post(receive))
+            .with_state(behaviour.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -123,8 +145,10 @@ impl FhirPartner {
 
     /// How failures are answered (default 503 with an empty body).
     pub fn fail_with(&self, status: u16, body: &str) {
-        lock(&self.behaviour).failure =
-            (StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE), body.to_owned());
+        lock(&self.behaviour).failure = (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            body.to_owned(),
+        );
     }
 
     /// Wait this long before answering each request (a hung partner).
@@ -150,7 +174,11 @@ impl FhirPartner {
             .filter(|r| r.accepted && seen.insert(r.request_id.clone()))
             .filter_map(|r| {
                 r.body["entry"].as_array().and_then(|entries| {
-                    entries.iter().map(|e| &e["resource"]).find(|res| res["resourceType"] == "Task").cloned()
+                    entries
+                        .iter()
+                        .map(|e| &e["resource"])
+                        .find(|res| res["resourceType"] == "Task")
+                        .cloned()
                 })
             })
             .collect()
