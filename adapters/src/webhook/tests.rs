@@ -97,6 +97,9 @@ fn short_or_malformed_secrets_are_refused() {
     assert!(build(&json!({"url": "http://x/hook", "secret": "whsec_c2hvcnQ="})).is_err());
 }
 
+/// Requests the test receiver saw.
+type Seen = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
+
 fn delivery() -> Delivery {
     Delivery {
         id: "d1".into(),
@@ -115,7 +118,7 @@ fn delivery() -> Delivery {
 
 #[tokio::test]
 async fn delivers_a_compact_signed_event_that_verifies() {
-    let seen: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>> = Arc::default();
+    let seen: Seen = Arc::default();
     let record = seen.clone();
     let app = Router::new().route(
         "/hook",
