@@ -1,6 +1,7 @@
 //! Adapters: how Signpost reaches each partner. The gateway knows them only through
 //! [`Outbound`] and the [`registry`], keyed by the config's `adapter.kind`.
 
+pub mod bars;
 mod delivery;
 pub mod fhir_rest;
 mod http;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::{Outbound, fhir_rest, webhook};
+use crate::{Outbound, bars, fhir_rest, webhook};
 
 /// An adapter's settings are wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,6 +28,7 @@ type Builder = fn(&Value) -> Result<Arc<dyn Outbound>, AdapterConfigError>;
 const ADAPTERS: &[(&str, Builder)] = &[
     (fhir_rest::KIND, fhir_rest::build),
     (webhook::KIND, webhook::build),
+    (bars::KIND, bars::build),
 ];
 
 /// The kinds that can be configured.

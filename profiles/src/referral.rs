@@ -8,8 +8,9 @@ use crate::nhs_number::{NHS_NUMBER_SYSTEM, NhsNumber};
 use crate::ods::{ODS_SYSTEM, OdsCode};
 use crate::outcome::{Issue, IssueType};
 
-/// ServiceRequest intents a referral may carry (DESIGN.md section 5, HL7 Gravity).
-pub const REFERRAL_INTENTS: [&str; 3] = ["order", "original-order", "filler-order"];
+/// ServiceRequest intents a referral may carry: DESIGN.md section 5 and HL7 Gravity use the
+/// three orders; NHS BaRS fixes a referral's intent to `plan`.
+pub const REFERRAL_INTENTS: [&str; 4] = ["order", "original-order", "filler-order", "plan"];
 
 /// What the gateway needs to know about a ServiceRequest to route it.
 #[derive(Debug, Clone, PartialEq, Eq)]

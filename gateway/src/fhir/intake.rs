@@ -72,6 +72,39 @@ pub async fn create_service_request(
     headers: HeaderMap,
     FhirBody(bytes): FhirBody,
 ) -> Result<Response, ApiError> {
+    let if_none_exist = match headers.get("if-none-exist") {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        IssueType::Invalid,
+                        "If-None-Exist must be a plain search string like identifier=system|value",
+                    )
+                })?
+                .to_owned(),
+        ),
+    };
+    intake(
+        state,
+        who,
+        if_none_exist,
+        super::correlation_id(&headers),
+        &bytes,
+    )
+    .await
+}
+
+/// The intake every way in shares (`POST /fhir/ServiceRequest`, BaRS `$process-message`):
+/// parse, check, route, and commit the referral, its Task, delivery and AuditEvent at once.
+pub(crate) async fn intake(
+    state: AppState,
+    who: Principal,
+    if_none_exist: Option<String>,
+    correlation_id: String,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
     who.require(
         &state,
         "ServiceRequest",
@@ -79,7 +112,7 @@ pub async fn create_service_request(
         "ServiceRequest",
     )
     .await?;
-    let parsed = parse_resource(&bytes, Some("ServiceRequest"))?;
+    let parsed = parse_resource(bytes, Some("ServiceRequest"))?;
     let referral = Referral::from_service_request(&parsed.json).map_err(ApiError::unprocessable)?;
     if referral.requester != who.organisation {
         audit::refusal(
@@ -113,15 +146,9 @@ pub async fn create_service_request(
     }
     .map_err(|e| ApiError::unprocessable(vec![e.issue()]))?;
 
-    let condition = match headers.get("if-none-exist") {
+    let condition = match if_none_exist.as_deref() {
         None => None,
-        Some(value) => {
-            let raw = value.to_str().map_err(|_| {
-                ApiError::bad_request(
-                    IssueType::Invalid,
-                    "If-None-Exist must be a plain search string like identifier=system|value",
-                )
-            })?;
+        Some(raw) => {
             let mut search = parse_search("ServiceRequest", raw.trim_start_matches('?'))?.query;
             if search.criteria.is_empty() {
                 return Err(ApiError::bad_request(
@@ -137,7 +164,6 @@ pub async fn create_service_request(
         }
     };
 
-    let correlation_id = super::correlation_id(&headers);
     let at = now();
     let mut built = new_referral(
         &parsed.json,
