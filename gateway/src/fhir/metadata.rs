@@ -82,6 +82,10 @@ pub async fn capability_statement(State(state): State<AppState>) -> Response {
                 }]
             },
             "resource": RESOURCE_TYPES.iter().map(|t| resource_entry(t)).collect::<Vec<_>>(),
+            "operation": [{
+                "name": "process-message",
+                "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message"
+            }],
         }],
     });
     fhir_response(StatusCode::OK, statement.to_string())

@@ -5,6 +5,7 @@ mod bundle;
 mod error;
 mod intake;
 mod json_patch;
+mod messaging;
 mod metadata;
 mod read;
 pub mod search_params;
@@ -78,6 +79,10 @@ async fn unknown_route() -> ApiError {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/metadata", get(metadata::capability_statement))
+        .route(
+            "/$process-message",
+            axum::routing::post(messaging::process_message),
+        )
         .route("/{type}", get(read::search).post(create))
         .route(
             "/{type}/{id}",

@@ -126,6 +126,7 @@ impl FhirPartner {
         let behaviour = Arc::new(Mutex::new(Behaviour::default()));
         let app = Router::new()
             .route("/fhir", post(receive))
+            .route("/fhir/$process-message", post(receive))
             .with_state(behaviour.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
