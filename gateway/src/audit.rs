@@ -103,9 +103,8 @@ pub async fn access(
     interaction: Interaction,
     target: &str,
 ) -> Result<(), ApiError> {
-    let event = event(Some(who), interaction, target, Outcome::Success, now()).map_err(|e| {
-        ApiError::bad_request(signpost_profiles::IssueType::Exception, e.to_string())
-    })?;
+    let event = event(Some(who), interaction, target, Outcome::Success, now())
+        .map_err(ApiError::internal)?;
     state
         .store
         .commit(ChangeSet {

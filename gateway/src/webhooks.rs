@@ -93,7 +93,7 @@ async fn status(
     );
     if !state
         .store
-        .remember_jti(&format!("webhook:{organisation}"), id, keep_until)
+        .remember_once(&format!("webhook:{organisation}"), id, keep_until)
         .await?
     {
         return Err(ApiError::new(

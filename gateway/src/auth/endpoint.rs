@@ -155,7 +155,7 @@ pub async fn token(
     );
     let fresh = state
         .store
-        .remember_jti(&client.id, &claims.jti, expires)
+        .remember_once(&format!("jti:{}", client.id), &claims.jti, expires)
         .await
         .map_err(|e| {
             tracing::error!(error = %e, "could not record a jti");

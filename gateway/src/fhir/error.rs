@@ -47,6 +47,18 @@ impl ApiError {
         self
     }
 
+    /// 500 for what should not happen; the detail goes to the log, not to the caller.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(detail = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Issue::error(
+                IssueType::Exception,
+                "an internal error occurred; nothing was saved",
+            ),
+        )
+    }
+
     /// 404, the same whether the resource never existed or the caller may not know of it.
     pub fn not_found(what: impl Into<String>) -> Self {
         Self::new(

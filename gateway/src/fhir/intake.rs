@@ -189,7 +189,7 @@ pub(crate) async fn intake(
         Outcome::Success,
         at,
     )
-    .map_err(|e| ApiError::bad_request(IssueType::Exception, e.to_string()))?;
+    .map_err(ApiError::internal)?;
     built.changes.writes.push(audit_event);
     let has_delivery = !built.changes.outbox.is_empty();
     let stored_sr = built.changes.writes[0].resource.clone();

@@ -159,7 +159,7 @@ pub async fn process_message(
     let keep_until = Instant(crate::store::now().0 + REMEMBER_REQUEST_IDS_FOR_US);
     if !state
         .store
-        .remember_jti(&format!("bars:{}", who.client_id), &request_id, keep_until)
+        .remember_once(&format!("bars:{}", who.client_id), &request_id, keep_until)
         .await?
     {
         return Err(ApiError::new(

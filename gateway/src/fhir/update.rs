@@ -243,7 +243,7 @@ pub(crate) async fn apply_update(
             Outcome::Success,
             at,
         )
-        .map_err(|e| ApiError::bad_request(IssueType::Exception, e.to_string()))?;
+        .map_err(ApiError::internal)?;
         changes.writes.push(audit_event);
         let stored = changes
             .writes
@@ -258,7 +258,7 @@ pub(crate) async fn apply_update(
                 }
                 tracing::info!(task = %id, from = %from, to = %to, "task updated");
                 let stored = stored.ok_or_else(|| {
-                    ApiError::bad_request(IssueType::Exception, "the update was lost")
+                    ApiError::internal("the updated Task was not in its change set")
                 })?;
                 return Ok(resource_response(
                     StatusCode::OK,
@@ -267,10 +267,7 @@ pub(crate) async fn apply_update(
                 ));
             }
             Ok(CommitOutcome::AlreadyExists(_)) => {
-                return Err(ApiError::bad_request(
-                    IssueType::Exception,
-                    "an update carries no condition",
-                ));
+                return Err(ApiError::internal("an update carried a condition"));
             }
             // Something changed since it was read. If it was this Task, the next round answers 412
             // (the caller's If-Match is stale); if it was a resource up or down the chain, we rebuild.

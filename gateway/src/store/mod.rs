@@ -236,8 +236,9 @@ pub trait Store: Send + Sync {
     async fn mark_dead(&self, id: &str, error: &str) -> Result<(), StoreError>;
     /// Outbox rows by state.
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
-    /// Records a client assertion's `jti`; `false` if it was already used and has not yet expired.
-    async fn remember_jti(
+    /// Records a one-time value (a client assertion's `jti`, a BaRS `X-Request-Id`, a `webhook-id`)
+    /// within `scope` until `expires`; `false` if it was already recorded: a replay.
+    async fn remember_once(
         &self,
         client_id: &str,
         jti: &str,

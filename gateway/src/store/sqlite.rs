@@ -447,7 +447,7 @@ impl Store for SqliteStore {
         Ok(counts)
     }
 
-    async fn remember_jti(
+    async fn remember_once(
         &self,
         client_id: &str,
         jti: &str,
