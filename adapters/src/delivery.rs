@@ -60,22 +60,57 @@ pub struct Receipt {
 }
 
 /// A failed delivery, with the verdict on whether trying again can help.
+///
+/// `Display` shows only the summary: a partner's answer may echo patient data, so it travels
+/// separately in `answer`, for the operator's dead-letter list, and never into logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {
     /// Connection refused, timeout, 5xx, 408, 429: worth retrying.
     #[error("transient: {reason}")]
     Transient {
-        /// What happened.
+        /// What happened, e.g. `partner answered 503 Service Unavailable`.
         reason: String,
         /// The partner's `Retry-After`, when it gave one.
         retry_after: Option<Duration>,
+        /// The partner's answer body, if any.
+        answer: Option<String>,
     },
     /// The partner refused the content itself: retrying the same bytes cannot help.
     #[error("permanent: {reason}")]
     Permanent {
-        /// What happened, with the partner's answer.
+        /// What happened.
         reason: String,
+        /// The partner's answer body, if any.
+        answer: Option<String>,
     },
+}
+
+impl DeliveryError {
+    /// A permanent failure with no partner answer.
+    pub fn permanent(reason: impl Into<String>) -> Self {
+        Self::Permanent {
+            reason: reason.into(),
+            answer: None,
+        }
+    }
+
+    /// A transient failure with no partner answer.
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Self::Transient {
+            reason: reason.into(),
+            retry_after: None,
+            answer: None,
+        }
+    }
+
+    /// The full record for the operator: the summary and the partner's answer.
+    pub fn record(&self) -> String {
+        let (Self::Transient { answer, .. } | Self::Permanent { answer, .. }) = self;
+        match answer {
+            Some(answer) if !answer.is_empty() => format!("{self}: {answer}"),
+            _ => self.to_string(),
+        }
+    }
 }
 
 /// Delivers Tasks to one partner.

@@ -26,14 +26,16 @@ pub async fn classify(response: reqwest::Response) -> Result<Receipt, DeliveryEr
     if body.len() > shown.len() {
         shown.push('…');
     }
-    let reason = format!("partner answered {status}: {shown}");
+    let reason = format!("partner answered {status}");
+    let answer = Some(shown).filter(|s| !s.is_empty());
     if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
         Err(DeliveryError::Transient {
             reason,
             retry_after,
+            answer,
         })
     } else {
-        Err(DeliveryError::Permanent { reason })
+        Err(DeliveryError::Permanent { reason, answer })
     }
 }
 
@@ -46,8 +48,5 @@ pub fn transport_error(error: &reqwest::Error) -> DeliveryError {
     } else {
         "request failed"
     };
-    DeliveryError::Transient {
-        reason: format!("{what}: {error}"),
-        retry_after: None,
-    }
+    DeliveryError::transient(format!("{what}: {error}"))
 }

@@ -123,9 +123,10 @@ pub async fn refusal(
     target: &str,
     outcome: Outcome,
 ) {
+    // The log names the path only; the query (which may name a person) stays in the AuditEvent.
     tracing::info!(
         client = who.map(|p| p.client_id.as_str()).unwrap_or("-"),
-        target,
+        target = target.split('?').next().unwrap_or_default(),
         ?outcome,
         "access refused"
     );

@@ -11,5 +11,6 @@ pub mod keygen;
 pub mod routing;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod webhooks;
 pub mod workflow;

@@ -8,6 +8,7 @@ use signpost_conformance::keys::{ClientKey, KeyAlgorithm};
 use signpost_conformance::smart::request_token;
 use signpost_gateway::config::{Config, sandbox};
 use signpost_gateway::server::Gateway;
+use signpost_gateway::telemetry::LogFormat;
 
 #[derive(Parser)]
 #[command(
@@ -186,14 +187,14 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // Readable lines in the sandbox, JSON lines anywhere else; SIGNPOST_LOG_FORMAT=json|text overrides.
+    let format = match std::env::var("SIGNPOST_LOG_FORMAT").as_deref() {
+        Ok("json") => LogFormat::Json,
+        Ok("text") => LogFormat::Text,
+        _ if sandbox => LogFormat::Text,
+        _ => LogFormat::Json,
+    };
+    signpost_gateway::telemetry::init_logs(format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

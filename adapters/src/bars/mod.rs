@@ -102,9 +102,7 @@ impl Outbound for Bars {
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt, DeliveryError> {
         let body = serde_json::to_vec(&message(delivery, &self.config)).map_err(|e| {
-            DeliveryError::Permanent {
-                reason: format!("could not serialise the message: {e}"),
-            }
+            DeliveryError::permanent(format!("could not serialise the message: {e}"))
         })?;
         let software = STANDARD.encode(
             json!({"resourceType": "Device", "deviceName": [{"name": "Signpost", "type": "manufacturer-name"}],

@@ -69,9 +69,7 @@ impl Outbound for FhirRest {
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt, DeliveryError> {
         let body = serde_json::to_vec(&transaction_bundle(delivery)).map_err(|e| {
-            DeliveryError::Permanent {
-                reason: format!("could not serialise the bundle: {e}"),
-            }
+            DeliveryError::permanent(format!("could not serialise the bundle: {e}"))
         })?;
         let response = self
             .client

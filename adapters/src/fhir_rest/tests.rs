@@ -92,7 +92,14 @@ async fn server_errors_and_throttling_are_transient() {
 async fn client_errors_are_permanent_and_keep_the_answer() {
     let (url, _) = partner(StatusCode::UNPROCESSABLE_ENTITY, None).await;
     match adapter(url).deliver(&delivery()).await {
-        Err(DeliveryError::Permanent { reason }) => assert!(reason.contains("422"), "{reason}"),
+        Err(e @ DeliveryError::Permanent { .. }) => {
+            assert!(e.to_string().contains("422"), "{e}");
+            assert!(
+                e.record().contains("{}"),
+                "the partner's answer is kept for the operator: {}",
+                e.record()
+            );
+        }
         other => panic!("expected permanent, got {other:?}"),
     }
 }

@@ -80,10 +80,8 @@ impl Outbound for Webhook {
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt, DeliveryError> {
         let now = OffsetDateTime::now_utc();
-        let body =
-            serde_json::to_vec(&event(delivery, now)).map_err(|e| DeliveryError::Permanent {
-                reason: format!("could not serialise the event: {e}"),
-            })?;
+        let body = serde_json::to_vec(&event(delivery, now))
+            .map_err(|e| DeliveryError::permanent(format!("could not serialise the event: {e}")))?;
         let timestamp = now.unix_timestamp();
         // The id is the delivery's idempotency key: the same on every retry; the timestamp and signature are fresh.
         let signature = self

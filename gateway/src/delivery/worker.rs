@@ -31,9 +31,7 @@ pub struct DeliveryWorker {
 }
 
 fn undeliverable(reason: impl Into<String>) -> DeliveryError {
-    DeliveryError::Permanent {
-        reason: reason.into(),
-    }
+    DeliveryError::permanent(reason)
 }
 
 impl DeliveryWorker {
@@ -174,18 +172,17 @@ impl DeliveryWorker {
                 tracing::info!(delivery = %entry.id, destination = %entry.destination, attempt, "delivered");
                 self.store.mark_delivered(&entry.id).await
             }
-            Err(DeliveryError::Transient {
-                reason,
-                retry_after,
-            }) if attempt < self.config.max_attempts => {
+            Err(e @ DeliveryError::Transient { retry_after, .. })
+                if attempt < self.config.max_attempts =>
+            {
                 if Self::lock(&self.breakers).failure(&entry.destination, std::time::Instant::now())
                 {
                     tracing::warn!(destination = %entry.destination, "circuit breaker open: pausing deliveries to this partner");
                 }
                 let delay = Backoff::from_config(&self.config).delay(attempt, retry_after);
-                tracing::warn!(delivery = %entry.id, destination = %entry.destination, attempt, retry_in_ms = delay.as_millis() as u64, reason = %reason, "delivery failed; will retry");
+                tracing::warn!(delivery = %entry.id, destination = %entry.destination, attempt, retry_in_ms = delay.as_millis() as u64, error = %e, "delivery failed; will retry");
                 let at = now().plus_millis(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-                self.store.mark_retry(&entry.id, at, &reason).await
+                self.store.mark_retry(&entry.id, at, &e.record()).await
             }
             Err(e) => {
                 if matches!(e, DeliveryError::Transient { .. }) {
@@ -193,7 +190,7 @@ impl DeliveryWorker {
                         .failure(&entry.destination, std::time::Instant::now());
                 }
                 tracing::error!(delivery = %entry.id, destination = %entry.destination, attempt, error = %e, "delivery is dead");
-                self.store.mark_dead(&entry.id, &e.to_string()).await
+                self.store.mark_dead(&entry.id, &e.record()).await
             }
         };
         if let Err(e) = recorded {
