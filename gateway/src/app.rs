@@ -29,6 +29,8 @@ pub struct AppState {
     pub client_keys: Arc<ClientKeys>,
     /// Signs and checks access tokens.
     pub token_signer: Arc<TokenSigner>,
+    /// Whether the delivery worker is running (for `/readyz`).
+    pub worker_running: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// `GET /healthz`: the process is up.
@@ -36,12 +38,31 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: the store answers.
-async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store unreachable"),
-    }
+/// `GET /readyz`: the store answers, its migrations are applied, and the delivery worker runs.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<serde_json::Value>) {
+    let store = match state.store.ready().await {
+        Ok(true) => "ok",
+        Ok(false) => "migrations not applied",
+        Err(_) => "unreachable",
+    };
+    let worker = if state
+        .worker_running
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        "running"
+    } else {
+        "stopped"
+    };
+    let ready = store == "ok" && worker == "running";
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({"ready": ready, "store": store, "delivery_worker": worker})),
+    )
 }
 
 /// The whole HTTP surface.

@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use std::sync::atomic::Ordering;
+
 use tokio::sync::{Notify, watch};
 
 use crate::app::{AppState, app};
@@ -12,9 +14,6 @@ use crate::config::Config;
 use crate::delivery::DeliveryWorker;
 use crate::routing::Directory;
 use crate::store::{SqliteStore, Store};
-
-/// How long deliveries in flight get to finish after a stop signal.
-const DELIVERY_GRACE: Duration = Duration::from_secs(10);
 
 /// Everything a running gateway holds, ready to serve.
 pub struct Gateway {
@@ -47,6 +46,7 @@ impl Gateway {
             outbox_wake: Arc::new(Notify::new()),
             client_keys: Arc::new(client_keys),
             token_signer: Arc::new(token_signer),
+            worker_running: Arc::default(),
         };
         Ok(Self { state, listener })
     }
@@ -65,15 +65,34 @@ impl Gateway {
             self.state.config.delivery.clone(),
             self.state.outbox_wake.clone(),
         );
-        let worker = tokio::spawn(worker.run(stop_rx, DELIVERY_GRACE));
-        axum::serve(self.listener, app(self.state))
-            .with_graceful_shutdown(async move {
+        let grace = Duration::from_secs(self.state.config.server.shutdown_grace_seconds);
+        let running = self.state.worker_running.clone();
+        running.store(true, Ordering::SeqCst);
+        let worker = tokio::spawn(async move {
+            worker.run(stop_rx, grace).await;
+            running.store(false, Ordering::SeqCst);
+        });
+        let mut stopping = stop_tx.subscribe();
+        let serve =
+            axum::serve(self.listener, app(self.state)).with_graceful_shutdown(async move {
                 shutdown_signal().await;
-                tracing::info!("stopping: finishing requests and deliveries in flight");
+                tracing::info!(
+                    "stopping: no new connections; finishing requests and deliveries in flight"
+                );
                 let _ = stop_tx.send(true);
-            })
-            .await?;
-        let _ = worker.await;
+            });
+        // Requests still running when the grace period ends are abandoned (their transactions
+        // either committed before the answer or roll back: nothing is half-written).
+        let deadline = async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            served = serve => served?,
+            _ = deadline => tracing::warn!("grace period over; stopping with requests still in flight"),
+        }
+        let _ = tokio::time::timeout(grace, worker).await;
+        tracing::info!("stopped");
         Ok(())
     }
 }

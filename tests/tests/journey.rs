@@ -482,15 +482,35 @@ async fn a_referral_travels_to_two_vcs_providers_and_the_outcome_comes_back_to_t
     );
     // A refused request naming the person by NHS number: refusals are logged, but not that.
     let (status, _) = vcs1
-        .send(vcs1.http.get(format!("{}/AuditEvent?entity-identifier=https://fhir.nhs.uk/Id/nhs-number|{NHS_NUMBER}", vcs1.fhir)))
+        .send(vcs1.http.get(format!(
+            "{}/AuditEvent?entity-identifier=https://fhir.nhs.uk/Id/nhs-number|{NHS_NUMBER}",
+            vcs1.fhir
+        )))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
     // The gateway's log (JSON lines outside the sandbox) never holds the person's details.
     let log = gateway.log();
-    assert!(log.lines().any(|l| l.contains("\"referral accepted\"")), "no log lines captured:\n{log}");
-    assert!(log.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "not JSON lines:\n{log}");
-    for private in [NHS_NUMBER, "Okafor", "Margaret", "1948-03-14", "12 Mill Lane", "S1 2AB", "07700 900123", "Lonely since bereavement", "Prefers phone"] {
+    assert!(
+        log.lines().any(|l| l.contains("\"referral accepted\"")),
+        "no log lines captured:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "not JSON lines:\n{log}"
+    );
+    for private in [
+        NHS_NUMBER,
+        "Okafor",
+        "Margaret",
+        "1948-03-14",
+        "12 Mill Lane",
+        "S1 2AB",
+        "07700 900123",
+        "Lonely since bereavement",
+        "Prefers phone",
+    ] {
         assert!(!log.contains(private), "{private} reached the log");
     }
 

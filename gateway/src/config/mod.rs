@@ -53,6 +53,9 @@ pub struct ServerConfig {
     /// Largest request body accepted, in bytes (default 1 MiB).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// On SIGTERM, how long requests and deliveries in flight get to finish.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -61,10 +64,14 @@ impl Default for ServerConfig {
             listen: default_listen(),
             base_url: default_base_url(),
             max_body_bytes: default_max_body(),
+            shutdown_grace_seconds: default_grace(),
         }
     }
 }
 
+fn default_grace() -> u64 {
+    20
+}
 fn default_listen() -> String {
     "127.0.0.1:8080".into()
 }

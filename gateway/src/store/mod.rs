@@ -244,6 +244,6 @@ pub trait Store: Send + Sync {
         jti: &str,
         expires: Instant,
     ) -> Result<bool, StoreError>;
-    /// Whether the database answers.
-    async fn ping(&self) -> Result<(), StoreError>;
+    /// Whether the database answers (`Err` if not) and every embedded migration is applied.
+    async fn ready(&self) -> Result<bool, StoreError>;
 }

@@ -472,8 +472,11 @@ impl Store for SqliteStore {
         Ok(inserted == 1)
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
-        Ok(())
+    async fn ready(&self) -> Result<bool, StoreError> {
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(usize::try_from(applied).unwrap_or(0) >= MIGRATIONS.iter().count())
     }
 }

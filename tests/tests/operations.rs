@@ -1,0 +1,151 @@
+//! Operating the real binary: readiness, and a SIGTERM in the middle of load.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use signpost_conformance::simulators::FhirPartner;
+use support::{GatewayProcess, write_config};
+
+const REFERRAL: &str = signpost_profiles::examples::REFERRAL_FROM_GP;
+
+#[tokio::test]
+async fn readiness_reports_the_store_its_migrations_and_the_delivery_worker() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partner = FhirPartner::start().await.expect("partner");
+    let gateway =
+        GatewayProcess::start(&write_config(dir.path(), &partner.url()), dir.path()).await;
+    let base = gateway.fhir.trim_end_matches("/fhir").to_owned();
+    let ready = reqwest::get(format!("{base}/readyz"))
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), reqwest::StatusCode::OK);
+    let body: Value = ready.json().await.expect("json");
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["store"], "ok");
+    assert_eq!(body["delivery_worker"], "running");
+    assert_eq!(
+        reqwest::get(format!("{base}/healthz"))
+            .await
+            .expect("healthz")
+            .status(),
+        reqwest::StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn sigterm_under_load_answers_completely_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partner = FhirPartner::start().await.expect("partner");
+    let config = write_config(dir.path(), &partner.url());
+    let mut gateway = GatewayProcess::start(&config, dir.path()).await;
+    let token = gateway.gp_token(dir.path()).await;
+    let url = format!("{}/ServiceRequest", gateway.fhir);
+
+    let acknowledged: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let incomplete: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut clients = Vec::new();
+    for client in 0..6 {
+        let (url, token, acknowledged, incomplete) = (
+            url.clone(),
+            token.clone(),
+            acknowledged.clone(),
+            incomplete.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for n in 0..10_000 {
+                let body = REFERRAL.replace("RS-2026-000184", &format!("RS-T-{client}-{n}"));
+                let sent = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/fhir+json")
+                    .body(body)
+                    .send()
+                    .await;
+                let Ok(response) = sent else { break };
+                let status = response.status();
+                match response
+                    .text()
+                    .await
+                    .map(|t| serde_json::from_str::<Value>(&t))
+                {
+                    Ok(Ok(json)) if status == reqwest::StatusCode::CREATED => {
+                        acknowledged
+                            .lock()
+                            .expect("lock")
+                            .insert(json["id"].as_str().unwrap_or_default().to_owned());
+                    }
+                    Ok(Ok(json)) if json["resourceType"] == "OperationOutcome" => {}
+                    other => incomplete
+                        .lock()
+                        .expect("lock")
+                        .push(format!("{status}: {other:?}")),
+                }
+            }
+        }));
+    }
+    while acknowledged.lock().expect("lock").len() < 30 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let clean_exit = tokio::task::spawn_blocking(move || {
+        let clean = gateway.terminate();
+        (clean, gateway.log())
+    })
+    .await
+    .expect("join");
+    for c in clients {
+        let _ = c.await;
+    }
+    assert!(
+        clean_exit.0,
+        "SIGTERM did not end in exit 0:\n{}",
+        clean_exit.1
+    );
+    assert!(
+        incomplete.lock().expect("lock").is_empty(),
+        "half answers: {:?}",
+        incomplete.lock().expect("lock")
+    );
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+
+    // Everything acknowledged is stored, and delivered once the gateway is back.
+    let gateway = GatewayProcess::start(&config, dir.path()).await;
+    let token = gateway.gp_token(dir.path()).await;
+    let http = reqwest::Client::new();
+    for id in &acknowledged {
+        let response = http
+            .get(format!("{}/ServiceRequest/{id}", gateway.fhir))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::OK,
+            "{id} was acknowledged but is gone"
+        );
+    }
+    let delivered = partner
+        .wait_until(Duration::from_secs(30), |_| {
+            let focuses: HashSet<String> = partner
+                .accepted_tasks()
+                .iter()
+                .filter_map(|t| {
+                    t["focus"]["reference"]
+                        .as_str()
+                        .map(|r| r.trim_start_matches("ServiceRequest/").to_owned())
+                })
+                .collect();
+            acknowledged.is_subset(&focuses)
+        })
+        .await;
+    assert!(
+        delivered,
+        "not every acknowledged referral was delivered:\n{}",
+        gateway.log()
+    );
+}
