@@ -75,6 +75,8 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::webhooks::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::telemetry::metrics::render))
+        .route_layer(axum::middleware::from_fn(crate::telemetry::metrics::track))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

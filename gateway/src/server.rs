@@ -28,6 +28,7 @@ impl Gateway {
         let store = SqliteStore::open(&config.store.url)
             .await
             .with_context(|| format!("opening the store at {}", config.store.url))?;
+        crate::telemetry::metrics::handle();
         let directory = Directory::from_config(&config)?;
         let client_keys = ClientKeys::load(&config.clients)?;
         let token_signer = TokenSigner::load_or_create(

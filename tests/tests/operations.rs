@@ -149,3 +149,120 @@ async fn sigterm_under_load_answers_completely_and_loses_nothing_acknowledged() 
         gateway.log()
     );
 }
+
+/// The value of the first sample line of `name` whose labels include all of `labels`.
+fn sample(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .find(|l| labels.iter().all(|label| l.contains(label)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_count_requests_tokens_and_deliveries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partner = FhirPartner::start().await.expect("partner");
+    let gateway =
+        GatewayProcess::start(&write_config(dir.path(), &partner.url()), dir.path()).await;
+    let token = gateway.gp_token(dir.path()).await;
+    let http = reqwest::Client::new();
+    for body in [
+        REFERRAL.to_owned(),
+        REFERRAL.replace("RS-2026-000184", "RS-M-2"),
+        REFERRAL.replace("9434765919", "9434765918"),
+    ] {
+        http.post(format!("{}/ServiceRequest", gateway.fhir))
+            .bearer_auth(&token)
+            .header("content-type", "application/fhir+json")
+            .body(body)
+            .send()
+            .await
+            .expect("post");
+    }
+    assert!(
+        partner
+            .wait_until(Duration::from_secs(20), |_| partner.accepted_tasks().len()
+                == 2)
+            .await
+    );
+    let base = gateway.fhir.trim_end_matches("/fhir").to_owned();
+    // Deliveries are counted right after the partner answers; give the worker a moment to record them.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = reqwest::get(format!("{base}/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if sample(
+            &metrics,
+            "signpost_deliveries_total",
+            &["outcome=\"delivered\""],
+        )
+        .is_some_and(|v| v >= 2.0)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let created = [
+        "route=\"/fhir/{type}\"",
+        "method=\"POST\"",
+        "status=\"201\"",
+    ];
+    assert_eq!(
+        sample(&metrics, "http_requests_total", &created),
+        Some(2.0),
+        "{metrics}"
+    );
+    let refused = ["route=\"/fhir/{type}\"", "status=\"422\""];
+    assert_eq!(
+        sample(&metrics, "http_requests_total", &refused),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert!(
+        sample(
+            &metrics,
+            "http_request_duration_seconds_count",
+            &["route=\"/fhir/{type}\""]
+        )
+        .is_some_and(|v| v >= 3.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "signpost_token_requests_total",
+            &["outcome=\"granted\""]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "signpost_deliveries_total",
+            &["adapter=\"fhir-rest\"", "outcome=\"delivered\""]
+        ),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "signpost_outbox_pending", &[]),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "signpost_outbox_dead", &[]),
+        Some(0.0),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("9434765919"),
+        "metrics carry no identifiers"
+    );
+}

@@ -59,6 +59,7 @@ impl OAuthError {
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         tracing::info!(reason = self.error, "token refused");
+        crate::telemetry::metrics::token("refused", self.error);
         (
             self.status,
             Json(json!({"error": self.error, "error_description": self.description})),
@@ -199,6 +200,7 @@ pub async fn token(
             description: e.to_string(),
         })?;
     tracing::info!(client = %client.id, scope = %granted, "token granted");
+    crate::telemetry::metrics::token("granted", "");
     Ok(Json(json!({
         "access_token": access_token,
         "token_type": "bearer",

@@ -18,6 +18,7 @@ use crate::auth::tenancy::minimise_for_vcs;
 use crate::config::{DeliveryConfig, Role};
 use crate::routing::Directory;
 use crate::store::{ClaimedDelivery, Store, StoreError, StoredResource, now};
+use crate::telemetry::metrics;
 
 /// Delivers outbox rows until told to stop.
 pub struct DeliveryWorker {
@@ -169,6 +170,8 @@ impl DeliveryWorker {
         let recorded = match result {
             Ok(()) => {
                 Self::lock(&self.breakers).success(&entry.destination);
+                metrics::breaker(&entry.destination, false);
+                metrics::delivery(&entry.adapter, "delivered");
                 tracing::info!(delivery = %entry.id, destination = %entry.destination, attempt, "delivered");
                 self.store.mark_delivered(&entry.id).await
             }
@@ -177,9 +180,11 @@ impl DeliveryWorker {
             {
                 if Self::lock(&self.breakers).failure(&entry.destination, std::time::Instant::now())
                 {
+                    metrics::breaker(&entry.destination, true);
                     tracing::warn!(destination = %entry.destination, "circuit breaker open: pausing deliveries to this partner");
                 }
                 let delay = Backoff::from_config(&self.config).delay(attempt, retry_after);
+                metrics::delivery(&entry.adapter, "retry");
                 tracing::warn!(delivery = %entry.id, destination = %entry.destination, attempt, retry_in_ms = delay.as_millis() as u64, error = %e, "delivery failed; will retry");
                 let at = now().plus_millis(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
                 self.store.mark_retry(&entry.id, at, &e.record()).await
@@ -189,6 +194,7 @@ impl DeliveryWorker {
                     Self::lock(&self.breakers)
                         .failure(&entry.destination, std::time::Instant::now());
                 }
+                metrics::delivery(&entry.adapter, "dead");
                 tracing::error!(delivery = %entry.id, destination = %entry.destination, attempt, error = %e, "delivery is dead");
                 self.store.mark_dead(&entry.id, &e.record()).await
             }

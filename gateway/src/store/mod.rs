@@ -182,6 +182,8 @@ pub struct OutboxCounts {
     pub delivered: i64,
     /// Gave up; needs an operator.
     pub dead: i64,
+    /// When the oldest pending delivery was queued.
+    pub oldest_pending: Option<Instant>,
 }
 
 /// Resource and outbox storage; SQLite now, PostgreSQL behind the same trait later.

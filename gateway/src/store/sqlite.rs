@@ -431,14 +431,19 @@ impl Store for SqliteStore {
     }
 
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
-            .fetch_all(&self.reader)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n, MIN(created_us) AS oldest FROM outbox GROUP BY state",
+        )
+        .fetch_all(&self.reader)
+        .await?;
         let mut counts = OutboxCounts::default();
         for row in rows {
             let n: i64 = row.try_get("n")?;
             match row.try_get::<String, _>("state")?.as_str() {
-                "pending" => counts.pending = n,
+                "pending" => {
+                    counts.pending = n;
+                    counts.oldest_pending = row.try_get::<Option<i64>, _>("oldest")?.map(Instant);
+                }
                 "delivered" => counts.delivered = n,
                 "dead" => counts.dead = n,
                 _ => {}

@@ -1,6 +1,7 @@
-//! Telemetry: logs now; traces and metrics follow in the operations issue.
+//! Telemetry: redacted logs and Prometheus metrics.
 
 mod logs;
+pub mod metrics;
 mod redact;
 
 pub use logs::{ALLOWED_FIELDS, LogFormat, RedactingLayer};
