@@ -46,6 +46,11 @@ enum Command {
         #[arg(long, default_value = ".")]
         out: PathBuf,
     },
+    /// GET a URL and exit 0 on a 2xx answer: for container health checks (the image has no curl).
+    Probe {
+        /// e.g. http://127.0.0.1:8080/readyz
+        url: String,
+    },
     /// Get an access token (SMART Backend Services) and print it.
     Token {
         /// Client id.
@@ -63,6 +68,7 @@ enum Command {
     },
 }
 
+/// Key algorithms `keygen` can make.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Alg {
     Es384,
@@ -118,12 +124,41 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Probe { url } => probe(&url),
         Command::Token {
             client,
             key,
             scope,
             token_url,
         } => token(&client, &key, &scope, &token_url),
+    }
+}
+
+fn probe(url: &str) -> ExitCode {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return ExitCode::FAILURE;
+    };
+    let answer = runtime.block_on(async {
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(3))
+            .build()?
+            .get(url)
+            .send()
+            .await
+    });
+    match answer {
+        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+        Ok(r) => {
+            eprintln!("probe: {url} answered {}", r.status());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("probe: {url}: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 
