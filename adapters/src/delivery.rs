@@ -50,6 +50,8 @@ pub struct Delivery {
     pub focus: Value,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// W3C `traceparent` of this delivery's span, sent on so the partner's work joins the trace.
+    pub traceparent: Option<String>,
 }
 
 /// The partner's acknowledgement.

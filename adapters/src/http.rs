@@ -39,6 +39,19 @@ pub async fn classify(response: reqwest::Response) -> Result<Receipt, DeliveryEr
     }
 }
 
+/// `traceparent` for the partner, when the delivery runs in a trace.
+pub fn trace_headers(delivery: &crate::Delivery) -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(value) = delivery
+        .traceparent
+        .as_deref()
+        .and_then(|t| reqwest::header::HeaderValue::from_str(t).ok())
+    {
+        headers.insert("traceparent", value);
+    }
+    headers
+}
+
 /// Connection failures and timeouts are always worth another try.
 pub fn transport_error(error: &reqwest::Error) -> DeliveryError {
     let what = if error.is_timeout() {

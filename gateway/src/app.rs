@@ -77,6 +77,9 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::telemetry::metrics::render))
         .route_layer(axum::middleware::from_fn(crate::telemetry::metrics::track))
+        .route_layer(axum::middleware::from_fn(
+            crate::telemetry::traces::trace_request,
+        ))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -229,7 +229,19 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
         _ if sandbox => LogFormat::Text,
         _ => LogFormat::Json,
     };
-    signpost_gateway::telemetry::init_logs(format);
+    let otlp = config
+        .telemetry
+        .otlp_endpoint
+        .clone()
+        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok());
+    let provider = match signpost_gateway::telemetry::traces::provider(otlp.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cannot set up trace export to {otlp:?}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    signpost_gateway::telemetry::init(format, &provider);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -249,6 +261,8 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
         }
         gateway.run().await
     });
+    // Outside the runtime: the OTLP exporter flushes with a blocking client.
+    let _ = provider.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

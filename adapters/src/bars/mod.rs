@@ -130,6 +130,7 @@ impl Outbound for Bars {
             .header("NHSD-End-User-Organisation", end_user)
             .header("X-Request-Id", &delivery.idempotency_key)
             .header("X-Correlation-Id", &delivery.correlation_id)
+            .headers(http::trace_headers(delivery))
             .body(body)
             .send()
             .await

@@ -22,6 +22,7 @@ fn delivery(event: DeliveryEvent) -> Delivery {
             "status": "requested", "requester": {"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "A81001"}, "display": "Riverside Surgery"}}),
         focus: json!({"resourceType": "ServiceRequest", "id": "s1", "status": "active"}),
         attempt: 1,
+        traceparent: None,
     }
 }
 

@@ -78,6 +78,7 @@ impl Outbound for FhirRest {
             .header(reqwest::header::ACCEPT, "application/fhir+json")
             .header("X-Request-Id", &delivery.idempotency_key)
             .header("X-Correlation-Id", &delivery.correlation_id)
+            .headers(http::trace_headers(delivery))
             .body(body)
             .send()
             .await

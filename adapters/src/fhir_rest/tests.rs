@@ -15,6 +15,7 @@ fn delivery() -> Delivery {
         task: json!({"resourceType": "Task", "id": "t1", "focus": {"reference": "ServiceRequest/s1"}}),
         focus: json!({"resourceType": "ServiceRequest", "id": "s1"}),
         attempt: 1,
+        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
     }
 }
 
@@ -65,6 +66,10 @@ async fn posts_a_transaction_with_the_service_request_then_the_task() {
     let (headers, bundle) = &seen[0];
     assert_eq!(headers["x-request-id"], "key-1");
     assert_eq!(headers["x-correlation-id"], "corr-1");
+    assert_eq!(
+        headers["traceparent"],
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    );
     assert_eq!(headers["content-type"], "application/fhir+json");
     assert_eq!(bundle["type"], "transaction");
     assert_eq!(bundle["entry"][0]["request"]["url"], "ServiceRequest/s1");

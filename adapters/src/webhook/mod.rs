@@ -95,6 +95,7 @@ impl Outbound for Webhook {
             .header("webhook-timestamp", timestamp.to_string())
             .header("webhook-signature", signature)
             .header("X-Correlation-Id", &delivery.correlation_id)
+            .headers(http::trace_headers(delivery))
             .body(body)
             .send()
             .await

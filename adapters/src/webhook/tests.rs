@@ -113,6 +113,7 @@ fn delivery() -> Delivery {
             "code": {"coding": [{"display": "Referral to social prescribing service"}]},
             "reasonCode": [{"text": "Lonely since bereavement"}]}),
         attempt: 1,
+        traceparent: None,
     }
 }
 

@@ -29,6 +29,9 @@ pub struct Config {
     /// How deliveries are retried.
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    /// Where traces go.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
     /// Every organisation Signpost knows, keyed by ODS code.
     #[serde(default, rename = "organisation")]
     pub organisations: Vec<Organisation>,
@@ -141,6 +144,16 @@ fn default_token_ttl() -> u64 {
 }
 fn default_signing_key() -> PathBuf {
     "signpost-data/token-key.pem".into()
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP collector base URL (e.g. `http://otel-collector:4318`); off when absent,
+    /// unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// `[delivery]`: the outbox worker's retry policy.

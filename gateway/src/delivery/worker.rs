@@ -18,7 +18,8 @@ use crate::auth::tenancy::minimise_for_vcs;
 use crate::config::{DeliveryConfig, Role};
 use crate::routing::Directory;
 use crate::store::{ClaimedDelivery, Store, StoreError, StoredResource, now};
-use crate::telemetry::metrics;
+use crate::telemetry::{metrics, traces};
+use tracing::Instrument;
 
 /// Delivers outbox rows until told to stop.
 pub struct DeliveryWorker {
@@ -156,7 +157,14 @@ impl DeliveryWorker {
         let _ = tokio::time::timeout(grace, slots.acquire_many(all)).await;
     }
 
+    /// Delivers in a span that continues the trace of the request that queued the delivery.
     async fn deliver_one(&self, claimed: ClaimedDelivery) {
+        let span = tracing::info_span!("delivery", destination = %claimed.entry.destination, adapter = %claimed.entry.adapter);
+        traces::continue_trace(&span, claimed.entry.traceparent.as_deref());
+        self.attempt(claimed).instrument(span).await;
+    }
+
+    async fn attempt(&self, claimed: ClaimedDelivery) {
         let entry = &claimed.entry;
         let attempt = claimed.attempts + 1;
         let result = match self.prepare(&claimed).await {
@@ -260,6 +268,7 @@ impl DeliveryWorker {
                 task: json(&task),
                 focus: json(&focus),
                 attempt: claimed.attempts + 1,
+                traceparent: traces::current_traceparent(),
             },
         )))
     }

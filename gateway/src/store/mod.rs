@@ -103,6 +103,8 @@ pub struct OutboxEntry {
     pub idempotency_key: String,
     /// Threads one referral's messages.
     pub correlation_id: String,
+    /// The W3C trace context of the request that queued it.
+    pub traceparent: Option<String>,
 }
 
 /// A precondition checked inside the commit's transaction.

@@ -116,6 +116,7 @@ fn outbox_entry(row: &SqliteRow) -> Result<ClaimedDelivery, StoreError> {
             focus_version: row.try_get("focus_version")?,
             idempotency_key: row.try_get("idempotency_key")?,
             correlation_id: row.try_get("correlation_id")?,
+            traceparent: row.try_get("traceparent")?,
         },
         attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
     })
@@ -211,8 +212,8 @@ impl Store for SqliteStore {
         for o in &changes.outbox {
             sqlx::query(
                 "INSERT INTO outbox (id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
-                 idempotency_key, correlation_id, next_attempt_us, created_us) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                 idempotency_key, correlation_id, next_attempt_us, created_us, traceparent) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
             )
             .bind(&o.id)
             .bind(&o.destination)
@@ -225,6 +226,7 @@ impl Store for SqliteStore {
             .bind(&o.idempotency_key)
             .bind(&o.correlation_id)
             .bind(created.0)
+            .bind(&o.traceparent)
             .execute(&mut *tx)
             .await?;
         }
@@ -315,7 +317,7 @@ impl Store for SqliteStore {
                    AND e.destination = o.destination AND e.seq < o.seq AND e.state = 'pending') \
                ORDER BY o.seq LIMIT $4) \
              RETURNING id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
-               idempotency_key, correlation_id, attempts"
+               idempotency_key, correlation_id, attempts, traceparent"
         );
         let mut query = sqlx::query(AssertSqlSafe(sql))
             .bind(worker)

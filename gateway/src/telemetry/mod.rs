@@ -1,8 +1,9 @@
-//! Telemetry: redacted logs and Prometheus metrics.
+//! Telemetry: redacted logs, Prometheus metrics and OpenTelemetry traces.
 
 mod logs;
 pub mod metrics;
 mod redact;
+pub mod traces;
 
 pub use logs::{ALLOWED_FIELDS, LogFormat, RedactingLayer};
 pub use redact::redact;
@@ -11,12 +12,14 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Installs the global logger: `RUST_LOG` filters (default `info`), `format` shapes the lines.
-pub fn init_logs(format: LogFormat) {
+/// Installs the global subscriber: `RUST_LOG` filters (default `info`), `format` shapes the log
+/// lines, and spans go to `provider` (whose context is propagated to partners).
+pub fn init(format: LogFormat, provider: &opentelemetry_sdk::trace::SdkTracerProvider) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(RedactingLayer::new(format, std::io::stderr))
+        .with(traces::layer(provider))
         .try_init();
 }

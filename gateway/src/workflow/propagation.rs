@@ -251,6 +251,7 @@ impl<'a> ChainChange<'a> {
                         focus_version,
                         idempotency_key: uuid::Uuid::new_v4().to_string(),
                         correlation_id: self.correlation_id.clone(),
+                        traceparent: crate::telemetry::traces::current_traceparent(),
                     });
                 }
             }

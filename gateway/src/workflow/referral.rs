@@ -150,6 +150,7 @@ pub fn new_referral(
             focus_version: 1,
             idempotency_key: uuid::Uuid::new_v4().to_string(),
             correlation_id: correlation_id.to_owned(),
+            traceparent: crate::telemetry::traces::current_traceparent(),
         })
         .into_iter()
         .collect();
