@@ -13,7 +13,27 @@ use crate::auth::{ClientKeys, TokenSigner};
 use crate::config::Config;
 use crate::delivery::DeliveryWorker;
 use crate::routing::Directory;
-use crate::store::{SqliteStore, Store};
+use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
+
+/// Opens the store a URL names: `sqlite://FILE` or `postgres://...`.
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::open(url).await?))
+    } else {
+        Ok(Arc::new(SqliteStore::open(url).await?))
+    }
+}
+
+/// A store URL fit for a log or an error message: no password.
+fn redact_password(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
 
 /// Everything a running gateway holds, ready to serve.
 pub struct Gateway {
@@ -25,9 +45,12 @@ pub struct Gateway {
 impl Gateway {
     /// Opens the store (running migrations) and binds the listener.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
-        let store = SqliteStore::open(&config.store.url)
-            .await
-            .with_context(|| format!("opening the store at {}", config.store.url))?;
+        let store = open_store(&config.store.url).await.with_context(|| {
+            format!(
+                "opening the store at {}",
+                redact_password(&config.store.url)
+            )
+        })?;
         crate::telemetry::metrics::handle();
         let directory = Directory::from_config(&config)?;
         let client_keys = ClientKeys::load(&config.clients)?;
@@ -42,7 +65,7 @@ impl Gateway {
             .with_context(|| format!("listening on {}", config.server.listen))?;
         let state = AppState {
             config: Arc::new(config),
-            store: Arc::new(store) as Arc<dyn Store>,
+            store,
             directory: Arc::new(directory),
             outbox_wake: Arc::new(Notify::new()),
             client_keys: Arc::new(client_keys),
@@ -67,6 +90,11 @@ impl Gateway {
             self.state.outbox_wake.clone(),
         );
         let grace = Duration::from_secs(self.state.config.server.shutdown_grace_seconds);
+        // Other replicas' new deliveries wake this worker too (PostgreSQL LISTEN/NOTIFY).
+        self.state
+            .store
+            .watch_outbox(self.state.outbox_wake.clone())
+            .await?;
         let running = self.state.worker_running.clone();
         running.store(true, Ordering::SeqCst);
         let worker = tokio::spawn(async move {

@@ -55,11 +55,14 @@ impl Config {
                 "must start with http:// or https://".into(),
             );
         }
-        if !self.store.url.starts_with("sqlite:") {
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| self.store.url.starts_with(scheme))
+        {
             push(
                 "store.url".into(),
                 format!(
-                    "\"{}\" is not a supported store; use sqlite://FILE",
+                    "\"{}\" is not a supported store; use sqlite://FILE or postgres://USER@HOST/DB",
                     self.store.url
                 ),
             );

@@ -3,6 +3,7 @@
 //! Handlers see only the [`Store`] trait; every write goes through [`Store::commit`], so a
 //! resource, its index and the outbox rows announcing it are written together or not at all.
 
+mod postgres;
 mod search;
 mod sqlite;
 mod time;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::value::RawValue;
 
+pub use postgres::PostgresStore;
 pub use search::{Comparator, Criterion, SearchQuery, SortOrder};
 pub use sqlite::SqliteStore;
 pub use time::{Instant, now};
@@ -248,6 +250,13 @@ pub trait Store: Send + Sync {
         jti: &str,
         expires: Instant,
     ) -> Result<bool, StoreError>;
+    /// Wakes `wake` whenever any process adds outbox rows (the in-process wake covers this process).
+    async fn watch_outbox(
+        &self,
+        _wake: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Whether the database answers (`Err` if not) and every embedded migration is applied.
     async fn ready(&self) -> Result<bool, StoreError>;
 }

@@ -113,7 +113,7 @@ pub(super) fn where_clause(query: &SearchQuery) -> (String, Vec<Bind>) {
 }
 
 /// The page query: columns, order, limit and offset.
-pub(super) fn page_sql(query: &SearchQuery) -> (String, Vec<Bind>) {
+pub(super) fn page_sql(query: &SearchQuery, body: &str) -> (String, Vec<Bind>) {
     let (from, mut binds) = where_clause(query);
     let order = match query.sort {
         SortOrder::LastUpdatedAscending => "r.last_updated_us ASC, r.id ASC",
@@ -125,7 +125,7 @@ pub(super) fn page_sql(query: &SearchQuery) -> (String, Vec<Bind>) {
     let offset = binds.len();
     (
         format!(
-            "SELECT r.resource_type, r.id, r.version, r.last_updated_us, r.body {from} ORDER BY {order} LIMIT ${limit} OFFSET ${offset}"
+            "SELECT r.resource_type, r.id, r.version, r.last_updated_us, {body} AS body {from} ORDER BY {order} LIMIT ${limit} OFFSET ${offset}"
         ),
         binds,
     )
@@ -150,7 +150,7 @@ mod tests {
             offset: 0,
             sort: SortOrder::default(),
         };
-        let (sql, binds) = page_sql(&query);
+        let (sql, binds) = page_sql(&query, "r.body");
         assert!(!sql.contains("requested"), "{sql}");
         assert_eq!(binds.len(), 6);
         assert!(sql.contains("LIMIT $5 OFFSET $6"), "{sql}");

@@ -87,7 +87,7 @@ async fn search_on(
     conn: &mut SqliteConnection,
     query: &SearchQuery,
 ) -> Result<SearchPage, StoreError> {
-    let (sql, binds) = page_sql(query);
+    let (sql, binds) = page_sql(query, "r.body");
     let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), binds)
         .fetch_all(&mut *conn)
         .await?;

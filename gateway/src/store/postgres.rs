@@ -1,0 +1,503 @@
+//! PostgreSQL: for production and for several gateway replicas on one database. Resources
+//! are kept as `jsonb`; replicas share the outbox (`FOR UPDATE SKIP LOCKED`) and wake each
+//! other's delivery workers with `LISTEN/NOTIFY`; conditional creates are serialised by an
+//! advisory lock on their criteria, so racing replicas make one resource.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::value::RawValue;
+use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{AssertSqlSafe, Row};
+use tokio::sync::Notify;
+
+use super::search::{Bind, page_sql, where_clause};
+use super::{
+    ChangeSet, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord, Instant, OutboxCounts,
+    OutboxEntry, SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
+};
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The channel new outbox rows are announced on.
+const OUTBOX_CHANNEL: &str = "signpost_outbox";
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PostgresStore {
+    writer: PgPool,
+    reader: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to a `postgres://` URL and applies migrations (safe with several replicas:
+    /// sqlx takes a migration lock).
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        MIGRATIONS.run(&pool).await?;
+        Ok(Self {
+            writer: pool.clone(),
+            reader: pool,
+        })
+    }
+}
+
+fn stored(row: &PgRow) -> Result<StoredResource, StoreError> {
+    let body: String = row.try_get("body")?;
+    Ok(StoredResource {
+        resource_type: row.try_get("resource_type")?,
+        id: row.try_get("id")?,
+        version: row.try_get("version")?,
+        last_updated: Instant(row.try_get("last_updated_us")?),
+        body: RawValue::from_string(body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+    })
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    for b in binds {
+        q = match b {
+            Bind::Text(s) => q.bind(s),
+            Bind::Int(i) => q.bind(i),
+        };
+    }
+    q
+}
+
+async fn search_on(conn: &mut PgConnection, query: &SearchQuery) -> Result<SearchPage, StoreError> {
+    let (sql, binds) = page_sql(query, "r.body::text");
+    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), binds)
+        .fetch_all(&mut *conn)
+        .await?;
+    let resources = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
+    let (from, binds) = where_clause(query);
+    let total: i64 = bind_all(
+        sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) AS n {from}"))),
+        binds,
+    )
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
+    Ok(SearchPage { resources, total })
+}
+
+fn outbox_entry(row: &PgRow) -> Result<ClaimedDelivery, StoreError> {
+    Ok(ClaimedDelivery {
+        entry: OutboxEntry {
+            id: row.try_get("id")?,
+            destination: row.try_get("destination")?,
+            adapter: row.try_get("adapter")?,
+            event: row.try_get("event")?,
+            task_id: row.try_get("task_id")?,
+            task_version: row.try_get("task_version")?,
+            focus_id: row.try_get("focus_id")?,
+            focus_version: row.try_get("focus_version")?,
+            idempotency_key: row.try_get("idempotency_key")?,
+            correlation_id: row.try_get("correlation_id")?,
+            traceparent: row.try_get("traceparent")?,
+        },
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+    })
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
+        // IMMEDIATE takes the write lock first, so the condition check and the writes see one state.
+        let mut tx = self.writer.begin().await?;
+        if let Some(Condition::IfNoneExist(query)) = &changes.condition {
+            // Replicas creating with the same criteria queue here, so only one finds nothing.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(format!("{}:{:?}", query.resource_type, query.criteria))
+                .execute(&mut *tx)
+                .await?;
+            let page = search_on(&mut tx, query).await?;
+            if page.total > 0 {
+                tx.rollback().await?;
+                return Ok(CommitOutcome::AlreadyExists(page.resources));
+            }
+        }
+        for write in &changes.writes {
+            let r = &write.resource;
+            let body = r.body.get();
+            if r.version == 1 {
+                sqlx::query(
+                    "INSERT INTO resources (resource_type, id, version, last_updated_us, body) VALUES ($1, $2, $3, $4, $5::jsonb)",
+                )
+                .bind(&r.resource_type)
+                .bind(&r.id)
+                .bind(r.version)
+                .bind(r.last_updated.0)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                let updated = sqlx::query(
+                    "UPDATE resources SET version = $1, last_updated_us = $2, body = $3::jsonb \
+                     WHERE resource_type = $4 AND id = $5 AND version = $6",
+                )
+                .bind(r.version)
+                .bind(r.last_updated.0)
+                .bind(body)
+                .bind(&r.resource_type)
+                .bind(&r.id)
+                .bind(r.version - 1)
+                .execute(&mut *tx)
+                .await?;
+                if updated.rows_affected() != 1 {
+                    let current: Option<i64> = sqlx::query_scalar(
+                        "SELECT version FROM resources WHERE resource_type = $1 AND id = $2",
+                    )
+                    .bind(&r.resource_type)
+                    .bind(&r.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    tx.rollback().await?;
+                    return Err(StoreError::VersionConflict {
+                        resource_type: r.resource_type.clone(),
+                        id: r.id.clone(),
+                        expected: r.version - 1,
+                        current: current.unwrap_or(0),
+                    });
+                }
+                sqlx::query(
+                    "DELETE FROM search_index WHERE resource_type = $1 AND resource_id = $2",
+                )
+                .bind(&r.resource_type)
+                .bind(&r.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) VALUES ($1, $2, $3, $4, $5::jsonb)",
+            )
+            .bind(&r.resource_type)
+            .bind(&r.id)
+            .bind(r.version)
+            .bind(r.last_updated.0)
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+            for entry in &write.index {
+                sqlx::query(
+                    "INSERT INTO search_index (resource_type, resource_id, param, system, value) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&r.resource_type)
+                .bind(&r.id)
+                .bind(entry.param)
+                .bind(&entry.system)
+                .bind(&entry.value)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let created = now();
+        for o in &changes.outbox {
+            sqlx::query(
+                "INSERT INTO outbox (id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
+                 idempotency_key, correlation_id, next_attempt_us, created_us, traceparent) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
+            )
+            .bind(&o.id)
+            .bind(&o.destination)
+            .bind(&o.adapter)
+            .bind(&o.event)
+            .bind(&o.task_id)
+            .bind(o.task_version)
+            .bind(&o.focus_id)
+            .bind(o.focus_version)
+            .bind(&o.idempotency_key)
+            .bind(&o.correlation_id)
+            .bind(created.0)
+            .bind(&o.traceparent)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !changes.outbox.is_empty() {
+            // Delivered at commit: wakes every replica's delivery worker.
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(OUTBOX_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(CommitOutcome::Committed)
+    }
+
+    async fn read(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        sqlx::query(
+            "SELECT resource_type, id, version, last_updated_us, body::text AS body FROM resources WHERE resource_type = $1 AND id = $2",
+        )
+        .bind(resource_type)
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(stored)
+        .transpose()
+    }
+
+    async fn vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        sqlx::query(
+            "SELECT resource_type, id, version, last_updated_us, body::text AS body FROM resource_versions \
+             WHERE resource_type = $1 AND id = $2 AND version = $3",
+        )
+        .bind(resource_type)
+        .bind(id)
+        .bind(version)
+        .fetch_optional(&self.reader)
+        .await?
+        .as_ref()
+        .map(stored)
+        .transpose()
+    }
+
+    async fn history(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        sqlx::query(
+            "SELECT resource_type, id, version, last_updated_us, body::text AS body FROM resource_versions \
+             WHERE resource_type = $1 AND id = $2 ORDER BY version DESC",
+        )
+        .bind(resource_type)
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(stored)
+        .collect()
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        search_on(&mut conn, query).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        worker: &str,
+        limit: usize,
+        lease: Duration,
+        excluded: &[String],
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let at = now();
+        let until = at.plus_millis(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX));
+        let skip: String = (0..excluded.len())
+            .map(|i| format!(" AND o.destination <> ${}", i + 5))
+            .collect();
+        // A row waits while an earlier row for the same Task and destination is still pending:
+        // that is what keeps one Task's deliveries in order.
+        let sql = format!(
+            "UPDATE outbox SET lease_owner = $1, lease_until_us = $2 WHERE seq IN ( \
+               SELECT o.seq FROM outbox o \
+               WHERE o.state = 'pending' AND o.next_attempt_us <= $3 \
+                 AND (o.lease_until_us IS NULL OR o.lease_until_us < $3){skip} \
+                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.task_id = o.task_id \
+                   AND e.destination = o.destination AND e.seq < o.seq AND e.state = 'pending') \
+               ORDER BY o.seq LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
+               idempotency_key, correlation_id, attempts, traceparent"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(worker)
+            .bind(until.0)
+            .bind(at.0)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
+        for destination in excluded {
+            query = query.bind(destination);
+        }
+        let rows = query.fetch_all(&self.writer).await?;
+        rows.iter().map(outbox_entry).collect()
+    }
+
+    async fn release(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET lease_owner = NULL, lease_until_us = NULL WHERE id = $1")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_deliveries(
+        &self,
+        state: &str,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, destination, adapter, event, task_id, task_version, state, attempts, last_error, created_us \
+             FROM outbox WHERE state = $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(state)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeliveryRecord {
+                    id: row.try_get("id")?,
+                    organisation: row.try_get("destination")?,
+                    adapter: row.try_get("adapter")?,
+                    event: row.try_get("event")?,
+                    task: format!(
+                        "Task/{}/_history/{}",
+                        row.try_get::<String, _>("task_id")?,
+                        row.try_get::<i64, _>("task_version")?
+                    ),
+                    state: row.try_get("state")?,
+                    attempts: row.try_get("attempts")?,
+                    last_error: row.try_get("last_error")?,
+                    created: Instant(row.try_get("created_us")?).to_fhir(),
+                })
+            })
+            .collect()
+    }
+
+    async fn replay(&self, id: &str) -> Result<Option<bool>, StoreError> {
+        let state: Option<String> = sqlx::query_scalar("SELECT state FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.writer)
+            .await?;
+        match state.as_deref() {
+            None => Ok(None),
+            Some("dead") => {
+                sqlx::query(
+                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_us = $2, \
+                     lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND state = 'dead'",
+                )
+                .bind(id)
+                .bind(now().0)
+                .execute(&self.writer)
+                .await?;
+                Ok(Some(true))
+            }
+            Some(_) => Ok(Some(false)),
+        }
+    }
+
+    async fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET state = 'delivered', delivered_us = $2, attempts = attempts + 1, \
+             lease_owner = NULL, lease_until_us = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now().0)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_retry(&self, id: &str, retry_at: Instant, error: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_us = $2, last_error = $3, \
+             lease_owner = NULL, lease_until_us = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(retry_at.0)
+        .bind(error)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_dead(&self, id: &str, error: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $2, \
+             lease_owner = NULL, lease_until_us = NULL WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT state, COUNT(*) AS n, MIN(created_us) AS oldest FROM outbox GROUP BY state",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        let mut counts = OutboxCounts::default();
+        for row in rows {
+            let n: i64 = row.try_get("n")?;
+            match row.try_get::<String, _>("state")?.as_str() {
+                "pending" => {
+                    counts.pending = n;
+                    counts.oldest_pending = row.try_get::<Option<i64>, _>("oldest")?.map(Instant);
+                }
+                "delivered" => counts.delivered = n,
+                "dead" => counts.dead = n,
+                _ => {}
+            }
+        }
+        Ok(counts)
+    }
+
+    async fn remember_once(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires: Instant,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        // Expired ids can never be replayed (the assertion itself is refused as expired), so forget them.
+        sqlx::query("DELETE FROM used_jtis WHERE expires_us < $1")
+            .bind(now().0)
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO used_jtis (client_id, jti, expires_us) VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING",
+        )
+        .bind(client_id)
+        .bind(jti)
+        .bind(expires.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(inserted == 1)
+    }
+
+    async fn watch_outbox(&self, wake: Arc<Notify>) -> Result<(), StoreError> {
+        let mut listener = PgListener::connect_with(&self.writer).await?;
+        listener.listen(OUTBOX_CHANNEL).await?;
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(_) => wake.notify_one(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox notifications interrupted; polling until they resume");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn ready(&self) -> Result<bool, StoreError> {
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(usize::try_from(applied).unwrap_or(0) >= MIGRATIONS.iter().count())
+    }
+}

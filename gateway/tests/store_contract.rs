@@ -1,0 +1,364 @@
+//! One store contract, run unchanged against SQLite and PostgreSQL.
+//!
+//! PostgreSQL: `SIGNPOST_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`) names a
+//! server where each test creates its own fresh database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use signpost_gateway::fhir::search_params::index_entries;
+use signpost_gateway::server::open_store;
+use signpost_gateway::store::{
+    ChangeSet, CommitOutcome, Condition, Criterion, Instant, OutboxEntry, ResourceWrite,
+    SearchQuery, SortOrder, Store, StoreError, StoredResource, now,
+};
+use sqlx::Connection;
+
+async fn sqlite() -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = open_store(&format!(
+        "sqlite://{}",
+        dir.path().join("contract.db").display()
+    ))
+    .await
+    .expect("sqlite");
+    (store, Some(dir))
+}
+
+async fn postgres() -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
+    let admin = std::env::var("SIGNPOST_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("signpost_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for the store contract tests (.ci/run starts it): {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(b, _)| b)
+        .to_owned();
+    (
+        open_store(&format!("{base}/{name}"))
+            .await
+            .expect("postgres"),
+        None,
+    )
+}
+
+fn write(resource: Value, version: i64, at: Instant) -> ResourceWrite {
+    let mut resource = resource;
+    resource["meta"] = json!({"versionId": version.to_string()});
+    ResourceWrite {
+        index: index_entries(&resource),
+        resource: StoredResource {
+            resource_type: resource["resourceType"].as_str().expect("type").to_owned(),
+            id: resource["id"].as_str().expect("id").to_owned(),
+            version,
+            last_updated: at,
+            body: serde_json::value::to_raw_value(&resource).expect("json"),
+        },
+    }
+}
+
+fn task(id: &str, status: &str) -> Value {
+    json!({"resourceType": "Task", "id": id, "status": status, "intent": "order",
+           "owner": {"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "LWS001"}}})
+}
+
+fn query(rtype: &str, criteria: Vec<Criterion>) -> SearchQuery {
+    SearchQuery {
+        resource_type: rtype.into(),
+        criteria,
+        count: 10,
+        offset: 0,
+        sort: SortOrder::default(),
+    }
+}
+
+fn status_is(code: &str) -> Criterion {
+    Criterion::Index {
+        param: "status",
+        any_of: vec![(None, code.into())],
+    }
+}
+
+fn outbox(id: &str, task_id: &str, version: i64, destination: &str) -> OutboxEntry {
+    OutboxEntry {
+        id: id.into(),
+        destination: destination.into(),
+        adapter: "fhir-rest".into(),
+        event: "task-updated".into(),
+        task_id: task_id.into(),
+        task_version: version,
+        focus_id: "s1".into(),
+        focus_version: 1,
+        idempotency_key: format!("key-{id}"),
+        correlation_id: "corr".into(),
+        traceparent: None,
+    }
+}
+
+async fn commit(
+    store: &dyn Store,
+    writes: Vec<ResourceWrite>,
+    outbox: Vec<OutboxEntry>,
+) -> Result<CommitOutcome, StoreError> {
+    store
+        .commit(ChangeSet {
+            writes,
+            outbox,
+            condition: None,
+        })
+        .await
+}
+
+async fn versions_history_and_search(store: Arc<dyn Store>) {
+    let t0 = now();
+    commit(
+        store.as_ref(),
+        vec![write(task("t1", "requested"), 1, t0)],
+        vec![],
+    )
+    .await
+    .expect("create");
+    let v2 = write(task("t1", "accepted"), 2, t0.plus_millis(5));
+    commit(store.as_ref(), vec![v2.clone()], vec![])
+        .await
+        .expect("update");
+    let stale = commit(store.as_ref(), vec![v2], vec![]).await;
+    assert!(
+        matches!(stale, Err(StoreError::VersionConflict { current: 2, .. })),
+        "{stale:?}"
+    );
+
+    let current = store
+        .read("Task", "t1")
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(current.version, 2);
+    let body: Value = serde_json::from_str(current.body.get()).expect("json");
+    assert_eq!(body["status"], "accepted");
+    let v1 = store
+        .vread("Task", "t1", 1)
+        .await
+        .expect("vread")
+        .expect("v1");
+    assert_eq!(
+        serde_json::from_str::<Value>(v1.body.get()).expect("json")["status"],
+        "requested"
+    );
+    let history: Vec<i64> = store
+        .history("Task", "t1")
+        .await
+        .expect("history")
+        .iter()
+        .map(|r| r.version)
+        .collect();
+    assert_eq!(history, vec![2, 1]);
+    assert!(store.read("Task", "nope").await.expect("read").is_none());
+
+    // Search sees only the current version's values.
+    assert_eq!(
+        store
+            .search(&query("Task", vec![status_is("accepted")]))
+            .await
+            .expect("search")
+            .total,
+        1
+    );
+    assert_eq!(
+        store
+            .search(&query("Task", vec![status_is("requested")]))
+            .await
+            .expect("search")
+            .total,
+        0
+    );
+    for n in 2..=5 {
+        commit(
+            store.as_ref(),
+            vec![write(task(&format!("t{n}"), "requested"), 1, now())],
+            vec![],
+        )
+        .await
+        .expect("create");
+    }
+    let mut page = query("Task", vec![status_is("requested")]);
+    page.count = 3;
+    let first = store.search(&page).await.expect("page");
+    assert_eq!((first.total, first.resources.len()), (4, 3));
+    page.offset = 3;
+    assert_eq!(store.search(&page).await.expect("page").resources.len(), 1);
+    let later = query(
+        "Task",
+        vec![Criterion::LastUpdated(
+            signpost_gateway::store::Comparator::Greater,
+            t0.plus_millis(1),
+        )],
+    );
+    assert_eq!(store.search(&later).await.expect("search").total, 5);
+}
+
+async fn conditional_creates_make_one_resource_even_when_racing(store: Arc<dyn Store>) {
+    let condition = query("Task", vec![status_is("requested")]);
+    let attempts = (0..8).map(|n| {
+        let store = store.clone();
+        let condition = condition.clone();
+        tokio::spawn(async move {
+            let changes = ChangeSet {
+                writes: vec![write(task(&format!("race-{n}"), "requested"), 1, now())],
+                outbox: vec![],
+                condition: Some(Condition::IfNoneExist(condition)),
+            };
+            store.commit(changes).await.expect("commit")
+        })
+    });
+    let mut created = 0;
+    for a in attempts {
+        if matches!(a.await.expect("join"), CommitOutcome::Committed) {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(store.search(&condition).await.expect("search").total, 1);
+}
+
+async fn the_outbox_keeps_order_leases_and_states(store: Arc<dyn Store>) {
+    let lease = Duration::from_secs(60);
+    commit(
+        store.as_ref(),
+        vec![],
+        vec![
+            outbox("a1", "T", 1, "LWS001"),
+            outbox("a2", "T", 2, "LWS001"),
+            outbox("b1", "U", 1, "LWS001"),
+            outbox("c1", "V", 1, "VCS001"),
+        ],
+    )
+    .await
+    .expect("queue");
+    let ids = |claimed: &[signpost_gateway::store::ClaimedDelivery]| {
+        let mut ids: Vec<String> = claimed.iter().map(|c| c.entry.id.clone()).collect();
+        ids.sort();
+        ids
+    };
+    // T's second delivery waits for its first; VCS001 is excluded (e.g. its breaker is open).
+    let claimed = store
+        .claim_deliveries("w1", 10, lease, &["VCS001".into()])
+        .await
+        .expect("claim");
+    assert_eq!(ids(&claimed), vec!["a1", "b1"]);
+    assert!(
+        store
+            .claim_deliveries("w2", 10, lease, &["VCS001".into()])
+            .await
+            .expect("claim")
+            .is_empty(),
+        "leased rows are not claimed twice"
+    );
+    store.release("b1").await.expect("release");
+    store.mark_delivered("a1").await.expect("delivered");
+    let claimed = store
+        .claim_deliveries("w2", 10, lease, &[])
+        .await
+        .expect("claim");
+    assert_eq!(ids(&claimed), vec!["a2", "b1", "c1"]);
+    store
+        .mark_retry("a2", now().plus_millis(60_000), "partner answered 503")
+        .await
+        .expect("retry");
+    store
+        .mark_dead("b1", "partner answered 422: no")
+        .await
+        .expect("dead");
+    store.mark_delivered("c1").await.expect("delivered");
+    let counts = store.outbox_counts().await.expect("counts");
+    assert_eq!((counts.pending, counts.delivered, counts.dead), (1, 2, 1));
+    assert!(counts.oldest_pending.is_some());
+    assert!(
+        store
+            .claim_deliveries("w3", 10, lease, &[])
+            .await
+            .expect("claim")
+            .is_empty(),
+        "a2 is not due yet"
+    );
+
+    let dead = store.list_deliveries("dead", 10).await.expect("list");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        (
+            dead[0].id.as_str(),
+            dead[0].attempts,
+            dead[0].last_error.as_deref()
+        ),
+        ("b1", 1, Some("partner answered 422: no"))
+    );
+    assert_eq!(store.replay("b1").await.expect("replay"), Some(true));
+    assert_eq!(store.replay("c1").await.expect("replay"), Some(false));
+    assert_eq!(store.replay("zz").await.expect("replay"), None);
+    let claimed = store
+        .claim_deliveries("w3", 10, lease, &[])
+        .await
+        .expect("claim");
+    assert_eq!(ids(&claimed), vec!["b1"]);
+    assert_eq!(
+        claimed[0].attempts, 0,
+        "a replay starts with fresh attempts"
+    );
+}
+
+async fn one_time_values_are_refused_the_second_time(store: Arc<dyn Store>) {
+    let later = now().plus_millis(60_000);
+    assert!(
+        store
+            .remember_once("jti:c1", "n1", later)
+            .await
+            .expect("first")
+    );
+    assert!(
+        !store
+            .remember_once("jti:c1", "n1", later)
+            .await
+            .expect("second")
+    );
+    assert!(
+        store
+            .remember_once("jti:c2", "n1", later)
+            .await
+            .expect("other scope")
+    );
+    assert!(store.ready().await.expect("ready"));
+}
+
+macro_rules! contract {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test]
+                async fn sqlite() {
+                    let (store, _dir) = super::sqlite().await;
+                    super::$scenario(store).await;
+                }
+
+                #[tokio::test]
+                async fn postgres() {
+                    let (store, _dir) = super::postgres().await;
+                    super::$scenario(store).await;
+                }
+            }
+        )*
+    };
+}
+
+contract!(
+    versions_history_and_search,
+    conditional_creates_make_one_resource_even_when_racing,
+    the_outbox_keeps_order_leases_and_states,
+    one_time_values_are_refused_the_second_time,
+);
