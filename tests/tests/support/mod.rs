@@ -54,12 +54,19 @@ pub struct GatewayProcess {
     child: Option<Child>,
     /// Its FHIR base URL.
     pub fhir: String,
+    /// The base URL it is configured with (token issuer and audience).
+    public_base: String,
     log: PathBuf,
 }
 
 impl GatewayProcess {
     /// Starts `signpost serve --config FILE` in `dir` and waits until `/healthz` answers.
     pub async fn start(config: &Path, dir: &Path) -> Self {
+        Self::start_with(config, dir, &[]).await
+    }
+
+    /// Like [`start`](Self::start), with extra environment (e.g. `SIGNPOST_STORE_URL`).
+    pub async fn start_with(config: &Path, dir: &Path, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let log = dir.join(format!("gateway-{port}.log"));
@@ -69,15 +76,21 @@ impl GatewayProcess {
             .env("SIGNPOST_SERVER_LISTEN", format!("127.0.0.1:{port}"))
             .env("SIGNPOST_SERVER_BASE_URL", &base)
             .env("RUST_LOG", "info,sqlx=warn")
+            .envs(env.iter().copied())
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("spawn signpost");
+        let public_base = env
+            .iter()
+            .find(|(k, _)| *k == "SIGNPOST_SERVER_BASE_URL")
+            .map_or_else(|| base.clone(), |(_, v)| (*v).to_owned());
         let mut process = Self {
             child: Some(child),
             fhir: format!("{base}/fhir"),
+            public_base,
             log,
         };
         let http = reqwest::Client::new();
@@ -104,36 +117,46 @@ impl GatewayProcess {
 
     /// A fresh access token for the GP client of [`write_config`] (its key is in `dir`).
     pub async fn gp_token(&self, dir: &Path) -> String {
-        let pem = std::fs::read_to_string(dir.join("gp.pem")).expect("gp key");
-        let key = signpost_conformance::keys::ClientKey::from_pem(&pem).expect("pem");
-        let token_url = self.fhir.replace("/fhir", "/auth/token");
-        signpost_conformance::smart::request_token(
-            &reqwest::Client::new(),
-            &token_url,
+        self.token_as(
+            dir,
+            "gp",
             GP_CLIENT,
-            &key,
             "system/ServiceRequest.crs system/Task.rs",
         )
         .await
-        .expect("token")
-        .access_token
     }
 
     /// An access token for a client whose key [`client_block`] wrote into `dir`.
     pub async fn token_for(&self, dir: &Path, client: &str, scope: &str) -> String {
-        let pem = std::fs::read_to_string(dir.join(format!("{client}.pem"))).expect("client key");
+        self.token_as(dir, client, client, scope).await
+    }
+
+    /// A token for `client_id` signed with `dir/{key}.pem`, asked of this process with the
+    /// audience its configured base URL names (shared by replicas behind one address).
+    async fn token_as(&self, dir: &Path, key: &str, client_id: &str, scope: &str) -> String {
+        let pem = std::fs::read_to_string(dir.join(format!("{key}.pem"))).expect("client key");
         let key = signpost_conformance::keys::ClientKey::from_pem(&pem).expect("pem");
+        let assertion = signpost_conformance::smart::AssertionClaims::new(
+            client_id,
+            &format!("{}/auth/token", self.public_base),
+            240,
+        )
+        .sign(&key)
+        .expect("sign");
         let token_url = self.fhir.replace("/fhir", "/auth/token");
-        signpost_conformance::smart::request_token(
+        let (status, body) = signpost_conformance::smart::request_token_raw(
             &reqwest::Client::new(),
             &token_url,
-            client,
-            &key,
+            &assertion,
             scope,
         )
         .await
-        .expect("token")
-        .access_token
+        .expect("token request");
+        assert_eq!(status, 200, "token refused: {body}");
+        serde_json::from_str::<serde_json::Value>(&body).expect("json")["access_token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
     }
 
     /// What the process logged.
@@ -173,6 +196,26 @@ impl Drop for GatewayProcess {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A fresh PostgreSQL database on the test server (`SIGNPOST_TEST_POSTGRES`, as `.ci/run` sets it).
+pub async fn fresh_postgres() -> String {
+    use sqlx::Connection;
+    let admin = std::env::var("SIGNPOST_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("signpost_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(b, _)| b)
+        .to_owned();
+    format!("{base}/{name}")
 }
 
 /// A `[[client]]` block for `id`, with a fresh key written to `dir/{id}.pem` and its JWKS beside it.
