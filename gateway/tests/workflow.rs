@@ -161,9 +161,14 @@ async fn each_party_makes_only_its_own_moves() {
     // Not a party at all: the Task does not exist for them.
     let mut accepted = task.clone();
     accepted["status"] = json!("accepted");
-    for outsider in ["city-lw", "mill-lane-app", "hillside-gp"] {
+    // Outsiders holding the update scope are told nothing exists; one without it is refused by scope first.
+    for (outsider, expected) in [
+        ("city-lw", StatusCode::NOT_FOUND),
+        ("mill-lane-app", StatusCode::NOT_FOUND),
+        ("hillside-gp", StatusCode::FORBIDDEN),
+    ] {
         let (status, _, outcome) = gw.put_task(outsider, &accepted, Some(1)).await;
-        assert_eq!(status, StatusCode::NOT_FOUND, "{outsider}: {outcome}");
+        assert_eq!(status, expected, "{outsider}: {outcome}");
     }
     // The GP may not report outcomes, nor may anyone re-point the Task.
     let mut outputs = task.clone();
