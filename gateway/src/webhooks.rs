@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::auth::{Principal, Scopes};
 use crate::fhir::update::apply_update;
 use crate::fhir::{ApiError, correlation_id};
-use crate::store::Instant;
+use crate::store::{Instant, Once};
 
 /// The status update a partner sends.
 #[derive(Debug, Deserialize)]
@@ -91,19 +91,12 @@ async fn status(
     let keep_until = Instant(
         (ts + 2 * signpost_adapters::webhook::TOLERANCE.as_secs() as i64).saturating_mul(1_000_000),
     );
-    if !state
-        .store
-        .remember_once(&format!("webhook:{organisation}"), id, keep_until)
-        .await?
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            Issue::error(
-                IssueType::Duplicate,
-                format!("webhook {id} was already processed"),
-            ),
-        ));
-    }
+    // Recorded with the change itself: a replay is refused, a failed attempt can be retried.
+    let once = Once {
+        scope: format!("webhook:{organisation}"),
+        value: id.to_owned(),
+        expires: keep_until,
+    };
     let partner = Principal {
         client_id: format!("webhook:{organisation}"),
         organisation,
@@ -118,6 +111,7 @@ async fn status(
         &update.task_id,
         update.version,
         correlation_id(&headers),
+        Some(once),
         move |current: &Value| {
             let mut next = current.clone();
             next["status"] = json!(new_status);

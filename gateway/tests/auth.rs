@@ -701,3 +701,36 @@ async fn a_jwks_url_is_fetched_once_cached_and_fetched_again_for_a_new_kid() {
         (401, "invalid_client".into())
     );
 }
+
+#[tokio::test]
+async fn an_assertion_inside_the_clock_skew_leeway_is_still_refused_when_replayed() {
+    let gw = TestGateway::spawn().await;
+    let mut claims = AssertionClaims::new("riverside-gp", gw.token_audience(), 0);
+    claims.exp = unix_now() - 2; // expired, but within the 5-second leeway
+    let assertion = claims.sign(&gw.keys["riverside-gp"]).expect("sign");
+    assert_eq!(
+        try_assertion(&gw, &assertion, "system/Task.rs").await.0,
+        200
+    );
+    assert_eq!(
+        try_assertion(&gw, &assertion, "system/Task.rs").await,
+        (401, "invalid_client".into())
+    );
+}
+
+#[tokio::test]
+async fn a_vcs_provider_cannot_search_by_nhs_number_or_get_the_whole_referral_back() {
+    let gw = TestGateway::spawn().await;
+    let (status, _, outcome) = gw
+        .get_as(
+            "walking-app",
+            &format!(
+                "ServiceRequest?subject:identifier=https://fhir.nhs.uk/Id/nhs-number|{NHS_NUMBER}"
+            ),
+        )
+        .await;
+    assert_eq!(
+        (status, issue(&outcome).0),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+}

@@ -224,3 +224,30 @@ async fn a_bars_cancellation_cancels_the_referral_and_the_platform_hears_of_it()
     assert_eq!(update.body["entry"][1]["resource"]["status"], "revoked");
     assert_eq!(update.body["entry"][2]["resource"]["status"], "cancelled");
 }
+
+#[tokio::test]
+async fn a_refused_message_does_not_use_up_its_request_id() {
+    let (gw, _) = spawn_with_bars_partner().await;
+    let bad = FIXTURE.replace("9476719931", "9476719932");
+    let (status, _, _) = send(
+        &gw,
+        "riverside-gp",
+        &serde_json::from_str(&bad).expect("json"),
+        Some("req-fixed"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The sender corrects the message and sends it again: it is processed, not called a duplicate.
+    assert_eq!(
+        send(&gw, "riverside-gp", &fixture(), Some("req-fixed"))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        send(&gw, "riverside-gp", &fixture(), Some("req-fixed"))
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
+}

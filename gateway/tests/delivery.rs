@@ -414,4 +414,27 @@ async fn a_webhook_partner_gets_signed_events_and_reports_status_back() {
         stored["statusReason"]["text"],
         "We have a place on Thursdays"
     );
+
+    // A refused update does not use up its id: the partner may fix it and send it again.
+    let premature = json!({"task_id": task_id, "status": "completed"});
+    assert_eq!(
+        post_status(&gw, "VCS001", &premature, signed(&premature, "msg_6", now))
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
+    let started = json!({"task_id": task_id, "status": "in-progress"});
+    let (status, body) = post_status(&gw, "VCS001", &started, signed(&started, "msg_6", now)).await;
+    assert_eq!(
+        (status, body["meta"]["versionId"].as_str()),
+        (StatusCode::OK, Some("3")),
+        "{body}"
+    );
+    assert_eq!(
+        post_status(&gw, "VCS001", &started, signed(&started, "msg_6", now))
+            .await
+            .0,
+        StatusCode::CONFLICT,
+        "now it is used"
+    );
 }

@@ -112,6 +112,7 @@ async fn commit(
             writes,
             outbox,
             condition: None,
+            ..ChangeSet::default()
         })
         .await
 }
@@ -214,6 +215,7 @@ async fn conditional_creates_make_one_resource_even_when_racing(store: Arc<dyn S
                 writes: vec![write(task(&format!("race-{n}"), "requested"), 1, now())],
                 outbox: vec![],
                 condition: Some(Condition::IfNoneExist(condition)),
+                ..ChangeSet::default()
             };
             store.commit(changes).await.expect("commit")
         })
@@ -311,6 +313,50 @@ async fn the_outbox_keeps_order_leases_and_states(store: Arc<dyn Store>) {
         claimed[0].attempts, 0,
         "a replay starts with fresh attempts"
     );
+    // A stale finisher (its lease long gone) cannot turn a delivered row dead.
+    store.mark_dead("c1", "late failure").await.expect("mark");
+    assert_eq!(
+        store
+            .list_deliveries("delivered", 10)
+            .await
+            .expect("list")
+            .iter()
+            .filter(|d| d.id == "c1")
+            .count(),
+        1
+    );
+}
+
+async fn a_change_guarded_by_a_version_is_refused_when_that_version_moved(store: Arc<dyn Store>) {
+    commit(
+        store.as_ref(),
+        vec![write(task("p1", "accepted"), 1, now())],
+        vec![],
+    )
+    .await
+    .expect("parent");
+    commit(
+        store.as_ref(),
+        vec![write(task("p1", "cancelled"), 2, now())],
+        vec![],
+    )
+    .await
+    .expect("cancel");
+    let guarded = ChangeSet {
+        writes: vec![write(task("child", "requested"), 1, now())],
+        outbox: vec![outbox("g1", "child", 1, "VCS001")],
+        unchanged: vec![("Task".into(), "p1".into(), 1)],
+        ..ChangeSet::default()
+    };
+    assert!(matches!(
+        store.commit(guarded).await,
+        Err(StoreError::VersionConflict { current: 2, .. })
+    ));
+    assert!(
+        store.read("Task", "child").await.expect("read").is_none(),
+        "nothing was written"
+    );
+    assert_eq!(store.outbox_counts().await.expect("counts").pending, 0);
 }
 
 async fn one_time_values_are_refused_the_second_time(store: Arc<dyn Store>) {
@@ -361,4 +407,5 @@ contract!(
     conditional_creates_make_one_resource_even_when_racing,
     the_outbox_keeps_order_leases_and_states,
     one_time_values_are_refused_the_second_time,
+    a_change_guarded_by_a_version_is_refused_when_that_version_moved,
 );

@@ -149,8 +149,9 @@ pub async fn token(
     if claims.jti.trim().is_empty() {
         return Err(OAuthError::client("the client assertion needs a jti"));
     }
+    // Kept while the assertion could still pass (exp plus the clock-skew leeway), so it cannot be replayed then.
     let expires = Instant(
-        i64::try_from(claims.exp)
+        i64::try_from(claims.exp + LEEWAY)
             .unwrap_or(i64::MAX)
             .saturating_mul(1_000_000),
     );

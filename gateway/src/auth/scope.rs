@@ -121,10 +121,9 @@ impl Scope {
     pub fn allows(&self, resource_type: &str, interaction: Interaction) -> bool {
         match self {
             Scope::Resource { resource, perms } => {
-                let matches = match resource.as_deref() {
-                    Some(r) => r == resource_type,
-                    None => resource_type != "AuditEvent",
-                };
+                // The audit trail is for operators: no resource scope reaches it, not even system/AuditEvent.
+                let matches = resource_type != "AuditEvent"
+                    && resource.as_deref().is_none_or(|r| r == resource_type);
                 matches && perms & interaction.bit() != 0
             }
             // Operators read the audit trail (and, later, deliveries), never patient data.
@@ -306,6 +305,10 @@ mod tests {
         );
         assert!(
             !scopes("system/*.cruds").allows("AuditEvent", Interaction::Read),
+            "only admin reads the audit trail"
+        );
+        assert!(
+            !scopes("system/AuditEvent.rs").allows("AuditEvent", Interaction::Search),
             "only admin reads the audit trail"
         );
     }

@@ -31,7 +31,10 @@ impl Backoff {
         let half = ceiling / 2;
         let jittered = half + fastrand::u64(0..=ceiling - half);
         let delay = Duration::from_millis(jittered);
-        retry_after.map_or(delay, |floor| delay.max(floor))
+        // A partner's Retry-After is honoured up to the longest backoff, so it cannot park a delivery forever.
+        retry_after.map_or(delay, |floor| {
+            delay.max(floor.min(Duration::from_millis(self.max_ms)))
+        })
     }
 }
 
@@ -75,8 +78,18 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_is_honoured_as_a_floor() {
-        let d = backoff().delay(1, Some(Duration::from_secs(7)));
-        assert_eq!(d, Duration::from_secs(7));
+    fn retry_after_is_honoured_as_a_floor_up_to_the_cap() {
+        let generous = Backoff {
+            base_ms: 100,
+            max_ms: 60_000,
+        };
+        assert_eq!(
+            generous.delay(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            generous.delay(1, Some(Duration::from_secs(9_999_999_999))),
+            Duration::from_secs(60)
+        );
     }
 }

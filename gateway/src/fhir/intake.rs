@@ -11,16 +11,30 @@ use super::{ApiError, resource_response};
 use crate::app::AppState;
 use crate::audit::{self, Outcome};
 use crate::auth::{Interaction, Principal, tenancy};
-use crate::store::{CommitOutcome, Condition, Criterion, SearchQuery, SortOrder, now};
+use crate::store::{
+    CommitOutcome, Condition, Criterion, Once, SearchQuery, SortOrder, StoreError, now,
+};
 use crate::workflow::propagation::reference_id;
 use crate::workflow::referral::new_referral;
 use crate::workflow::task_status::TaskStatus;
 use crate::workflow::task_update::status_of;
 use serde_json::Value;
 
+/// 409 `duplicate`: the message or event id was already processed (BaRS `REC_CONFLICT`).
+pub(crate) fn duplicate() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        Issue::error(IssueType::Duplicate, "this message was already processed"),
+    )
+}
+
 /// The link-worker Task an onward referral hangs from: the caller's own, active Task whose focus
 /// is the ServiceRequest in `basedOn`.
-async fn onward_parent(state: &AppState, who: &Principal, sr: &Value) -> Result<String, ApiError> {
+async fn onward_parent(
+    state: &AppState,
+    who: &Principal,
+    sr: &Value,
+) -> Result<(String, i64), ApiError> {
     let unusable = |why: String| {
         ApiError::unprocessable(vec![
             Issue::error(IssueType::BusinessRule, why).at("ServiceRequest.basedOn[0]"),
@@ -56,7 +70,7 @@ async fn onward_parent(state: &AppState, who: &Principal, sr: &Value) -> Result<
     match status_of(&json) {
         Some(
             TaskStatus::Accepted | TaskStatus::Ready | TaskStatus::InProgress | TaskStatus::OnHold,
-        ) => Ok(task.id.clone()),
+        ) => Ok((task.id.clone(), task.version)),
         other => Err(unusable(format!(
             "Task/{} is {}: accept the referral before referring onward, and not after it has ended",
             task.id,
@@ -91,6 +105,7 @@ pub async fn create_service_request(
         who,
         if_none_exist,
         super::correlation_id(&headers),
+        None,
         &bytes,
     )
     .await
@@ -103,6 +118,7 @@ pub(crate) async fn intake(
     who: Principal,
     if_none_exist: Option<String>,
     correlation_id: String,
+    once: Option<Once>,
     bytes: &[u8],
 ) -> Result<Response, ApiError> {
     who.require(
@@ -171,7 +187,7 @@ pub(crate) async fn intake(
         owner,
         &state.directory,
         &correlation_id,
-        parent_task.as_deref(),
+        parent_task.as_ref().map(|(id, _)| id.as_str()),
         at,
     )
     .map_err(|e| {
@@ -181,6 +197,14 @@ pub(crate) async fn intake(
         )
     })?;
     built.changes.condition = condition;
+    built.changes.once = once;
+    // The parent Task must still be as it was checked: a cancellation in between refuses this.
+    if let Some((id, version)) = &parent_task {
+        built
+            .changes
+            .unchanged
+            .push(("Task".into(), id.clone(), *version));
+    }
     let target = format!("ServiceRequest/{}", built.service_request_id);
     let audit_event = audit::event(
         Some(&who),
@@ -194,7 +218,17 @@ pub(crate) async fn intake(
     let has_delivery = !built.changes.outbox.is_empty();
     let stored_sr = built.changes.writes[0].resource.clone();
 
-    match state.store.commit(built.changes).await? {
+    let committed = match state.store.commit(built.changes).await {
+        Err(StoreError::VersionConflict { resource_type, .. }) if resource_type == "Task" => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                Issue::error(IssueType::Conflict, "the link-worker Task changed while this onward referral was made; check it and retry")
+                    .at("ServiceRequest.basedOn[0]"),
+            ));
+        }
+        other => other?,
+    };
+    match committed {
         CommitOutcome::Committed => {
             if has_delivery {
                 state.outbox_wake.notify_one();
@@ -219,8 +253,13 @@ pub(crate) async fn intake(
                 &format!("ServiceRequest/{}", existing[0].id),
             )
             .await?;
-            Ok(resource_response(StatusCode::OK, &existing[0], None))
+            Ok(resource_response(
+                StatusCode::OK,
+                &tenancy::view(&who, &existing[0]),
+                None,
+            ))
         }
+        CommitOutcome::Replayed => Err(duplicate()),
         CommitOutcome::AlreadyExists(_) => Err(ApiError::new(
             StatusCode::PRECONDITION_FAILED,
             Issue::error(

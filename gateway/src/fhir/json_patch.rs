@@ -108,12 +108,22 @@ fn remove(doc: &mut Value, pointer: &str) -> Result<Value, String> {
     }
 }
 
-/// Applies every operation to a copy; `doc` changes only if all succeed.
-pub fn apply(doc: &mut Value, patch: &Value) -> Result<(), PatchError> {
+/// Most operations one patch may hold.
+pub const MAX_OPERATIONS: usize = 500;
+
+/// Applies every operation to a copy; `doc` changes only if all succeed. `copy` is the one
+/// operation that can grow a document beyond the body it came in: the result may not exceed `max_bytes`.
+pub fn apply(doc: &mut Value, patch: &Value, max_bytes: usize) -> Result<(), PatchError> {
     let ops = patch.as_array().ok_or(PatchError {
         index: 0,
         message: "a JSON Patch is an array of operations".into(),
     })?;
+    if ops.len() > MAX_OPERATIONS {
+        return Err(PatchError {
+            index: MAX_OPERATIONS,
+            message: format!("a patch may hold at most {MAX_OPERATIONS} operations"),
+        });
+    }
     let mut working = doc.clone();
     for (i, op) in ops.iter().enumerate() {
         let fail = |message: String| PatchError { index: i, message };
@@ -147,6 +157,11 @@ pub fn apply(doc: &mut Value, patch: &Value) -> Result<(), PatchError> {
             Some("copy") => {
                 let copied = get(&working, from()?).map_err(fail)?;
                 add(&mut working, path, copied).map_err(fail)?;
+                if serde_json::to_vec(&working).map_or(usize::MAX, |b| b.len()) > max_bytes {
+                    return Err(fail(format!(
+                        "the patched resource would exceed {max_bytes} bytes"
+                    )));
+                }
             }
             Some("test") => {
                 if get(&working, path).map_err(fail)? != value()? {
@@ -171,11 +186,30 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn apply_test(doc: &mut Value, patch: &Value) -> Result<(), PatchError> {
+        apply(doc, patch, 1 << 20)
+    }
+
+    #[test]
+    fn copies_cannot_blow_a_document_up() {
+        let mut doc = json!({"note": [{"text": "x".repeat(1000)}]});
+        let doubling: Vec<Value> = (0..40)
+            .map(|_| json!({"op": "copy", "from": "/note", "path": "/note/-"}))
+            .collect();
+        let err = apply(&mut doc, &Value::Array(doubling), 1 << 20).expect_err("bounded");
+        assert!(err.message.contains("exceed"), "{err}");
+        assert_eq!(
+            doc["note"].as_array().map(Vec::len),
+            Some(1),
+            "nothing applied"
+        );
+    }
+
     #[test]
     fn replace_add_remove_and_append() {
         let mut doc =
             json!({"status": "requested", "note": [{"text": "a"}], "owner": {"display": "x"}});
-        apply(
+        apply_test(
             &mut doc,
             &json!([
                 {"op": "test", "path": "/status", "value": "requested"},
@@ -197,7 +231,7 @@ mod tests {
     fn a_failing_operation_changes_nothing_and_is_named() {
         let original = json!({"status": "requested"});
         let mut doc = original.clone();
-        let err = apply(
+        let err = apply_test(
             &mut doc,
             &json!([
                 {"op": "replace", "path": "/status", "value": "accepted"},
@@ -213,14 +247,14 @@ mod tests {
             json!([{"op": "remove", "path": "/missing"}]),
             json!([{"op": "add", "path": "status"}]),
         ] {
-            assert!(apply(&mut doc, &bad).is_err(), "{bad}");
+            assert!(apply_test(&mut doc, &bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn pointer_escapes_are_understood() {
         let mut doc = json!({"a/b": 1, "m~n": 2});
-        apply(&mut doc, &json!([{"op": "replace", "path": "/a~1b", "value": 3}, {"op": "remove", "path": "/m~0n"}])).expect("applies");
+        apply_test(&mut doc, &json!([{"op": "replace", "path": "/a~1b", "value": 3}, {"op": "remove", "path": "/m~0n"}])).expect("applies");
         assert_eq!(doc, json!({"a/b": 3}));
     }
 }

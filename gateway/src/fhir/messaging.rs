@@ -19,7 +19,7 @@ use super::search_params::parse_search;
 use super::update::apply_update;
 use crate::app::AppState;
 use crate::auth::{Principal, tenancy};
-use crate::store::Instant;
+use crate::store::{Instant, Once};
 
 /// How long a processed `X-Request-Id` is remembered (a BaRS retry arrives well within this).
 const REMEMBER_REQUEST_IDS_FOR_US: i64 = 7 * 24 * 3600 * 1_000_000;
@@ -156,30 +156,22 @@ pub async fn process_message(
         .clone();
 
     // A retry carries the same X-Request-Id: BaRS answers it with 409 and issue code duplicate.
-    let keep_until = Instant(crate::store::now().0 + REMEMBER_REQUEST_IDS_FOR_US);
-    if !state
-        .store
-        .remember_once(&format!("bars:{}", who.client_id), &request_id, keep_until)
-        .await?
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            Issue::error(
-                IssueType::Duplicate,
-                format!("message {request_id} was already processed"),
-            ),
-        ));
-    }
+    // The id is recorded in the same transaction as the change, so a failed attempt can be retried.
+    let once = Once {
+        scope: format!("bars:{}", who.client_id),
+        value: request_id.clone(),
+        expires: Instant(crate::store::now().0 + REMEMBER_REQUEST_IDS_FOR_US),
+    };
 
     let mut response = match reason.as_str() {
         "new" => {
             let referral = referral_from_message(&bundle, &sr);
             let bytes =
                 serde_json::to_vec(&referral).map_err(|e| invalid(e.to_string(), "Bundle"))?;
-            intake(state, who, None, correlation_id.clone(), &bytes).await?
+            intake(state, who, None, correlation_id.clone(), Some(once), &bytes).await?
         }
         "update" if matches!(sr["status"].as_str(), Some("revoked" | "entered-in-error")) => {
-            cancel(&state, &who, &sr, correlation_id.clone()).await?
+            cancel(&state, &who, &sr, correlation_id.clone(), once).await?
         }
         other => {
             return Err(ApiError::unprocessable(vec![
@@ -208,6 +200,7 @@ async fn cancel(
     who: &Principal,
     sr: &Value,
     correlation_id: String,
+    once: Once,
 ) -> Result<Response, ApiError> {
     let identifier = sr["identifier"][0].clone();
     let (Some(system), Some(value)) = (identifier["system"].as_str(), identifier["value"].as_str())
@@ -244,6 +237,7 @@ async fn cancel(
         &task.id,
         None,
         correlation_id,
+        Some(once),
         move |current: &Value| {
             let mut next = current.clone();
             next["status"] = json!("cancelled");

@@ -136,6 +136,29 @@ pub async fn search(
     who.require(&state, &rtype, Interaction::Search, &target)
         .await?;
     let parsed = parse_search(&rtype, raw.as_deref().unwrap_or(""))?;
+    // A VCS provider's view carries no NHS number, so it may not search by one either.
+    if who.role == crate::config::Role::Vcs
+        && parsed
+            .used
+            .iter()
+            .any(|(name, _)| name == "subject:identifier")
+    {
+        audit::refusal(
+            &state,
+            Some(&who),
+            Interaction::Search,
+            &target,
+            Outcome::Refused(403),
+        )
+        .await;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            signpost_profiles::Issue::error(
+                IssueType::Forbidden,
+                "VCS providers cannot search by NHS number; search your Tasks by owner and status",
+            ),
+        ));
+    }
     let mut query = parsed.query.clone();
     tenancy::restrict(&who, &mut query);
     let mut page = state.store.search(&query).await?;

@@ -13,7 +13,7 @@ use super::{ApiError, correlation_id, json_patch, resource_response};
 use crate::app::AppState;
 use crate::audit::{self, Outcome};
 use crate::auth::{Interaction, Principal, tenancy};
-use crate::store::{CommitOutcome, StoreError, now};
+use crate::store::{CommitOutcome, Once, StoreError, now};
 use crate::workflow::propagation::ChainChange;
 use crate::workflow::task_status::{Actor, Refusal};
 use crate::workflow::task_update::{UpdateError, actor_of, check_update, merge};
@@ -142,7 +142,7 @@ pub async fn patch(
     })?;
     update(&state, &who, &id, &headers, |current| {
         let mut patched = current.clone();
-        json_patch::apply(&mut patched, &ops).map_err(|e| {
+        json_patch::apply(&mut patched, &ops, state.config.server.max_body_bytes).map_err(|e| {
             ApiError::unprocessable(vec![Issue::error(IssueType::Invalid, e.to_string())])
         })?;
         let bytes = serde_json::to_vec(&patched)
@@ -168,6 +168,7 @@ async fn update(
         id,
         Some(expected),
         correlation_id(headers),
+        None,
         propose,
     )
     .await
@@ -181,6 +182,7 @@ pub(crate) async fn apply_update(
     id: &str,
     expected: Option<i64>,
     correlation_id: String,
+    once: Option<Once>,
     propose: impl Fn(&Value) -> Result<Value, ApiError>,
 ) -> Result<Response, ApiError> {
     let target = format!("Task/{id}");
@@ -245,6 +247,7 @@ pub(crate) async fn apply_update(
         )
         .map_err(ApiError::internal)?;
         changes.writes.push(audit_event);
+        changes.once = once.clone();
         let stored = changes
             .writes
             .iter()
@@ -269,9 +272,11 @@ pub(crate) async fn apply_update(
             Ok(CommitOutcome::AlreadyExists(_)) => {
                 return Err(ApiError::internal("an update carried a condition"));
             }
+            Ok(CommitOutcome::Replayed) => return Err(super::intake::duplicate()),
             // Something changed since it was read. If it was this Task, the next round answers 412
             // (the caller's If-Match is stale); if it was a resource up or down the chain, we rebuild.
-            Err(StoreError::VersionConflict { .. }) if attempt < ATTEMPTS => {
+            // After the last round, fall through to the 409 below, which names no other resource.
+            Err(StoreError::VersionConflict { .. }) => {
                 tracing::info!(task = %id, attempt, "a resource in the chain changed meanwhile; retrying");
             }
             Err(e) => return Err(e.into()),

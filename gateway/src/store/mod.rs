@@ -125,6 +125,22 @@ pub struct ChangeSet {
     pub outbox: Vec<OutboxEntry>,
     /// Checked first; if it fails nothing is written.
     pub condition: Option<Condition>,
+    /// Resources that must still be at these versions (`type`, `id`, `version`), or nothing is written.
+    pub unchanged: Vec<(String, String, i64)>,
+    /// A one-time value (a BaRS `X-Request-Id`, a `webhook-id`) recorded with the change: a
+    /// replay is refused, and a failed attempt does not use the value up.
+    pub once: Option<Once>,
+}
+
+/// A one-time value and how long to remember it.
+#[derive(Debug, Clone)]
+pub struct Once {
+    /// Namespace, e.g. `bars:riverside-gp-system`.
+    pub scope: String,
+    /// The value.
+    pub value: String,
+    /// Remembered until then.
+    pub expires: Instant,
 }
 
 /// What a commit did.
@@ -134,6 +150,8 @@ pub enum CommitOutcome {
     Committed,
     /// The `IfNoneExist` condition matched these resources; nothing was written.
     AlreadyExists(Vec<StoredResource>),
+    /// The change's one-time value was already used; nothing was written.
+    Replayed,
 }
 
 /// One page of search results.

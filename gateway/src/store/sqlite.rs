@@ -134,6 +134,39 @@ impl Store for SqliteStore {
                 return Ok(CommitOutcome::AlreadyExists(page.resources));
             }
         }
+        if let Some(once) = &changes.once {
+            let recorded = sqlx::query(
+                "INSERT INTO used_jtis (client_id, jti, expires_us) VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING",
+            )
+            .bind(&once.scope)
+            .bind(&once.value)
+            .bind(once.expires.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if recorded == 0 {
+                tx.rollback().await?;
+                return Ok(CommitOutcome::Replayed);
+            }
+        }
+        for (resource_type, id, expected) in &changes.unchanged {
+            let current: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM resources WHERE resource_type = $1 AND id = $2",
+            )
+            .bind(resource_type)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if current != Some(*expected) {
+                tx.rollback().await?;
+                return Err(StoreError::VersionConflict {
+                    resource_type: resource_type.clone(),
+                    id: id.clone(),
+                    expected: *expected,
+                    current: current.unwrap_or(0),
+                });
+            }
+        }
         for write in &changes.writes {
             let r = &write.resource;
             let body = r.body.get();
@@ -332,7 +365,7 @@ impl Store for SqliteStore {
     }
 
     async fn release(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET lease_owner = NULL, lease_until_us = NULL WHERE id = $1")
+        sqlx::query("UPDATE outbox SET lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND state = 'pending'")
             .bind(id)
             .execute(&self.writer)
             .await?;
@@ -398,7 +431,7 @@ impl Store for SqliteStore {
     async fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE outbox SET state = 'delivered', delivered_us = $2, attempts = attempts + 1, \
-             lease_owner = NULL, lease_until_us = NULL WHERE id = $1",
+             lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND state = 'pending'",
         )
         .bind(id)
         .bind(now().0)
@@ -410,7 +443,7 @@ impl Store for SqliteStore {
     async fn mark_retry(&self, id: &str, retry_at: Instant, error: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE outbox SET attempts = attempts + 1, next_attempt_us = $2, last_error = $3, \
-             lease_owner = NULL, lease_until_us = NULL WHERE id = $1",
+             lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND state = 'pending'",
         )
         .bind(id)
         .bind(retry_at.0)
@@ -423,7 +456,7 @@ impl Store for SqliteStore {
     async fn mark_dead(&self, id: &str, error: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $2, \
-             lease_owner = NULL, lease_until_us = NULL WHERE id = $1",
+             lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND state = 'pending'",
         )
         .bind(id)
         .bind(error)

@@ -264,6 +264,7 @@ impl<'a> ChainChange<'a> {
             writes,
             outbox,
             condition: None,
+            ..ChangeSet::default()
         })
     }
 }

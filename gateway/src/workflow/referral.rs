@@ -159,6 +159,7 @@ pub fn new_referral(
             writes: vec![write(sr, &sr_id, at)?, write(task, &task_id, at)?],
             outbox,
             condition: None,
+            ..ChangeSet::default()
         },
         service_request_id: sr_id,
     })

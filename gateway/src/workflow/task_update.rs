@@ -129,6 +129,23 @@ pub fn check_update(
         );
         return Err(UpdateError::Invalid(issues));
     };
+    // Notes are a shared record: they can be added to, never edited or removed.
+    let notes = |v: &Value| {
+        v.get("note")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (before, after) = (notes(current), notes(proposed));
+    if after.len() < before.len() || after[..before.len()] != before[..] {
+        issues.push(
+            Issue::error(
+                IssueType::BusinessRule,
+                "notes can be added to a Task, not changed or removed",
+            )
+            .at("Task.note"),
+        );
+    }
     issues.extend(check_outputs(proposed));
     if !issues.is_empty() {
         return Err(UpdateError::Invalid(issues));
@@ -180,6 +197,21 @@ mod tests {
             }
             other => panic!("expected refusal, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn notes_are_added_never_removed() {
+        let mut with_note = task();
+        with_note["note"] = json!([{"text": "VCS001 declined"}]);
+        let mut erased = with_note.clone();
+        erased["note"] = json!([]);
+        assert!(matches!(
+            check_update(&with_note, &erased, Actor::Requester),
+            Err(UpdateError::Invalid(_))
+        ));
+        let mut added = with_note.clone();
+        added["note"] = json!([{"text": "VCS001 declined"}, {"text": "called the person"}]);
+        assert!(check_update(&with_note, &added, Actor::Owner).is_ok());
     }
 
     #[test]
