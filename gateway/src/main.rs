@@ -257,7 +257,10 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
         let gateway = Gateway::start(config).await?;
         tracing::info!(listen = %gateway.local_addr()?, "signpost listening");
         if let Some(guide) = guide {
-            println!("{guide}");
+            // One write, and a closed stdout (piped into `head`, say) is no reason to stop serving.
+            let mut out = std::io::stdout().lock();
+            let _ = std::io::Write::write_all(&mut out, guide.as_bytes())
+                .and_then(|()| std::io::Write::flush(&mut out));
         }
         gateway.run().await
     });

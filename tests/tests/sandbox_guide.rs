@@ -85,3 +85,50 @@ async fn the_printed_guide_gets_a_token_posts_a_referral_and_finds_its_task() {
     let metadata: serde_json::Value = serde_json::from_str(parts[2].trim()).expect("metadata JSON");
     assert_eq!(metadata["resourceType"], "CapabilityStatement");
 }
+
+#[tokio::test]
+async fn a_closed_stdout_does_not_stop_the_sandbox() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut child = Command::new(support::binary())
+        .arg("serve")
+        .env("SIGNPOST_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "SIGNPOST_SERVER_BASE_URL",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sandbox");
+    // Nobody will read the guide: its pipe is closed before it is printed.
+    drop(child.stdout.take());
+    let http = reqwest::Client::new();
+    let mut healthy = false;
+    for _ in 0..100 {
+        if http
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let still_running = child.try_wait().expect("wait").is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        healthy && still_running,
+        "the sandbox died when its stdout was closed"
+    );
+}
