@@ -120,6 +120,8 @@ impl DeliveryError {
 pub trait Outbound: Send + Sync {
     /// The config `kind` this adapter implements.
     fn kind(&self) -> &'static str;
+    /// The longest one delivery may take; the delivery lease must outlast it.
+    fn timeout(&self) -> Duration;
     /// Sends one delivery; `Ok` only when the partner acknowledged it with a 2xx.
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt, DeliveryError>;
 }

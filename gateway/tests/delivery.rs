@@ -17,7 +17,7 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAAAA";
 
 fn fhir_rest(partner: &FhirPartner) -> String {
     format!(
-        "kind = \"fhir-rest\"\nurl = \"{}\"\ntimeout_seconds = 60\n",
+        "kind = \"fhir-rest\"\nurl = \"{}\"\ntimeout_seconds = 30\n",
         partner.url()
     )
 }

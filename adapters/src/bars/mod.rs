@@ -100,6 +100,10 @@ impl Outbound for Bars {
         KIND
     }
 
+    fn timeout(&self) -> std::time::Duration {
+        self.config.timeout()
+    }
+
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt, DeliveryError> {
         let body = serde_json::to_vec(&message(delivery, &self.config)).map_err(|e| {
             DeliveryError::permanent(format!("could not serialise the message: {e}"))

@@ -67,6 +67,10 @@ impl Outbound for FhirRest {
         KIND
     }
 
+    fn timeout(&self) -> std::time::Duration {
+        self.config.timeout()
+    }
+
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt, DeliveryError> {
         let body = serde_json::to_vec(&transaction_bundle(delivery)).map_err(|e| {
             DeliveryError::permanent(format!("could not serialise the bundle: {e}"))

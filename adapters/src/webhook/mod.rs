@@ -28,6 +28,7 @@ pub struct Webhook {
     url: String,
     secret: Secret,
     client: reqwest::Client,
+    timeout: std::time::Duration,
 }
 
 /// Registry entry: builds the adapter from its settings.
@@ -39,6 +40,7 @@ pub fn build(value: &Value) -> Result<Arc<dyn Outbound>, AdapterConfigError> {
         .build()
         .unwrap_or_default();
     Ok(Arc::new(Webhook {
+        timeout: config.timeout(),
         url: config.url,
         secret,
         client,
@@ -76,6 +78,10 @@ pub fn event(delivery: &Delivery, occurred_at: OffsetDateTime) -> Value {
 impl Outbound for Webhook {
     fn kind(&self) -> &'static str {
         KIND
+    }
+
+    fn timeout(&self) -> std::time::Duration {
+        self.timeout
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt, DeliveryError> {

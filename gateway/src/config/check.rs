@@ -94,11 +94,20 @@ impl Config {
                     format!("duplicate ODS code {}", org.ods),
                 );
             }
-            if let Some(adapter) = &org.adapter
-                && let Err(e) =
-                    signpost_adapters::build_outbound(&adapter.kind, &adapter.settings_json())
-            {
-                push(format!("organisation[{i}].adapter"), e.to_string());
+            if let Some(adapter) = &org.adapter {
+                match signpost_adapters::build_outbound(&adapter.kind, &adapter.settings_json()) {
+                    Err(e) => push(format!("organisation[{i}].adapter"), e.to_string()),
+                    // A delivery still running when its lease ends would be claimed and sent again.
+                    Ok(built) if built.timeout().as_secs() >= self.delivery.lease_seconds => push(
+                        format!("organisation[{i}].adapter"),
+                        format!(
+                            "its timeout ({}s) must be shorter than delivery.lease_seconds ({}s)",
+                            built.timeout().as_secs(),
+                            self.delivery.lease_seconds
+                        ),
+                    ),
+                    Ok(_) => {}
+                }
             }
             if org.capacity.is_some() && org.role != Role::Vcs {
                 push(
@@ -321,6 +330,14 @@ to = "LWS001"
                 "scopes = [\"system/ServiceRequest.cr\", \"user/Task.rs\"]",
             );
         assert_eq!(paths(&text), vec!["client[0].jwks", "client[0].scopes[1]"]);
+    }
+
+    #[test]
+    fn an_adapter_slower_than_the_delivery_lease_is_refused() {
+        let text = GOOD.replace("[[client]]", "[delivery]\nlease_seconds = 20\n\n[[client]]");
+        let errors = load(&text).expect_err("the fhir-rest default timeout is 30s");
+        assert_eq!(errors[0].0, "organisation[1].adapter");
+        assert!(errors[0].1.contains("lease_seconds"), "{errors:?}");
     }
 
     #[test]

@@ -270,6 +270,7 @@ role = "link-worker"
 [organisation.adapter]
 kind = "fhir-rest"
 url = "{partner_url}"
+timeout_seconds = 1
 
 [[client]]
 id = "riverside-gp-system"
