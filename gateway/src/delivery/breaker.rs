@@ -55,6 +55,15 @@ impl Breakers {
         }
     }
 
+    /// Whether the partner is on trial: tripped, cool-down over, not yet answered well. One
+    /// delivery at a time then; its success closes the breaker, its failure reopens it.
+    pub fn half_open(&self, partner: &str, now: Instant) -> bool {
+        self.partners.get(partner).is_some_and(|s| {
+            s.consecutive_failures >= self.threshold
+                && s.open_until.is_some_and(|until| now >= until)
+        })
+    }
+
     /// Partners whose breaker is open now.
     pub fn open(&self, now: Instant) -> Vec<String> {
         self.partners
@@ -98,6 +107,9 @@ mod tests {
             !b.is_open("LWS001", later),
             "a trial is allowed after the cool-down"
         );
+        assert!(b.half_open("LWS001", later), "one trial at a time");
+        assert!(!b.half_open("VCS001", later));
+        assert!(!b.half_open("LWS001", t), "still open, not yet on trial");
         assert!(
             b.failure("LWS001", later),
             "a failed trial trips it again at once"

@@ -67,14 +67,26 @@ impl DeliveryWorker {
     /// Partners not to claim for now: breaker open, or already at their in-flight cap.
     fn excluded(&self) -> Vec<String> {
         let mut excluded = Self::lock(&self.breakers).open(std::time::Instant::now());
-        let cap = self.config.per_partner_concurrency;
+        let in_flight: Vec<(String, usize)> = Self::lock(&self.in_flight)
+            .iter()
+            .map(|(p, n)| (p.clone(), *n))
+            .collect();
         excluded.extend(
-            Self::lock(&self.in_flight)
-                .iter()
-                .filter(|(_, n)| **n >= cap)
-                .map(|(p, _)| p.clone()),
+            in_flight
+                .into_iter()
+                .filter(|(p, n)| *n >= self.cap(p))
+                .map(|(p, _)| p),
         );
         excluded
+    }
+
+    /// Deliveries allowed in flight to a partner: one while its breaker is on trial.
+    fn cap(&self, partner: &str) -> usize {
+        if Self::lock(&self.breakers).half_open(partner, std::time::Instant::now()) {
+            1
+        } else {
+            self.config.per_partner_concurrency
+        }
     }
 
     /// Runs until `stop` turns true, then waits up to `grace` for deliveries in flight.
@@ -104,10 +116,11 @@ impl DeliveryWorker {
             let mut started = 0;
             for delivery in claimed {
                 let destination = delivery.entry.destination.clone();
+                let cap = worker.cap(&destination);
                 let has_room = {
                     let mut in_flight = Self::lock(&worker.in_flight);
                     let n = in_flight.entry(destination.clone()).or_default();
-                    if *n < worker.config.per_partner_concurrency {
+                    if *n < cap {
                         *n += 1;
                         true
                     } else {
