@@ -3,6 +3,8 @@
 //! Handlers see only the [`Store`] trait; every write goes through [`Store::commit`], so a
 //! resource, its index and the outbox rows announcing it are written together or not at all.
 
+#[macro_use]
+mod outbox_sql;
 mod postgres;
 mod search;
 mod sqlite;
