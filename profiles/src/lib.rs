@@ -8,9 +8,11 @@ pub mod ods;
 pub mod outcome;
 pub mod referral;
 pub mod resource;
+pub mod validation;
 
 pub use nhs_number::{NHS_NUMBER_SYSTEM, NhsNumber, NhsNumberError};
 pub use ods::{ODS_SYSTEM, OdsCode, OdsCodeError};
 pub use outcome::{Issue, IssueType, Severity, operation_outcome};
 pub use referral::Referral;
 pub use resource::{ParseError, ParsedResource, parse_resource};
+pub use validation::{Checked, DefinitionError, Validator, has_errors};

@@ -14,7 +14,8 @@ pub enum Severity {
 }
 
 impl Severity {
-    fn code(self) -> &'static str {
+    /// The code as written in FHIR JSON.
+    pub fn code(self) -> &'static str {
         match self {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -34,6 +35,8 @@ pub enum IssueType {
     Required,
     /// An element's value is not allowed.
     Value,
+    /// A code is not in the value set or code system it must come from.
+    CodeInvalid,
     /// An authentication problem.
     Login,
     /// Not allowed to do this.
@@ -70,6 +73,7 @@ impl IssueType {
             IssueType::Structure => "structure",
             IssueType::Required => "required",
             IssueType::Value => "value",
+            IssueType::CodeInvalid => "code-invalid",
             IssueType::Login => "login",
             IssueType::Forbidden => "forbidden",
             IssueType::NotSupported => "not-supported",
@@ -101,14 +105,19 @@ pub struct Issue {
 }
 
 impl Issue {
-    /// An error-severity issue.
-    pub fn error(code: IssueType, diagnostics: impl Into<String>) -> Self {
+    /// An issue of any severity.
+    pub fn new(severity: Severity, code: IssueType, diagnostics: impl Into<String>) -> Self {
         Self {
-            severity: Severity::Error,
+            severity,
             code,
             diagnostics: diagnostics.into(),
             expression: None,
         }
+    }
+
+    /// An error-severity issue.
+    pub fn error(code: IssueType, diagnostics: impl Into<String>) -> Self {
+        Self::new(Severity::Error, code, diagnostics)
     }
 
     /// Points the issue at an element.

@@ -27,6 +27,14 @@ pub enum ParseError {
     /// A resource type FHIR R4 does not define, or not the one expected.
     #[error("{0}")]
     WrongType(String),
+    /// An element FHIR R4 requires is missing.
+    #[error("{message}")]
+    Missing {
+        /// The missing element.
+        expression: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Valid JSON that breaks FHIR R4 structure (unknown element, wrong type, ...).
     #[error("{message}")]
     Structure {
@@ -54,6 +62,10 @@ impl ParseError {
                 expression,
                 message,
             } => Issue::error(IssueType::Structure, message.clone()).at(expression.clone()),
+            ParseError::Missing {
+                expression,
+                message,
+            } => Issue::error(IssueType::Required, message.clone()).at(expression.clone()),
         }
     }
 }
@@ -94,6 +106,12 @@ pub fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<ParsedReso
             "this endpoint takes a {expected}, but the body is a {resource_type}"
         )));
     }
+    if let Some((expression, message)) = json_representation(&json, &resource_type) {
+        return Err(ParseError::Structure {
+            message: format!("{expression}: {message}"),
+            expression,
+        });
+    }
     check_r4_structure(bytes, &json, &resource_type)?;
     Ok(ParsedResource {
         resource_type,
@@ -101,13 +119,62 @@ pub fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<ParsedReso
     })
 }
 
+/// FHIR's JSON rules fhirbolt does not enforce (and panics on): no empty arrays or objects,
+/// and `null` only inside arrays (where it keeps primitive values and their extensions aligned).
+fn json_representation(json: &Value, expr: &str) -> Option<(String, &'static str)> {
+    match json {
+        Value::Object(o) if o.is_empty() => {
+            Some((expr.to_owned(), "FHIR JSON objects are never empty"))
+        }
+        Value::Object(o) => o.iter().find_map(|(k, v)| {
+            let at = format!("{expr}.{k}");
+            match v {
+                Value::Null => Some((at, "null is not a FHIR value: leave the element out")),
+                Value::Array(a) if a.is_empty() => Some((
+                    at,
+                    "FHIR JSON arrays are never empty: leave the element out",
+                )),
+                Value::Array(a) => a.iter().enumerate().find_map(|(i, item)| match item {
+                    Value::Null if k.starts_with('_') || o.contains_key(&format!("_{k}")) => None,
+                    Value::Null => Some((format!("{at}[{i}]"), "null is not a FHIR value")),
+                    _ => json_representation(item, &format!("{at}[{i}]")),
+                }),
+                _ => json_representation(v, &at),
+            }
+        }),
+        _ => None,
+    }
+}
+
 /// Strict fhirbolt parse; one non-generic call site so its generated code is instantiated once.
 fn check_r4_structure(bytes: &[u8], json: &Value, resource_type: &str) -> Result<(), ParseError> {
     let config = fhirbolt::serde::DeserializationConfig {
         mode: fhirbolt::serde::DeserializationMode::Strict,
     };
-    match fhirbolt::json::from_slice::<fhirbolt::model::r4::Resource>(bytes, Some(config)) {
-        Ok(_) => Ok(()),
+    // fhirbolt has panicked on inputs the checks above do not catch; a body must never take a worker down.
+    let parsed = std::panic::catch_unwind(|| {
+        fhirbolt::json::from_slice::<fhirbolt::model::r4::Resource>(bytes, Some(config))
+    })
+    .map_err(|_| ParseError::Structure {
+        expression: resource_type.to_owned(),
+        message: format!("{resource_type}: the resource could not be read as FHIR R4"),
+    })?;
+    match parsed {
+        Ok(model) => {
+            // fhirbolt accepts a single value where R4 has a list and a one-item list where it has a
+            // single value; its own serialisation has the R4 shape, so compare the two.
+            let canonical: Value = fhirbolt::json::to_vec(&model, None)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or(Value::Null);
+            match shape_mismatch(json, &canonical, resource_type) {
+                None => Ok(()),
+                Some((expression, message)) => Err(ParseError::Structure {
+                    message: format!("{expression}: {message}"),
+                    expression,
+                }),
+            }
+        }
         Err(e) => {
             let message = strip_position(&e.to_string());
             if message.contains("expected valid resourceType") {
@@ -115,17 +182,57 @@ fn check_r4_structure(bytes: &[u8], json: &Value, resource_type: &str) -> Result
                     "\"{resource_type}\" is not a FHIR R4 resource type"
                 )));
             }
-            let expression = if e.line() > 0 {
+            let mut expression = if e.line() > 0 {
                 let offset = json_path::offset_of(bytes, e.line(), e.column());
                 json_path::path_at(bytes, offset, resource_type)
             } else {
                 json_path::locate(json, &message, resource_type)
             };
+            if let Some(field) = missing_field(&message) {
+                expression = format!("{expression}.{field}");
+                return Err(ParseError::Missing {
+                    message: format!("{expression} is required in FHIR R4"),
+                    expression,
+                });
+            }
             Err(ParseError::Structure {
                 message: format!("{expression}: {message}"),
                 expression,
             })
         }
+    }
+}
+
+/// The element named by serde's "missing field `x`".
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.strip_suffix('`'))
+}
+
+/// The first element sent as a list where R4 has a single value, or the reverse.
+fn shape_mismatch(sent: &Value, r4: &Value, expr: &str) -> Option<(String, &'static str)> {
+    match (sent, r4) {
+        (Value::Object(sent), Value::Object(r4)) => sent.iter().find_map(|(key, value)| {
+            let expected = r4.get(key)?;
+            let at = format!("{expr}.{key}");
+            match (value.is_array(), expected.is_array()) {
+                (true, false) => {
+                    Some((at, "this element is a single value in FHIR R4, not a list"))
+                }
+                (false, true) => Some((
+                    at,
+                    "this element is a list in FHIR R4: send it as a JSON array",
+                )),
+                _ => shape_mismatch(value, expected, &at),
+            }
+        }),
+        (Value::Array(sent), Value::Array(r4)) => sent
+            .iter()
+            .zip(r4)
+            .enumerate()
+            .find_map(|(i, (s, r))| shape_mismatch(s, r, &format!("{expr}[{i}]"))),
+        _ => None,
     }
 }
 

@@ -1,0 +1,46 @@
+//! Validation per resource: the structural R4 parse plus the profile checks, for each shipped example.
+//! Latest figures: `profiles/benches/RESULTS.md`.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use signpost_profiles::Validator;
+use std::hint::black_box;
+
+fn examples() -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/valid");
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .expect("examples")
+        .map(|e| {
+            let path = e.expect("entry").path();
+            let name = path
+                .file_stem()
+                .expect("name")
+                .to_string_lossy()
+                .into_owned();
+            (name, std::fs::read(&path).expect("read"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn validation(c: &mut Criterion) {
+    let validator = Validator::standard().expect("definitions load");
+    let mut group = c.benchmark_group("validate");
+    for (name, bytes) in examples() {
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        group.bench_function(format!("check/{name}"), |b| {
+            b.iter(|| validator.check(black_box(&bytes), None))
+        });
+        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        group.bench_function(format!("profiles-only/{name}"), |b| {
+            b.iter(|| validator.validate(black_box(&json)))
+        });
+    }
+    group.finish();
+    c.bench_function("definitions/load", |b| {
+        b.iter(|| Validator::with_dir(&std::env::temp_dir().join("signpost-no-such-dir")).err())
+    });
+}
+
+criterion_group!(benches, validation);
+criterion_main!(benches);
