@@ -29,6 +29,8 @@ pub struct AppState {
     pub client_keys: Arc<ClientKeys>,
     /// Signs and checks access tokens.
     pub token_signer: Arc<TokenSigner>,
+    /// The Signpost profiles, read once at start-up.
+    pub validator: &'static signpost_profiles::Validator,
     /// Whether the delivery worker is running (for `/readyz`).
     pub worker_running: Arc<std::sync::atomic::AtomicBool>,
 }

@@ -12,5 +12,6 @@ pub mod routing;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod validate_files;
 pub mod webhooks;
 pub mod workflow;

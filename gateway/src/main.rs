@@ -9,6 +9,8 @@ use signpost_conformance::smart::request_token;
 use signpost_gateway::config::{Config, sandbox};
 use signpost_gateway::server::Gateway;
 use signpost_gateway::telemetry::LogFormat;
+use signpost_gateway::validate_files::{Format, validate_files};
+use signpost_profiles::Validator;
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +47,18 @@ enum Command {
         /// Directory to write into.
         #[arg(long, default_value = ".")]
         out: PathBuf,
+    },
+    /// Validate resources or Bundles against the Signpost profiles; exit 1 on any error.
+    Validate {
+        /// JSON files, each a resource or a Bundle.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output: an OperationOutcome per file, or a table.
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+        /// Extra StructureDefinitions, ValueSets and CodeSystems to use besides the shipped ones.
+        #[arg(long)]
+        profiles: Option<PathBuf>,
     },
     /// GET a URL and exit 0 on a 2xx answer: for container health checks (the image has no curl).
     Probe {
@@ -125,12 +139,39 @@ fn main() -> ExitCode {
             }
         }
         Command::Probe { url } => probe(&url),
+        Command::Validate {
+            files,
+            format,
+            profiles,
+        } => validate(&files, format, profiles.as_deref()),
         Command::Token {
             client,
             key,
             scope,
             token_url,
         } => token(&client, &key, &scope, &token_url),
+    }
+}
+
+fn validate(files: &[PathBuf], format: Format, profiles: Option<&std::path::Path>) -> ExitCode {
+    // Leaked: the validator lives as long as this short-lived command.
+    let loaded = match profiles {
+        None => Validator::standard(),
+        Some(dir) => Validator::with_dir(dir).map(|v| &*Box::leak(Box::new(v))),
+    };
+    let validator = match loaded {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("validate: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (report, failed) = validate_files(validator, files, format);
+    println!("{report}");
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

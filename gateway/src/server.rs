@@ -60,6 +60,8 @@ impl Gateway {
             config.server.fhir_base(),
         )
         .with_context(|| format!("token signing key {}", config.auth.signing_key.display()))?;
+        let validator =
+            signpost_profiles::Validator::standard().context("loading the Signpost profiles")?;
         let listener = tokio::net::TcpListener::bind(&config.server.listen)
             .await
             .with_context(|| format!("listening on {}", config.server.listen))?;
@@ -70,6 +72,7 @@ impl Gateway {
             outbox_wake: Arc::new(Notify::new()),
             client_keys: Arc::new(client_keys),
             token_signer: Arc::new(token_signer),
+            validator,
             worker_running: Arc::default(),
         };
         Ok(Self { state, listener })

@@ -222,6 +222,63 @@ async fn a_bad_nhs_number_is_422_naming_the_value() {
 }
 
 #[tokio::test]
+async fn every_profile_violation_is_reported_in_one_422() {
+    let gw = spawn_gateway().await;
+    let mut sr = referral();
+    sr["priority"] = json!("whenever");
+    sr["subject"]["identifier"]["value"] = json!("9434765918");
+    sr["requester"]["reference"] = json!("Practitioner/dr-shah");
+    sr["contained"][0]["gender"] = json!("F");
+    sr["code"]["coding"][0]["code"] = json!("183524004");
+    let (status, _, outcome) = gw.post_referral(sr.to_string()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    let issues: Vec<(&str, &str, &str)> = outcome["issue"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .map(|i| {
+            (
+                i["severity"].as_str().unwrap_or_default(),
+                i["code"].as_str().unwrap_or_default(),
+                i["expression"][0].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    for want in [
+        ("error", "code-invalid", "ServiceRequest.priority"),
+        ("error", "value", "ServiceRequest.subject.identifier.value"),
+        ("error", "invalid", "ServiceRequest.requester.reference"),
+        (
+            "error",
+            "code-invalid",
+            "ServiceRequest.contained[0].gender",
+        ),
+        ("warning", "code-invalid", "ServiceRequest.code"),
+    ] {
+        assert!(issues.contains(&want), "{want:?} missing from {issues:?}");
+    }
+    let (srs, tasks, outbox) = gw.stored().await;
+    assert_eq!((srs, tasks, outbox), (0, 0, OutboxCounts::default()));
+}
+
+#[tokio::test]
+async fn an_empty_list_is_400_naming_it_and_the_gateway_keeps_serving() {
+    let gw = spawn_gateway().await;
+    let mut sr = referral();
+    sr["identifier"] = json!([]);
+    refused(
+        &gw,
+        sr.to_string(),
+        StatusCode::BAD_REQUEST,
+        "structure",
+        "ServiceRequest.identifier",
+    )
+    .await;
+    let (status, _, outcome) = gw.post_referral(REFERRAL).await;
+    assert_eq!(status, StatusCode::CREATED, "{outcome}");
+}
+
+#[tokio::test]
 async fn a_missing_requester_is_422_required() {
     let gw = spawn_gateway().await;
     let mut sr = referral();
@@ -453,6 +510,14 @@ async fn metadata_lists_what_is_implemented() {
     assert!(
         !task_interactions.contains(&"create"),
         "Task create is not offered"
+    );
+    assert_eq!(
+        sr["profile"],
+        "https://signpost.example/fhir/StructureDefinition/SignpostServiceRequest"
+    );
+    assert_eq!(
+        task["profile"],
+        "https://signpost.example/fhir/StructureDefinition/SignpostTask"
     );
 }
 

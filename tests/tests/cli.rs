@@ -120,3 +120,105 @@ fn keygen_writes_a_private_key_and_a_jwks_that_check_config_accepts() {
         "keygen must not overwrite a key: {stderr}"
     );
 }
+
+fn examples() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../profiles/examples")
+}
+
+#[test]
+fn validate_prints_an_operation_outcome_and_exits_zero_for_valid_files() {
+    let valid = examples().join("valid");
+    let (ok, stdout, stderr) = signpost(&valid, &["validate", "referral-from-gp.json"]);
+    assert!(ok, "{stdout}{stderr}");
+    let outcome: serde_json::Value = serde_json::from_str(&stdout).expect("one OperationOutcome");
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    assert_eq!(outcome["issue"][0]["severity"], "information");
+
+    // A Bundle, and several files at once: one OperationOutcome per line.
+    let (ok, stdout, _) = signpost(
+        &valid,
+        &[
+            "validate",
+            "bundle-referral-with-patient.json",
+            "patient.json",
+        ],
+    );
+    assert!(ok, "{stdout}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    for line in stdout.lines() {
+        let outcome: serde_json::Value = serde_json::from_str(line).expect("json line");
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
+    }
+}
+
+#[test]
+fn validate_exits_one_and_names_each_problem_in_a_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle =
+        std::fs::read_to_string(examples().join("valid/bundle-referral-with-patient.json"))
+            .expect("bundle")
+            .replace("9434765919", "9434765918");
+    std::fs::write(dir.path().join("bundle.json"), bundle).expect("write");
+    let invalid = examples().join("invalid/task-wrong-focus-and-outcome.json");
+    let (ok, stdout, _) = signpost(
+        dir.path(),
+        &[
+            "validate",
+            "--format",
+            "text",
+            "bundle.json",
+            invalid.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(!ok, "errors must exit non-zero:\n{stdout}");
+    for expected in [
+        "bundle.json: 2 error(s)",
+        "Bundle.entry[0].resource.subject.identifier.value",
+        "Bundle.entry[1].resource.identifier[0].value",
+        "task-wrong-focus-and-outcome.json: 2 error(s)",
+        "Task.focus.reference",
+        "code-invalid",
+    ] {
+        assert!(stdout.contains(expected), "{expected} missing:\n{stdout}");
+    }
+    let (ok, stdout, _) = signpost(dir.path(), &["validate", "bundle.json"]);
+    assert!(!ok);
+    let outcome: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(outcome["issue"][0]["code"], "value");
+}
+
+#[test]
+fn validate_uses_extra_profiles_from_a_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("profiles")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("profiles/dated.json"),
+        r#"{"resourceType": "StructureDefinition", "url": "https://example.org/StructureDefinition/Dated",
+            "name": "Dated", "type": "ServiceRequest",
+            "baseDefinition": "https://signpost.example/fhir/StructureDefinition/SignpostServiceRequest",
+            "differential": {"element": [{"id": "ServiceRequest.occurrence[x]", "path": "ServiceRequest.occurrence[x]", "min": 1}]}}"#,
+    )
+    .expect("write");
+    let mut sr: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(examples().join("valid/referral-from-gp.json")).expect("read"),
+    )
+    .expect("json");
+    sr["meta"] = serde_json::json!({"profile": ["https://example.org/StructureDefinition/Dated"]});
+    std::fs::write(dir.path().join("sr.json"), sr.to_string()).expect("write");
+    // Without the profile, the claim is a warning only.
+    let (ok, stdout, _) = signpost(dir.path(), &["validate", "sr.json"]);
+    assert!(ok, "{stdout}");
+    assert!(stdout.contains("not-supported"), "{stdout}");
+    // With it, the claimed profile's rule applies.
+    let (ok, stdout, _) = signpost(
+        dir.path(),
+        &["validate", "--profiles", "profiles", "sr.json"],
+    );
+    assert!(!ok, "{stdout}");
+    let outcome: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(outcome["issue"][0]["code"], "required");
+    assert_eq!(
+        outcome["issue"][0]["expression"][0],
+        "ServiceRequest.occurrence"
+    );
+}

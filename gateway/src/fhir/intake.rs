@@ -3,10 +3,11 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use signpost_profiles::{Issue, IssueType, Referral, parse_resource};
+use signpost_profiles::{Issue, IssueType, Referral, has_errors};
 
 use super::body::FhirBody;
 use super::search_params::parse_search;
+use super::validate::{merge, profiled};
 use super::{ApiError, resource_response};
 use crate::app::AppState;
 use crate::audit::{self, Outcome};
@@ -128,8 +129,12 @@ pub(crate) async fn intake(
         "ServiceRequest",
     )
     .await?;
-    let parsed = parse_resource(bytes, Some("ServiceRequest"))?;
-    let referral = Referral::from_service_request(&parsed.json).map_err(ApiError::unprocessable)?;
+    let (sr, issues) = profiled(&state, bytes, "ServiceRequest")?;
+    let referral = match Referral::from_service_request(&sr) {
+        Ok(referral) if !has_errors(&issues) => referral,
+        Ok(_) => return Err(ApiError::unprocessable(issues)),
+        Err(more) => return Err(ApiError::unprocessable(merge(issues, more))),
+    };
     if referral.requester != who.organisation {
         audit::refusal(
             &state,
@@ -152,9 +157,9 @@ pub(crate) async fn intake(
         ));
     }
     // An onward referral (basedOn the GP's) goes to a VCS provider, hanging from the link worker's Task.
-    let parent_task = match parsed.json.get("basedOn") {
+    let parent_task = match sr.get("basedOn") {
         None => None,
-        Some(_) => Some(onward_parent(&state, &who, &parsed.json).await?),
+        Some(_) => Some(onward_parent(&state, &who, &sr).await?),
     };
     let owner = match parent_task {
         Some(_) => state.directory.onward_destination(&referral),
@@ -182,7 +187,7 @@ pub(crate) async fn intake(
 
     let at = now();
     let mut built = new_referral(
-        &parsed.json,
+        &sr,
         &referral,
         owner,
         &state.directory,

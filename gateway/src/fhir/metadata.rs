@@ -4,12 +4,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
+use signpost_profiles::Validator;
 
 use super::fhir_response;
 use super::search_params::{Kind, RESOURCE_TYPES, params_for};
 use crate::app::AppState;
 
-fn resource_entry(resource_type: &str) -> Value {
+fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
     let mut interactions = vec!["read", "vread", "history-instance", "search-type"];
     if resource_type == "AuditEvent" {
         interactions = vec!["read", "search-type"];
@@ -45,6 +46,18 @@ fn resource_entry(resource_type: &str) -> Value {
         "conditionalCreate": resource_type == "ServiceRequest",
         "searchParam": search_params,
     });
+    if let Some(profile) = validator.default_profile(resource_type) {
+        entry["profile"] = json!(profile);
+    }
+    let supported: Vec<&str> = validator
+        .profiles()
+        .into_iter()
+        .filter(|(_, t)| *t == resource_type)
+        .map(|(url, _)| url)
+        .collect();
+    if !supported.is_empty() {
+        entry["supportedProfile"] = json!(supported);
+    }
     if resource_type == "ServiceRequest" {
         entry["documentation"] = json!(
             "Posting a referral creates the link-worker Task and schedules its delivery. If-None-Exist is honoured."
@@ -81,7 +94,7 @@ pub async fn capability_statement(State(state): State<AppState>) -> Response {
                     "extension": [{"url": "token", "valueUri": crate::auth::token_url(&state)}]
                 }]
             },
-            "resource": RESOURCE_TYPES.iter().map(|t| resource_entry(t)).collect::<Vec<_>>(),
+            "resource": RESOURCE_TYPES.iter().map(|t| resource_entry(t, state.validator)).collect::<Vec<_>>(),
             "operation": [{
                 "name": "process-message",
                 "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message"

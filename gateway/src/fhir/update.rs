@@ -5,10 +5,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::Value;
-use signpost_profiles::{Issue, IssueType, parse_resource};
+use signpost_profiles::{Issue, IssueType, has_errors, parse_resource};
 
 use super::body::FhirBody;
 use super::read::visible;
+use super::validate::merge as merge_issues;
 use super::{ApiError, correlation_id, json_patch, resource_response};
 use crate::app::AppState;
 use crate::audit::{self, Outcome};
@@ -225,7 +226,17 @@ pub(crate) async fn apply_update(
                 ),
             ));
         }
-        let (from, to) = check_update(&seen, &proposed, actor).map_err(refused)?;
+        // Profile and workflow problems are reported together, so the sender fixes them in one go.
+        let profile_issues = state.validator.validate(&proposed);
+        let (from, to) = match check_update(&seen, &proposed, actor) {
+            Err(UpdateError::Invalid(more)) => {
+                return Err(ApiError::unprocessable(merge_issues(profile_issues, more)));
+            }
+            _ if has_errors(&profile_issues) => {
+                return Err(ApiError::unprocessable(profile_issues));
+            }
+            result => result.map_err(refused)?,
+        };
 
         let at = now();
         let mut change = ChainChange::new(

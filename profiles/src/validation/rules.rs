@@ -32,7 +32,7 @@ pub(crate) fn apply(
 /// `ServiceRequest.requester (the referring organisation)`.
 fn describe(rule: &ElementRule) -> String {
     match &rule.short {
-        Some(short) => format!("{} ({})", rule.id, short.to_lowercase()),
+        Some(short) => format!("{} ({short})", rule.id),
         None => rule.id.clone(),
     }
 }
@@ -213,7 +213,7 @@ fn binding(rule: &ElementRule, node: &Node<'_>, cx: &Context<'_>, issues: &mut V
         vs.contains(system, code, &cx.validator.code_systems) != Membership::Out
     };
     let from = || {
-        let examples = vs.examples();
+        let examples = vs.examples(&cx.validator.code_systems);
         if examples.is_empty() {
             format!("{} ({})", vs.name, binding.value_set)
         } else {
@@ -226,7 +226,11 @@ fn binding(rule: &ElementRule, node: &Node<'_>, cx: &Context<'_>, issues: &mut V
         }
     };
     let (ok, at, what) = match node.value {
-        Value::String(code) => (member(None, code), node.expr.clone(), format!("\"{code}\"")),
+        Value::String(code) => (
+            member(None, code),
+            node.expr.clone(),
+            format!("\"{code}\" is not"),
+        ),
         Value::Object(o)
             if o.contains_key("coding") || (o.contains_key("text") && !o.contains_key("code")) =>
         {
@@ -245,13 +249,13 @@ fn binding(rule: &ElementRule, node: &Node<'_>, cx: &Context<'_>, issues: &mut V
                     Some(code) => member(c.get("system").and_then(Value::as_str), code),
                     None => false,
                 });
-            (ok, node.expr.clone(), "none of its codings".to_owned())
+            (ok, node.expr.clone(), "none of its codings is".to_owned())
         }
         Value::Object(o) => match o.get("code").and_then(Value::as_str) {
             Some(code) => (
                 member(o.get("system").and_then(Value::as_str), code),
                 format!("{}.code", node.expr),
-                format!("\"{code}\""),
+                format!("\"{code}\" is not"),
             ),
             None => return,
         },
@@ -268,7 +272,7 @@ fn binding(rule: &ElementRule, node: &Node<'_>, cx: &Context<'_>, issues: &mut V
                 severity,
                 IssueType::CodeInvalid,
                 format!(
-                    "{}: {what} is not in the value set it {strength} come from, {}",
+                    "{}: {what} in the value set it {strength} come from, {}",
                     rule.id,
                     from()
                 ),

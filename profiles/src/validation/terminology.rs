@@ -100,11 +100,14 @@ impl ValueSet {
     }
 
     /// A few of the codes, for a message that says what would have been accepted.
-    pub fn examples(&self) -> Vec<&str> {
+    pub fn examples<'s>(
+        &'s self,
+        code_systems: &'s HashMap<String, HashSet<String>>,
+    ) -> Vec<&'s str> {
         let mut codes: Vec<&str> = self
             .includes
             .iter()
-            .filter_map(|i| i.codes.as_ref())
+            .filter_map(|i| i.codes.as_ref().or_else(|| code_systems.get(&i.system)))
             .flatten()
             .map(String::as_str)
             .collect();
