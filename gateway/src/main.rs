@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use signpost_conformance::keys::{ClientKey, KeyAlgorithm};
+use signpost_conformance::kit;
 use signpost_conformance::smart::request_token;
 use signpost_gateway::config::{Config, sandbox};
 use signpost_gateway::server::Gateway;
@@ -60,6 +61,54 @@ enum Command {
         #[arg(long)]
         profiles: Option<PathBuf>,
     },
+    /// Test another organisation's system: a gateway, a link-worker platform or a VCS provider.
+    Conformance {
+        /// The system under test: a FHIR base URL, or (webhook adapter) the partner's webhook URL.
+        #[arg(long)]
+        target: String,
+        /// Which side the target is; the kit plays the others.
+        #[arg(long, value_enum)]
+        role: KitRole,
+        /// Gateway role: the GP system's client id (with --key), instead of the sandbox's.
+        #[arg(long, requires = "key")]
+        client_id: Option<String>,
+        /// Gateway role: the GP system's private key (PEM).
+        #[arg(long, requires = "client_id")]
+        key: Option<PathBuf>,
+        /// Gateway role: a TOML file naming the [gp], [link_worker] and [vcs] clients (client_id, ods, key).
+        #[arg(long)]
+        parties: Option<PathBuf>,
+        /// Gateway role: where the sandbox wrote its demo clients' keys.
+        #[arg(long, default_value = "signpost-data/keys")]
+        sandbox_keys: PathBuf,
+        /// Partner roles: how the kit delivers Tasks.
+        #[arg(long, default_value = "fhir-rest", value_parser = ["fhir-rest", "bars", "webhook"])]
+        adapter: String,
+        /// Partner roles: the partner's ODS code (default LWS001 or VCS001).
+        #[arg(long)]
+        partner_ods: Option<String>,
+        /// Partner roles: the shared Standard Webhooks secret (whsec_...).
+        #[arg(long, env = "SIGNPOST_KIT_WEBHOOK_SECRET")]
+        webhook_secret: Option<String>,
+        /// Partner roles, bars adapter: the receiver's service identifier.
+        #[arg(long, default_value = "signpost-conformance")]
+        target_identifier: String,
+        /// Partner roles: listen here for the partner's status reports and check them (e.g. 127.0.0.1:9400).
+        #[arg(long)]
+        status_back: Option<String>,
+        /// Partner roles: seconds to wait for a status report.
+        #[arg(long, default_value_t = 30)]
+        status_timeout: u64,
+        /// Write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Write a self-contained HTML report here.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Run only checks whose id matches (comma-separated; * matches anything).
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// GET a URL and exit 0 on a 2xx answer: for container health checks (the image has no curl).
     Probe {
         /// e.g. http://127.0.0.1:8080/readyz
@@ -80,6 +129,14 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080/auth/token")]
         token_url: String,
     },
+}
+
+/// The side `conformance` tests.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KitRole {
+    Gateway,
+    LinkWorker,
+    Vcs,
 }
 
 /// Key algorithms `keygen` can make.
@@ -139,6 +196,43 @@ fn main() -> ExitCode {
             }
         }
         Command::Probe { url } => probe(&url),
+        Command::Conformance {
+            target,
+            role,
+            client_id,
+            key,
+            parties,
+            sandbox_keys,
+            adapter,
+            partner_ods,
+            webhook_secret,
+            target_identifier,
+            status_back,
+            status_timeout,
+            junit,
+            html,
+            only,
+        } => {
+            let options = kit::Options {
+                target,
+                role: match role {
+                    KitRole::Gateway => kit::Role::Gateway,
+                    KitRole::LinkWorker => kit::Role::LinkWorker,
+                    KitRole::Vcs => kit::Role::Vcs,
+                },
+                only,
+                parties,
+                sandbox_keys,
+                client: client_id.zip(key),
+                adapter,
+                partner_ods,
+                webhook_secret,
+                target_identifier,
+                status_back,
+                status_timeout: std::time::Duration::from_secs(status_timeout),
+            };
+            conformance(&options, junit.as_deref(), html.as_deref())
+        }
         Command::Validate {
             files,
             format,
@@ -150,6 +244,50 @@ fn main() -> ExitCode {
             scope,
             token_url,
         } => token(&client, &key, &scope, &token_url),
+    }
+}
+
+fn conformance(
+    options: &kit::Options,
+    junit: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
+) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("conformance: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let findings = match runtime.block_on(kit::run(options)) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("conformance: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let role = options.role.name();
+    println!("{}", kit::report::summary(&options.target, role, &findings));
+    let writes = [
+        (junit, kit::report::junit(role, &findings)),
+        (html, kit::report::html(&options.target, role, &findings)),
+    ];
+    for (path, content) in writes {
+        if let Some(path) = path
+            && let Err(e) = std::fs::write(path, content)
+        {
+            eprintln!("conformance: writing {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    }
+    if findings.iter().any(|f| f.failed()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 

@@ -48,6 +48,7 @@ pub enum KeyError {
 }
 
 /// A private key, its public JWK and its key id.
+#[derive(Clone)]
 pub struct ClientKey {
     /// ES384 or RS384.
     pub algorithm: KeyAlgorithm,
@@ -57,6 +58,13 @@ pub struct ClientKey {
     pub jwk: Value,
     /// RFC 7638 thumbprint.
     pub kid: String,
+}
+
+impl std::fmt::Debug for ClientKey {
+    /// The key id only: the private key never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientKey({:?}, kid {})", self.algorithm, self.kid)
+    }
 }
 
 fn b64(bytes: &[u8]) -> String {

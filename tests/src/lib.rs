@@ -3,5 +3,6 @@
 //! and by Signpost's own end-to-end tests.
 
 pub mod keys;
+pub mod kit;
 pub mod simulators;
 pub mod smart;

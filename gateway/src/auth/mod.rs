@@ -17,12 +17,16 @@ pub use token::{AccessClaims, TokenRejection, TokenSigner, write_private};
 
 use crate::app::AppState;
 
-/// `/auth/token` and `/.well-known/smart-configuration`.
+/// `/auth/token` and `/.well-known/smart-configuration` (at the root and, as SMART asks, at the FHIR base).
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/token", post(endpoint::token))
         .route(
             "/.well-known/smart-configuration",
+            get(endpoint::smart_configuration),
+        )
+        .route(
+            "/fhir/.well-known/smart-configuration",
             get(endpoint::smart_configuration),
         )
 }
