@@ -62,53 +62,7 @@ enum Command {
         profiles: Option<PathBuf>,
     },
     /// Test another organisation's system: a gateway, a link-worker platform or a VCS provider.
-    Conformance {
-        /// The system under test: a FHIR base URL, or (webhook adapter) the partner's webhook URL.
-        #[arg(long)]
-        target: String,
-        /// Which side the target is; the kit plays the others.
-        #[arg(long, value_enum)]
-        role: KitRole,
-        /// Gateway role: the GP system's client id (with --key), instead of the sandbox's.
-        #[arg(long, requires = "key")]
-        client_id: Option<String>,
-        /// Gateway role: the GP system's private key (PEM).
-        #[arg(long, requires = "client_id")]
-        key: Option<PathBuf>,
-        /// Gateway role: a TOML file naming the [gp], [link_worker] and [vcs] clients (client_id, ods, key).
-        #[arg(long)]
-        parties: Option<PathBuf>,
-        /// Gateway role: where the sandbox wrote its demo clients' keys.
-        #[arg(long, default_value = "signpost-data/keys")]
-        sandbox_keys: PathBuf,
-        /// Partner roles: how the kit delivers Tasks.
-        #[arg(long, default_value = "fhir-rest", value_parser = ["fhir-rest", "bars", "webhook"])]
-        adapter: String,
-        /// Partner roles: the partner's ODS code (default LWS001 or VCS001).
-        #[arg(long)]
-        partner_ods: Option<String>,
-        /// Partner roles: the shared Standard Webhooks secret (whsec_...).
-        #[arg(long, env = "SIGNPOST_KIT_WEBHOOK_SECRET")]
-        webhook_secret: Option<String>,
-        /// Partner roles, bars adapter: the receiver's service identifier.
-        #[arg(long, default_value = "signpost-conformance")]
-        target_identifier: String,
-        /// Partner roles: listen here for the partner's status reports and check them (e.g. 127.0.0.1:9400).
-        #[arg(long)]
-        status_back: Option<String>,
-        /// Partner roles: seconds to wait for a status report.
-        #[arg(long, default_value_t = 30)]
-        status_timeout: u64,
-        /// Write JUnit XML here.
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// Write a self-contained HTML report here.
-        #[arg(long)]
-        html: Option<PathBuf>,
-        /// Run only checks whose id matches (comma-separated; * matches anything).
-        #[arg(long)]
-        only: Option<String>,
-    },
+    Conformance(Box<ConformanceArgs>),
     /// GET a URL and exit 0 on a 2xx answer: for container health checks (the image has no curl).
     Probe {
         /// e.g. http://127.0.0.1:8080/readyz
@@ -129,6 +83,56 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080/auth/token")]
         token_url: String,
     },
+}
+
+/// `signpost conformance` options.
+#[derive(clap::Args)]
+struct ConformanceArgs {
+    /// The system under test: a FHIR base URL, or (webhook adapter) the partner's webhook URL.
+    #[arg(long)]
+    target: String,
+    /// Which side the target is; the kit plays the others.
+    #[arg(long, value_enum)]
+    role: KitRole,
+    /// Gateway role: the GP system's client id (with --key), instead of the sandbox's.
+    #[arg(long, requires = "key")]
+    client_id: Option<String>,
+    /// Gateway role: the GP system's private key (PEM).
+    #[arg(long, requires = "client_id")]
+    key: Option<PathBuf>,
+    /// Gateway role: a TOML file naming the [gp], [link_worker] and [vcs] clients (client_id, ods, key).
+    #[arg(long)]
+    parties: Option<PathBuf>,
+    /// Gateway role: where the sandbox wrote its demo clients' keys.
+    #[arg(long, default_value = "signpost-data/keys")]
+    sandbox_keys: PathBuf,
+    /// Partner roles: how the kit delivers Tasks.
+    #[arg(long, default_value = "fhir-rest", value_parser = ["fhir-rest", "bars", "webhook"])]
+    adapter: String,
+    /// Partner roles: the partner's ODS code (default LWS001 or VCS001).
+    #[arg(long)]
+    partner_ods: Option<String>,
+    /// Partner roles: the shared Standard Webhooks secret (whsec_...).
+    #[arg(long, env = "SIGNPOST_KIT_WEBHOOK_SECRET")]
+    webhook_secret: Option<String>,
+    /// Partner roles, bars adapter: the receiver's service identifier.
+    #[arg(long, default_value = "signpost-conformance")]
+    target_identifier: String,
+    /// Partner roles: listen here for the partner's status reports and check them (e.g. 127.0.0.1:9400).
+    #[arg(long)]
+    status_back: Option<String>,
+    /// Partner roles: seconds to wait for a status report.
+    #[arg(long, default_value_t = 30)]
+    status_timeout: u64,
+    /// Write JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write a self-contained HTML report here.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Run only checks whose id matches (comma-separated; * matches anything).
+    #[arg(long)]
+    only: Option<String>,
 }
 
 /// The side `conformance` tests.
@@ -196,23 +200,24 @@ fn main() -> ExitCode {
             }
         }
         Command::Probe { url } => probe(&url),
-        Command::Conformance {
-            target,
-            role,
-            client_id,
-            key,
-            parties,
-            sandbox_keys,
-            adapter,
-            partner_ods,
-            webhook_secret,
-            target_identifier,
-            status_back,
-            status_timeout,
-            junit,
-            html,
-            only,
-        } => {
+        Command::Conformance(args) => {
+            let ConformanceArgs {
+                target,
+                role,
+                client_id,
+                key,
+                parties,
+                sandbox_keys,
+                adapter,
+                partner_ods,
+                webhook_secret,
+                target_identifier,
+                status_back,
+                status_timeout,
+                junit,
+                html,
+                only,
+            } = *args;
             let options = kit::Options {
                 target,
                 role: match role {

@@ -89,7 +89,12 @@ pub async fn run(options: &Options) -> Result<Vec<Finding>, KitError> {
             if let Some((id, key)) = &options.client {
                 parties = parties.with_gp(id, key)?;
             }
-            Ok(runner::run(gateway::CHECKS, only, gateway::contexts(&options.target, parties)).await)
+            Ok(runner::run(
+                gateway::CHECKS,
+                only,
+                gateway::contexts(&options.target, parties),
+            )
+            .await)
         }
         Role::LinkWorker | Role::Vcs => {
             let target = partner_target(options).await?;
@@ -100,23 +105,37 @@ pub async fn run(options: &Options) -> Result<Vec<Finding>, KitError> {
 
 async fn partner_target(options: &Options) -> Result<partner::PartnerTarget, KitError> {
     let ods = options.partner_ods.clone().unwrap_or_else(|| {
-        if options.role == Role::Vcs { "VCS001".into() } else { "LWS001".into() }
+        if options.role == Role::Vcs {
+            "VCS001".into()
+        } else {
+            "LWS001".into()
+        }
     });
     let settings = match options.adapter.as_str() {
         "webhook" => serde_json::json!({
             "url": options.target,
             "secret": options.webhook_secret.clone().ok_or_else(|| KitError::Adapter("the webhook adapter needs --webhook-secret".into()))?,
         }),
-        "bars" => serde_json::json!({"url": options.target, "target_identifier": options.target_identifier}),
+        "bars" => {
+            serde_json::json!({"url": options.target, "target_identifier": options.target_identifier})
+        }
         _ => serde_json::json!({"url": options.target}),
     };
-    let adapter = signpost_adapters::build_outbound(&options.adapter, &settings).map_err(|e| KitError::Adapter(e.to_string()))?;
+    let adapter = signpost_adapters::build_outbound(&options.adapter, &settings)
+        .map_err(|e| KitError::Adapter(e.to_string()))?;
     let secret = match &options.webhook_secret {
-        Some(s) => Some(signpost_adapters::webhook::Secret::parse(s).map_err(|e| KitError::Adapter(format!("--webhook-secret: {e}")))?),
+        Some(s) => Some(
+            signpost_adapters::webhook::Secret::parse(s)
+                .map_err(|e| KitError::Adapter(format!("--webhook-secret: {e}")))?,
+        ),
         None => None,
     };
     let callback = match &options.status_back {
-        Some(addr) => Some(partner::Callback::start(addr, secret).await.map_err(KitError::Callback)?),
+        Some(addr) => Some(
+            partner::Callback::start(addr, secret)
+                .await
+                .map_err(KitError::Callback)?,
+        ),
         None => None,
     };
     Ok(partner::PartnerTarget {

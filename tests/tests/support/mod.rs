@@ -41,7 +41,7 @@ pub fn binary() -> PathBuf {
 }
 
 /// A free port on 127.0.0.1 (bound and released; the gateway binds it straight after).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()

@@ -59,25 +59,50 @@ impl GatewayContext {
     pub async fn token_url(&self) -> Result<String, Failure> {
         let answer = self
             .http
-            .send(self.http.client().get(format!("{}/.well-known/smart-configuration", self.fhir)))
+            .send(
+                self.http
+                    .client()
+                    .get(format!("{}/.well-known/smart-configuration", self.fhir)),
+            )
             .await?;
         answer.expect_status(200, "SMART configuration")?;
         answer.json()["token_endpoint"]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| fail("a token_endpoint in the SMART configuration", answer.body.clone()))
+            .ok_or_else(|| {
+                fail(
+                    "a token_endpoint in the SMART configuration",
+                    answer.body.clone(),
+                )
+            })
     }
 
     /// An access token for `party` (asked for once, then reused).
     pub async fn token(&self, party: &Party) -> Result<String, Failure> {
-        if let Some(token) = self.tokens.lock().ok().and_then(|t| t.get(&party.client_id).cloned()) {
+        if let Some(token) = self
+            .tokens
+            .lock()
+            .ok()
+            .and_then(|t| t.get(&party.client_id).cloned())
+        {
             return Ok(token);
         }
         let url = self.token_url().await?;
-        let token = request_token(self.http.client(), &url, &party.client_id, &party.key, &party.scope)
-            .await
-            .map_err(|e| fail(format!("an access token for {}", party.client_id), e.to_string()))?
-            .access_token;
+        let token = request_token(
+            self.http.client(),
+            &url,
+            &party.client_id,
+            &party.key,
+            &party.scope,
+        )
+        .await
+        .map_err(|e| {
+            fail(
+                format!("an access token for {}", party.client_id),
+                e.to_string(),
+            )
+        })?
+        .access_token;
         if let Ok(mut tokens) = self.tokens.lock() {
             tokens.insert(party.client_id.clone(), token.clone());
         }
@@ -88,12 +113,22 @@ impl GatewayContext {
     pub async fn get(&self, party: &Party, path: &str) -> Result<Answer, Failure> {
         let token = self.token(party).await?;
         self.http
-            .send(self.http.client().get(format!("{}/{path}", self.fhir)).bearer_auth(token))
+            .send(
+                self.http
+                    .client()
+                    .get(format!("{}/{path}", self.fhir))
+                    .bearer_auth(token),
+            )
             .await
     }
 
     /// POSTs a ServiceRequest as `party`, with optional If-None-Exist.
-    pub async fn post_referral(&self, party: &Party, body: &Value, if_none_exist: Option<&str>) -> Result<Answer, Failure> {
+    pub async fn post_referral(
+        &self,
+        party: &Party,
+        body: &Value,
+        if_none_exist: Option<&str>,
+    ) -> Result<Answer, Failure> {
         let token = self.token(party).await?;
         let mut request = self
             .http
@@ -109,7 +144,12 @@ impl GatewayContext {
     }
 
     /// PUTs a Task as `party` with `If-Match` on `version` (none: no header).
-    pub async fn put_task(&self, party: &Party, task: &Value, version: Option<i64>) -> Result<Answer, Failure> {
+    pub async fn put_task(
+        &self,
+        party: &Party,
+        task: &Value,
+        version: Option<i64>,
+    ) -> Result<Answer, Failure> {
         let token = self.token(party).await?;
         let id = task["id"].as_str().unwrap_or_default();
         let mut request = self
@@ -127,7 +167,8 @@ impl GatewayContext {
 
     /// A valid referral from `requester`, with an identifier no earlier run used.
     pub fn referral(&self, requester: &Party) -> Value {
-        let mut sr: Value = serde_json::from_str(signpost_profiles::examples::REFERRAL_FROM_GP).unwrap_or(Value::Null);
+        let mut sr: Value = serde_json::from_str(signpost_profiles::examples::REFERRAL_FROM_GP)
+            .unwrap_or(Value::Null);
         sr["identifier"] = json!([{"system": "https://signpost.example/conformance-kit/referral", "value": uuid::Uuid::new_v4().to_string()}]);
         sr["requester"] = json!({"identifier": {"system": ODS, "value": requester.ods}});
         sr
@@ -140,11 +181,16 @@ impl GatewayContext {
         created.expect_status(201, "a valid referral is created")?;
         let sr = created.json();
         let id = sr["id"].as_str().unwrap_or_default().to_owned();
-        let tasks = self.get(gp, &format!("Task?focus=ServiceRequest/{id}")).await?;
+        let tasks = self
+            .get(gp, &format!("Task?focus=ServiceRequest/{id}"))
+            .await?;
         tasks.expect_status(200, "the referrer can search its referral's Tasks")?;
         let task = tasks.json()["entry"][0]["resource"].clone();
         if task.is_null() {
-            return Err(fail(format!("a Task whose focus is ServiceRequest/{id}"), tasks.body));
+            return Err(fail(
+                format!("a Task whose focus is ServiceRequest/{id}"),
+                tasks.body,
+            ));
         }
         Ok((sr, task))
     }
@@ -152,7 +198,9 @@ impl GatewayContext {
 
 /// A resource's `meta.versionId` as a number.
 pub fn version(resource: &Value) -> Option<i64> {
-    resource["meta"]["versionId"].as_str().and_then(|v| v.parse().ok())
+    resource["meta"]["versionId"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
 }
 
 /// The first issue's (code, expression) of an OperationOutcome.

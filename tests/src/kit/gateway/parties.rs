@@ -66,23 +66,36 @@ impl Parties {
     /// The sandbox's demo clients (`signpost serve` with no config), keys under `keys_dir`.
     pub fn sandbox(keys_dir: &Path) -> Result<Self, PartiesError> {
         Ok(Self {
-            gp: party("riverside-gp-system", "A81001", &keys_dir.join("riverside-gp-system.pem"), REFERRER_SCOPE)?,
+            gp: party(
+                "riverside-gp-system",
+                "A81001",
+                &keys_dir.join("riverside-gp-system.pem"),
+                REFERRER_SCOPE,
+            )?,
             link_worker: party(
                 "riverside-link-worker-platform",
                 "LWS001",
                 &keys_dir.join("riverside-link-worker-platform.pem"),
                 REFERRER_SCOPE,
             )?,
-            vcs: party("mill-lane-walking-app", "VCS001", &keys_dir.join("mill-lane-walking-app.pem"), VCS_SCOPE)?,
+            vcs: party(
+                "mill-lane-walking-app",
+                "VCS001",
+                &keys_dir.join("mill-lane-walking-app.pem"),
+                VCS_SCOPE,
+            )?,
         })
     }
 
     /// Reads a parties file; key paths are relative to the file.
     pub fn from_file(path: &Path) -> Result<Self, PartiesError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PartiesError::File(path.to_owned(), e.to_string()))?;
-        let file: PartiesFile = toml::from_str(&text).map_err(|e| PartiesError::File(path.to_owned(), e.to_string()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| PartiesError::File(path.to_owned(), e.to_string()))?;
+        let file: PartiesFile = toml::from_str(&text)
+            .map_err(|e| PartiesError::File(path.to_owned(), e.to_string()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        let load = |p: &PartyFile, scope: &str| party(&p.client_id, &p.ods, &dir.join(&p.key), scope);
+        let load =
+            |p: &PartyFile, scope: &str| party(&p.client_id, &p.ods, &dir.join(&p.key), scope);
         Ok(Self {
             gp: load(&file.gp, REFERRER_SCOPE)?,
             link_worker: load(&file.link_worker, REFERRER_SCOPE)?,
@@ -98,8 +111,10 @@ impl Parties {
 }
 
 fn party(client_id: &str, ods: &str, key: &Path, scope: &str) -> Result<Party, PartiesError> {
-    let pem = std::fs::read_to_string(key).map_err(|e| PartiesError::Key(key.to_owned(), e.to_string()))?;
-    let key = ClientKey::from_pem(&pem).map_err(|e| PartiesError::Key(key.to_owned(), e.to_string()))?;
+    let pem = std::fs::read_to_string(key)
+        .map_err(|e| PartiesError::Key(key.to_owned(), e.to_string()))?;
+    let key =
+        ClientKey::from_pem(&pem).map_err(|e| PartiesError::Key(key.to_owned(), e.to_string()))?;
     Ok(Party {
         client_id: client_id.to_owned(),
         ods: ods.to_owned(),

@@ -69,14 +69,23 @@ impl Callback {
 }
 
 fn record(shared: &Shared, report: StatusReport) -> StatusCode {
-    let status = if report.problem.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let status = if report.problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     if let Ok(mut reports) = shared.reports.lock() {
         reports.push(report);
     }
     status
 }
 
-async fn fhir_update(State(shared): State<Shared>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn fhir_update(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let text = String::from_utf8_lossy(&body).into_owned();
     let task: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     let status = task["status"].as_str().unwrap_or_default().to_owned();
@@ -85,36 +94,84 @@ async fn fhir_update(State(shared): State<Shared>, Path(id): Path<String>, heade
     } else if task["id"].as_str() != Some(id.as_str()) {
         Some(format!("the body's id must be {id}"))
     } else if !FIRST_MOVES.contains(&status.as_str()) {
-        Some(format!("a requested Task can move to {}, not \"{status}\"", FIRST_MOVES.join(", ")))
+        Some(format!(
+            "a requested Task can move to {}, not \"{status}\"",
+            FIRST_MOVES.join(", ")
+        ))
     } else {
         signpost_profiles::Validator::standard()
             .ok()
             .map(|v| v.validate(&task))
             .filter(|issues| signpost_profiles::has_errors(issues))
-            .map(|issues| format!("the Task breaks the Signpost Task profile: {}", issues.iter().map(|i| i.diagnostics.as_str()).collect::<Vec<_>>().join("; ")))
+            .map(|issues| {
+                format!(
+                    "the Task breaks the Signpost Task profile: {}",
+                    issues
+                        .iter()
+                        .map(|i| i.diagnostics.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                )
+            })
     };
-    record(&shared, StatusReport { via: format!("PUT /fhir/Task/{id}"), task_id: id, status, problem, body: text })
+    record(
+        &shared,
+        StatusReport {
+            via: format!("PUT /fhir/Task/{id}"),
+            task_id: id,
+            status,
+            problem,
+            body: text,
+        },
+    )
 }
 
-async fn webhook_status(State(shared): State<Shared>, Path(ods): Path<String>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn webhook_status(
+    State(shared): State<Shared>,
+    Path(ods): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let text = String::from_utf8_lossy(&body).into_owned();
     let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let signature = match &shared.secret {
         None => Err("the kit has no --webhook-secret to verify the signature with".to_owned()),
         Some(secret) => secret
-            .verify(&header("webhook-id"), &header("webhook-timestamp"), &body, &header("webhook-signature"), now)
+            .verify(
+                &header("webhook-id"),
+                &header("webhook-timestamp"),
+                &body,
+                &header("webhook-signature"),
+                now,
+            )
             .map_err(|e| format!("the Standard Webhooks signature does not verify: {e}")),
     };
     let status = json["status"].as_str().unwrap_or_default().to_owned();
     let problem = match signature {
         Err(e) => Some(e),
-        Ok(()) if !FIRST_MOVES.contains(&status.as_str()) => {
-            Some(format!("a requested Task can move to {}, not \"{status}\"", FIRST_MOVES.join(", ")))
-        }
+        Ok(()) if !FIRST_MOVES.contains(&status.as_str()) => Some(format!(
+            "a requested Task can move to {}, not \"{status}\"",
+            FIRST_MOVES.join(", ")
+        )),
         Ok(()) => None,
     };
     let task_id = json["task_id"].as_str().unwrap_or_default().to_owned();
-    record(&shared, StatusReport { via: format!("POST /webhooks/{ods}/status"), task_id, status, problem, body: text })
+    record(
+        &shared,
+        StatusReport {
+            via: format!("POST /webhooks/{ods}/status"),
+            task_id,
+            status,
+            problem,
+            body: text,
+        },
+    )
 }

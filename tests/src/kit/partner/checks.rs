@@ -12,17 +12,41 @@ use crate::kit::runner::skip;
 
 /// Every partner check.
 pub static CHECKS: &[Check<PartnerContext>] = &[
-    Check { id: "partner.accepts-new-task", title: "a new referral Task is acknowledged with a 2xx", requirement: "DESIGN.md section 6: adapters (fhir-rest transaction, BaRS $process-message, Standard Webhooks)", run: accepts_new_task },
-    Check { id: "partner.duplicate-is-idempotent", title: "the same delivery sent twice is acknowledged both times", requirement: "DESIGN.md section 6: at-least-once delivery, receivers drop duplicates (PUT by id, X-Request-Id, webhook-id)", run: duplicate_is_idempotent },
-    Check { id: "partner.accepts-update", title: "a change to a Task it holds (cancelled by the referrer) is acknowledged", requirement: "DESIGN.md section 5: status flows down the chain", run: accepts_update },
-    Check { id: "partner.reports-status", title: "the partner reports accepting or declining the referral, correctly, within the time limit", requirement: "DESIGN.md sections 5 and 6: status flows back (FHIR Task update with If-Match, or a signed Standard Webhooks status message)", run: reports_status },
+    Check {
+        id: "partner.accepts-new-task",
+        title: "a new referral Task is acknowledged with a 2xx",
+        requirement: "DESIGN.md section 6: adapters (fhir-rest transaction, BaRS $process-message, Standard Webhooks)",
+        run: accepts_new_task,
+    },
+    Check {
+        id: "partner.duplicate-is-idempotent",
+        title: "the same delivery sent twice is acknowledged both times",
+        requirement: "DESIGN.md section 6: at-least-once delivery, receivers drop duplicates (PUT by id, X-Request-Id, webhook-id)",
+        run: duplicate_is_idempotent,
+    },
+    Check {
+        id: "partner.accepts-update",
+        title: "a change to a Task it holds (cancelled by the referrer) is acknowledged",
+        requirement: "DESIGN.md section 5: status flows down the chain",
+        run: accepts_update,
+    },
+    Check {
+        id: "partner.reports-status",
+        title: "the partner reports accepting or declining the referral, correctly, within the time limit",
+        requirement: "DESIGN.md sections 5 and 6: status flows back (FHIR Task update with If-Match, or a signed Standard Webhooks status message)",
+        run: reports_status,
+    },
 ];
 
 fn accepts_new_task(cx: &PartnerContext) -> Body<'_> {
     Box::pin(async move {
         let referral = cx.referral();
         let key = uuid::Uuid::new_v4().to_string();
-        cx.deliver(&cx.delivery(&referral, DeliveryEvent::TaskCreated, &key, 1), "a new Task").await?;
+        cx.deliver(
+            &cx.delivery(&referral, DeliveryEvent::TaskCreated, &key, 1),
+            "a new Task",
+        )
+        .await?;
         Ok(())
     })
 }
@@ -31,8 +55,16 @@ fn duplicate_is_idempotent(cx: &PartnerContext) -> Body<'_> {
     Box::pin(async move {
         let referral = cx.referral();
         let key = uuid::Uuid::new_v4().to_string();
-        cx.deliver(&cx.delivery(&referral, DeliveryEvent::TaskCreated, &key, 1), "the first delivery").await?;
-        cx.deliver(&cx.delivery(&referral, DeliveryEvent::TaskCreated, &key, 2), "the same delivery again").await?;
+        cx.deliver(
+            &cx.delivery(&referral, DeliveryEvent::TaskCreated, &key, 1),
+            "the first delivery",
+        )
+        .await?;
+        cx.deliver(
+            &cx.delivery(&referral, DeliveryEvent::TaskCreated, &key, 2),
+            "the same delivery again",
+        )
+        .await?;
         Ok(())
     })
 }
@@ -40,11 +72,29 @@ fn duplicate_is_idempotent(cx: &PartnerContext) -> Body<'_> {
 fn accepts_update(cx: &PartnerContext) -> Body<'_> {
     Box::pin(async move {
         let mut referral = cx.referral();
-        cx.deliver(&cx.delivery(&referral, DeliveryEvent::TaskCreated, &uuid::Uuid::new_v4().to_string(), 1), "a new Task").await?;
+        cx.deliver(
+            &cx.delivery(
+                &referral,
+                DeliveryEvent::TaskCreated,
+                &uuid::Uuid::new_v4().to_string(),
+                1,
+            ),
+            "a new Task",
+        )
+        .await?;
         referral.task["status"] = json!("cancelled");
         referral.task["meta"]["versionId"] = json!("2");
         referral.task["statusReason"] = json!({"text": "The person no longer wants the referral"});
-        cx.deliver(&cx.delivery(&referral, DeliveryEvent::TaskUpdated, &uuid::Uuid::new_v4().to_string(), 1), "the cancelled Task").await?;
+        cx.deliver(
+            &cx.delivery(
+                &referral,
+                DeliveryEvent::TaskUpdated,
+                &uuid::Uuid::new_v4().to_string(),
+                1,
+            ),
+            "the cancelled Task",
+        )
+        .await?;
         Ok(())
     })
 }
@@ -52,14 +102,29 @@ fn accepts_update(cx: &PartnerContext) -> Body<'_> {
 fn reports_status(cx: &PartnerContext) -> Body<'_> {
     Box::pin(async move {
         let Some(callback) = &cx.target.callback else {
-            return Err(skip("run with --status-back to check that the partner reports status"));
+            return Err(skip(
+                "run with --status-back to check that the partner reports status",
+            ));
         };
         let referral = cx.referral();
         let task_id = referral.task["id"].as_str().unwrap_or_default().to_owned();
-        cx.deliver(&cx.delivery(&referral, DeliveryEvent::TaskCreated, &uuid::Uuid::new_v4().to_string(), 1), "a new Task").await?;
+        cx.deliver(
+            &cx.delivery(
+                &referral,
+                DeliveryEvent::TaskCreated,
+                &uuid::Uuid::new_v4().to_string(),
+                1,
+            ),
+            "a new Task",
+        )
+        .await?;
         let started = Instant::now();
         loop {
-            let reports: Vec<_> = callback.reports().into_iter().filter(|r| r.task_id == task_id).collect();
+            let reports: Vec<_> = callback
+                .reports()
+                .into_iter()
+                .filter(|r| r.task_id == task_id)
+                .collect();
             if let Some(report) = reports.first() {
                 if let Ok(mut log) = cx.log.lock() {
                     log.extend(reports.iter().map(|r| Exchange {
@@ -77,7 +142,11 @@ fn reports_status(cx: &PartnerContext) -> Body<'_> {
             }
             if started.elapsed() > cx.target.status_timeout {
                 return Err(fail(
-                    format!("a status report for Task/{task_id} within {} s at {}", cx.target.status_timeout.as_secs(), callback.url),
+                    format!(
+                        "a status report for Task/{task_id} within {} s at {}",
+                        cx.target.status_timeout.as_secs(),
+                        callback.url
+                    ),
                     "none arrived",
                 ));
             }

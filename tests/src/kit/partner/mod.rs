@@ -68,7 +68,8 @@ impl PartnerContext {
     pub fn referral(&self) -> Referral {
         let task_id = uuid::Uuid::now_v7().to_string();
         let sr_id = uuid::Uuid::now_v7().to_string();
-        let mut focus: Value = serde_json::from_str(signpost_profiles::examples::REFERRAL_FROM_GP).unwrap_or(Value::Null);
+        let mut focus: Value = serde_json::from_str(signpost_profiles::examples::REFERRAL_FROM_GP)
+            .unwrap_or(Value::Null);
         focus["id"] = json!(sr_id);
         focus["meta"] = json!({"versionId": "1"});
         let now = time::OffsetDateTime::now_utc()
@@ -92,7 +93,13 @@ impl PartnerContext {
     }
 
     /// A delivery of `task` (with its focus) for `event`; `key` is the idempotency key.
-    pub fn delivery(&self, referral: &Referral, event: DeliveryEvent, key: &str, attempt: u32) -> Delivery {
+    pub fn delivery(
+        &self,
+        referral: &Referral,
+        event: DeliveryEvent,
+        key: &str,
+        attempt: u32,
+    ) -> Delivery {
         Delivery {
             id: key.to_owned(),
             idempotency_key: key.to_owned(),
@@ -119,7 +126,9 @@ impl PartnerContext {
                     self.target.kind,
                     delivery.event.as_str(),
                     delivery.task["id"].as_str().unwrap_or_default(),
-                    delivery.task["meta"]["versionId"].as_str().unwrap_or_default(),
+                    delivery.task["meta"]["versionId"]
+                        .as_str()
+                        .unwrap_or_default(),
                     delivery.idempotency_key,
                     delivery.attempt,
                     self.target.url

@@ -39,7 +39,11 @@ pub fn html(target: &str, role: &str, findings: &[Finding]) -> String {
             .exchanges
             .iter()
             .map(|e| {
-                let headers: String = e.request_headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
+                let headers: String = e
+                    .request_headers
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}\n"))
+                    .collect();
                 format!(
                     "<details{}><summary>{} → {}</summary><pre>{}{}</pre><pre>{}</pre></details>",
                     if f.failed() { " open" } else { "" },

@@ -24,14 +24,25 @@ pub fn junit(role: &str, findings: &[Finding]) -> String {
             escape(f.id),
             f.elapsed.as_secs_f64()
         ));
-        out.push_str(&format!("      <properties><property name=\"requirement\" value=\"{}\"/></properties>\n", escape(f.requirement)));
+        out.push_str(&format!(
+            "      <properties><property name=\"requirement\" value=\"{}\"/></properties>\n",
+            escape(f.requirement)
+        ));
         match &f.verdict {
             Verdict::Passed => {}
             Verdict::Failed(failure) => {
                 let exchanges: String = f
                     .exchanges
                     .iter()
-                    .map(|e| format!("> {}\n{}\n< {}\n{}\n", e.request, e.request_body, e.status.map_or("-".into(), |s| s.to_string()), e.response_body))
+                    .map(|e| {
+                        format!(
+                            "> {}\n{}\n< {}\n{}\n",
+                            e.request,
+                            e.request_body,
+                            e.status.map_or("-".into(), |s| s.to_string()),
+                            e.response_body
+                        )
+                    })
                     .collect();
                 out.push_str(&format!(
                     "      <failure message=\"{}\" type=\"conformance\">expected: {}\ngot: {}\n\n{}</failure>\n",
@@ -41,7 +52,9 @@ pub fn junit(role: &str, findings: &[Finding]) -> String {
                     escape(&exchanges)
                 ));
             }
-            Verdict::Skipped(why) => out.push_str(&format!("      <skipped message=\"{}\"/>\n", escape(why))),
+            Verdict::Skipped(why) => {
+                out.push_str(&format!("      <skipped message=\"{}\"/>\n", escape(why)))
+            }
         }
         out.push_str("    </testcase>\n");
     }

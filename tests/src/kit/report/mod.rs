@@ -29,9 +29,11 @@ fn escape(text: &str) -> String {
 /// Counts of (passed, failed, skipped).
 fn counts(findings: &[super::check::Finding]) -> (usize, usize, usize) {
     use super::check::Verdict;
-    findings.iter().fold((0, 0, 0), |(p, f, s), finding| match finding.verdict {
-        Verdict::Passed => (p + 1, f, s),
-        Verdict::Failed(_) => (p, f + 1, s),
-        Verdict::Skipped(_) => (p, f, s + 1),
-    })
+    findings
+        .iter()
+        .fold((0, 0, 0), |(p, f, s), finding| match finding.verdict {
+            Verdict::Passed => (p + 1, f, s),
+            Verdict::Failed(_) => (p, f + 1, s),
+            Verdict::Skipped(_) => (p, f, s + 1),
+        })
 }

@@ -1,0 +1,475 @@
+//! The conformance kit, through the real `signpost conformance` command: it passes against
+//! Signpost, and against deliberately broken targets it fails the right checks and only those.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+use signpost_conformance::simulators::{FhirPartner, WebhookPartner};
+
+const GATEWAY_CHECKS: usize = 16;
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const WRONG_SECRET: &str = "whsec_c2lnbnBvc3Qtd3Jvbmctc2VjcmV0LWtleS0xMjM0";
+
+/// The sandbox (`signpost serve` with no config) in a temporary directory.
+struct Sandbox {
+    child: Child,
+    dir: tempfile::TempDir,
+    base: String,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sandbox {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = support::free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut child = Command::new(support::binary())
+            .arg("serve")
+            .env("SIGNPOST_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SIGNPOST_SERVER_BASE_URL", &base)
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("sandbox.log")).expect("log"))
+            .spawn()
+            .expect("spawn sandbox");
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if http
+                .get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Self { child, dir, base };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the sandbox did not become ready");
+    }
+
+    fn keys(&self) -> String {
+        self.dir
+            .path()
+            .join("signpost-data/keys")
+            .display()
+            .to_string()
+    }
+}
+
+/// What `signpost conformance` did: exit status, stdout, and the JUnit file's verdicts.
+struct Run {
+    ok: bool,
+    stdout: String,
+    junit: String,
+    html: String,
+}
+
+impl Run {
+    /// (tests, failures, skipped) from the `<testsuite>` element, checked against its test cases.
+    fn counts(&self) -> (usize, usize, usize) {
+        let doc = roxmltree::Document::parse(&self.junit).expect("JUnit is XML");
+        let suite = doc
+            .descendants()
+            .find(|n| n.has_tag_name("testsuite"))
+            .expect("testsuite");
+        let attr = |name: &str| {
+            suite
+                .attribute(name)
+                .and_then(|v| v.parse::<usize>().ok())
+                .expect("count")
+        };
+        let cases: Vec<_> = suite
+            .children()
+            .filter(|n| n.has_tag_name("testcase"))
+            .collect();
+        let with = |tag: &str| {
+            cases
+                .iter()
+                .filter(|c| c.children().any(|n| n.has_tag_name(tag)))
+                .count()
+        };
+        assert_eq!(attr("tests"), cases.len(), "{}", self.junit);
+        assert_eq!(attr("failures"), with("failure"), "{}", self.junit);
+        assert_eq!(attr("skipped"), with("skipped"), "{}", self.junit);
+        (cases.len(), with("failure"), with("skipped"))
+    }
+
+    /// The ids of the failed checks.
+    fn failed(&self) -> BTreeSet<String> {
+        let doc = roxmltree::Document::parse(&self.junit).expect("JUnit is XML");
+        doc.descendants()
+            .filter(|n| {
+                n.has_tag_name("testcase") && n.children().any(|c| c.has_tag_name("failure"))
+            })
+            .filter_map(|n| n.attribute("name").map(str::to_owned))
+            .collect()
+    }
+}
+
+fn conformance(args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (junit, html) = (dir.path().join("junit.xml"), dir.path().join("report.html"));
+    let output = Command::new(support::binary())
+        .arg("conformance")
+        .args(args)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--html")
+        .arg(&html)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run signpost conformance");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let read = |p: &Path| {
+        std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}\n{stdout}", p.display()))
+    };
+    Run {
+        ok: output.status.success(),
+        junit: read(&junit),
+        html: read(&html),
+        stdout,
+    }
+}
+
+async fn run_kit(args: Vec<String>) -> Run {
+    tokio::task::spawn_blocking(move || {
+        conformance(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test]
+async fn the_kit_passes_against_signpost_and_writes_its_reports() {
+    let sandbox = Sandbox::start().await;
+    let run = run_kit(vec![
+        "--role".into(),
+        "gateway".into(),
+        "--target".into(),
+        format!("{}/fhir", sandbox.base),
+        "--sandbox-keys".into(),
+        sandbox.keys(),
+    ])
+    .await;
+    assert!(run.ok, "{}", run.stdout);
+    assert_eq!(run.counts(), (GATEWAY_CHECKS, 0, 0), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("{GATEWAY_CHECKS} passed, 0 failed")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.html.starts_with("<!DOCTYPE html>") && run.html.contains("journey.referral-to-outcome")
+    );
+    assert!(
+        !run.html.contains("<script") && !run.html.contains("src=\"http"),
+        "the HTML report is self-contained"
+    );
+
+    // --only narrows the run.
+    let run = run_kit(vec![
+        "--role".into(),
+        "gateway".into(),
+        "--target".into(),
+        format!("{}/fhir", sandbox.base),
+        "--sandbox-keys".into(),
+        sandbox.keys(),
+        "--only".into(),
+        "auth.*,metadata.*".into(),
+    ])
+    .await;
+    assert!(run.ok, "{}", run.stdout);
+    assert_eq!(run.counts(), (4, 0, 0), "{}", run.stdout);
+}
+
+/// How a fake gateway (a proxy in front of Signpost) is broken.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Break {
+    /// Answers a read it should refuse with a copy of the resource: no tenancy.
+    Tenancy,
+    /// Accepts a referral whose only problems are NHS number check digits.
+    NhsNumber,
+    /// Answers 200 to an update on a stale version.
+    StaleIfMatch,
+}
+
+#[derive(Clone)]
+struct Proxy {
+    upstream: String,
+    broken: Break,
+    seen: Arc<Mutex<std::collections::HashMap<String, String>>>,
+}
+
+async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 4 << 20)
+        .await
+        .unwrap_or_default();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_owned();
+    let mut upstream =
+        reqwest::Client::new().request(parts.method.clone(), format!("{}{path}", proxy.upstream));
+    for name in [
+        "authorization",
+        "content-type",
+        "if-match",
+        "if-none-exist",
+        "accept",
+    ] {
+        if let Some(v) = parts.headers.get(name) {
+            upstream = upstream.header(name, v.clone());
+        }
+    }
+    let answer = upstream
+        .body(body.clone())
+        .send()
+        .await
+        .expect("upstream answers");
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let text = answer.text().await.unwrap_or_default();
+    let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if let (Some(t), Some(id)) = (json["resourceType"].as_str(), json["id"].as_str())
+        && let Ok(mut seen) = proxy.seen.lock()
+    {
+        seen.insert(format!("/fhir/{t}/{id}"), text.clone());
+    }
+    let fake = |status: StatusCode, body: String| (status, HeaderMap::new(), body);
+    let (status, headers, text) = match proxy.broken {
+        Break::Tenancy if status == StatusCode::NOT_FOUND && parts.method == Method::GET => {
+            match proxy.seen.lock().ok().and_then(|s| s.get(&path).cloned()) {
+                Some(copy) => fake(StatusCode::OK, copy),
+                None => (status, headers, text),
+            }
+        }
+        Break::NhsNumber
+            if status == StatusCode::UNPROCESSABLE_ENTITY
+                && json["issue"].as_array().is_some_and(|issues| {
+                    issues.iter().all(|i| {
+                        i["code"] == "value"
+                            && i["diagnostics"]
+                                .as_str()
+                                .is_some_and(|d| d.contains("check digit"))
+                    })
+                }) =>
+        {
+            let mut sr: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            sr["id"] = json!("accepted-anyway");
+            let mut h = HeaderMap::new();
+            h.insert(
+                "location",
+                HeaderValue::from_static("/fhir/ServiceRequest/accepted-anyway/_history/1"),
+            );
+            h.insert("etag", HeaderValue::from_static("W/\"1\""));
+            (StatusCode::CREATED, h, sr.to_string())
+        }
+        Break::StaleIfMatch if status == StatusCode::PRECONDITION_FAILED => {
+            fake(StatusCode::OK, String::from_utf8_lossy(&body).into_owned())
+        }
+        _ => (status, headers, text),
+    };
+    let mut response = Response::builder().status(status);
+    for name in ["content-type", "location", "etag", "www-authenticate"] {
+        if let Some(v) = headers.get(name) {
+            response = response.header(name, v.clone());
+        }
+    }
+    if !headers.contains_key("content-type") {
+        response = response.header("content-type", "application/fhir+json");
+    }
+    response
+        .body(Body::from(Bytes::from(text)))
+        .expect("response")
+}
+
+async fn broken_gateway(upstream: &str, broken: Break) -> String {
+    let proxy = Proxy {
+        upstream: upstream.to_owned(),
+        broken,
+        seen: Arc::default(),
+    };
+    let app = Router::new().fallback(forward).with_state(proxy);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/fhir")
+}
+
+#[tokio::test]
+async fn broken_gateways_fail_exactly_the_checks_for_what_they_break() {
+    let sandbox = Sandbox::start().await;
+    for (broken, check) in [
+        (Break::Tenancy, "tenancy.vcs-cannot-read-gp-referral"),
+        (Break::NhsNumber, "intake.bad-nhs-number"),
+        (Break::StaleIfMatch, "update.stale-if-match"),
+    ] {
+        let target = broken_gateway(&sandbox.base, broken).await;
+        let run = run_kit(vec![
+            "--role".into(),
+            "gateway".into(),
+            "--target".into(),
+            target,
+            "--sandbox-keys".into(),
+            sandbox.keys(),
+        ])
+        .await;
+        assert!(
+            !run.ok,
+            "{check}: a failure must exit non-zero\n{}",
+            run.stdout
+        );
+        assert_eq!(
+            run.failed(),
+            BTreeSet::from([check.to_owned()]),
+            "{}",
+            run.stdout
+        );
+        assert_eq!(run.counts(), (GATEWAY_CHECKS, 1, 0));
+        // The failure explains itself: the requirement, what was expected, and the exchanges.
+        let details = run
+            .stdout
+            .split(&format!("FAIL {check}"))
+            .nth(1)
+            .expect("failure details");
+        assert!(
+            details.contains("expected:") && details.contains("got:") && details.contains("> "),
+            "{details}"
+        );
+        assert!(run.html.contains("class=\"fail\"") && run.html.contains(check));
+    }
+}
+
+#[tokio::test]
+async fn partner_roles_deliver_through_each_adapter() {
+    let partner = FhirPartner::start().await.expect("partner");
+    for adapter in ["fhir-rest", "bars"] {
+        let run = run_kit(vec![
+            "--role".into(),
+            "link-worker".into(),
+            "--target".into(),
+            partner.url(),
+            "--adapter".into(),
+            adapter.into(),
+        ])
+        .await;
+        assert!(run.ok, "{adapter}: {}", run.stdout);
+        // Status reports are only checked with --status-back.
+        assert_eq!(run.counts(), (4, 0, 1), "{adapter}: {}", run.stdout);
+    }
+    // Every delivery arrived, the duplicate twice with the same request id.
+    let received = partner.received();
+    assert!(received.len() >= 10, "{}", received.len());
+
+    let down = FhirPartner::start().await.expect("partner");
+    down.fail_with(
+        400,
+        r#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid"}]}"#,
+    );
+    down.set_down(true);
+    let run = run_kit(vec![
+        "--role".into(),
+        "vcs".into(),
+        "--target".into(),
+        down.url(),
+    ])
+    .await;
+    assert!(!run.ok);
+    assert_eq!(
+        run.failed(),
+        BTreeSet::from([
+            "partner.accepts-new-task".to_owned(),
+            "partner.duplicate-is-idempotent".to_owned(),
+            "partner.accepts-update".to_owned()
+        ]),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_partner_reporting_status_is_checked_and_a_wrong_signature_fails_only_that() {
+    let good = WebhookPartner::start(SECRET, "VCS001")
+        .await
+        .expect("partner");
+    let port = support::free_port();
+    good.report_to(&format!("http://127.0.0.1:{port}"));
+    let run = run_kit(vec![
+        "--role".into(),
+        "vcs".into(),
+        "--target".into(),
+        good.url(),
+        "--adapter".into(),
+        "webhook".into(),
+        "--webhook-secret".into(),
+        SECRET.into(),
+        "--status-back".into(),
+        format!("127.0.0.1:{port}"),
+        "--status-timeout".into(),
+        "10".into(),
+    ])
+    .await;
+    assert!(run.ok, "{}", run.stdout);
+    assert_eq!(run.counts(), (4, 0, 0), "{}", run.stdout);
+    assert!(!good.events().is_empty());
+
+    let bad = WebhookPartner::start(SECRET, "VCS001")
+        .await
+        .expect("partner");
+    let port = support::free_port();
+    bad.report_to(&format!("http://127.0.0.1:{port}"));
+    bad.sign_with(WRONG_SECRET).expect("secret");
+    let run = run_kit(vec![
+        "--role".into(),
+        "vcs".into(),
+        "--target".into(),
+        bad.url(),
+        "--adapter".into(),
+        "webhook".into(),
+        "--webhook-secret".into(),
+        SECRET.into(),
+        "--status-back".into(),
+        format!("127.0.0.1:{port}"),
+        "--status-timeout".into(),
+        "10".into(),
+    ])
+    .await;
+    assert!(!run.ok);
+    assert_eq!(
+        run.failed(),
+        BTreeSet::from(["partner.reports-status".to_owned()]),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("signature does not verify"),
+        "{}",
+        run.stdout
+    );
+}
