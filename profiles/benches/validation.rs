@@ -58,8 +58,11 @@ fn stages(c: &mut Criterion) {
     });
     group.bench_function("fhirbolt-parse", |b| {
         b.iter(|| {
-            fhirbolt::json::from_slice::<fhirbolt::model::r4::Resource>(black_box(bytes), Some(config()))
-                .expect("r4")
+            fhirbolt::json::from_slice::<fhirbolt::model::r4::Resource>(
+                black_box(bytes),
+                Some(config()),
+            )
+            .expect("r4")
         })
     });
     let model = fhirbolt::json::from_slice::<fhirbolt::model::r4::Resource>(bytes, Some(config()))
