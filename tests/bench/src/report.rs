@@ -1,0 +1,204 @@
+//! The run as markdown: the figures, Signpost's ratios to both baselines, the targets, the
+//! command and the machine. Printed, and written to a file when asked.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::machine::Machine;
+use crate::measure::{Phase, Plan, TargetFigures};
+use crate::memory::mib;
+use crate::stats::{ms, ratio};
+use crate::targets::verdicts;
+
+fn millis(d: Option<Duration>) -> String {
+    d.map_or("–".into(), |d| format!("{:.2}", ms(d)))
+}
+
+fn times(r: Option<f64>) -> String {
+    r.map_or("–".into(), |r| format!("{r:.2}×"))
+}
+
+fn errors(phase: &Phase) -> String {
+    if phase.errors.is_empty() {
+        return "0".into();
+    }
+    phase
+        .errors
+        .iter()
+        .map(|(status, n)| match status {
+            Some(s) => format!("{n}× {s}"),
+            None => format!("{n}× no answer"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Ratio of Signpost's figure to a baseline's, as `a / b` where `figure` picks it.
+fn vs(
+    signpost: &TargetFigures,
+    baseline: Option<&TargetFigures>,
+    figure: impl Fn(&TargetFigures) -> Option<f64>,
+) -> String {
+    times(ratio(figure(signpost), baseline.and_then(&figure)))
+}
+
+/// Picks one figure of a target, for a ratio row.
+type Figure = fn(&TargetFigures) -> Option<f64>;
+
+/// The whole report.
+pub fn markdown(
+    figures: &[TargetFigures],
+    plan: &Plan,
+    machine: &Machine,
+    command: &str,
+) -> Result<String, std::fmt::Error> {
+    let find = |name: &str| figures.iter().find(|f| f.name == name);
+    let (signpost, bare, sqlite) = (find("signpost"), find("bare"), find("sqlite"));
+    let mut out = String::new();
+    writeln!(out, "### Run of {}", machine.date)?;
+    writeln!(out)?;
+    writeln!(out, "- command: `{command}`")?;
+    writeln!(
+        out,
+        "- machine: {} cores, {} , {:.0} GiB, Linux {}; commit {}",
+        machine.cores, machine.cpu, machine.memory_gib, machine.kernel, machine.commit
+    )?;
+    writeln!(
+        out,
+        "- load: warm-up {:?} at 4 clients; latency: {} referrals/s offered for {:?} (open loop); \
+         throughput: {} clients back to back for {:?} (closed loop); from 127.0.0.1, same process for every target",
+        plan.warmup_for, plan.rate, plan.latency_for, plan.concurrency, plan.throughput_for
+    )?;
+    writeln!(out)?;
+
+    writeln!(
+        out,
+        "**Intake throughput** ({} clients, {:?})\n",
+        plan.concurrency, plan.throughput_for
+    )?;
+    writeln!(
+        out,
+        "| target | referrals/s | p50 ms | p99 ms | not 201 | peak RSS MiB |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---|---:|")?;
+    for f in figures {
+        writeln!(
+            out,
+            "| {} | {:.0} | {} | {} | {} | {:.1} |",
+            f.name,
+            f.max.per_second,
+            millis(f.max.latency.map(|l| l.p50)),
+            millis(f.max.latency.map(|l| l.p99)),
+            errors(&f.max),
+            mib(f.max.peak_kib)
+        )?;
+    }
+    writeln!(out)?;
+
+    writeln!(
+        out,
+        "**Latency at {} referrals/s offered** ({:?}, from when each request was due)\n",
+        plan.rate, plan.latency_for
+    )?;
+    writeln!(
+        out,
+        "| target | achieved/s | p50 ms | p95 ms | p99 ms | max ms | not 201 | RSS at rest MiB | peak RSS MiB |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---:|---:|---|---:|---:|")?;
+    for f in figures {
+        let l = f.at_rate.latency;
+        writeln!(
+            out,
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {:.1} | {:.1} |",
+            f.name,
+            f.at_rate.per_second,
+            millis(l.map(|l| l.p50)),
+            millis(l.map(|l| l.p95)),
+            millis(l.map(|l| l.p99)),
+            millis(l.map(|l| l.max)),
+            errors(&f.at_rate),
+            mib(f.rest_kib),
+            mib(f.at_rate.peak_kib)
+        )?;
+    }
+    writeln!(out)?;
+
+    if let Some(s) = signpost {
+        writeln!(out, "**Signpost as a ratio to each baseline**\n")?;
+        writeln!(out, "| figure | ÷ bare | ÷ sqlite |")?;
+        writeln!(out, "|---|---:|---:|")?;
+        let rows: [(&str, Figure); 6] = [
+            ("intake throughput (higher is better)", |f| {
+                Some(f.max.per_second)
+            }),
+            ("p50 at the offered rate", |f| {
+                f.at_rate.latency.map(|l| ms(l.p50))
+            }),
+            ("p99 at the offered rate", |f| {
+                f.at_rate.latency.map(|l| ms(l.p99))
+            }),
+            ("p99 at full throughput", |f| {
+                f.max.latency.map(|l| ms(l.p99))
+            }),
+            ("RSS at rest", |f| Some(mib(f.rest_kib))),
+            ("peak RSS at the offered rate", |f| {
+                Some(mib(f.at_rate.peak_kib))
+            }),
+        ];
+        for (name, figure) in rows {
+            writeln!(
+                out,
+                "| {name} | {} | {} |",
+                vs(s, bare, figure),
+                vs(s, sqlite, figure)
+            )?;
+        }
+        writeln!(out)?;
+
+        if let Some(d) = &s.delivery {
+            writeln!(
+                out,
+                "**Delivery lag** (Signpost's 201 read by the client → the `fhir-rest` partner's receipt, \
+                 referrals of the {}/s phase)\n",
+                plan.rate
+            )?;
+            writeln!(
+                out,
+                "| delivered | p50 ms | p99 ms | max ms | delivered before the 201 was read | backlog after the throughput phase drained in |"
+            )?;
+            writeln!(out, "|---:|---:|---:|---:|---:|---:|")?;
+            writeln!(
+                out,
+                "| {}/{} | {} | {} | {} | {} | {} |",
+                d.delivered,
+                d.expected,
+                millis(d.lag.map(|l| l.p50)),
+                millis(d.lag.map(|l| l.p99)),
+                millis(d.lag.map(|l| l.max)),
+                d.before_answer,
+                d.backlog_drained_in
+                    .map_or("not within the timeout".into(), |t| format!(
+                        "{:.2} s",
+                        t.as_secs_f64()
+                    ))
+            )?;
+            writeln!(out)?;
+        }
+
+        writeln!(
+            out,
+            "**Targets** (SQLite store, auth on, full validation)\n"
+        )?;
+        writeln!(out, "| target | measured | met |")?;
+        writeln!(out, "|---|---:|---|")?;
+        for v in verdicts(s, sqlite, plan.rate) {
+            let met = match v.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "not measured in this run",
+            };
+            writeln!(out, "| {} | {} | {met} |", v.target, v.measured)?;
+        }
+    }
+    Ok(out)
+}

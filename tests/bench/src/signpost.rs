@@ -1,0 +1,107 @@
+//! Signpost as it runs in production: a release binary, a SQLite store on disk, tokens checked,
+//! full validation, and a `fhir-rest` partner to deliver to.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+use signpost_conformance::keys::{ClientKey, KeyAlgorithm};
+use signpost_conformance::smart::request_token;
+
+use crate::process::{ServerProcess, free_port};
+
+/// The GP system the load posts as.
+const CLIENT: &str = "bench-gp-system";
+
+/// The config: one practice routed to one link-worker service reached by `fhir-rest`; every
+/// delivery and server setting left at its default, as an operator would start.
+fn config(port: u16, partner_url: &str) -> String {
+    format!(
+        r#"[server]
+listen = "127.0.0.1:{port}"
+base_url = "http://127.0.0.1:{port}"
+
+[store]
+url = "sqlite://signpost.db"
+
+[auth]
+signing_key = "token-key.pem"
+
+[[organisation]]
+ods = "A81001"
+name = "Riverside Surgery"
+role = "gp"
+
+[[organisation]]
+ods = "LWS001"
+name = "Riverside Social Prescribing Service"
+role = "link-worker"
+[organisation.adapter]
+kind = "fhir-rest"
+url = "{partner_url}"
+
+[[client]]
+id = "{CLIENT}"
+organisation = "A81001"
+jwks = "gp.jwks.json"
+scopes = ["system/ServiceRequest.crs", "system/Task.rs"]
+
+[[route]]
+from = "A81001"
+to = "LWS001"
+"#
+    )
+}
+
+/// A running Signpost and a token to post with.
+pub struct Signpost {
+    /// The process.
+    pub process: ServerProcess,
+    /// `Bearer ...` for the GP client.
+    pub authorization: String,
+}
+
+impl Signpost {
+    /// Writes the config and the client's key into `dir`, starts `binary` there and gets a token.
+    pub async fn start(binary: &Path, dir: &Path, partner_url: &str) -> anyhow::Result<Self> {
+        let key = ClientKey::generate(KeyAlgorithm::Es384)?;
+        std::fs::write(dir.join("gp.jwks.json"), key.jwks().to_string())?;
+        let port = free_port()?;
+        std::fs::write(dir.join("signpost.toml"), config(port, partner_url))?;
+        let log = std::fs::File::create(dir.join("signpost.log"))?;
+        let mut command = Command::new(binary);
+        command
+            .args(["serve", "--config", "signpost.toml"])
+            .current_dir(dir)
+            .env_remove("SIGNPOST_CONFIG")
+            .env_remove("SIGNPOST_SERVER_LISTEN")
+            .env_remove("SIGNPOST_SERVER_BASE_URL")
+            .env_remove("SIGNPOST_STORE_URL")
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            // Production's default log level, whatever the caller's shell has.
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        let process = ServerProcess::start(command, port, &binary.display().to_string()).await?;
+        let http = reqwest::Client::builder().no_proxy().build()?;
+        let token = request_token(
+            &http,
+            &format!("{}/auth/token", process.base),
+            CLIENT,
+            &key,
+            "system/ServiceRequest.crs system/Task.rs",
+        )
+        .await
+        .context("getting an access token")?;
+        Ok(Self {
+            process,
+            authorization: format!("Bearer {}", token.access_token),
+        })
+    }
+
+    /// Where referrals are posted.
+    pub fn intake_url(&self) -> String {
+        format!("{}/fhir/ServiceRequest", self.process.base)
+    }
+}
