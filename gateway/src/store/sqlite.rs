@@ -13,9 +13,10 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
 use super::search::{Bind, page_sql, where_clause};
+use super::sqlite_commit::GroupCommit;
 use super::{
-    ChangeSet, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord, Instant, OutboxCounts,
-    OutboxEntry, SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
+    ChangeSet, ClaimedDelivery, CommitOutcome, DeliveryRecord, Instant, OutboxCounts, OutboxEntry,
+    SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
 };
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -25,6 +26,8 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Commits go through here, to be grouped into transactions.
+    commits: GroupCommit,
 }
 
 impl SqliteStore {
@@ -55,7 +58,11 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            commits: GroupCommit::start(writer.clone()),
+            writer,
+            reader,
+        })
     }
 }
 
@@ -83,7 +90,7 @@ fn bind_all<'q>(
     q
 }
 
-async fn search_on(
+pub(super) async fn search_on(
     conn: &mut SqliteConnection,
     query: &SearchQuery,
 ) -> Result<SearchPage, StoreError> {
@@ -127,146 +134,7 @@ shared_outbox_statements!(SqliteStore);
 #[async_trait]
 impl Store for SqliteStore {
     async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
-        // IMMEDIATE takes the write lock first, so the condition check and the writes see one state.
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        if let Some(Condition::IfNoneExist(query)) = &changes.condition {
-            let page = search_on(&mut tx, query).await?;
-            if page.total > 0 {
-                tx.rollback().await?;
-                return Ok(CommitOutcome::AlreadyExists(page.resources));
-            }
-        }
-        if let Some(once) = &changes.once {
-            let recorded = sqlx::query(
-                "INSERT INTO used_jtis (client_id, jti, expires_us) VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING",
-            )
-            .bind(&once.scope)
-            .bind(&once.value)
-            .bind(once.expires.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if recorded == 0 {
-                tx.rollback().await?;
-                return Ok(CommitOutcome::Replayed);
-            }
-        }
-        for (resource_type, id, expected) in &changes.unchanged {
-            let current: Option<i64> = sqlx::query_scalar(
-                "SELECT version FROM resources WHERE resource_type = $1 AND id = $2",
-            )
-            .bind(resource_type)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if current != Some(*expected) {
-                tx.rollback().await?;
-                return Err(StoreError::VersionConflict {
-                    resource_type: resource_type.clone(),
-                    id: id.clone(),
-                    expected: *expected,
-                    current: current.unwrap_or(0),
-                });
-            }
-        }
-        for write in &changes.writes {
-            let r = &write.resource;
-            let body = r.body.get();
-            if r.version == 1 {
-                sqlx::query(
-                    "INSERT INTO resources (resource_type, id, version, last_updated_us, body) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&r.resource_type)
-                .bind(&r.id)
-                .bind(r.version)
-                .bind(r.last_updated.0)
-                .bind(body)
-                .execute(&mut *tx)
-                .await?;
-            } else {
-                let updated = sqlx::query(
-                    "UPDATE resources SET version = $1, last_updated_us = $2, body = $3 \
-                     WHERE resource_type = $4 AND id = $5 AND version = $6",
-                )
-                .bind(r.version)
-                .bind(r.last_updated.0)
-                .bind(body)
-                .bind(&r.resource_type)
-                .bind(&r.id)
-                .bind(r.version - 1)
-                .execute(&mut *tx)
-                .await?;
-                if updated.rows_affected() != 1 {
-                    let current: Option<i64> = sqlx::query_scalar(
-                        "SELECT version FROM resources WHERE resource_type = $1 AND id = $2",
-                    )
-                    .bind(&r.resource_type)
-                    .bind(&r.id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    tx.rollback().await?;
-                    return Err(StoreError::VersionConflict {
-                        resource_type: r.resource_type.clone(),
-                        id: r.id.clone(),
-                        expected: r.version - 1,
-                        current: current.unwrap_or(0),
-                    });
-                }
-                sqlx::query(
-                    "DELETE FROM search_index WHERE resource_type = $1 AND resource_id = $2",
-                )
-                .bind(&r.resource_type)
-                .bind(&r.id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            sqlx::query(
-                "INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&r.resource_type)
-            .bind(&r.id)
-            .bind(r.version)
-            .bind(r.last_updated.0)
-            .bind(body)
-            .execute(&mut *tx)
-            .await?;
-            for entry in &write.index {
-                sqlx::query(
-                    "INSERT INTO search_index (resource_type, resource_id, param, system, value) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&r.resource_type)
-                .bind(&r.id)
-                .bind(entry.param)
-                .bind(&entry.system)
-                .bind(&entry.value)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        let created = now();
-        for o in &changes.outbox {
-            sqlx::query(
-                "INSERT INTO outbox (id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
-                 idempotency_key, correlation_id, next_attempt_us, created_us, traceparent) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
-            )
-            .bind(&o.id)
-            .bind(&o.destination)
-            .bind(&o.adapter)
-            .bind(&o.event)
-            .bind(&o.task_id)
-            .bind(o.task_version)
-            .bind(&o.focus_id)
-            .bind(o.focus_version)
-            .bind(&o.idempotency_key)
-            .bind(&o.correlation_id)
-            .bind(created.0)
-            .bind(&o.traceparent)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(CommitOutcome::Committed)
+        self.commits.commit(changes).await
     }
 
     async fn read(
