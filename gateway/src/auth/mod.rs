@@ -6,6 +6,7 @@ mod principal;
 mod scope;
 pub mod tenancy;
 mod token;
+mod verified_tokens;
 
 use axum::Router;
 use axum::routing::{get, post};

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use signpost_conformance::keys::{ClientKey, KeyAlgorithm};
 use signpost_conformance::smart::unix_now;
 
+use super::verified_tokens::VerifiedTokens;
+
 /// Claims of a Signpost access token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -46,6 +48,7 @@ pub struct TokenSigner {
     kid: String,
     issuer: String,
     audience: String,
+    verified: VerifiedTokens,
 }
 
 impl TokenSigner {
@@ -75,6 +78,7 @@ impl TokenSigner {
             kid: key.kid.clone(),
             issuer,
             audience,
+            verified: VerifiedTokens::default(),
         })
     }
 
@@ -104,13 +108,20 @@ impl TokenSigner {
 
     /// Checks a token: ES384 only (so `none` and HS256 tricks fail), our issuer and audience, not expired.
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejection> {
+        let now = unix_now();
+        if let Some(claims) = self.verified.get(token, now) {
+            return Ok(claims);
+        }
         let mut validation = Validation::new(Algorithm::ES384);
         validation.leeway = 0;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
-            .map(|data| data.claims)
+            .map(|data| {
+                self.verified.insert(token, &data.claims, now);
+                data.claims
+            })
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenRejection::Expired,
                 _ => TokenRejection::Invalid(e.to_string()),
@@ -195,6 +206,21 @@ mod tests {
         )
         .expect("sign");
         assert!(matches!(s.verify(&forged), Err(TokenRejection::Invalid(_))));
+
+        // The same claims re-signed by another key are refused even after the real token was
+        // verified (and remembered).
+        let real = s
+            .issue("c1", "A81001", "system/Task.rs", 60)
+            .expect("issue");
+        assert!(s.verify(&real).is_ok());
+        assert!(s.verify(&real).is_ok(), "served from the verified tokens");
+        let mut tampered = real.clone();
+        tampered.pop();
+        tampered.push(if real.ends_with('A') { 'B' } else { 'A' });
+        assert!(matches!(
+            s.verify(&tampered),
+            Err(TokenRejection::Invalid(_))
+        ));
 
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("json"));
         let none = format!(
