@@ -233,6 +233,37 @@ async fn a_hung_partner_holds_up_no_other() {
 }
 
 #[tokio::test]
+async fn a_backlog_to_one_partner_moves_on_as_each_delivery_ends_not_at_each_poll() {
+    let partner = FhirPartner::start().await.expect("partner");
+    // A poll an hour apart: only a finished delivery can start the next one in time.
+    let gw = TestGateway::spawn_setup(Setup {
+        adapters: vec![("LWS001", fhir_rest(&partner))],
+        delivery: "per_partner_concurrency = 1\npoll_interval_ms = 3600000\n".into(),
+        extra: String::new(),
+    })
+    .await;
+    // Posted together, so one wake-up finds them all queued.
+    let body = |n: usize| REFERRAL.replace("RS-2026-000184", &format!("RS-B-{n}"));
+    let answers = tokio::join!(
+        gw.post_referral(body(0)),
+        gw.post_referral(body(1)),
+        gw.post_referral(body(2)),
+        gw.post_referral(body(3)),
+        gw.post_referral(body(4)),
+    );
+    for (status, _, _) in [answers.0, answers.1, answers.2, answers.3, answers.4] {
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    assert!(
+        partner
+            .wait_until(PATIENCE, |r| r.iter().filter(|r| r.accepted).count() >= 5)
+            .await,
+        "the backlog waited for the poll: {} of 5 delivered",
+        partner.accepted_tasks().len()
+    );
+}
+
+#[tokio::test]
 async fn updates_to_one_task_arrive_in_order_even_through_retries() {
     let gp_system = FhirPartner::start().await.expect("gp");
     gp_system.fail_next(2);

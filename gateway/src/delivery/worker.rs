@@ -141,6 +141,10 @@ impl DeliveryWorker {
                                 *n = n.saturating_sub(1);
                             }
                             drop(permit);
+                            // The partner has room again: claim now, not at the next poll (a
+                            // backlog to one partner otherwise moved per_partner_concurrency
+                            // deliveries per poll_interval).
+                            worker.wake.notify_one();
                         });
                     }
                     (room, permit) => {
