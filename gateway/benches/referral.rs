@@ -2,34 +2,15 @@
 //! store), and building the change set that is committed. Profiles-only figures are in
 //! `profiles/benches/validation.rs`; whole-request figures in `tests/bench/RESULTS.md`.
 
+mod common;
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use signpost_gateway::config::Config;
-use signpost_gateway::routing::Directory;
 use signpost_gateway::store::now;
 use signpost_gateway::workflow::referral::new_referral;
 use signpost_profiles::examples::REFERRAL_FROM_GP;
 use signpost_profiles::{Referral, Validator};
-
-const CONFIG: &str = r#"
-[[organisation]]
-ods = "A81001"
-name = "Riverside Surgery"
-role = "gp"
-
-[[organisation]]
-ods = "LWS001"
-name = "Riverside Social Prescribing Service"
-role = "link-worker"
-[organisation.adapter]
-kind = "fhir-rest"
-url = "http://127.0.0.1:9/fhir"
-
-[[route]]
-from = "A81001"
-to = "LWS001"
-"#;
 
 fn referral(c: &mut Criterion) {
     let validator = Validator::standard().expect("the shipped profiles load");
@@ -45,8 +26,7 @@ fn referral(c: &mut Criterion) {
         })
     });
 
-    let config = Config::from_toml(CONFIG, |_| None).expect("bench config");
-    let directory = Directory::from_config(&config).expect("directory");
+    let directory = common::directory();
     let sr: serde_json::Value = serde_json::from_str(REFERRAL_FROM_GP).expect("json");
     group.bench_function("essentials+route+change-set", |b| {
         b.iter(|| {

@@ -3,6 +3,8 @@
 //! and the searches partners poll with against 1,000 referrals (query-string parsing, tenancy
 //! restriction, the page and the total).
 
+mod common;
+
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
@@ -10,7 +12,7 @@ use signpost_gateway::audit::{self, Outcome};
 use signpost_gateway::auth::Interaction;
 use signpost_gateway::auth::tenancy::restrict;
 use signpost_gateway::auth::{Principal, Scopes};
-use signpost_gateway::config::{Config, Role};
+use signpost_gateway::config::Role;
 use signpost_gateway::fhir::search_params::parse_search;
 use signpost_gateway::routing::Directory;
 use signpost_gateway::store::ChangeSet;
@@ -20,25 +22,6 @@ use signpost_profiles::examples::REFERRAL_FROM_GP;
 use signpost_profiles::{OdsCode, Referral};
 
 const REFERRALS: usize = 1_000;
-
-const CONFIG: &str = r#"
-[[organisation]]
-ods = "A81001"
-name = "Riverside Surgery"
-role = "gp"
-
-[[organisation]]
-ods = "LWS001"
-name = "Riverside Social Prescribing Service"
-role = "link-worker"
-[organisation.adapter]
-kind = "fhir-rest"
-url = "http://127.0.0.1:9/fhir"
-
-[[route]]
-from = "A81001"
-to = "LWS001"
-"#;
 
 /// What intake commits for referral `n` (identifier `RS-BENCH-n`): the same change set, audit
 /// event included.
@@ -64,11 +47,6 @@ fn referral_changes(directory: &Directory, template: &serde_json::Value, n: usiz
     built.changes
 }
 
-fn directory() -> Directory {
-    let config = Config::from_toml(CONFIG, |_| None).expect("bench config");
-    Directory::from_config(&config).expect("directory")
-}
-
 fn template() -> serde_json::Value {
     serde_json::from_str(REFERRAL_FROM_GP).expect("json")
 }
@@ -77,7 +55,7 @@ fn template() -> serde_json::Value {
 async fn populated(dir: &std::path::Path) -> SqliteStore {
     let url = format!("sqlite://{}", dir.join("bench.db").display());
     let store = SqliteStore::open(&url).await.expect("store");
-    let (directory, template) = (directory(), template());
+    let (directory, template) = (common::directory(), template());
     for n in 0..REFERRALS {
         store
             .commit(referral_changes(&directory, &template, n))
@@ -107,7 +85,7 @@ fn commit(c: &mut Criterion) {
     let runtime = runtime();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = runtime.block_on(populated(dir.path()));
-    let (directory, template) = (directory(), template());
+    let (directory, template) = (common::directory(), template());
     let mut n = REFERRALS;
     c.bench_function("store/commit-referral", |b| {
         b.iter_batched(
