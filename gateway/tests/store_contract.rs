@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use signpost_gateway::fhir::search_params::index_entries;
 use signpost_gateway::server::open_store;
 use signpost_gateway::store::{
-    ChangeSet, CommitOutcome, Condition, Criterion, Instant, OutboxEntry, ResourceWrite,
-    SearchQuery, SortOrder, Store, StoreError, StoredResource, now,
+    ChangeSet, ClaimLimits, CommitOutcome, Condition, Criterion, Instant, OutboxEntry,
+    ResourceWrite, SearchQuery, SortOrder, Store, StoreError, StoredResource, now,
 };
 use sqlx::Connection;
 
@@ -99,6 +99,15 @@ fn outbox(id: &str, task_id: &str, version: i64, destination: &str) -> OutboxEnt
         idempotency_key: format!("key-{id}"),
         correlation_id: "corr".into(),
         traceparent: None,
+    }
+}
+
+/// Claim limits: `total` in all, 10 per destination unless `rooms` says otherwise.
+fn limits(total: usize, rooms: &[(&str, usize)]) -> ClaimLimits {
+    ClaimLimits {
+        total,
+        per_destination: 10,
+        rooms: rooms.iter().map(|(d, n)| ((*d).to_owned(), *n)).collect(),
     }
 }
 
@@ -249,15 +258,15 @@ async fn the_outbox_keeps_order_leases_and_states(store: Arc<dyn Store>) {
         ids.sort();
         ids
     };
-    // T's second delivery waits for its first; VCS001 is excluded (e.g. its breaker is open).
+    // T's second delivery waits for its first; VCS001 has no room (e.g. its breaker is open).
     let claimed = store
-        .claim_deliveries("w1", 10, lease, &["VCS001".into()])
+        .claim_deliveries("w1", &limits(10, &[("VCS001", 0)]), lease)
         .await
         .expect("claim");
     assert_eq!(ids(&claimed), vec!["a1", "b1"]);
     assert!(
         store
-            .claim_deliveries("w2", 10, lease, &["VCS001".into()])
+            .claim_deliveries("w2", &limits(10, &[("VCS001", 0)]), lease)
             .await
             .expect("claim")
             .is_empty(),
@@ -266,7 +275,7 @@ async fn the_outbox_keeps_order_leases_and_states(store: Arc<dyn Store>) {
     store.release("b1").await.expect("release");
     store.mark_delivered("a1").await.expect("delivered");
     let claimed = store
-        .claim_deliveries("w2", 10, lease, &[])
+        .claim_deliveries("w2", &limits(10, &[]), lease)
         .await
         .expect("claim");
     assert_eq!(ids(&claimed), vec!["a2", "b1", "c1"]);
@@ -284,7 +293,7 @@ async fn the_outbox_keeps_order_leases_and_states(store: Arc<dyn Store>) {
     assert!(counts.oldest_pending.is_some());
     assert!(
         store
-            .claim_deliveries("w3", 10, lease, &[])
+            .claim_deliveries("w3", &limits(10, &[]), lease)
             .await
             .expect("claim")
             .is_empty(),
@@ -305,7 +314,7 @@ async fn the_outbox_keeps_order_leases_and_states(store: Arc<dyn Store>) {
     assert_eq!(store.replay("c1").await.expect("replay"), Some(false));
     assert_eq!(store.replay("zz").await.expect("replay"), None);
     let claimed = store
-        .claim_deliveries("w3", 10, lease, &[])
+        .claim_deliveries("w3", &limits(10, &[]), lease)
         .await
         .expect("claim");
     assert_eq!(ids(&claimed), vec!["b1"]);
@@ -324,6 +333,60 @@ async fn the_outbox_keeps_order_leases_and_states(store: Arc<dyn Store>) {
             .filter(|d| d.id == "c1")
             .count(),
         1
+    );
+}
+
+async fn a_claim_takes_no_more_than_each_destination_has_room_for(store: Arc<dyn Store>) {
+    let lease = Duration::from_secs(60);
+    let mut rows: Vec<OutboxEntry> = (0..6)
+        .map(|n| outbox(&format!("l{n}"), &format!("L{n}"), 1, "LWS001"))
+        .collect();
+    rows.extend((0..3).map(|n| outbox(&format!("v{n}"), &format!("V{n}"), 1, "VCS001")));
+    commit(store.as_ref(), vec![], rows).await.expect("queue");
+    let destinations = |claimed: &[signpost_gateway::store::ClaimedDelivery]| {
+        let mut d: Vec<(String, String)> = claimed
+            .iter()
+            .map(|c| (c.entry.destination.clone(), c.entry.id.clone()))
+            .collect();
+        d.sort();
+        d
+    };
+    // LWS001 has room for two, VCS001 for the default; the oldest rows of each come first.
+    let claimed = store
+        .claim_deliveries("w1", &limits(10, &[("LWS001", 2)]), lease)
+        .await
+        .expect("claim");
+    let got = destinations(&claimed);
+    assert_eq!(
+        got,
+        vec![
+            ("LWS001".into(), "l0".into()),
+            ("LWS001".into(), "l1".into()),
+            ("VCS001".into(), "v0".into()),
+            ("VCS001".into(), "v1".into()),
+            ("VCS001".into(), "v2".into()),
+        ]
+    );
+    // The total caps the claim too, and a destination with no room gets nothing.
+    let claimed = store
+        .claim_deliveries("w2", &limits(3, &[("VCS001", 0)]), lease)
+        .await
+        .expect("claim");
+    assert_eq!(
+        destinations(&claimed),
+        vec![
+            ("LWS001".into(), "l2".into()),
+            ("LWS001".into(), "l3".into()),
+            ("LWS001".into(), "l4".into()),
+        ]
+    );
+    assert!(
+        store
+            .claim_deliveries("w3", &limits(0, &[]), lease)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "a claim with no room takes nothing"
     );
 }
 
@@ -406,6 +469,7 @@ contract!(
     versions_history_and_search,
     conditional_creates_make_one_resource_even_when_racing,
     the_outbox_keeps_order_leases_and_states,
+    a_claim_takes_no_more_than_each_destination_has_room_for,
     one_time_values_are_refused_the_second_time,
     a_change_guarded_by_a_version_is_refused_when_that_version_moved,
 );

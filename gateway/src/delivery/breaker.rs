@@ -64,6 +64,15 @@ impl Breakers {
         })
     }
 
+    /// Partners on trial now (see [`Breakers::half_open`]).
+    pub fn on_trial(&self, now: Instant) -> Vec<String> {
+        self.partners
+            .keys()
+            .filter(|p| self.half_open(p, now))
+            .cloned()
+            .collect()
+    }
+
     /// Partners whose breaker is open now.
     pub fn open(&self, now: Instant) -> Vec<String> {
         self.partners

@@ -3,23 +3,53 @@
 //! Every adapter gets the same engine: backoff with jitter, a dead state after the last
 //! attempt, a circuit breaker and an in-flight cap per partner (so a hung or failing partner
 //! holds up no other), and per-Task ordering (enforced by the claim query).
+//!
+//! A claim waits its turn at the store's writer, so the worker claims ahead: each partner's
+//! in-flight slot has a few claimed deliveries waiting behind it, and a slot is freed as soon as
+//! the partner answers, while the outcome is still being written. Otherwise a partner would sit
+//! idle for a claim and an outcome write per delivery, and fall behind intake.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use signpost_adapters::{Delivery, DeliveryError, DeliveryEvent, Outbound};
 use signpost_profiles::OdsCode;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
 
 use super::{Backoff, Breakers};
 use crate::auth::tenancy::minimise_for_vcs;
 use crate::config::{DeliveryConfig, Role};
 use crate::routing::Directory;
-use crate::store::{ClaimedDelivery, Store, StoreError, StoredResource, now};
+use crate::store::{ClaimLimits, ClaimedDelivery, Store, StoreError, StoredResource, now};
 use crate::telemetry::{metrics, traces};
 use tracing::Instrument;
+
+/// Claimed deliveries held per in-flight slot: the one being sent and the rest waiting. A claim
+/// waits for the writer's current transaction and then its own, so this many keep a fast partner
+/// busy through that; for a slow one they wait, and are given back if their lease runs short.
+const HELD_PER_SLOT: usize = 16;
+
+/// A claimed delivery and when it was claimed (its lease runs from then).
+struct Claimed {
+    delivery: ClaimedDelivery,
+    at: Instant,
+}
+
+/// One partner's claimed deliveries: waiting for a slot, and being sent.
+#[derive(Default)]
+struct Held {
+    waiting: VecDeque<Claimed>,
+    sending: usize,
+}
+
+impl Held {
+    fn count(&self) -> usize {
+        self.waiting.len() + self.sending
+    }
+}
 
 /// Delivers outbox rows until told to stop.
 pub struct DeliveryWorker {
@@ -29,11 +59,30 @@ pub struct DeliveryWorker {
     wake: Arc<Notify>,
     id: String,
     breakers: Mutex<Breakers>,
-    in_flight: Mutex<HashMap<String, usize>>,
+    held: Mutex<HashMap<String, Held>>,
 }
 
 fn undeliverable(reason: impl Into<String>) -> DeliveryError {
     DeliveryError::permanent(reason)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Frees a partner's slot when dropped: once the partner has answered (or the attempt ended).
+struct Slot<'a> {
+    worker: &'a DeliveryWorker,
+    partner: &'a str,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if let Some(held) = lock(&self.worker.held).get_mut(self.partner) {
+            held.sending = held.sending.saturating_sub(1);
+        }
+        self.worker.wake.notify_one();
+    }
 }
 
 impl DeliveryWorker {
@@ -56,135 +105,160 @@ impl DeliveryWorker {
             wake,
             id,
             breakers: Mutex::new(breakers),
-            in_flight: Mutex::default(),
+            held: Mutex::default(),
         }
     }
 
-    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Partners whose breaker is open, and those on trial (one delivery at a time).
+    fn breaker_states(&self) -> (Vec<String>, Vec<String>) {
+        let now = Instant::now();
+        let breakers = lock(&self.breakers);
+        (breakers.open(now), breakers.on_trial(now))
     }
 
-    /// Partners not to claim for now: breaker open, or already at their in-flight cap.
-    fn excluded(&self) -> Vec<String> {
-        let mut excluded = Self::lock(&self.breakers).open(std::time::Instant::now());
-        let in_flight: Vec<(String, usize)> = Self::lock(&self.in_flight)
-            .iter()
-            .map(|(p, n)| (p.clone(), *n))
-            .collect();
-        excluded.extend(
-            in_flight
-                .into_iter()
-                .filter(|(p, n)| *n >= self.cap(p))
-                .map(|(p, _)| p),
-        );
-        excluded
+    /// What the next claim may take: nothing for a partner whose breaker is open, one for a
+    /// partner on trial, and otherwise up to `HELD_PER_SLOT` per slot, less what is held.
+    fn limits(&self) -> ClaimLimits {
+        let (open, on_trial) = self.breaker_states();
+        let held = lock(&self.held);
+        let mut rooms: HashMap<String, usize> = HashMap::new();
+        for (partner, h) in held.iter() {
+            let bound = self.config.per_partner_concurrency * HELD_PER_SLOT;
+            rooms.insert(partner.clone(), bound.saturating_sub(h.count()));
+        }
+        for partner in on_trial {
+            let count = held.get(&partner).map_or(0, Held::count);
+            rooms.insert(partner, 1usize.saturating_sub(count));
+        }
+        for partner in open {
+            rooms.insert(partner, 0);
+        }
+        let total_held: usize = held.values().map(Held::count).sum();
+        ClaimLimits {
+            total: (self.config.concurrency * HELD_PER_SLOT).saturating_sub(total_held),
+            per_destination: self.config.per_partner_concurrency * HELD_PER_SLOT,
+            rooms,
+        }
     }
 
-    /// Deliveries allowed in flight to a partner: one while its breaker is on trial.
-    fn cap(&self, partner: &str) -> usize {
-        if Self::lock(&self.breakers).half_open(partner, std::time::Instant::now()) {
-            1
-        } else {
-            self.config.per_partner_concurrency
+    /// Starts every waiting delivery that has a slot; gives back those whose partner's breaker
+    /// has opened since they were claimed.
+    fn dispatch(self: &Arc<Self>, tasks: &mut JoinSet<()>) {
+        let (open, on_trial) = self.breaker_states();
+        let mut start = Vec::new();
+        let mut give_back = Vec::new();
+        {
+            let mut held = lock(&self.held);
+            let mut sending: usize = held.values().map(|h| h.sending).sum();
+            for (partner, h) in held.iter_mut() {
+                if open.contains(partner) {
+                    give_back.extend(h.waiting.drain(..));
+                    continue;
+                }
+                let cap = if on_trial.contains(partner) {
+                    1
+                } else {
+                    self.config.per_partner_concurrency
+                };
+                while h.sending < cap && sending < self.config.concurrency {
+                    let Some(claimed) = h.waiting.pop_front() else {
+                        break;
+                    };
+                    h.sending += 1;
+                    sending += 1;
+                    start.push(claimed);
+                }
+            }
+            held.retain(|_, h| h.count() > 0);
+        }
+        for claimed in start {
+            let worker = self.clone();
+            tasks.spawn(async move { worker.deliver_one(claimed).await });
+        }
+        for claimed in give_back {
+            let store = self.store.clone();
+            tasks.spawn(async move { give_back_claim(&*store, &claimed).await });
         }
     }
 
     /// Runs until `stop` turns true, then waits up to `grace` for deliveries in flight.
     pub async fn run(self, mut stop: watch::Receiver<bool>, grace: Duration) {
         let worker = Arc::new(self);
-        let slots = Arc::new(Semaphore::new(worker.config.concurrency));
         let poll = Duration::from_millis(worker.config.poll_interval_ms);
         let lease = Duration::from_secs(worker.config.lease_seconds);
+        let mut tasks = JoinSet::new();
         loop {
-            let first = tokio::select! {
-                permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
-                _ = stop.changed() => break,
-            };
-            let limit = 1 + slots.available_permits();
-            let claimed = match worker
-                .store
-                .claim_deliveries(&worker.id, limit, lease, &worker.excluded())
-                .await
-            {
-                Ok(claimed) => claimed,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not claim deliveries; will retry");
-                    Vec::new()
-                }
-            };
-            let mut permits = vec![first];
-            let mut started = 0;
-            for delivery in claimed {
-                let destination = delivery.entry.destination.clone();
-                let cap = worker.cap(&destination);
-                let has_room = {
-                    let mut in_flight = Self::lock(&worker.in_flight);
-                    let n = in_flight.entry(destination.clone()).or_default();
-                    if *n < cap {
-                        *n += 1;
-                        true
-                    } else {
-                        false
-                    }
-                };
-                // Only this loop takes permits, so the ones counted above are still free.
-                let permit = permits
-                    .pop()
-                    .or_else(|| slots.clone().try_acquire_owned().ok());
-                match (has_room, permit) {
-                    (true, Some(permit)) => {
-                        started += 1;
-                        let worker = worker.clone();
-                        tokio::spawn(async move {
-                            worker.deliver_one(delivery).await;
-                            if let Some(n) = Self::lock(&worker.in_flight).get_mut(&destination) {
-                                *n = n.saturating_sub(1);
-                            }
-                            drop(permit);
-                            // The partner has room again: claim now, not at the next poll (a
-                            // backlog to one partner otherwise moved per_partner_concurrency
-                            // deliveries per poll_interval).
-                            worker.wake.notify_one();
-                        });
-                    }
-                    (room, permit) => {
-                        if room && let Some(n) = Self::lock(&worker.in_flight).get_mut(&destination)
-                        {
-                            *n = n.saturating_sub(1);
-                        }
-                        drop(permit);
-                        if let Err(e) = worker.store.release(&delivery.entry.id).await {
-                            tracing::warn!(error = %e, "could not release a delivery; its lease will expire");
-                        }
+            worker.dispatch(&mut tasks);
+            while tasks.try_join_next().is_some() {}
+            let limits = worker.limits();
+            let claimed = if limits.total == 0 {
+                Vec::new()
+            } else {
+                match worker
+                    .store
+                    .claim_deliveries(&worker.id, &limits, lease)
+                    .await
+                {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not claim deliveries; will retry");
+                        Vec::new()
                     }
                 }
+            };
+            if !claimed.is_empty() {
+                let at = Instant::now();
+                let mut held = lock(&worker.held);
+                for delivery in claimed {
+                    held.entry(delivery.entry.destination.clone())
+                        .or_default()
+                        .waiting
+                        .push_back(Claimed { delivery, at });
+                }
+                continue;
             }
-            if started == 0 {
-                drop(permits);
-                tokio::select! {
-                    _ = worker.wake.notified() => {}
-                    _ = tokio::time::sleep(poll) => {}
-                    _ = stop.changed() => break,
-                }
+            tokio::select! {
+                _ = worker.wake.notified() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = stop.changed() => break,
             }
         }
-        // Stop claiming; give deliveries in flight their grace period. Unfinished ones keep
-        // their lease and are picked up again after it expires.
-        let all = u32::try_from(worker.config.concurrency).unwrap_or(u32::MAX);
-        let _ = tokio::time::timeout(grace, slots.acquire_many(all)).await;
+        // Stop claiming, give back what was never attempted, and give deliveries in flight their
+        // grace period. Unfinished ones keep their lease and are picked up again after it expires.
+        let waiting: Vec<Claimed> = lock(&worker.held)
+            .values_mut()
+            .flat_map(|h| h.waiting.drain(..).collect::<Vec<_>>())
+            .collect();
+        for claimed in &waiting {
+            give_back_claim(&*worker.store, claimed).await;
+        }
+        let _ =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     }
 
     /// Delivers in a span that continues the trace of the request that queued the delivery.
-    async fn deliver_one(&self, claimed: ClaimedDelivery) {
-        let span = tracing::info_span!("delivery", destination = %claimed.entry.destination, adapter = %claimed.entry.adapter);
-        traces::continue_trace(&span, claimed.entry.traceparent.as_deref());
+    async fn deliver_one(&self, claimed: Claimed) {
+        let span = tracing::info_span!("delivery", destination = %claimed.delivery.entry.destination, adapter = %claimed.delivery.entry.adapter);
+        traces::continue_trace(&span, claimed.delivery.entry.traceparent.as_deref());
         self.attempt(claimed).instrument(span).await;
     }
 
-    async fn attempt(&self, claimed: ClaimedDelivery) {
-        let entry = &claimed.entry;
-        let attempt = claimed.attempts + 1;
-        let result = match self.prepare(&claimed).await {
+    async fn attempt(&self, claimed: Claimed) {
+        let entry = &claimed.delivery.entry;
+        let slot = Slot {
+            worker: self,
+            partner: &entry.destination,
+        };
+        let attempt = claimed.delivery.attempts + 1;
+        let lease = Duration::from_secs(self.config.lease_seconds);
+        let result = match self.prepare(&claimed.delivery).await {
+            // Sent this late, it could still be with the partner when the lease lets another
+            // worker claim it: give it back instead, untouched.
+            Ok(Ok((adapter, _))) if claimed.at.elapsed() + adapter.timeout() >= lease => {
+                drop(slot);
+                give_back_claim(&*self.store, &claimed).await;
+                return;
+            }
             Ok(Ok((adapter, delivery))) => adapter.deliver(&delivery).await.map(|_| ()),
             Ok(Err(reason)) => Err(undeliverable(reason)),
             Err(e) => {
@@ -194,7 +268,8 @@ impl DeliveryWorker {
         };
         let recorded = match result {
             Ok(()) => {
-                Self::lock(&self.breakers).success(&entry.destination);
+                lock(&self.breakers).success(&entry.destination);
+                drop(slot);
                 metrics::breaker(&entry.destination, false);
                 metrics::delivery(&entry.adapter, "delivered");
                 tracing::info!(delivery = %entry.id, destination = %entry.destination, attempt, "delivered");
@@ -203,8 +278,9 @@ impl DeliveryWorker {
             Err(e @ DeliveryError::Transient { retry_after, .. })
                 if attempt < self.config.max_attempts =>
             {
-                if Self::lock(&self.breakers).failure(&entry.destination, std::time::Instant::now())
-                {
+                let tripped = lock(&self.breakers).failure(&entry.destination, Instant::now());
+                drop(slot);
+                if tripped {
                     metrics::breaker(&entry.destination, true);
                     tracing::warn!(destination = %entry.destination, "circuit breaker open: pausing deliveries to this partner");
                 }
@@ -216,9 +292,9 @@ impl DeliveryWorker {
             }
             Err(e) => {
                 if matches!(e, DeliveryError::Transient { .. }) {
-                    Self::lock(&self.breakers)
-                        .failure(&entry.destination, std::time::Instant::now());
+                    lock(&self.breakers).failure(&entry.destination, Instant::now());
                 }
+                drop(slot);
                 metrics::delivery(&entry.adapter, "dead");
                 tracing::error!(delivery = %entry.id, destination = %entry.destination, attempt, error = %e, "delivery is dead");
                 self.store.mark_dead(&entry.id, &e.record()).await
@@ -288,5 +364,12 @@ impl DeliveryWorker {
                 traceparent: traces::current_traceparent(),
             },
         )))
+    }
+}
+
+/// Gives a claimed delivery back untouched, so it can be claimed again at once.
+async fn give_back_claim(store: &dyn Store, claimed: &Claimed) {
+    if let Err(e) = store.release(&claimed.delivery.entry.id).await {
+        tracing::warn!(error = %e, "could not give back a delivery; its lease will expire");
     }
 }

@@ -166,6 +166,27 @@ pub struct SearchPage {
     pub total: i64,
 }
 
+/// How many due deliveries one claim may take, in all and per destination.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClaimLimits {
+    /// Rows in all.
+    pub total: usize,
+    /// Rows for any one destination not named in `rooms`.
+    pub per_destination: usize,
+    /// Destinations with a limit of their own (0: none now, e.g. its circuit breaker is open).
+    pub rooms: std::collections::HashMap<String, usize>,
+}
+
+impl ClaimLimits {
+    /// How many rows `destination` may still take.
+    pub fn room(&self, destination: &str) -> usize {
+        self.rooms
+            .get(destination)
+            .copied()
+            .unwrap_or(self.per_destination)
+    }
+}
+
 /// An outbox row claimed by this process for delivery.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
@@ -237,13 +258,12 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<StoredResource>, StoreError>;
     /// Resources matching a query.
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError>;
-    /// Reserves up to `limit` due deliveries for `worker` until `lease` has passed, skipping `excluded` destinations.
+    /// Reserves due deliveries for `worker` until `lease` has passed, oldest due first, within `limits`.
     async fn claim_deliveries(
         &self,
         worker: &str,
-        limit: usize,
+        limits: &ClaimLimits,
         lease: Duration,
-        excluded: &[String],
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
     /// Gives back a claimed delivery untouched (no attempt was made).
     async fn release(&self, id: &str) -> Result<(), StoreError>;

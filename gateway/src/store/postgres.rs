@@ -12,10 +12,11 @@ use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::Notify;
 
+use super::outbox_sql::OutboxUpdate;
 use super::search::{Bind, page_sql, where_clause};
 use super::{
-    ChangeSet, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord, Instant, OutboxCounts,
-    OutboxEntry, SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
+    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord, Instant,
+    OutboxCounts, OutboxEntry, SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
 };
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -107,7 +108,7 @@ fn outbox_entry(row: &PgRow) -> Result<ClaimedDelivery, StoreError> {
     })
 }
 
-shared_outbox_statements!(PostgresStore);
+shared_outbox_statements!(PostgresStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED");
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -329,42 +330,18 @@ impl Store for PostgresStore {
     async fn claim_deliveries(
         &self,
         worker: &str,
-        limit: usize,
+        limits: &ClaimLimits,
         lease: Duration,
-        excluded: &[String],
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        let at = now();
-        let until = at.plus_millis(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX));
-        let skip: String = (0..excluded.len())
-            .map(|i| format!(" AND o.destination <> ${}", i + 5))
-            .collect();
-        // A row waits while an earlier row for the same Task and destination is still pending:
-        // that is what keeps one Task's deliveries in order.
-        let sql = format!(
-            "UPDATE outbox SET lease_owner = $1, lease_until_us = $2 WHERE seq IN ( \
-               SELECT o.seq FROM outbox o \
-               WHERE o.state = 'pending' AND o.next_attempt_us <= $3 \
-                 AND (o.lease_until_us IS NULL OR o.lease_until_us < $3){skip} \
-                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.task_id = o.task_id \
-                   AND e.destination = o.destination AND e.seq < o.seq AND e.state = 'pending') \
-               ORDER BY o.seq LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
-               idempotency_key, correlation_id, attempts, traceparent"
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql))
-            .bind(worker)
-            .bind(until.0)
-            .bind(at.0)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX));
-        for destination in excluded {
-            query = query.bind(destination);
-        }
-        let rows = query.fetch_all(&self.writer).await?;
-        rows.iter().map(outbox_entry).collect()
+        // The candidates stay locked until the lease is written, and replicas skip them.
+        let mut tx = self.writer.begin().await?;
+        let claimed = claim_on(&mut tx, worker, limits, lease).await?;
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     async fn release(&self, id: &str) -> Result<(), StoreError> {
-        self.shared_release(id).await
+        apply_outbox_update(&self.writer, &OutboxUpdate::Release { id: id.into() }).await
     }
 
     async fn list_deliveries(
@@ -380,15 +357,24 @@ impl Store for PostgresStore {
     }
 
     async fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
-        self.shared_mark_delivered(id).await
+        apply_outbox_update(&self.writer, &OutboxUpdate::Delivered { id: id.into() }).await
     }
 
     async fn mark_retry(&self, id: &str, retry_at: Instant, error: &str) -> Result<(), StoreError> {
-        self.shared_mark_retry(id, retry_at, error).await
+        let update = OutboxUpdate::Retry {
+            id: id.into(),
+            at: retry_at,
+            error: error.into(),
+        };
+        apply_outbox_update(&self.writer, &update).await
     }
 
     async fn mark_dead(&self, id: &str, error: &str) -> Result<(), StoreError> {
-        self.shared_mark_dead(id, error).await
+        let update = OutboxUpdate::Dead {
+            id: id.into(),
+            error: error.into(),
+        };
+        apply_outbox_update(&self.writer, &update).await
     }
 
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {

@@ -1,5 +1,6 @@
-//! Group commit on SQLite: change sets that arrive while the writer is busy are committed
-//! together, in one transaction, one savepoint each.
+//! Group commit on SQLite: writes that arrive while the writer is busy (change sets, and the
+//! delivery worker's claims and outcomes) are committed together, in one transaction, one
+//! savepoint each.
 //!
 //! A referral's commit dirties some 70 pages (its three resources and their history, 18 search
 //! index rows in as many places, the outbox and its indexes), and with one writer those page
@@ -8,20 +9,46 @@
 //! or fails on its own (its savepoint is rolled back), sees everything committed before it, and
 //! is answered only once the transaction holding it is durable.
 
+use std::time::Duration;
+
 use sqlx::query_builder::Separated;
 use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sqlite::search_on;
-use super::{ChangeSet, CommitOutcome, Condition, IndexEntry, StoreError, StoredResource, now};
+use super::outbox_sql::OutboxUpdate;
+use super::sqlite::{apply_outbox_update, claim_on, search_on};
+use super::{
+    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, IndexEntry, StoreError,
+    StoredResource, now,
+};
 
-/// Change sets per transaction at most, so one commit's latency stays bounded.
+/// Writes per transaction at most, so one commit's latency stays bounded.
 const MAX_BATCH: usize = 64;
 
-/// A change set waiting for the writer, and where to send its outcome.
+/// A write the writer connection takes in turn: intake and workflow changes, and the delivery
+/// worker's claims and outcomes, which would otherwise wait for the connection between batches
+/// and pay a transaction of their own each.
+enum Op {
+    Commit(ChangeSet),
+    Claim {
+        worker: String,
+        limits: ClaimLimits,
+        lease: Duration,
+    },
+    Update(OutboxUpdate),
+}
+
+/// What an [`Op`] did, sent once its transaction is durable.
+enum Answer {
+    Commit(CommitOutcome),
+    Claim(Vec<ClaimedDelivery>),
+    Update,
+}
+
+/// An op waiting for the writer, and where to send its answer.
 struct Pending {
-    changes: ChangeSet,
-    done: oneshot::Sender<Result<CommitOutcome, StoreError>>,
+    op: Op,
+    done: oneshot::Sender<Result<Answer, StoreError>>,
 }
 
 /// The queue in front of the writer connection.
@@ -31,20 +58,64 @@ pub(super) struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the task that commits what is queued; it ends when every handle is dropped.
-    pub(super) fn start(writer: SqlitePool) -> Self {
+    /// Starts the thread that commits what is queued; it ends when every handle is dropped.
+    ///
+    /// A transaction is a conversation with SQLite's own thread, a statement at a time. On the
+    /// request runtime each turn of it waited behind requests being validated, and the writer
+    /// sat idle between statements; on its own thread the writer is kept busy.
+    pub(super) fn start(writer: SqlitePool) -> Result<Self, StoreError> {
         let (queue, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(writer, receiver));
-        Self { queue }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        std::thread::Builder::new()
+            .name("signpost-writer".into())
+            .spawn(move || runtime.block_on(run(writer, receiver)))
+            .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        Ok(Self { queue })
+    }
+
+    async fn submit(&self, op: Op) -> Result<Answer, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { op, done })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// Queues a change set and waits until it is durable (or refused).
     pub(super) async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
-        let (done, outcome) = oneshot::channel();
-        self.queue
-            .send(Pending { changes, done })
-            .map_err(|_| stopped())?;
-        outcome.await.map_err(|_| stopped())?
+        match self.submit(Op::Commit(changes)).await? {
+            Answer::Commit(outcome) => Ok(outcome),
+            _ => Err(mismatched()),
+        }
+    }
+
+    /// Claims due deliveries (see [`super::Store::claim_deliveries`]).
+    pub(super) async fn claim(
+        &self,
+        worker: &str,
+        limits: &ClaimLimits,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let op = Op::Claim {
+            worker: worker.to_owned(),
+            limits: limits.clone(),
+            lease,
+        };
+        match self.submit(op).await? {
+            Answer::Claim(claimed) => Ok(claimed),
+            _ => Err(mismatched()),
+        }
+    }
+
+    /// Records what happened to a claimed delivery.
+    pub(super) async fn update(&self, update: OutboxUpdate) -> Result<(), StoreError> {
+        match self.submit(Op::Update(update)).await? {
+            Answer::Update => Ok(()),
+            _ => Err(mismatched()),
+        }
     }
 }
 
@@ -52,10 +123,15 @@ fn stopped() -> StoreError {
     StoreError::Database(sqlx::Error::PoolClosed)
 }
 
+fn mismatched() -> StoreError {
+    StoreError::Database(sqlx::Error::Protocol(
+        "the group commit answered with the wrong kind of result".into(),
+    ))
+}
+
 async fn run(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Pending>) {
     while let Some(first) = queue.recv().await {
-        // Everything that queues while the connection is busy (another batch, a delivery worker's
-        // claim) joins this batch.
+        // Everything that queues while the connection is busy joins this batch.
         let connection = writer.acquire().await;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -64,18 +140,18 @@ async fn run(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Pending>) {
                 Err(_) => break,
             }
         }
-        let outcomes = match connection {
+        let answers = match connection {
             Ok(mut conn) => commit_batch(&mut conn, &batch).await,
             Err(e) => Err(e),
         };
-        match outcomes {
-            Ok(outcomes) => {
-                for (pending, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = pending.done.send(outcome);
+        match answers {
+            Ok(answers) => {
+                for (pending, answer) in batch.into_iter().zip(answers) {
+                    let _ = pending.done.send(answer);
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, changes = batch.len(), "a group commit failed; nothing in it was saved");
+                tracing::error!(error = %e, writes = batch.len(), "a group commit failed; nothing in it was saved");
                 for pending in batch {
                     let _ = pending
                         .done
@@ -88,29 +164,54 @@ async fn run(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Pending>) {
     }
 }
 
-/// One transaction, one savepoint per change set; the outcomes in order.
+/// One transaction; the answers in order.
 async fn commit_batch(
     conn: &mut SqliteConnection,
     batch: &[Pending],
-) -> Result<Vec<Result<CommitOutcome, StoreError>>, sqlx::Error> {
+) -> Result<Vec<Result<Answer, StoreError>>, sqlx::Error> {
     // IMMEDIATE takes the write lock first, so each condition check and its writes see one state.
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut answers = Vec::with_capacity(batch.len());
     for pending in batch {
-        sqlx::query("SAVEPOINT change_set")
-            .execute(&mut *tx)
-            .await?;
-        let outcome = apply(&mut tx, &pending.changes).await;
-        if !matches!(outcome, Ok(CommitOutcome::Committed)) {
-            sqlx::query("ROLLBACK TO change_set")
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query("RELEASE change_set").execute(&mut *tx).await?;
-        outcomes.push(outcome);
+        // A claim or an outcome changes rows in its last statement only, and a failing statement
+        // undoes itself; a change set writes several, so it gets a savepoint to undo them all.
+        let answer = match &pending.op {
+            Op::Commit(changes) => commit_one(&mut tx, changes).await?.map(Answer::Commit),
+            Op::Claim {
+                worker,
+                limits,
+                lease,
+            } => claim_on(&mut tx, worker, limits, *lease)
+                .await
+                .map(Answer::Claim),
+            Op::Update(update) => apply_outbox_update(&mut *tx, update)
+                .await
+                .map(|()| Answer::Update),
+        };
+        answers.push(answer);
     }
     tx.commit().await?;
-    Ok(outcomes)
+    Ok(answers)
+}
+
+/// A change set in its own savepoint, rolled back unless it was committed.
+async fn commit_one(
+    conn: &mut SqliteConnection,
+    changes: &ChangeSet,
+) -> Result<Result<CommitOutcome, StoreError>, sqlx::Error> {
+    sqlx::query("SAVEPOINT change_set")
+        .execute(&mut *conn)
+        .await?;
+    let outcome = apply(conn, changes).await;
+    if !matches!(outcome, Ok(CommitOutcome::Committed)) {
+        sqlx::query("ROLLBACK TO change_set")
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query("RELEASE change_set")
+        .execute(&mut *conn)
+        .await?;
+    Ok(outcome)
 }
 
 /// Rows per multi-row INSERT: at 13 columns, far below SQLite's 32,766 bound parameters.
