@@ -162,6 +162,30 @@ async fn versions_history_and_search(store: Arc<dyn Store>) {
         serde_json::from_str::<Value>(v1.body.get()).expect("json")["status"],
         "requested"
     );
+    let mut many: Vec<(i64, String)> = store
+        .vread_many(&[
+            ("Task", "t1", 2),
+            ("Task", "t1", 1),
+            ("Task", "t1", 3),
+            ("Task", "t9", 1),
+        ])
+        .await
+        .expect("vread_many")
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_str(r.body.get()).expect("json");
+            (
+                r.version,
+                body["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    many.sort();
+    assert_eq!(
+        many,
+        vec![(1, "requested".to_owned()), (2, "accepted".to_owned())],
+        "both stored versions, and nothing for a version or resource that does not exist"
+    );
     let history: Vec<i64> = store
         .history("Task", "t1")
         .await

@@ -178,7 +178,9 @@ pub struct DeliveryConfig {
     /// Deliveries in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
-    /// Deliveries in flight to any one partner, so a slow partner cannot take every slot.
+    /// Deliveries in flight to any one partner, so a slow partner cannot take every slot. A
+    /// partner receives at most this many per round trip: 8 carries 500 referrals a second to a
+    /// partner answering in 15 ms; 4 fell behind that on a loaded 2-core machine.
     #[serde(default = "default_per_partner")]
     pub per_partner_concurrency: usize,
     /// Consecutive transient failures that trip a partner's circuit breaker.
@@ -221,10 +223,10 @@ fn default_lease() -> u64 {
     60
 }
 fn default_concurrency() -> usize {
-    16
+    32
 }
 fn default_per_partner() -> usize {
-    4
+    8
 }
 fn default_breaker_failures() -> u32 {
     5

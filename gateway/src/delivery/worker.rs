@@ -28,14 +28,16 @@ use crate::telemetry::{metrics, traces};
 use tracing::Instrument;
 
 /// Claimed deliveries held per in-flight slot: the one being sent and the rest waiting. A claim
-/// waits for the writer's current transaction and then its own, so this many keep a fast partner
+/// waits for the writer's current transaction and then its own, so these keep a fast partner
 /// busy through that; for a slow one they wait, and are given back if their lease runs short.
-const HELD_PER_SLOT: usize = 16;
+const HELD_PER_SLOT: usize = 4;
 
-/// A claimed delivery and when it was claimed (its lease runs from then).
+/// A claimed delivery, when it was claimed (its lease runs from then), and what to send.
 struct Claimed {
     delivery: ClaimedDelivery,
     at: Instant,
+    /// The adapter and the delivery, or why it cannot be sent.
+    prepared: Result<(Arc<dyn Outbound>, Delivery), String>,
 }
 
 /// One partner's claimed deliveries: waiting for a slot, and being sent.
@@ -177,7 +179,7 @@ impl DeliveryWorker {
         }
         for claimed in give_back {
             let store = self.store.clone();
-            tasks.spawn(async move { give_back_claim(&*store, &claimed).await });
+            tasks.spawn(async move { give_back_claim(&*store, &claimed.delivery.entry.id).await });
         }
     }
 
@@ -207,13 +209,19 @@ impl DeliveryWorker {
                 }
             };
             if !claimed.is_empty() {
-                let at = Instant::now();
-                let mut held = lock(&worker.held);
-                for delivery in claimed {
-                    held.entry(delivery.entry.destination.clone())
-                        .or_default()
-                        .waiting
-                        .push_back(Claimed { delivery, at });
+                match worker.prepare(claimed, Instant::now()).await {
+                    Ok(ready) => {
+                        let mut held = lock(&worker.held);
+                        for claimed in ready {
+                            held.entry(claimed.delivery.entry.destination.clone())
+                                .or_default()
+                                .waiting
+                                .push_back(claimed);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not load claimed deliveries; their leases will expire and they will be retried");
+                    }
                 }
                 continue;
             }
@@ -230,7 +238,7 @@ impl DeliveryWorker {
             .flat_map(|h| h.waiting.drain(..).collect::<Vec<_>>())
             .collect();
         for claimed in &waiting {
-            give_back_claim(&*worker.store, claimed).await;
+            give_back_claim(&*worker.store, &claimed.delivery.entry.id).await;
         }
         let _ =
             tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
@@ -251,20 +259,19 @@ impl DeliveryWorker {
         };
         let attempt = claimed.delivery.attempts + 1;
         let lease = Duration::from_secs(self.config.lease_seconds);
-        let result = match self.prepare(&claimed.delivery).await {
+        let result = match claimed.prepared {
             // Sent this late, it could still be with the partner when the lease lets another
             // worker claim it: give it back instead, untouched.
-            Ok(Ok((adapter, _))) if claimed.at.elapsed() + adapter.timeout() >= lease => {
+            Ok((adapter, _)) if claimed.at.elapsed() + adapter.timeout() >= lease => {
                 drop(slot);
-                give_back_claim(&*self.store, &claimed).await;
+                give_back_claim(&*self.store, &entry.id).await;
                 return;
             }
-            Ok(Ok((adapter, delivery))) => adapter.deliver(&delivery).await.map(|_| ()),
-            Ok(Err(reason)) => Err(undeliverable(reason)),
-            Err(e) => {
-                tracing::warn!(delivery = %entry.id, error = %e, "could not load a delivery; its lease will expire and it will be retried");
-                return;
+            Ok((adapter, mut delivery)) => {
+                delivery.traceparent = traces::current_traceparent();
+                adapter.deliver(&delivery).await.map(|_| ())
             }
+            Err(reason) => Err(undeliverable(reason)),
         };
         let recorded = match result {
             Ok(()) => {
@@ -305,35 +312,73 @@ impl DeliveryWorker {
         }
     }
 
-    /// Loads the exact resource versions the row names, and the adapter for its destination.
+    /// Loads what the claimed rows deliver, in one read: the exact Task and ServiceRequest
+    /// versions each row names. Done at claim time, so a delivery is ready the moment its
+    /// partner has a free slot.
     async fn prepare(
         &self,
+        claimed: Vec<ClaimedDelivery>,
+        at: Instant,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let keys: Vec<(&str, &str, i64)> = claimed
+            .iter()
+            .flat_map(|c| {
+                [
+                    ("Task", c.entry.task_id.as_str(), c.entry.task_version),
+                    (
+                        "ServiceRequest",
+                        c.entry.focus_id.as_str(),
+                        c.entry.focus_version,
+                    ),
+                ]
+            })
+            .collect();
+        let found = self.store.vread_many(&keys).await?;
+        let found: HashMap<(&str, &str, i64), &StoredResource> = found
+            .iter()
+            .map(|r| ((r.resource_type.as_str(), r.id.as_str(), r.version), r))
+            .collect();
+        Ok(claimed
+            .into_iter()
+            .map(|delivery| {
+                let prepared = self.prepare_one(&delivery, &found);
+                Claimed {
+                    delivery,
+                    at,
+                    prepared,
+                }
+            })
+            .collect())
+    }
+
+    /// The adapter for a row's destination and what to send it, or why it cannot be sent.
+    fn prepare_one(
+        &self,
         claimed: &ClaimedDelivery,
-    ) -> Result<Result<(Arc<dyn Outbound>, Delivery), String>, StoreError> {
+        found: &HashMap<(&str, &str, i64), &StoredResource>,
+    ) -> Result<(Arc<dyn Outbound>, Delivery), String> {
         let entry = &claimed.entry;
         let destination = OdsCode::parse(&entry.destination).ok();
         let Some(adapter) = destination
             .as_ref()
             .and_then(|ods| self.directory.adapter(ods).cloned())
         else {
-            return Ok(Err(format!(
+            return Err(format!(
                 "no adapter is configured for {}",
                 entry.destination
-            )));
+            ));
         };
-        let task = self
-            .store
-            .vread("Task", &entry.task_id, entry.task_version)
-            .await?;
-        let focus = self
-            .store
-            .vread("ServiceRequest", &entry.focus_id, entry.focus_version)
-            .await?;
+        let task = found.get(&("Task", entry.task_id.as_str(), entry.task_version));
+        let focus = found.get(&(
+            "ServiceRequest",
+            entry.focus_id.as_str(),
+            entry.focus_version,
+        ));
         let (Some(task), Some(focus)) = (task, focus) else {
-            return Ok(Err(format!(
+            return Err(format!(
                 "Task/{}/_history/{} or ServiceRequest/{}/_history/{} is missing from the store",
                 entry.task_id, entry.task_version, entry.focus_id, entry.focus_version
-            )));
+            ));
         };
         // A VCS provider is sent the same minimised view it would read (DESIGN.md section 5).
         let to_vcs = destination
@@ -351,25 +396,26 @@ impl DeliveryWorker {
                 full
             }
         };
-        Ok(Ok((
+        Ok((
             adapter,
             Delivery {
                 id: entry.id.clone(),
                 idempotency_key: entry.idempotency_key.clone(),
                 correlation_id: entry.correlation_id.clone(),
                 event: DeliveryEvent::parse(&entry.event).unwrap_or(DeliveryEvent::TaskUpdated),
-                task: json(&task),
-                focus: json(&focus),
+                task: json(task),
+                focus: json(focus),
                 attempt: claimed.attempts + 1,
-                traceparent: traces::current_traceparent(),
+                // Set when it is sent, inside the delivery's span.
+                traceparent: None,
             },
-        )))
+        ))
     }
 }
 
 /// Gives a claimed delivery back untouched, so it can be claimed again at once.
-async fn give_back_claim(store: &dyn Store, claimed: &Claimed) {
-    if let Err(e) = store.release(&claimed.delivery.entry.id).await {
+async fn give_back_claim(store: &dyn Store, id: &str) {
+    if let Err(e) = store.release(id).await {
         tracing::warn!(error = %e, "could not give back a delivery; its lease will expire");
     }
 }

@@ -250,6 +250,12 @@ pub trait Store: Send + Sync {
         id: &str,
         version: i64,
     ) -> Result<Option<StoredResource>, StoreError>;
+    /// Given versions of several resources in one query, as (`type`, `id`, `version`); those
+    /// not stored are left out.
+    async fn vread_many(
+        &self,
+        keys: &[(&str, &str, i64)],
+    ) -> Result<Vec<StoredResource>, StoreError>;
     /// Every version, newest first.
     async fn history(
         &self,

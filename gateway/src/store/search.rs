@@ -131,6 +131,25 @@ pub(super) fn page_sql(query: &SearchQuery, body: &str) -> (String, Vec<Bind>) {
     )
 }
 
+/// Reads given versions of several resources (`$1`, `$2`, `$3` the first's type, id and version,
+/// and so on), selecting `body` as the backend needs it.
+pub(super) fn versions_sql(keys: usize, body: &str) -> String {
+    let any: Vec<String> = (0..keys)
+        .map(|i| {
+            format!(
+                "(resource_type = ${} AND id = ${} AND version = ${})",
+                3 * i + 1,
+                3 * i + 2,
+                3 * i + 3
+            )
+        })
+        .collect();
+    format!(
+        "SELECT resource_type, id, version, last_updated_us, {body} FROM resource_versions WHERE {}",
+        any.join(" OR ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
