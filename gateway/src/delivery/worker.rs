@@ -30,7 +30,7 @@ use tracing::Instrument;
 /// Claimed deliveries held per in-flight slot: the one being sent and the rest waiting. A claim
 /// waits for the writer's current transaction and then its own, so these keep a fast partner
 /// busy through that; for a slow one they wait, and are given back if their lease runs short.
-const HELD_PER_SLOT: usize = 4;
+const HELD_PER_SLOT: usize = 8;
 
 /// A claimed delivery, when it was claimed (its lease runs from then), and what to send.
 struct Claimed {

@@ -28,6 +28,10 @@ pub(super) enum OutboxUpdate {
     Release { id: String },
 }
 
+/// What marking a row delivered sets (after `SET`; `$1` is now).
+pub(super) const DELIVERED: &str = "state = 'delivered', delivered_us = $1, attempts = attempts + 1, \
+     lease_owner = NULL, lease_until_us = NULL";
+
 /// The due, unleased rows a claim may take, oldest due first, with their destinations.
 ///
 /// Destinations with no room are left out in SQL (bound from `$3`), so a partner whose breaker is
@@ -177,12 +181,12 @@ macro_rules! shared_outbox_statements {
         {
             use super::outbox_sql::OutboxUpdate;
             let query = match update {
-                OutboxUpdate::Delivered { id } => sqlx::query(
-                    "UPDATE outbox SET state = 'delivered', delivered_us = $2, attempts = attempts + 1, \
-                     lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND state = 'pending'",
-                )
-                .bind(id.as_str())
-                .bind(now().0),
+                OutboxUpdate::Delivered { id } => sqlx::query(AssertSqlSafe(format!(
+                    "UPDATE outbox SET {} WHERE id = $2 AND state = 'pending'",
+                    super::outbox_sql::DELIVERED
+                )))
+                .bind(now().0)
+                .bind(id.as_str()),
                 OutboxUpdate::Retry { id, at, error } => sqlx::query(
                     "UPDATE outbox SET attempts = attempts + 1, next_attempt_us = $2, last_error = $3, \
                      lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND state = 'pending'",

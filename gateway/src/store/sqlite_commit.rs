@@ -12,14 +12,14 @@
 use std::time::Duration;
 
 use sqlx::query_builder::Separated;
-use sqlx::{Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::outbox_sql::OutboxUpdate;
 use super::sqlite::{apply_outbox_update, claim_on, search_on};
 use super::{
-    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, IndexEntry, StoreError,
-    StoredResource, now,
+    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, IndexEntry, OutboxEntry,
+    StoreError, StoredResource, now,
 };
 
 /// Writes per transaction at most, so one commit's latency stays bounded.
@@ -171,8 +171,27 @@ async fn commit_batch(
 ) -> Result<Vec<Result<Answer, StoreError>>, sqlx::Error> {
     // IMMEDIATE takes the write lock first, so each condition check and its writes see one state.
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut answers = Vec::with_capacity(batch.len());
-    for pending in batch {
+    let mut answers: Vec<Option<Result<Answer, StoreError>>> =
+        std::iter::repeat_with(|| None).take(batch.len()).collect();
+    // Change sets that only create, and deliveries to mark delivered, waiting to be written
+    // together: each statement is a round trip to SQLite's thread, two thread wake-ups.
+    let mut creates: Vec<(usize, &ChangeSet)> = Vec::new();
+    let mut delivered: Vec<(usize, &str)> = Vec::new();
+    for (i, pending) in batch.iter().enumerate() {
+        match &pending.op {
+            Op::Commit(changes) if only_creates(changes) => {
+                creates.push((i, changes));
+                continue;
+            }
+            Op::Update(OutboxUpdate::Delivered { id }) => {
+                delivered.push((i, id));
+                continue;
+            }
+            _ => {}
+        }
+        // Whatever comes next sees the writes before it.
+        insert_creates(&mut tx, &mut creates, &mut answers).await?;
+        mark_delivered_together(&mut tx, &mut delivered, &mut answers).await;
         // A claim or an outcome changes rows in its last statement only, and a failing statement
         // undoes itself; a change set writes several, so it gets a savepoint to undo them all.
         let answer = match &pending.op {
@@ -188,10 +207,88 @@ async fn commit_batch(
                 .await
                 .map(|()| Answer::Update),
         };
-        answers.push(answer);
+        answers[i] = Some(answer);
     }
+    insert_creates(&mut tx, &mut creates, &mut answers).await?;
+    mark_delivered_together(&mut tx, &mut delivered, &mut answers).await;
     tx.commit().await?;
-    Ok(answers)
+    Ok(answers
+        .into_iter()
+        .map(|answer| answer.unwrap_or_else(|| Err(mismatched())))
+        .collect())
+}
+
+/// Marks the waiting deliveries delivered with one statement (a row no longer pending is left
+/// alone, as one at a time).
+async fn mark_delivered_together(
+    conn: &mut SqliteConnection,
+    delivered: &mut Vec<(usize, &str)>,
+    answers: &mut [Option<Result<Answer, StoreError>>],
+) {
+    if delivered.is_empty() {
+        return;
+    }
+    let ids: Vec<String> = (0..delivered.len())
+        .map(|n| format!("${}", n + 2))
+        .collect();
+    let sql = format!(
+        "UPDATE outbox SET {} WHERE state = 'pending' AND id IN ({})",
+        super::outbox_sql::DELIVERED,
+        ids.join(", ")
+    );
+    let mut update = sqlx::query(AssertSqlSafe(sql)).bind(now().0);
+    for (_, id) in delivered.iter() {
+        update = update.bind(*id);
+    }
+    let result = update.execute(&mut *conn).await;
+    for (i, _) in delivered.drain(..) {
+        answers[i] = Some(match &result {
+            Ok(_) => Ok(Answer::Update),
+            Err(e) => Err(StoreError::Database(sqlx::Error::Protocol(format!(
+                "could not mark deliveries delivered: {e}"
+            )))),
+        });
+    }
+}
+
+/// A change set with nothing to check: no condition, one-time value or version guard, and only
+/// new resources. Most referrals are this.
+fn only_creates(changes: &ChangeSet) -> bool {
+    changes.condition.is_none()
+        && changes.once.is_none()
+        && changes.unchanged.is_empty()
+        && changes.writes.iter().all(|w| w.resource.version == 1)
+}
+
+/// Inserts the waiting creates with one statement per table, instead of six round trips to
+/// SQLite's thread each. If that fails (say a duplicate id), it is undone and each change set is
+/// committed on its own, so one bad change set refuses only itself.
+async fn insert_creates(
+    conn: &mut SqliteConnection,
+    creates: &mut Vec<(usize, &ChangeSet)>,
+    answers: &mut [Option<Result<Answer, StoreError>>],
+) -> Result<(), sqlx::Error> {
+    if creates.len() > 1 {
+        sqlx::query("SAVEPOINT creates").execute(&mut *conn).await?;
+        let sets: Vec<&ChangeSet> = creates.iter().map(|(_, c)| *c).collect();
+        let together = insert_new_rows(conn, &sets).await;
+        if together.is_err() {
+            sqlx::query("ROLLBACK TO creates")
+                .execute(&mut *conn)
+                .await?;
+        }
+        sqlx::query("RELEASE creates").execute(&mut *conn).await?;
+        if together.is_ok() {
+            for (i, _) in creates.drain(..) {
+                answers[i] = Some(Ok(Answer::Commit(CommitOutcome::Committed)));
+            }
+            return Ok(());
+        }
+    }
+    for (i, changes) in creates.drain(..) {
+        answers[i] = Some(commit_one(conn, changes).await?.map(Answer::Commit));
+    }
+    Ok(())
 }
 
 /// A change set in its own savepoint, rolled back unless it was committed.
@@ -278,11 +375,9 @@ async fn apply(
     // Updates go one by one (each checks its version); everything else is one multi-row INSERT
     // per table. Each statement is a round trip to SQLite's worker thread (two thread wake-ups),
     // and a referral took some 27 of them: with the CPU busy, that cost as much as validation.
-    let mut created = Vec::new();
     for write in &changes.writes {
         let r = &write.resource;
         if r.version == 1 {
-            created.push(r);
             continue;
         }
         let updated = sqlx::query(
@@ -318,6 +413,22 @@ async fn apply(
             .execute(&mut *conn)
             .await?;
     }
+    insert_new_rows(conn, &[changes]).await?;
+    Ok(CommitOutcome::Committed)
+}
+
+/// Inserts the new rows of several change sets together: resources created, every new version,
+/// their search values and the outbox rows, one multi-row INSERT per table.
+async fn insert_new_rows(
+    conn: &mut SqliteConnection,
+    sets: &[&ChangeSet],
+) -> Result<(), StoreError> {
+    let created: Vec<&StoredResource> = sets
+        .iter()
+        .flat_map(|c| &c.writes)
+        .map(|w| &w.resource)
+        .filter(|r| r.version == 1)
+        .collect();
     let resource_row = |mut row: Separated<'_, Sqlite, &'static str>, r: &&StoredResource| {
         row.push_bind(r.resource_type.as_str())
             .push_bind(r.id.as_str())
@@ -332,7 +443,11 @@ async fn apply(
         resource_row,
     )
     .await?;
-    let all: Vec<&StoredResource> = changes.writes.iter().map(|w| &w.resource).collect();
+    let all: Vec<&StoredResource> = sets
+        .iter()
+        .flat_map(|c| &c.writes)
+        .map(|w| &w.resource)
+        .collect();
     insert_rows(
         &mut *conn,
         "INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) ",
@@ -340,9 +455,9 @@ async fn apply(
         resource_row,
     )
     .await?;
-    let index: Vec<(&StoredResource, &IndexEntry)> = changes
-        .writes
+    let index: Vec<(&StoredResource, &IndexEntry)> = sets
         .iter()
+        .flat_map(|c| &c.writes)
         .flat_map(|w| w.index.iter().map(move |e| (&w.resource, e)))
         .collect();
     insert_rows(
@@ -359,11 +474,12 @@ async fn apply(
     )
     .await?;
     let created_at = now();
+    let outbox: Vec<&OutboxEntry> = sets.iter().flat_map(|c| &c.outbox).collect();
     insert_rows(
         &mut *conn,
         "INSERT INTO outbox (id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
          idempotency_key, correlation_id, next_attempt_us, created_us, traceparent) ",
-        &changes.outbox,
+        &outbox,
         |mut row, o| {
             row.push_bind(o.id.as_str())
                 .push_bind(o.destination.as_str())
@@ -381,7 +497,7 @@ async fn apply(
         },
     )
     .await?;
-    Ok(CommitOutcome::Committed)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -475,5 +591,122 @@ mod tests {
             .await
             .expect("search");
         assert_eq!(page.total, 11);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn creates_inserted_together_fall_back_to_one_by_one_when_one_is_bad() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .expect("store");
+        // Plain creates, queued at once; two of them make the same Task, so the batch's
+        // shared INSERT fails and each change set must stand or fall alone.
+        let create = |id: String| ChangeSet {
+            writes: vec![ResourceWrite {
+                resource: StoredResource {
+                    resource_type: "Task".into(),
+                    id: id.clone(),
+                    version: 1,
+                    last_updated: Instant(1_000),
+                    body: RawValue::from_string(format!(
+                        r#"{{"resourceType":"Task","id":"{id}","status":"requested"}}"#
+                    ))
+                    .expect("json"),
+                },
+                index: vec![IndexEntry {
+                    param: "status",
+                    system: String::new(),
+                    value: "requested".into(),
+                }],
+            }],
+            ..ChangeSet::default()
+        };
+        let mut commits = tokio::task::JoinSet::new();
+        for n in 0..30 {
+            let store = store.clone();
+            let id = if n == 3 || n == 7 {
+                "same".to_owned()
+            } else {
+                format!("c{n}")
+            };
+            commits.spawn(async move { (n, store.commit(create(id)).await) });
+        }
+        let (mut committed, mut refused) = (0, 0);
+        while let Some(joined) = commits.join_next().await {
+            match joined.expect("task") {
+                (_, Ok(CommitOutcome::Committed)) => committed += 1,
+                (3 | 7, Err(StoreError::Database(_))) => refused += 1,
+                (n, other) => panic!("change set {n}: {other:?}"),
+            }
+        }
+        assert_eq!((committed, refused), (29, 1));
+        for n in (0..30).filter(|n| *n != 3 && *n != 7) {
+            assert!(
+                store
+                    .read("Task", &format!("c{n}"))
+                    .await
+                    .expect("read")
+                    .is_some(),
+                "Task c{n} was committed"
+            );
+        }
+        let page = store
+            .search(&super::super::SearchQuery {
+                resource_type: "Task".into(),
+                criteria: vec![super::super::Criterion::Index {
+                    param: "status",
+                    any_of: vec![(None, "requested".into())],
+                }],
+                count: 100,
+                offset: 0,
+                sort: super::super::SortOrder::default(),
+            })
+            .await
+            .expect("search");
+        assert_eq!(page.total, 29, "the refused create left no index rows");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn deliveries_marked_together_are_each_marked_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .expect("store");
+        let outbox = (0..20)
+            .map(|n| super::super::OutboxEntry {
+                id: format!("d{n}"),
+                destination: "LWS001".into(),
+                adapter: "fhir-rest".into(),
+                event: "task-created".into(),
+                task_id: format!("t{n}"),
+                task_version: 1,
+                focus_id: format!("s{n}"),
+                focus_version: 1,
+                idempotency_key: format!("k{n}"),
+                correlation_id: "c".into(),
+                traceparent: None,
+            })
+            .collect();
+        let queued = store
+            .commit(ChangeSet {
+                outbox,
+                ..ChangeSet::default()
+            })
+            .await
+            .expect("queue");
+        assert!(matches!(queued, CommitOutcome::Committed));
+        // Queued at once, so they share statements; d0 is marked twice and counts once.
+        let mut marks = tokio::task::JoinSet::new();
+        for id in (0..20).map(|n| format!("d{n}")).chain(["d0".to_owned()]) {
+            let store = store.clone();
+            marks.spawn(async move { store.mark_delivered(&id).await });
+        }
+        while let Some(joined) = marks.join_next().await {
+            joined.expect("task").expect("marked");
+        }
+        let counts = store.outbox_counts().await.expect("counts");
+        assert_eq!((counts.pending, counts.delivered), (0, 20));
+        let delivered = store.list_deliveries("delivered", 50).await.expect("list");
+        assert!(delivered.iter().all(|d| d.attempts == 1), "{delivered:?}");
     }
 }
