@@ -36,8 +36,44 @@ const HELD_PER_SLOT: usize = 8;
 struct Claimed {
     delivery: ClaimedDelivery,
     at: Instant,
-    /// The adapter and the delivery, or why it cannot be sent.
-    prepared: Result<(Arc<dyn Outbound>, Delivery), String>,
+    /// What to send and how, or why it cannot be sent.
+    prepared: Result<Prepared, String>,
+}
+
+/// A delivery's adapter and the resource versions it carries, as stored. They are parsed when
+/// sent, in the delivery's own task: parsing a whole claim's worth at once held up a request
+/// thread for milliseconds.
+struct Prepared {
+    adapter: Arc<dyn Outbound>,
+    task: StoredResource,
+    focus: StoredResource,
+    /// A VCS provider is sent the same minimised view it would read (DESIGN.md section 5).
+    to_vcs: bool,
+}
+
+impl Prepared {
+    /// What the adapter sends, with the trace context of the current span.
+    fn delivery(&self, claimed: &ClaimedDelivery) -> Delivery {
+        let entry = &claimed.entry;
+        let json = |r: &StoredResource| {
+            let full = serde_json::from_str::<Value>(r.body.get()).unwrap_or(Value::Null);
+            if self.to_vcs {
+                minimise_for_vcs(&full)
+            } else {
+                full
+            }
+        };
+        Delivery {
+            id: entry.id.clone(),
+            idempotency_key: entry.idempotency_key.clone(),
+            correlation_id: entry.correlation_id.clone(),
+            event: DeliveryEvent::parse(&entry.event).unwrap_or(DeliveryEvent::TaskUpdated),
+            task: json(&self.task),
+            focus: json(&self.focus),
+            attempt: claimed.attempts + 1,
+            traceparent: traces::current_traceparent(),
+        }
+    }
 }
 
 /// One partner's claimed deliveries: waiting for a slot, and being sent.
@@ -259,19 +295,19 @@ impl DeliveryWorker {
         };
         let attempt = claimed.delivery.attempts + 1;
         let lease = Duration::from_secs(self.config.lease_seconds);
-        let result = match claimed.prepared {
+        let result = match &claimed.prepared {
             // Sent this late, it could still be with the partner when the lease lets another
             // worker claim it: give it back instead, untouched.
-            Ok((adapter, _)) if claimed.at.elapsed() + adapter.timeout() >= lease => {
+            Ok(prepared) if claimed.at.elapsed() + prepared.adapter.timeout() >= lease => {
                 drop(slot);
                 give_back_claim(&*self.store, &entry.id).await;
                 return;
             }
-            Ok((adapter, mut delivery)) => {
-                delivery.traceparent = traces::current_traceparent();
-                adapter.deliver(&delivery).await.map(|_| ())
+            Ok(prepared) => {
+                let delivery = prepared.delivery(&claimed.delivery);
+                prepared.adapter.deliver(&delivery).await.map(|_| ())
             }
-            Err(reason) => Err(undeliverable(reason)),
+            Err(reason) => Err(undeliverable(reason.clone())),
         };
         let recorded = match result {
             Ok(()) => {
@@ -351,12 +387,12 @@ impl DeliveryWorker {
             .collect())
     }
 
-    /// The adapter for a row's destination and what to send it, or why it cannot be sent.
+    /// The adapter for a row's destination and the versions to send it, or why it cannot be sent.
     fn prepare_one(
         &self,
         claimed: &ClaimedDelivery,
         found: &HashMap<(&str, &str, i64), &StoredResource>,
-    ) -> Result<(Arc<dyn Outbound>, Delivery), String> {
+    ) -> Result<Prepared, String> {
         let entry = &claimed.entry;
         let destination = OdsCode::parse(&entry.destination).ok();
         let Some(adapter) = destination
@@ -380,7 +416,6 @@ impl DeliveryWorker {
                 entry.task_id, entry.task_version, entry.focus_id, entry.focus_version
             ));
         };
-        // A VCS provider is sent the same minimised view it would read (DESIGN.md section 5).
         let to_vcs = destination
             .and_then(|ods| {
                 self.directory
@@ -388,28 +423,12 @@ impl DeliveryWorker {
                     .map(|o| o.role == Role::Vcs)
             })
             .unwrap_or(false);
-        let json = |r: &StoredResource| {
-            let full = serde_json::from_str::<Value>(r.body.get()).unwrap_or(Value::Null);
-            if to_vcs {
-                minimise_for_vcs(&full)
-            } else {
-                full
-            }
-        };
-        Ok((
+        Ok(Prepared {
             adapter,
-            Delivery {
-                id: entry.id.clone(),
-                idempotency_key: entry.idempotency_key.clone(),
-                correlation_id: entry.correlation_id.clone(),
-                event: DeliveryEvent::parse(&entry.event).unwrap_or(DeliveryEvent::TaskUpdated),
-                task: json(task),
-                focus: json(focus),
-                attempt: claimed.attempts + 1,
-                // Set when it is sent, inside the delivery's span.
-                traceparent: None,
-            },
-        ))
+            task: (*task).clone(),
+            focus: (*focus).clone(),
+            to_vcs,
+        })
     }
 }
 

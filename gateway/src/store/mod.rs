@@ -8,6 +8,7 @@ mod outbox_sql;
 mod postgres;
 mod search;
 mod sqlite;
+mod sqlite_checkpoint;
 mod sqlite_commit;
 mod time;
 

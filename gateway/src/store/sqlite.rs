@@ -62,15 +62,25 @@ impl SqliteStore {
             // The pages a group commit touches (the growing edge of every table and index, and
             // the index pages its values fall in) stay cached instead of being read back each
             // transaction: 16 MiB, against the default 2 MiB.
-            .connect_with(options.clone().pragma("cache_size", "-16384"))
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", "-16384")
+                    // Checkpoints run beside the writer (see sqlite_checkpoint).
+                    .pragma("wal_autocheckpoint", "0"),
+            )
             .await?;
         MIGRATIONS.run(&writer).await?;
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await?;
         Ok(Self {
-            commits: GroupCommit::start(writer.clone())?,
+            commits: GroupCommit::start(writer.clone(), checkpointer)?,
             writer,
             reader,
         })

@@ -63,7 +63,8 @@ impl GroupCommit {
     /// A transaction is a conversation with SQLite's own thread, a statement at a time. On the
     /// request runtime each turn of it waited behind requests being validated, and the writer
     /// sat idle between statements; on its own thread the writer is kept busy.
-    pub(super) fn start(writer: SqlitePool) -> Result<Self, StoreError> {
+    /// WAL checkpoints run on the same thread, on `checkpointer`'s connection.
+    pub(super) fn start(writer: SqlitePool, checkpointer: SqlitePool) -> Result<Self, StoreError> {
         let (queue, receiver) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -71,7 +72,12 @@ impl GroupCommit {
             .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         std::thread::Builder::new()
             .name("signpost-writer".into())
-            .spawn(move || runtime.block_on(run(writer, receiver)))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    tokio::spawn(super::sqlite_checkpoint::run(checkpointer));
+                    run(writer, receiver).await;
+                });
+            })
             .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
         Ok(Self { queue })
     }
