@@ -274,22 +274,19 @@ async fn insert_creates(
     creates: &mut Vec<(usize, &ChangeSet)>,
     answers: &mut [Option<Result<Answer, StoreError>>],
 ) -> Result<(), sqlx::Error> {
-    if creates.len() > 1 {
-        sqlx::query("SAVEPOINT creates").execute(&mut *conn).await?;
+    if !creates.is_empty() {
         let sets: Vec<&ChangeSet> = creates.iter().map(|(_, c)| *c).collect();
-        let together = insert_new_rows(conn, &sets).await;
-        if together.is_err() {
-            sqlx::query("ROLLBACK TO creates")
-                .execute(&mut *conn)
-                .await?;
-        }
-        sqlx::query("RELEASE creates").execute(&mut *conn).await?;
-        if together.is_ok() {
+        if insert_new_rows(conn, &sets, Some("creates")).await.is_ok() {
             for (i, _) in creates.drain(..) {
                 answers[i] = Some(Ok(Answer::Commit(CommitOutcome::Committed)));
             }
             return Ok(());
         }
+        // The script stopped at the failing statement, inside its savepoint.
+        sqlx::query("ROLLBACK TO creates")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("RELEASE creates").execute(&mut *conn).await?;
     }
     for (i, changes) in creates.drain(..) {
         answers[i] = Some(commit_one(conn, changes).await?.map(Answer::Commit));
@@ -320,19 +317,19 @@ async fn commit_one(
 /// Rows per multi-row INSERT: at 13 columns, far below SQLite's 32,766 bound parameters.
 const ROWS_PER_INSERT: usize = 500;
 
-/// Inserts `rows` with as few statements as the parameter limit allows; nothing when empty.
-async fn insert_rows<T>(
-    conn: &mut SqliteConnection,
+/// Appends INSERT statements for `rows` to `script`, as few as the parameter limit allows;
+/// nothing when empty.
+fn push_rows<T>(
+    script: &mut QueryBuilder<Sqlite>,
     head: &'static str,
     rows: &[T],
     mut bind: impl FnMut(Separated<'_, Sqlite, &'static str>, &T),
-) -> Result<(), StoreError> {
+) {
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(head);
-        insert.push_values(chunk, &mut bind);
-        insert.build().execute(&mut *conn).await?;
+        script.push(head);
+        script.push_values(chunk, &mut bind);
+        script.push("; ");
     }
-    Ok(())
 }
 
 /// Writes one change set after checking its condition, one-time value and versions; on any
@@ -419,15 +416,18 @@ async fn apply(
             .execute(&mut *conn)
             .await?;
     }
-    insert_new_rows(conn, &[changes]).await?;
+    insert_new_rows(conn, &[changes], None).await?;
     Ok(CommitOutcome::Committed)
 }
 
 /// Inserts the new rows of several change sets together: resources created, every new version,
-/// their search values and the outbox rows, one multi-row INSERT per table.
+/// their search values and the outbox rows, one multi-row INSERT per table. The statements go to
+/// SQLite's thread as one script, with `savepoint` around them if given: one round trip, where
+/// each statement on its own was two thread wake-ups.
 async fn insert_new_rows(
     conn: &mut SqliteConnection,
     sets: &[&ChangeSet],
+    savepoint: Option<&'static str>,
 ) -> Result<(), StoreError> {
     let created: Vec<&StoredResource> = sets
         .iter()
@@ -435,6 +435,18 @@ async fn insert_new_rows(
         .map(|w| &w.resource)
         .filter(|r| r.version == 1)
         .collect();
+    let all: Vec<&StoredResource> = sets
+        .iter()
+        .flat_map(|c| &c.writes)
+        .map(|w| &w.resource)
+        .collect();
+    let index: Vec<(&StoredResource, &IndexEntry)> = sets
+        .iter()
+        .flat_map(|c| &c.writes)
+        .flat_map(|w| w.index.iter().map(move |e| (&w.resource, e)))
+        .collect();
+    let outbox: Vec<&OutboxEntry> = sets.iter().flat_map(|c| &c.outbox).collect();
+    let created_at = now();
     let resource_row = |mut row: Separated<'_, Sqlite, &'static str>, r: &&StoredResource| {
         row.push_bind(r.resource_type.as_str())
             .push_bind(r.id.as_str())
@@ -442,32 +454,24 @@ async fn insert_new_rows(
             .push_bind(r.last_updated.0)
             .push_bind(r.body.get());
     };
-    insert_rows(
-        &mut *conn,
+    let mut script = QueryBuilder::<Sqlite>::new("");
+    if let Some(name) = savepoint {
+        script.push(format_args!("SAVEPOINT {name}; "));
+    }
+    push_rows(
+        &mut script,
         "INSERT INTO resources (resource_type, id, version, last_updated_us, body) ",
         &created,
         resource_row,
-    )
-    .await?;
-    let all: Vec<&StoredResource> = sets
-        .iter()
-        .flat_map(|c| &c.writes)
-        .map(|w| &w.resource)
-        .collect();
-    insert_rows(
-        &mut *conn,
+    );
+    push_rows(
+        &mut script,
         "INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) ",
         &all,
         resource_row,
-    )
-    .await?;
-    let index: Vec<(&StoredResource, &IndexEntry)> = sets
-        .iter()
-        .flat_map(|c| &c.writes)
-        .flat_map(|w| w.index.iter().map(move |e| (&w.resource, e)))
-        .collect();
-    insert_rows(
-        &mut *conn,
+    );
+    push_rows(
+        &mut script,
         "INSERT INTO search_index (resource_type, resource_id, param, system, value) ",
         &index,
         |mut row, (r, e)| {
@@ -477,12 +481,9 @@ async fn insert_new_rows(
                 .push_bind(e.system.as_str())
                 .push_bind(e.value.as_str());
         },
-    )
-    .await?;
-    let created_at = now();
-    let outbox: Vec<&OutboxEntry> = sets.iter().flat_map(|c| &c.outbox).collect();
-    insert_rows(
-        &mut *conn,
+    );
+    push_rows(
+        &mut script,
         "INSERT INTO outbox (id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
          idempotency_key, correlation_id, next_attempt_us, created_us, traceparent) ",
         &outbox,
@@ -501,8 +502,14 @@ async fn insert_new_rows(
                 .push_bind(created_at.0)
                 .push_bind(o.traceparent.as_deref());
         },
-    )
-    .await?;
+    );
+    if let Some(name) = savepoint {
+        script.push(format_args!("RELEASE {name}; "));
+    }
+    // Created resources and search values come with versions, so these two cover every row.
+    if savepoint.is_some() || !all.is_empty() || !outbox.is_empty() {
+        script.build().execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
