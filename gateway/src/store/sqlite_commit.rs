@@ -522,18 +522,16 @@ mod tests {
         StoreError, StoredResource,
     };
 
-    /// A Task `t{n}`; odd `n` also require a resource that does not exist to be unchanged
-    /// (refused), and every `n % 4 == 2` carries the same one-time value (one wins).
-    fn changes(n: usize) -> ChangeSet {
-        let id = format!("t{n}");
+    /// Creates a requested Task `id`, indexed by its status.
+    fn create_task(id: String) -> ChangeSet {
         let body = format!(r#"{{"resourceType":"Task","id":"{id}","status":"requested"}}"#);
-        let mut changes = ChangeSet {
+        ChangeSet {
             writes: vec![ResourceWrite {
                 resource: StoredResource {
                     resource_type: "Task".into(),
                     id,
                     version: 1,
-                    last_updated: Instant(1_000 + i64::try_from(n).unwrap_or(0)),
+                    last_updated: Instant(1_000),
                     body: RawValue::from_string(body).expect("json"),
                 },
                 index: vec![IndexEntry {
@@ -543,7 +541,28 @@ mod tests {
                 }],
             }],
             ..ChangeSet::default()
+        }
+    }
+
+    /// How many Tasks the search index holds as requested.
+    async fn requested_tasks(store: &SqliteStore) -> i64 {
+        let query = super::super::SearchQuery {
+            resource_type: "Task".into(),
+            criteria: vec![super::super::Criterion::Index {
+                param: "status",
+                any_of: vec![(None, "requested".into())],
+            }],
+            count: 100,
+            offset: 0,
+            sort: super::super::SortOrder::default(),
         };
+        store.search(&query).await.expect("search").total
+    }
+
+    /// A Task `t{n}`; odd `n` also require a resource that does not exist to be unchanged
+    /// (refused), and every `n % 4 == 2` carries the same one-time value (one wins).
+    fn changes(n: usize) -> ChangeSet {
+        let mut changes = create_task(format!("t{n}"));
         if n % 2 == 1 {
             changes.unchanged.push(("Task".into(), "missing".into(), 1));
         }
@@ -590,20 +609,7 @@ mod tests {
             assert_eq!(stored.is_some(), kept, "Task t{n}");
         }
         // Refused change sets left no index rows behind.
-        let page = store
-            .search(&super::super::SearchQuery {
-                resource_type: "Task".into(),
-                criteria: vec![super::super::Criterion::Index {
-                    param: "status",
-                    any_of: vec![(None, "requested".into())],
-                }],
-                count: 100,
-                offset: 0,
-                sort: super::super::SortOrder::default(),
-            })
-            .await
-            .expect("search");
-        assert_eq!(page.total, 11);
+        assert_eq!(requested_tasks(&store).await, 11);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -614,26 +620,6 @@ mod tests {
             .expect("store");
         // Plain creates, queued at once; two of them make the same Task, so the batch's
         // shared INSERT fails and each change set must stand or fall alone.
-        let create = |id: String| ChangeSet {
-            writes: vec![ResourceWrite {
-                resource: StoredResource {
-                    resource_type: "Task".into(),
-                    id: id.clone(),
-                    version: 1,
-                    last_updated: Instant(1_000),
-                    body: RawValue::from_string(format!(
-                        r#"{{"resourceType":"Task","id":"{id}","status":"requested"}}"#
-                    ))
-                    .expect("json"),
-                },
-                index: vec![IndexEntry {
-                    param: "status",
-                    system: String::new(),
-                    value: "requested".into(),
-                }],
-            }],
-            ..ChangeSet::default()
-        };
         let mut commits = tokio::task::JoinSet::new();
         for n in 0..30 {
             let store = store.clone();
@@ -642,7 +628,7 @@ mod tests {
             } else {
                 format!("c{n}")
             };
-            commits.spawn(async move { (n, store.commit(create(id)).await) });
+            commits.spawn(async move { (n, store.commit(create_task(id)).await) });
         }
         let (mut committed, mut refused) = (0, 0);
         while let Some(joined) = commits.join_next().await {
@@ -663,20 +649,11 @@ mod tests {
                 "Task c{n} was committed"
             );
         }
-        let page = store
-            .search(&super::super::SearchQuery {
-                resource_type: "Task".into(),
-                criteria: vec![super::super::Criterion::Index {
-                    param: "status",
-                    any_of: vec![(None, "requested".into())],
-                }],
-                count: 100,
-                offset: 0,
-                sort: super::super::SortOrder::default(),
-            })
-            .await
-            .expect("search");
-        assert_eq!(page.total, 29, "the refused create left no index rows");
+        assert_eq!(
+            requested_tasks(&store).await,
+            29,
+            "the refused create left no index rows"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
