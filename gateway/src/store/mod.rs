@@ -5,6 +5,8 @@
 
 #[macro_use]
 mod outbox_sql;
+#[macro_use]
+mod resource_sql;
 mod postgres;
 mod search;
 mod sqlite;

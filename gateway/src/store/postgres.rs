@@ -13,7 +13,7 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::Notify;
 
 use super::outbox_sql::OutboxUpdate;
-use super::search::{Bind, page_sql, versions_sql, where_clause};
+use super::search::{Bind, page_sql, where_clause};
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord, Instant,
     OutboxCounts, OutboxEntry, SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
@@ -109,6 +109,7 @@ fn outbox_entry(row: &PgRow) -> Result<ClaimedDelivery, StoreError> {
 }
 
 shared_outbox_statements!(PostgresStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED");
+shared_resource_statements!(sqlx::Postgres, "body::text AS body");
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -121,44 +122,10 @@ impl Store for PostgresStore {
                 .bind(format!("{}:{:?}", query.resource_type, query.criteria))
                 .execute(&mut *tx)
                 .await?;
-            let page = search_on(&mut tx, query).await?;
-            if page.total > 0 {
-                tx.rollback().await?;
-                return Ok(CommitOutcome::AlreadyExists(page.resources));
-            }
         }
-        if let Some(once) = &changes.once {
-            let recorded = sqlx::query(
-                "INSERT INTO used_jtis (client_id, jti, expires_us) VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING",
-            )
-            .bind(&once.scope)
-            .bind(&once.value)
-            .bind(once.expires.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if recorded == 0 {
-                tx.rollback().await?;
-                return Ok(CommitOutcome::Replayed);
-            }
-        }
-        for (resource_type, id, expected) in &changes.unchanged {
-            let current: Option<i64> = sqlx::query_scalar(
-                "SELECT version FROM resources WHERE resource_type = $1 AND id = $2",
-            )
-            .bind(resource_type)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if current != Some(*expected) {
-                tx.rollback().await?;
-                return Err(StoreError::VersionConflict {
-                    resource_type: resource_type.clone(),
-                    id: id.clone(),
-                    expected: *expected,
-                    current: current.unwrap_or(0),
-                });
-            }
+        if let Some(stopped) = check_guards(&mut tx, &changes).await? {
+            tx.rollback().await?;
+            return Ok(stopped);
         }
         for write in &changes.writes {
             let r = &write.resource;
@@ -308,22 +275,7 @@ impl Store for PostgresStore {
         &self,
         keys: &[(&str, &str, i64)],
     ) -> Result<Vec<StoredResource>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = sqlx::query(AssertSqlSafe(versions_sql(
-            keys.len(),
-            "body::text AS body",
-        )));
-        for (resource_type, id, version) in keys {
-            query = query.bind(*resource_type).bind(*id).bind(*version);
-        }
-        query
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(stored)
-            .collect()
+        vread_many_from(&self.reader, keys).await
     }
 
     async fn history(

@@ -13,7 +13,7 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
 use super::outbox_sql::OutboxUpdate;
-use super::search::{Bind, page_sql, versions_sql, where_clause};
+use super::search::{Bind, page_sql, where_clause};
 use super::sqlite_commit::GroupCommit;
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, DeliveryRecord, Instant, OutboxCounts,
@@ -151,6 +151,7 @@ fn outbox_entry(row: &SqliteRow) -> Result<ClaimedDelivery, StoreError> {
 }
 
 shared_outbox_statements!(SqliteStore, sqlx::Sqlite, "");
+shared_resource_statements!(sqlx::Sqlite, "body");
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -199,19 +200,7 @@ impl Store for SqliteStore {
         &self,
         keys: &[(&str, &str, i64)],
     ) -> Result<Vec<StoredResource>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut query = sqlx::query(AssertSqlSafe(versions_sql(keys.len(), "body")));
-        for (resource_type, id, version) in keys {
-            query = query.bind(*resource_type).bind(*id).bind(*version);
-        }
-        query
-            .fetch_all(&self.reader)
-            .await?
-            .iter()
-            .map(stored)
-            .collect()
+        vread_many_from(&self.reader, keys).await
     }
 
     async fn history(

@@ -16,10 +16,10 @@ use sqlx::{AssertSqlSafe, Connection, QueryBuilder, Sqlite, SqliteConnection, Sq
 use tokio::sync::{mpsc, oneshot};
 
 use super::outbox_sql::OutboxUpdate;
-use super::sqlite::{apply_outbox_update, claim_on, search_on};
+use super::sqlite::{apply_outbox_update, check_guards, claim_on};
 use super::{
-    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, IndexEntry, OutboxEntry,
-    StoreError, StoredResource, now,
+    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, IndexEntry, OutboxEntry, StoreError,
+    StoredResource, now,
 };
 
 /// Writes per transaction at most, so one commit's latency stays bounded.
@@ -338,42 +338,8 @@ async fn apply(
     conn: &mut SqliteConnection,
     changes: &ChangeSet,
 ) -> Result<CommitOutcome, StoreError> {
-    if let Some(Condition::IfNoneExist(query)) = &changes.condition {
-        let page = search_on(conn, query).await?;
-        if page.total > 0 {
-            return Ok(CommitOutcome::AlreadyExists(page.resources));
-        }
-    }
-    if let Some(once) = &changes.once {
-        let recorded = sqlx::query(
-            "INSERT INTO used_jtis (client_id, jti, expires_us) VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING",
-        )
-        .bind(&once.scope)
-        .bind(&once.value)
-        .bind(once.expires.0)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        if recorded == 0 {
-            return Ok(CommitOutcome::Replayed);
-        }
-    }
-    for (resource_type, id, expected) in &changes.unchanged {
-        let current: Option<i64> = sqlx::query_scalar(
-            "SELECT version FROM resources WHERE resource_type = $1 AND id = $2",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if current != Some(*expected) {
-            return Err(StoreError::VersionConflict {
-                resource_type: resource_type.clone(),
-                id: id.clone(),
-                expected: *expected,
-                current: current.unwrap_or(0),
-            });
-        }
+    if let Some(stopped) = check_guards(conn, changes).await? {
+        return Ok(stopped);
     }
     // Updates go one by one (each checks its version); everything else is one multi-row INSERT
     // per table. Each statement is a round trip to SQLite's worker thread (two thread wake-ups),
