@@ -4,5 +4,6 @@
 
 pub mod keys;
 pub mod kit;
+pub mod process;
 pub mod simulators;
 pub mod smart;

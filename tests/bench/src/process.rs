@@ -53,21 +53,9 @@ impl ServerProcess {
 
     /// SIGTERM, up to 30 s to finish, then SIGKILL; whether it exited cleanly.
     pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return false;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        for _ in 0..600 {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        false
+        self.child
+            .take()
+            .is_some_and(signpost_conformance::process::terminate)
     }
 }
 

@@ -166,21 +166,9 @@ impl GatewayProcess {
 
     /// `kill -TERM`, then waits for the process to end; returns whether it exited with 0.
     pub fn terminate(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return false;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        for _ in 0..600 {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        false
+        self.child
+            .take()
+            .is_some_and(signpost_conformance::process::terminate)
     }
 
     /// `kill -9`: no chance to finish anything.
