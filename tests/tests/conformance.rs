@@ -413,18 +413,15 @@ async fn partner_roles_deliver_through_each_adapter() {
     );
 }
 
-#[tokio::test]
-async fn a_webhook_partner_reporting_status_is_checked_and_a_wrong_signature_fails_only_that() {
-    let good = WebhookPartner::start(SECRET, "VCS001")
-        .await
-        .expect("partner");
+/// The kit as a VCS partner's gateway over webhooks, listening for the partner's status reports.
+async fn webhook_partner_run(partner: &WebhookPartner) -> Run {
     let port = support::free_port();
-    good.report_to(&format!("http://127.0.0.1:{port}"));
-    let run = run_kit(vec![
+    partner.report_to(&format!("http://127.0.0.1:{port}"));
+    run_kit(vec![
         "--role".into(),
         "vcs".into(),
         "--target".into(),
-        good.url(),
+        partner.url(),
         "--adapter".into(),
         "webhook".into(),
         "--webhook-secret".into(),
@@ -434,7 +431,15 @@ async fn a_webhook_partner_reporting_status_is_checked_and_a_wrong_signature_fai
         "--status-timeout".into(),
         "10".into(),
     ])
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn a_webhook_partner_reporting_status_is_checked_and_a_wrong_signature_fails_only_that() {
+    let good = WebhookPartner::start(SECRET, "VCS001")
+        .await
+        .expect("partner");
+    let run = webhook_partner_run(&good).await;
     assert!(run.ok, "{}", run.stdout);
     assert_eq!(run.counts(), (4, 0, 0), "{}", run.stdout);
     assert!(!good.events().is_empty());
@@ -442,24 +447,8 @@ async fn a_webhook_partner_reporting_status_is_checked_and_a_wrong_signature_fai
     let bad = WebhookPartner::start(SECRET, "VCS001")
         .await
         .expect("partner");
-    let port = support::free_port();
-    bad.report_to(&format!("http://127.0.0.1:{port}"));
     bad.sign_with(WRONG_SECRET).expect("secret");
-    let run = run_kit(vec![
-        "--role".into(),
-        "vcs".into(),
-        "--target".into(),
-        bad.url(),
-        "--adapter".into(),
-        "webhook".into(),
-        "--webhook-secret".into(),
-        SECRET.into(),
-        "--status-back".into(),
-        format!("127.0.0.1:{port}"),
-        "--status-timeout".into(),
-        "10".into(),
-    ])
-    .await;
+    let run = webhook_partner_run(&bad).await;
     assert!(!run.ok);
     assert_eq!(
         run.failed(),

@@ -40,13 +40,7 @@ pub static CHECKS: &[Check<PartnerContext>] = &[
 
 fn accepts_new_task(cx: &PartnerContext) -> Body<'_> {
     Box::pin(async move {
-        let referral = cx.referral();
-        let key = uuid::Uuid::new_v4().to_string();
-        cx.deliver(
-            &cx.delivery(&referral, DeliveryEvent::TaskCreated, &key, 1),
-            "a new Task",
-        )
-        .await?;
+        cx.deliver_new(&cx.referral(), "a new Task").await?;
         Ok(())
     })
 }
@@ -72,16 +66,7 @@ fn duplicate_is_idempotent(cx: &PartnerContext) -> Body<'_> {
 fn accepts_update(cx: &PartnerContext) -> Body<'_> {
     Box::pin(async move {
         let mut referral = cx.referral();
-        cx.deliver(
-            &cx.delivery(
-                &referral,
-                DeliveryEvent::TaskCreated,
-                &uuid::Uuid::new_v4().to_string(),
-                1,
-            ),
-            "a new Task",
-        )
-        .await?;
+        cx.deliver_new(&referral, "a new Task").await?;
         referral.task["status"] = json!("cancelled");
         referral.task["meta"]["versionId"] = json!("2");
         referral.task["statusReason"] = json!({"text": "The person no longer wants the referral"});
@@ -108,16 +93,7 @@ fn reports_status(cx: &PartnerContext) -> Body<'_> {
         };
         let referral = cx.referral();
         let task_id = referral.task["id"].as_str().unwrap_or_default().to_owned();
-        cx.deliver(
-            &cx.delivery(
-                &referral,
-                DeliveryEvent::TaskCreated,
-                &uuid::Uuid::new_v4().to_string(),
-                1,
-            ),
-            "a new Task",
-        )
-        .await?;
+        cx.deliver_new(&referral, "a new Task").await?;
         let started = Instant::now();
         loop {
             let reports: Vec<_> = callback

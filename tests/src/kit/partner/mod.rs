@@ -112,6 +112,16 @@ impl PartnerContext {
         }
     }
 
+    /// Delivers `referral`'s Task as new, under a fresh idempotency key.
+    pub async fn deliver_new(&self, referral: &Referral, what: &str) -> Result<Receipt, Failure> {
+        let key = uuid::Uuid::new_v4().to_string();
+        self.deliver(
+            &self.delivery(referral, DeliveryEvent::TaskCreated, &key, 1),
+            what,
+        )
+        .await
+    }
+
     /// Delivers through the adapter, recording what was sent and the partner's answer.
     pub async fn deliver(&self, delivery: &Delivery, what: &str) -> Result<Receipt, Failure> {
         let result = self.target.adapter.deliver(delivery).await;
