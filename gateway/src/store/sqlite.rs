@@ -1,5 +1,6 @@
 //! SQLite in WAL mode: one writer connection (SQLite serialises writers anyway, and this
-//! avoids busy errors), a small pool of readers, migrations embedded in the binary.
+//! avoids busy errors) fed by the group commit, one connection for WAL checkpoints, a small
+//! pool of readers, migrations embedded in the binary.
 
 use std::path::Path;
 use std::str::FromStr;
