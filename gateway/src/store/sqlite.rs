@@ -68,7 +68,9 @@ impl SqliteStore {
                     .clone()
                     .pragma("cache_size", "-16384")
                     // Checkpoints run beside the writer (see sqlite_checkpoint).
-                    .pragma("wal_autocheckpoint", "0"),
+                    .pragma("wal_autocheckpoint", "0")
+                    // When the log starts again after a burst, the file is cut back to 64 MiB.
+                    .pragma("journal_size_limit", "67108864"),
             )
             .await?;
         MIGRATIONS.run(&writer).await?;

@@ -17,6 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::outbox_sql::OutboxUpdate;
 use super::sqlite::{apply_outbox_update, check_guards, claim_on};
+use super::sqlite_checkpoint::LogRestart;
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, IndexEntry, OutboxEntry, StoreError,
     StoredResource, now,
@@ -63,7 +64,8 @@ impl GroupCommit {
     /// A transaction is a conversation with SQLite's own thread, a statement at a time. On the
     /// request runtime each turn of it waited behind requests being validated, and the writer
     /// sat idle between statements; on its own thread the writer is kept busy.
-    /// WAL checkpoints run on the same thread, on `checkpointer`'s connection.
+    /// WAL checkpoints run on the same thread, on `checkpointer`'s connection, and are finished
+    /// on the writer's between batches when the log is long (see `sqlite_checkpoint`).
     pub(super) fn start(writer: SqlitePool, checkpointer: SqlitePool) -> Result<Self, StoreError> {
         let (queue, receiver) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -74,8 +76,9 @@ impl GroupCommit {
             .name("signpost-writer".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    tokio::spawn(super::sqlite_checkpoint::run(checkpointer));
-                    run(writer, receiver).await;
+                    let restart = LogRestart::default();
+                    tokio::spawn(super::sqlite_checkpoint::run(checkpointer, restart.clone()));
+                    run(writer, receiver, restart).await;
                 });
             })
             .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
@@ -135,10 +138,15 @@ fn mismatched() -> StoreError {
     ))
 }
 
-async fn run(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Pending>) {
+async fn run(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Pending>, restart: LogRestart) {
     while let Some(first) = queue.recv().await {
         // Everything that queues while the connection is busy joins this batch.
-        let connection = writer.acquire().await;
+        let mut connection = writer.acquire().await;
+        if let Ok(conn) = &mut connection
+            && restart.take()
+        {
+            super::sqlite_checkpoint::finish(conn).await;
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
