@@ -22,8 +22,9 @@ use std::time::Duration;
 
 use sqlx::{SqliteConnection, SqlitePool};
 
-/// How often the log is copied back.
-const INTERVAL: Duration = Duration::from_millis(250);
+/// How often the log is copied back: often enough that each pass's fsync of the database is
+/// small (at 250 ms the tail at 500 referrals a second was a few milliseconds longer).
+const INTERVAL: Duration = Duration::from_millis(100);
 
 /// Log length past which the writer finishes a checkpoint itself: 16 MiB of 4 KiB pages.
 const RESTART_AFTER_FRAMES: i64 = 4096;
