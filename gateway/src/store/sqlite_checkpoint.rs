@@ -15,44 +15,70 @@
 //! [`RESTART_AFTER_FRAMES`], the checkpointer asks the writer to finish the copy itself between
 //! two transactions: only the frames written since this checkpointer's pass are left to copy,
 //! and the next transaction starts the log again from its beginning.
+//!
+//! A pass's fsync of the database and a commit's fsync of the log wait for each other, so the
+//! slowest commits were those that ended with a pass; passes are frequent to keep each small.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::{SqliteConnection, SqlitePool};
 
-/// How often the log is copied back: often enough that each pass's fsync of the database is
-/// small (at 250 ms the tail at 500 referrals a second was a few milliseconds longer).
-const INTERVAL: Duration = Duration::from_millis(100);
+/// How often the log is copied back while there are writes: at 500 referrals a second, p99 was
+/// 26–39 ms with a pass every 250 ms, 22–28 ms every 100 ms, and 15–25 ms every 25 ms.
+const INTERVAL: Duration = Duration::from_millis(25);
 
 /// Log length past which the writer finishes a checkpoint itself: 16 MiB of 4 KiB pages.
 const RESTART_AFTER_FRAMES: i64 = 4096;
 
-/// The checkpointer's request that the writer finish a checkpoint, so the log starts again.
+/// What the writer and the checkpointer tell each other about the log.
 #[derive(Clone, Default)]
-pub(super) struct LogRestart(Arc<AtomicBool>);
+pub(super) struct LogState(Arc<Shared>);
 
-impl LogRestart {
+#[derive(Default)]
+struct Shared {
+    /// Transactions committed so far, so an idle store is not checkpointed 40 times a second.
+    commits: AtomicU64,
+    /// The checkpointer's request that the writer finish a checkpoint.
+    restart: AtomicBool,
+}
+
+impl LogState {
+    /// Counts a committed transaction.
+    pub(super) fn committed(&self) {
+        self.0.commits.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Whether a restart was asked for since the last call (and clears the request).
-    pub(super) fn take(&self) -> bool {
-        self.0.swap(false, Ordering::AcqRel)
+    pub(super) fn take_restart(&self) -> bool {
+        self.0.restart.swap(false, Ordering::AcqRel)
     }
 }
 
-/// Checkpoints every [`INTERVAL`] until the runtime it runs on stops, asking the writer through
-/// `restart` to finish the copy once the log is long.
-pub(super) async fn run(checkpointer: SqlitePool, restart: LogRestart) {
+/// Checkpoints every [`INTERVAL`] while there is anything to copy, until the runtime it runs on
+/// stops, asking the writer through `state` to finish the copy once the log is long.
+pub(super) async fn run(checkpointer: SqlitePool, state: LogState) {
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = 0;
+    let mut all_copied = true;
     loop {
         tick.tick().await;
+        let commits = state.0.commits.load(Ordering::Relaxed);
+        if commits == seen && all_copied {
+            continue;
+        }
+        seen = commits;
         match checkpoint(&checkpointer).await {
-            Ok(log_frames) if log_frames >= RESTART_AFTER_FRAMES => {
-                restart.0.store(true, Ordering::Release);
+            Ok((log_frames, copied)) => {
+                all_copied = copied == log_frames;
+                if log_frames >= RESTART_AFTER_FRAMES {
+                    state.0.restart.store(true, Ordering::Release);
+                }
             }
-            Ok(_) => {}
             Err(e) => {
+                all_copied = false;
                 tracing::warn!(error = %e, "a WAL checkpoint failed; the next one will try again");
             }
         }
@@ -67,16 +93,16 @@ pub(super) async fn finish(writer: &mut SqliteConnection) {
     }
 }
 
-/// A PASSIVE checkpoint; the log's length in frames.
-async fn checkpoint<'e, E>(executor: E) -> Result<i64, sqlx::Error>
+/// A PASSIVE checkpoint; the log's length and how much of it is copied, in frames.
+async fn checkpoint<'e, E>(executor: E) -> Result<(i64, i64), sqlx::Error>
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
 {
-    let (_busy, log_frames, _copied): (i64, i64, i64) =
+    let (_busy, log_frames, copied): (i64, i64, i64) =
         sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(executor)
             .await?;
-    Ok(log_frames)
+    Ok((log_frames, copied))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::outbox_sql::OutboxUpdate;
 use super::sqlite::{apply_outbox_update, check_guards, claim_on};
-use super::sqlite_checkpoint::LogRestart;
+use super::sqlite_checkpoint::LogState;
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, IndexEntry, OutboxEntry, StoreError,
     StoredResource, now,
@@ -76,9 +76,9 @@ impl GroupCommit {
             .name("signpost-writer".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let restart = LogRestart::default();
-                    tokio::spawn(super::sqlite_checkpoint::run(checkpointer, restart.clone()));
-                    run(writer, receiver, restart).await;
+                    let log = LogState::default();
+                    tokio::spawn(super::sqlite_checkpoint::run(checkpointer, log.clone()));
+                    run(writer, receiver, log).await;
                 });
             })
             .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
@@ -138,12 +138,12 @@ fn mismatched() -> StoreError {
     ))
 }
 
-async fn run(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Pending>, restart: LogRestart) {
+async fn run(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Pending>, log: LogState) {
     while let Some(first) = queue.recv().await {
         // Everything that queues while the connection is busy joins this batch.
         let mut connection = writer.acquire().await;
         if let Ok(conn) = &mut connection
-            && restart.take()
+            && log.take_restart()
         {
             super::sqlite_checkpoint::finish(conn).await;
         }
@@ -160,6 +160,7 @@ async fn run(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Pending>, re
         };
         match answers {
             Ok(answers) => {
+                log.committed();
                 for (pending, answer) in batch.into_iter().zip(answers) {
                     let _ = pending.done.send(answer);
                 }
