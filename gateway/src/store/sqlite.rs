@@ -253,7 +253,9 @@ impl Store for SqliteStore {
     }
 
     async fn replay(&self, id: &str) -> Result<Option<bool>, StoreError> {
-        self.shared_replay(id).await
+        let replayed = self.shared_replay(id).await;
+        self.commits.committed_outside();
+        replayed
     }
 
     async fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
@@ -306,6 +308,7 @@ impl Store for SqliteStore {
         .await?
         .rows_affected();
         tx.commit().await?;
+        self.commits.committed_outside();
         Ok(inserted == 1)
     }
 

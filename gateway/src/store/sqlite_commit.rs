@@ -56,6 +56,8 @@ struct Pending {
 #[derive(Clone)]
 pub(super) struct GroupCommit {
     queue: mpsc::UnboundedSender<Pending>,
+    /// Shared with the checkpointer, which skips its passes while nothing is written.
+    log: LogState,
 }
 
 impl GroupCommit {
@@ -68,6 +70,8 @@ impl GroupCommit {
     /// on the writer's between batches when the log is long (see `sqlite_checkpoint`).
     pub(super) fn start(writer: SqlitePool, checkpointer: SqlitePool) -> Result<Self, StoreError> {
         let (queue, receiver) = mpsc::unbounded_channel();
+        let log = LogState::default();
+        let shared = log.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -76,13 +80,18 @@ impl GroupCommit {
             .name("signpost-writer".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let log = LogState::default();
-                    tokio::spawn(super::sqlite_checkpoint::run(checkpointer, log.clone()));
-                    run(writer, receiver, log).await;
+                    tokio::spawn(super::sqlite_checkpoint::run(checkpointer, shared.clone()));
+                    run(writer, receiver, shared).await;
                 });
             })
             .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-        Ok(Self { queue })
+        Ok(Self { queue, log })
+    }
+
+    /// Counts a transaction committed on the writer connection outside the queue (a replay, a
+    /// client assertion's id), so the checkpointer copies it back.
+    pub(super) fn committed_outside(&self) {
+        self.log.committed();
     }
 
     async fn submit(&self, op: Op) -> Result<Answer, StoreError> {
