@@ -9,15 +9,15 @@
 //!
 //! Under sustained writes that moment never comes: the writer appends while each checkpoint
 //! runs, so the log is never wholly copied when the next transaction begins, and it grew by
-//! about 50 MB a second at 500 referrals a second (to over a gigabyte in a 25 s benchmark). Every
-//! commit then also grew the file, which made its fsync a file system journal commit queued
-//! behind the checkpoint's fsync of the database. Once the log is longer than
+//! about 50 MB a second at 500 referrals a second (to over a gigabyte in a 25 s benchmark), and
+//! every commit also grew the file. Once the log is longer than
 //! [`RESTART_AFTER_FRAMES`], the checkpointer asks the writer to finish the copy itself between
 //! two transactions: only the frames written since this checkpointer's pass are left to copy,
 //! and the next transaction starts the log again from its beginning.
 //!
-//! A pass's fsync of the database and a commit's fsync of the log wait for each other, so the
-//! slowest commits were those that ended with a pass; passes are frequent to keep each small.
+//! A pass's fsync of the database and a commit's fsync of the log wait for each other (timed per
+//! batch and per pass, the slowest commits ended at the same instant as a pass), so passes are
+//! frequent, to keep each small.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
