@@ -12,6 +12,8 @@ mod search;
 mod sqlite;
 mod sqlite_checkpoint;
 mod sqlite_commit;
+#[cfg(test)]
+mod test_fixtures;
 mod time;
 
 use std::time::Duration;

@@ -109,47 +109,32 @@ where
 
 #[cfg(test)]
 mod tests {
-    use serde_json::value::RawValue;
+    use std::path::Path;
 
-    use super::super::{ChangeSet, Instant, ResourceWrite, SqliteStore, Store, StoredResource};
+    use super::super::test_fixtures::{new_task, temp_sqlite};
+    use super::super::{ChangeSet, Store};
 
-    fn task(n: usize) -> ChangeSet {
-        sized_task(n, 1500)
-    }
-
-    /// A Task `t{n}` with a note of `note` bytes.
-    fn sized_task(n: usize, note: usize) -> ChangeSet {
+    /// A Task `t{n}` with a note of `note` bytes, so it fills log pages.
+    fn task(n: usize, note: usize) -> ChangeSet {
         let id = format!("t{n}");
         let body = format!(
             r#"{{"resourceType":"Task","id":"{id}","status":"requested","note":[{{"text":"{}"}}]}}"#,
             "x".repeat(note)
         );
-        ChangeSet {
-            writes: vec![ResourceWrite {
-                resource: StoredResource {
-                    resource_type: "Task".into(),
-                    id,
-                    version: 1,
-                    last_updated: Instant(1_000),
-                    body: RawValue::from_string(body).expect("json"),
-                },
-                index: vec![],
-            }],
-            ..ChangeSet::default()
-        }
+        new_task(id, body, vec![])
+    }
+
+    /// The size of the database's write-ahead log file, 0 when there is none.
+    fn log_size(db: &Path) -> u64 {
+        std::fs::metadata(db.with_extension("db-wal")).map_or(0, |m| m.len())
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_log_is_copied_back_and_reused_instead_of_growing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("t.db");
-        let store = SqliteStore::open(&format!("sqlite://{}", db.display()))
-            .await
-            .expect("store");
-        let wal = db.with_extension("db-wal");
-        let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        let (_dir, store, db) = temp_sqlite().await;
+        let size = || log_size(&db);
         for n in 0..300 {
-            store.commit(task(n)).await.expect("commit");
+            store.commit(task(n, 1500)).await.expect("commit");
         }
         let first = size();
         assert!(first > 0, "the writes went to the log");
@@ -158,7 +143,10 @@ mod tests {
         for round in 1..=8 {
             tokio::time::sleep(super::INTERVAL * 2).await;
             for n in 0..300 {
-                store.commit(task(round * 1000 + n)).await.expect("commit");
+                store
+                    .commit(task(round * 1000 + n, 1500))
+                    .await
+                    .expect("commit");
             }
         }
         let last = size();
@@ -174,13 +162,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_log_starts_again_under_writes_that_never_pause() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("t.db");
-        let store = SqliteStore::open(&format!("sqlite://{}", db.display()))
-            .await
-            .expect("store");
-        let wal = db.with_extension("db-wal");
-        let size = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        let (_dir, store, db) = temp_sqlite().await;
+        let size = || log_size(&db);
         // Writers committing back to back, so a transaction is always queued when the last one
         // ends, until over six times the restart length has been written. Each Task is two
         // 4 KiB pages of body at least, in the resource and its version.
@@ -192,7 +175,7 @@ mod tests {
             writers.spawn(async move {
                 for n in 0..per_writer {
                     store
-                        .commit(sized_task(w * 1_000_000 + n, 5000))
+                        .commit(task(w * 1_000_000 + n, 5000))
                         .await
                         .expect("commit");
                 }

@@ -499,33 +499,20 @@ async fn insert_new_rows(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::value::RawValue;
-
+    use super::super::test_fixtures::{new_task, temp_sqlite};
     use super::super::{
-        ChangeSet, CommitOutcome, IndexEntry, Instant, Once, ResourceWrite, SqliteStore, Store,
-        StoreError, StoredResource,
+        ChangeSet, CommitOutcome, IndexEntry, Instant, Once, SqliteStore, Store, StoreError,
     };
 
     /// Creates a requested Task `id`, indexed by its status.
     fn create_task(id: String) -> ChangeSet {
         let body = format!(r#"{{"resourceType":"Task","id":"{id}","status":"requested"}}"#);
-        ChangeSet {
-            writes: vec![ResourceWrite {
-                resource: StoredResource {
-                    resource_type: "Task".into(),
-                    id,
-                    version: 1,
-                    last_updated: Instant(1_000),
-                    body: RawValue::from_string(body).expect("json"),
-                },
-                index: vec![IndexEntry {
-                    param: "status",
-                    system: String::new(),
-                    value: "requested".into(),
-                }],
-            }],
-            ..ChangeSet::default()
-        }
+        let status = IndexEntry {
+            param: "status",
+            system: String::new(),
+            value: "requested".into(),
+        };
+        new_task(id, body, vec![status])
     }
 
     /// How many Tasks the search index holds as requested.
@@ -562,10 +549,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn change_sets_committed_together_still_succeed_or_fail_alone() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
-            .await
-            .expect("store");
+        let (_dir, store, _) = temp_sqlite().await;
         // Queued at once, so they share transactions.
         let mut commits = tokio::task::JoinSet::new();
         for n in 0..40 {
@@ -598,10 +582,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn creates_inserted_together_fall_back_to_one_by_one_when_one_is_bad() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
-            .await
-            .expect("store");
+        let (_dir, store, _) = temp_sqlite().await;
         // Plain creates, queued at once; two of them make the same Task, so the batch's
         // shared INSERT fails and each change set must stand or fall alone.
         let mut commits = tokio::task::JoinSet::new();
@@ -642,10 +623,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn deliveries_marked_together_are_each_marked_once() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
-            .await
-            .expect("store");
+        let (_dir, store, _) = temp_sqlite().await;
         let outbox = (0..20)
             .map(|n| super::super::OutboxEntry {
                 id: format!("d{n}"),
