@@ -469,6 +469,79 @@ async fn one_time_values_are_refused_the_second_time(store: Arc<dyn Store>) {
     assert!(store.ready().await.expect("ready"));
 }
 
+/// Tenancy's criterion: a value under any of several parameters, and only the current version's.
+async fn a_value_is_found_under_any_of_several_parameters(store: Arc<dyn Store>) {
+    let ods = |code: &str| json!({"identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": code}});
+    let mut referred = task("t1", "requested");
+    referred["requester"] = ods("A81001");
+    let mut other = task("t2", "requested");
+    other["owner"] = ods("LWS002");
+    let t0 = now();
+    commit(
+        store.as_ref(),
+        vec![write(referred.clone(), 1, t0), write(other, 1, t0)],
+        vec![],
+    )
+    .await
+    .expect("create");
+    let party = |value: &str, params: Vec<&'static str>| {
+        query(
+            "Task",
+            vec![Criterion::IndexedUnderAny {
+                params,
+                value: value.into(),
+            }],
+        )
+    };
+    let found = |page: signpost_gateway::store::SearchPage| {
+        let mut ids: Vec<String> = page.resources.into_iter().map(|r| r.id).collect();
+        ids.sort();
+        (page.total, ids)
+    };
+    let both = || vec!["owner", "requester"];
+    let search = |q: SearchQuery| {
+        let store = store.clone();
+        async move { found(store.search(&q).await.expect("search")) }
+    };
+    assert_eq!(
+        search(party("Organization/LWS001", both())).await,
+        (1, vec!["t1".to_owned()]),
+        "the owner of one Task"
+    );
+    assert_eq!(
+        search(party("Organization/A81001", both())).await,
+        (1, vec!["t1".to_owned()]),
+        "its requester"
+    );
+    assert_eq!(
+        search(party("Organization/A81001", vec!["owner"])).await,
+        (0, vec![]),
+        "a value under a parameter not asked for"
+    );
+    assert_eq!(
+        search(party("Organization/LWS001", vec![])).await,
+        (0, vec![]),
+        "no parameters, no match"
+    );
+    // Handed to another service: the old owner no longer finds it.
+    referred["owner"] = ods("LWS003");
+    commit(
+        store.as_ref(),
+        vec![write(referred, 2, t0.plus_millis(5))],
+        vec![],
+    )
+    .await
+    .expect("update");
+    assert_eq!(
+        search(party("Organization/LWS001", both())).await,
+        (0, vec![])
+    );
+    assert_eq!(
+        search(party("Organization/LWS003", both())).await,
+        (1, vec!["t1".to_owned()])
+    );
+}
+
 macro_rules! contract {
     ($($scenario:ident),* $(,)?) => {
         $(
@@ -496,4 +569,5 @@ contract!(
     a_claim_takes_no_more_than_each_destination_has_room_for,
     one_time_values_are_refused_the_second_time,
     a_change_guarded_by_a_version_is_refused_when_that_version_moved,
+    a_value_is_found_under_any_of_several_parameters,
 );

@@ -9,7 +9,7 @@ use signpost_profiles::NHS_NUMBER_SYSTEM;
 
 use super::Principal;
 use crate::config::Role;
-use crate::fhir::search_params::{PARTY, index_entries};
+use crate::fhir::search_params::{index_entries, party_params};
 use crate::store::{Criterion, SearchQuery, StoredResource};
 
 /// Resource types everyone with the right scope sees whole (the operator's audit trail).
@@ -26,17 +26,18 @@ pub fn may_see(principal: &Principal, resource: &StoredResource) -> bool {
         return false;
     };
     let party = principal.party();
+    let params = party_params(&resource.resource_type);
     index_entries(&json)
         .iter()
-        .any(|e| e.param == PARTY && e.value == party)
+        .any(|e| params.contains(&e.param) && e.value == party)
 }
 
 /// Narrows a search to resources the principal's organisation is party to, so neither entries nor `total` reveal others.
 pub fn restrict(principal: &Principal, query: &mut SearchQuery) {
     if !is_operational(&query.resource_type) {
-        query.criteria.push(Criterion::Index {
-            param: PARTY,
-            any_of: vec![(None, principal.party())],
+        query.criteria.push(Criterion::IndexedUnderAny {
+            params: party_params(&query.resource_type),
+            value: principal.party(),
         });
     }
 }

@@ -10,9 +10,6 @@ use time::format_description::well_known::Rfc3339;
 use super::ApiError;
 use crate::store::{Comparator, Criterion, IndexEntry, Instant, SearchQuery, SortOrder};
 
-/// The parameter every resource is indexed under for each organisation party to it (tenancy).
-pub const PARTY: &str = "_party";
-
 /// How a parameter's values are found and compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -159,6 +156,17 @@ pub fn params_for(resource_type: &str) -> Option<&'static [SearchParam]> {
     }
 }
 
+/// The parameters naming the organisations party to a resource of this type (its requester,
+/// performer or owner): tenancy reads them, so no index row of their own is written for it.
+pub fn party_params(resource_type: &str) -> Vec<&'static str> {
+    params_for(resource_type)
+        .unwrap_or_default()
+        .iter()
+        .filter(|p| p.kind == Kind::Reference("Organization"))
+        .map(|p| p.name)
+        .collect()
+}
+
 /// Page size when the client gives no `_count`.
 pub const DEFAULT_COUNT: usize = 20;
 /// Largest page served.
@@ -201,7 +209,7 @@ fn values_at<'a>(resource: &'a Value, expression: &str) -> Vec<&'a Value> {
     current
 }
 
-/// Everything a resource is found by: its search values and the organisations party to it.
+/// Everything a resource is found by: its search values.
 pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
     let rtype = resource
         .get("resourceType")
@@ -236,13 +244,6 @@ pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
                 }
                 Kind::Reference(target) => {
                     if let Some(r) = reference_value(value, target) {
-                        if target == "Organization" {
-                            entries.push(IndexEntry {
-                                param: PARTY,
-                                system: String::new(),
-                                value: r.clone(),
-                            });
-                        }
                         entries.push(IndexEntry {
                             param: param.name,
                             system: String::new(),
@@ -441,7 +442,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn indexes_task_references_tokens_and_parties() {
+    fn indexes_task_references_and_tokens() {
         let task = json!({
             "resourceType": "Task", "status": "requested",
             "focus": {"reference": "ServiceRequest/sr1"},
@@ -459,14 +460,19 @@ mod tests {
             ("part-of", "Task/t0"),
             ("owner", "Organization/LWS001"),
             ("requester", "Organization/A81001"),
-            (PARTY, "Organization/A81001"),
-            (PARTY, "Organization/LWS001"),
         ] {
             assert!(
                 entries.contains(&(want.0, want.1.to_owned())),
                 "missing {want:?} in {entries:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_parties_to_a_resource_are_its_organisation_references() {
+        assert_eq!(party_params("Task"), ["owner", "requester"]);
+        assert_eq!(party_params("ServiceRequest"), ["requester", "performer"]);
+        assert!(party_params("AuditEvent").is_empty());
     }
 
     #[test]

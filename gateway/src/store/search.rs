@@ -46,6 +46,14 @@ pub enum Criterion {
         /// Alternatives (a comma in the query string).
         any_of: Vec<(Option<String>, String)>,
     },
+    /// A value indexed under any of these parameters (an organisation named as requester,
+    /// performer or owner, for tenancy); with no parameters, nothing matches.
+    IndexedUnderAny {
+        /// Parameter names as indexed.
+        params: Vec<&'static str>,
+        /// The value, e.g. `Organization/A81001`.
+        value: String,
+    },
     /// `_lastUpdated` compared with an instant.
     LastUpdated(Comparator, Instant),
 }
@@ -101,6 +109,21 @@ pub(super) fn where_clause(query: &SearchQuery) -> (String, Vec<Bind>) {
                     " AND EXISTS (SELECT 1 FROM search_index s WHERE s.resource_type = r.resource_type \
                      AND s.resource_id = r.id AND s.param = {p} AND ({}))",
                     alternatives.join(" OR ")
+                ));
+            }
+            Criterion::IndexedUnderAny { params, .. } if params.is_empty() => {
+                sql.push_str(" AND 1 = 0");
+            }
+            Criterion::IndexedUnderAny { params, value } => {
+                let names: Vec<String> = params
+                    .iter()
+                    .map(|p| next(&mut binds, Bind::Text((*p).to_owned())))
+                    .collect();
+                let v = next(&mut binds, Bind::Text(value.clone()));
+                sql.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM search_index s WHERE s.resource_type = r.resource_type \
+                     AND s.resource_id = r.id AND s.param IN ({}) AND s.value = {v})",
+                    names.join(", ")
                 ));
             }
             Criterion::LastUpdated(cmp, at) => {
