@@ -320,3 +320,147 @@ impl Store for SqliteStore {
         Ok(usize::try_from(applied).unwrap_or(0) >= MIGRATIONS.iter().count())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::value::RawValue;
+
+    use super::super::test_fixtures::new_task;
+    use super::super::{
+        ChangeSet, Criterion, IndexEntry, Instant, ResourceWrite, SearchQuery, SortOrder, Store,
+        StoredResource,
+    };
+    use super::{MIGRATIONS, SqliteStore};
+
+    fn status_index(status: &str) -> Vec<IndexEntry> {
+        vec![IndexEntry {
+            param: "status",
+            system: String::new(),
+            value: status.into(),
+        }]
+    }
+
+    async fn count(store: &SqliteStore, criterion: Criterion) -> i64 {
+        let query = SearchQuery {
+            resource_type: "Task".into(),
+            criteria: vec![criterion],
+            count: 10,
+            offset: 0,
+            sort: SortOrder::default(),
+        };
+        store.search(&query).await.expect("search").total
+    }
+
+    /// A database written before tenancy read the reference rows (0006) and before resources
+    /// listed their search keys (0007): after the upgrade, tenancy finds the Task by its owner,
+    /// and an update replaces the search rows the old code wrote.
+    #[tokio::test]
+    async fn a_store_from_before_the_search_key_list_upgrades_and_updates_cleanly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("old.db").display());
+        {
+            let old = sqlx::SqlitePool::connect(&format!("{url}?mode=rwc"))
+                .await
+                .expect("old database");
+            MIGRATIONS
+                .run_to(5, &old)
+                .await
+                .expect("migrations to 0005");
+            let body = r#"{"resourceType":"Task","id":"t1","status":"requested"}"#;
+            for sql in [
+                "INSERT INTO resources (resource_type, id, version, last_updated_us, body) VALUES ('Task', 't1', 1, 1000, ?1)",
+                "INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) VALUES ('Task', 't1', 1, 1000, ?1)",
+            ] {
+                sqlx::query(sql)
+                    .bind(body)
+                    .execute(&old)
+                    .await
+                    .expect("row");
+            }
+            for (param, value) in [
+                ("status", "requested"),
+                ("owner", "Organization/LWS001"),
+                ("_party", "Organization/LWS001"),
+            ] {
+                sqlx::query("INSERT INTO search_index (resource_type, resource_id, param, system, value) VALUES ('Task', 't1', ?1, '', ?2)")
+                    .bind(param)
+                    .bind(value)
+                    .execute(&old)
+                    .await
+                    .expect("index row");
+            }
+            old.close().await;
+        }
+        let store = SqliteStore::open(&url).await.expect("upgraded");
+        let owned_by = |value: &str| Criterion::IndexedUnderAny {
+            params: vec!["owner", "requester"],
+            value: value.into(),
+        };
+        assert_eq!(count(&store, owned_by("Organization/LWS001")).await, 1);
+        let leftover: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM search_index WHERE param = '_party'")
+                .fetch_one(&store.reader)
+                .await
+                .expect("count");
+        assert_eq!(leftover, 0, "the old party rows are gone");
+
+        let mut update = new_task(
+            "t1".into(),
+            r#"{"resourceType":"Task","id":"t1","status":"accepted"}"#.into(),
+            status_index("accepted"),
+        );
+        update.writes[0].resource.version = 2;
+        store.commit(update).await.expect("update");
+        let status = |code: &str| Criterion::Index {
+            param: "status",
+            any_of: vec![(None, code.into())],
+        };
+        assert_eq!(
+            count(&store, status("requested")).await,
+            0,
+            "old value gone"
+        );
+        assert_eq!(count(&store, status("accepted")).await, 1);
+        assert_eq!(
+            count(&store, owned_by("Organization/LWS001")).await,
+            0,
+            "the new version names no owner"
+        );
+    }
+
+    /// An update guarded by a version that has moved deletes nothing and changes nothing.
+    #[tokio::test]
+    async fn a_stale_update_leaves_the_search_rows_alone() {
+        let (_dir, store, _db) = super::super::test_fixtures::temp_sqlite().await;
+        store
+            .commit(new_task(
+                "t1".into(),
+                r#"{"resourceType":"Task","id":"t1","status":"requested"}"#.into(),
+                status_index("requested"),
+            ))
+            .await
+            .expect("create");
+        let stale = ChangeSet {
+            writes: vec![ResourceWrite {
+                resource: StoredResource {
+                    resource_type: "Task".into(),
+                    id: "t1".into(),
+                    version: 3,
+                    last_updated: Instant(2_000),
+                    body: RawValue::from_string(
+                        r#"{"resourceType":"Task","id":"t1","status":"accepted"}"#.into(),
+                    )
+                    .expect("json"),
+                },
+                index: status_index("accepted"),
+            }],
+            ..ChangeSet::default()
+        };
+        assert!(store.commit(stale).await.is_err(), "version 2 was expected");
+        let status = Criterion::Index {
+            param: "status",
+            any_of: vec![(None, "requested".into())],
+        };
+        assert_eq!(count(&store, status).await, 1);
+    }
+}

@@ -19,8 +19,8 @@ use super::outbox_sql::OutboxUpdate;
 use super::sqlite::{apply_outbox_update, check_guards, claim_on};
 use super::sqlite_checkpoint::LogState;
 use super::{
-    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, IndexEntry, OutboxEntry, StoreError,
-    StoredResource, now,
+    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, IndexEntry, OutboxEntry, ResourceWrite,
+    StoreError, StoredResource, now,
 };
 
 /// Writes per transaction at most, so one commit's latency stays bounded.
@@ -367,13 +367,27 @@ async fn apply(
         if r.version == 1 {
             continue;
         }
+        // The replaced version's search rows, by the keys its row lists (nothing if the version
+        // moved: the update below then fails and the savepoint is rolled back).
+        sqlx::query(
+            "DELETE FROM search_index WHERE resource_type = $1 AND resource_id = $2 \
+             AND (param, system, value) IN (SELECT k.value ->> 0, k.value ->> 1, k.value ->> 2 \
+             FROM resources r, json_each(r.index_keys) k \
+             WHERE r.resource_type = $1 AND r.id = $2 AND r.version = $3)",
+        )
+        .bind(&r.resource_type)
+        .bind(&r.id)
+        .bind(r.version - 1)
+        .execute(&mut *conn)
+        .await?;
         let updated = sqlx::query(
-            "UPDATE resources SET version = $1, last_updated_us = $2, body = $3 \
-             WHERE resource_type = $4 AND id = $5 AND version = $6",
+            "UPDATE resources SET version = $1, last_updated_us = $2, body = $3, index_keys = $4 \
+             WHERE resource_type = $5 AND id = $6 AND version = $7",
         )
         .bind(r.version)
         .bind(r.last_updated.0)
         .bind(r.body.get())
+        .bind(index_keys(&write.index))
         .bind(&r.resource_type)
         .bind(&r.id)
         .bind(r.version - 1)
@@ -394,14 +408,19 @@ async fn apply(
                 current: current.unwrap_or(0),
             });
         }
-        sqlx::query("DELETE FROM search_index WHERE resource_type = $1 AND resource_id = $2")
-            .bind(&r.resource_type)
-            .bind(&r.id)
-            .execute(&mut *conn)
-            .await?;
     }
     insert_new_rows(conn, &[changes], None).await?;
     Ok(CommitOutcome::Committed)
+}
+
+/// The keys of a resource's search rows, `[[param, system, value], ...]`, kept on its row so an
+/// update can delete exactly those rows.
+fn index_keys(index: &[IndexEntry]) -> String {
+    let keys: Vec<[&str; 3]> = index
+        .iter()
+        .map(|e| [e.param, e.system.as_str(), e.value.as_str()])
+        .collect();
+    serde_json::Value::from(keys).to_string()
 }
 
 /// Inserts the new rows of several change sets together: resources created, every new version,
@@ -413,11 +432,10 @@ async fn insert_new_rows(
     sets: &[&ChangeSet],
     savepoint: Option<&'static str>,
 ) -> Result<(), StoreError> {
-    let created: Vec<&StoredResource> = sets
+    let created: Vec<&ResourceWrite> = sets
         .iter()
         .flat_map(|c| &c.writes)
-        .map(|w| &w.resource)
-        .filter(|r| r.version == 1)
+        .filter(|w| w.resource.version == 1)
         .collect();
     let all: Vec<&StoredResource> = sets
         .iter()
@@ -444,9 +462,17 @@ async fn insert_new_rows(
     }
     push_rows(
         &mut script,
-        "INSERT INTO resources (resource_type, id, version, last_updated_us, body) ",
+        "INSERT INTO resources (resource_type, id, version, last_updated_us, body, index_keys) ",
         &created,
-        resource_row,
+        |mut row, w| {
+            let r = &w.resource;
+            row.push_bind(r.resource_type.as_str())
+                .push_bind(r.id.as_str())
+                .push_bind(r.version)
+                .push_bind(r.last_updated.0)
+                .push_bind(r.body.get())
+                .push_bind(index_keys(&w.index));
+        },
     );
     push_rows(
         &mut script,
