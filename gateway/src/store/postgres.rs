@@ -109,7 +109,7 @@ fn outbox_entry(row: &PgRow) -> Result<ClaimedDelivery, StoreError> {
 }
 
 shared_outbox_statements!(PostgresStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED");
-shared_resource_statements!(sqlx::Postgres, "body::text AS body");
+shared_resource_statements!(sqlx::Postgres, "body::text AS body", "resource_versions");
 
 #[async_trait]
 impl Store for PostgresStore {

@@ -1,9 +1,10 @@
 //! Resource statements that are the same on SQLite and PostgreSQL but for their sqlx types,
 //! written once as a macro (like `outbox_sql`). The store module must define
-//! `search_on(&mut Connection, &SearchQuery)` and `stored(&Row)`.
+//! `search_on(&mut Connection, &SearchQuery)` and `stored(&Row)`; `$versions` names the table or
+//! view that holds every version of a resource.
 
 macro_rules! shared_resource_statements {
-    ($db:ty, $body:literal) => {
+    ($db:ty, $body:literal, $versions:literal) => {
         /// Checks a change set's condition, one-time value and expected versions on `conn`, in
         /// the caller's transaction. `Some` is an outcome that writes nothing, and an `Err` is a
         /// version conflict or a database error: either way the caller undoes its transaction
@@ -63,6 +64,7 @@ macro_rules! shared_resource_statements {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(super::search::versions_sql(
                 keys.len(),
                 $body,
+                $versions,
             )));
             for (resource_type, id, version) in keys {
                 query = query.bind(*resource_type).bind(*id).bind(*version);

@@ -155,8 +155,9 @@ pub(super) fn page_sql(query: &SearchQuery, body: &str) -> (String, Vec<Bind>) {
 }
 
 /// Reads given versions of several resources (`$1`, `$2`, `$3` the first's type, id and version,
-/// and so on), selecting `body` as the backend needs it.
-pub(super) fn versions_sql(keys: usize, body: &str) -> String {
+/// and so on) from `versions`, the table or view holding every version, selecting `body` as the
+/// backend needs it.
+pub(super) fn versions_sql(keys: usize, body: &str, versions: &str) -> String {
     let any: Vec<String> = (0..keys)
         .map(|i| {
             format!(
@@ -168,7 +169,7 @@ pub(super) fn versions_sql(keys: usize, body: &str) -> String {
         })
         .collect();
     format!(
-        "SELECT resource_type, id, version, last_updated_us, {body} FROM resource_versions WHERE {}",
+        "SELECT resource_type, id, version, last_updated_us, {body} FROM {versions} WHERE {}",
         any.join(" OR ")
     )
 }

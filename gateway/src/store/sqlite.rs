@@ -154,7 +154,8 @@ fn outbox_entry(row: &SqliteRow) -> Result<ClaimedDelivery, StoreError> {
 }
 
 shared_outbox_statements!(SqliteStore, sqlx::Sqlite, "");
-shared_resource_statements!(sqlx::Sqlite, "body");
+// The current version is stored once, in `resources`; `resource_history` adds the replaced ones.
+shared_resource_statements!(sqlx::Sqlite, "body", "resource_history");
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -186,7 +187,7 @@ impl Store for SqliteStore {
         version: i64,
     ) -> Result<Option<StoredResource>, StoreError> {
         sqlx::query(
-            "SELECT resource_type, id, version, last_updated_us, body FROM resource_versions \
+            "SELECT resource_type, id, version, last_updated_us, body FROM resource_history \
              WHERE resource_type = $1 AND id = $2 AND version = $3",
         )
         .bind(resource_type)
@@ -212,7 +213,7 @@ impl Store for SqliteStore {
         id: &str,
     ) -> Result<Vec<StoredResource>, StoreError> {
         sqlx::query(
-            "SELECT resource_type, id, version, last_updated_us, body FROM resource_versions \
+            "SELECT resource_type, id, version, last_updated_us, body FROM resource_history \
              WHERE resource_type = $1 AND id = $2 ORDER BY version DESC",
         )
         .bind(resource_type)
@@ -351,11 +352,12 @@ mod tests {
         store.search(&query).await.expect("search").total
     }
 
-    /// A database written before tenancy read the reference rows (0006) and before resources
-    /// listed their search keys (0007): after the upgrade, tenancy finds the Task by its owner,
-    /// and an update replaces the search rows the old code wrote.
+    /// A database written before tenancy read the reference rows (0006), before resources listed
+    /// their search keys (0007) and while the current version was also in the history (0008):
+    /// after the upgrade, tenancy finds the Task by its owner, an update replaces the search rows
+    /// the old code wrote, and both versions can still be read.
     #[tokio::test]
-    async fn a_store_from_before_the_search_key_list_upgrades_and_updates_cleanly() {
+    async fn a_store_from_before_the_write_path_changes_upgrades_and_updates_cleanly() {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}", dir.path().join("old.db").display());
         {
@@ -403,6 +405,14 @@ mod tests {
                 .await
                 .expect("count");
         assert_eq!(leftover, 0, "the old party rows are gone");
+        let copies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resource_versions")
+            .fetch_one(&store.reader)
+            .await
+            .expect("count");
+        assert_eq!(
+            copies, 0,
+            "the current version is stored once, in resources"
+        );
 
         let mut update = new_task(
             "t1".into(),
@@ -425,6 +435,19 @@ mod tests {
             count(&store, owned_by("Organization/LWS001")).await,
             0,
             "the new version names no owner"
+        );
+        let history: Vec<i64> = store
+            .history("Task", "t1")
+            .await
+            .expect("history")
+            .iter()
+            .map(|r| r.version)
+            .collect();
+        assert_eq!(history, [2, 1], "the replaced version moved to the history");
+        let first = store.vread("Task", "t1", 1).await.expect("vread");
+        assert!(
+            first.is_some_and(|r| r.body.get().contains("requested")),
+            "version 1 as it was"
         );
     }
 

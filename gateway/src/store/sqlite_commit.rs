@@ -380,6 +380,18 @@ async fn apply(
         .bind(r.version - 1)
         .execute(&mut *conn)
         .await?;
+        // The replaced version moves to the history; the current one is stored only in
+        // `resources` (migration 0008).
+        sqlx::query(
+            "INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) \
+             SELECT resource_type, id, version, last_updated_us, body FROM resources \
+             WHERE resource_type = $1 AND id = $2 AND version = $3",
+        )
+        .bind(&r.resource_type)
+        .bind(&r.id)
+        .bind(r.version - 1)
+        .execute(&mut *conn)
+        .await?;
         let updated = sqlx::query(
             "UPDATE resources SET version = $1, last_updated_us = $2, body = $3, index_keys = $4 \
              WHERE resource_type = $5 AND id = $6 AND version = $7",
@@ -423,8 +435,8 @@ fn index_keys(index: &[IndexEntry]) -> String {
     serde_json::Value::from(keys).to_string()
 }
 
-/// Inserts the new rows of several change sets together: resources created, every new version,
-/// their search values and the outbox rows, one multi-row INSERT per table. The statements go to
+/// Inserts the new rows of several change sets together: resources created, the search values
+/// of every new version and the outbox rows, one multi-row INSERT per table. The statements go to
 /// SQLite's thread as one script, with `savepoint` around them if given: one round trip, where
 /// each statement on its own was two thread wake-ups.
 async fn insert_new_rows(
@@ -437,11 +449,6 @@ async fn insert_new_rows(
         .flat_map(|c| &c.writes)
         .filter(|w| w.resource.version == 1)
         .collect();
-    let all: Vec<&StoredResource> = sets
-        .iter()
-        .flat_map(|c| &c.writes)
-        .map(|w| &w.resource)
-        .collect();
     let index: Vec<(&StoredResource, &IndexEntry)> = sets
         .iter()
         .flat_map(|c| &c.writes)
@@ -449,13 +456,6 @@ async fn insert_new_rows(
         .collect();
     let outbox: Vec<&OutboxEntry> = sets.iter().flat_map(|c| &c.outbox).collect();
     let created_at = now();
-    let resource_row = |mut row: Separated<'_, Sqlite, &'static str>, r: &&StoredResource| {
-        row.push_bind(r.resource_type.as_str())
-            .push_bind(r.id.as_str())
-            .push_bind(r.version)
-            .push_bind(r.last_updated.0)
-            .push_bind(r.body.get());
-    };
     let mut script = QueryBuilder::<Sqlite>::new("");
     if let Some(name) = savepoint {
         script.push(format_args!("SAVEPOINT {name}; "));
@@ -473,12 +473,6 @@ async fn insert_new_rows(
                 .push_bind(r.body.get())
                 .push_bind(index_keys(&w.index));
         },
-    );
-    push_rows(
-        &mut script,
-        "INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) ",
-        &all,
-        resource_row,
     );
     push_rows(
         &mut script,
@@ -516,8 +510,7 @@ async fn insert_new_rows(
     if let Some(name) = savepoint {
         script.push(format_args!("RELEASE {name}; "));
     }
-    // Created resources and search values come with versions, so these two cover every row.
-    if savepoint.is_some() || !all.is_empty() || !outbox.is_empty() {
+    if savepoint.is_some() || !created.is_empty() || !index.is_empty() || !outbox.is_empty() {
         script.build().execute(&mut *conn).await?;
     }
     Ok(())
