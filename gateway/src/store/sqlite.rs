@@ -324,13 +324,8 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::value::RawValue;
-
     use super::super::test_fixtures::new_task;
-    use super::super::{
-        ChangeSet, Criterion, IndexEntry, Instant, ResourceWrite, SearchQuery, SortOrder, Store,
-        StoredResource,
-    };
+    use super::super::{Criterion, IndexEntry, SearchQuery, SortOrder, Store};
     use super::{MIGRATIONS, SqliteStore};
 
     fn status_index(status: &str) -> Vec<IndexEntry> {
@@ -463,27 +458,19 @@ mod tests {
             ))
             .await
             .expect("create");
-        let stale = ChangeSet {
-            writes: vec![ResourceWrite {
-                resource: StoredResource {
-                    resource_type: "Task".into(),
-                    id: "t1".into(),
-                    version: 3,
-                    last_updated: Instant(2_000),
-                    body: RawValue::from_string(
-                        r#"{"resourceType":"Task","id":"t1","status":"accepted"}"#.into(),
-                    )
-                    .expect("json"),
-                },
-                index: status_index("accepted"),
-            }],
-            ..ChangeSet::default()
-        };
+        let mut stale = new_task(
+            "t1".into(),
+            r#"{"resourceType":"Task","id":"t1","status":"accepted"}"#.into(),
+            status_index("accepted"),
+        );
+        stale.writes[0].resource.version = 3;
         assert!(store.commit(stale).await.is_err(), "version 2 was expected");
         let status = Criterion::Index {
             param: "status",
             any_of: vec![(None, "requested".into())],
         };
         assert_eq!(count(&store, status).await, 1);
+        let history = store.history("Task", "t1").await.expect("history");
+        assert_eq!(history.len(), 1, "nothing moved to the history");
     }
 }

@@ -2,9 +2,9 @@
 //! delivery worker's claims and outcomes) are committed together, in one transaction, one
 //! savepoint each.
 //!
-//! A referral's commit dirties some 70 pages (its three resources and their history, 18 search
-//! index rows in as many places, the outbox and its indexes), and with one writer those page
-//! writes and the fsync, not the CPU, bounded intake at about 300 referrals a second. Committed
+//! A referral's commit dirties dozens of pages (its three resources, their search rows in as
+//! many places, the outbox and its indexes), and with one writer those page writes and the
+//! fsync, not the CPU, bounded intake at about 300 referrals a second. Committed
 //! together, referrals share most of those pages and one fsync. Each change set still succeeds
 //! or fails on its own (its savepoint is rolled back), sees everything committed before it, and
 //! is answered only once the transaction holding it is durable.
