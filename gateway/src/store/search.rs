@@ -80,6 +80,14 @@ pub(super) enum Bind {
     Int(i64),
 }
 
+/// ` AND` the resource has a search row `s` meeting `condition`.
+fn indexed(condition: &str) -> String {
+    format!(
+        " AND EXISTS (SELECT 1 FROM search_index s WHERE s.resource_type = r.resource_type \
+         AND s.resource_id = r.id AND {condition})"
+    )
+}
+
 /// The `FROM ... WHERE ...` part shared by the page and count queries, with its binds.
 pub(super) fn where_clause(query: &SearchQuery) -> (String, Vec<Bind>) {
     let mut binds = vec![Bind::Text(query.resource_type.clone())];
@@ -105,11 +113,10 @@ pub(super) fn where_clause(query: &SearchQuery) -> (String, Vec<Bind>) {
                         }
                     })
                     .collect();
-                sql.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM search_index s WHERE s.resource_type = r.resource_type \
-                     AND s.resource_id = r.id AND s.param = {p} AND ({}))",
+                sql.push_str(&indexed(&format!(
+                    "s.param = {p} AND ({})",
                     alternatives.join(" OR ")
-                ));
+                )));
             }
             Criterion::IndexedUnderAny { params, .. } if params.is_empty() => {
                 sql.push_str(" AND 1 = 0");
@@ -120,11 +127,10 @@ pub(super) fn where_clause(query: &SearchQuery) -> (String, Vec<Bind>) {
                     .map(|p| next(&mut binds, Bind::Text((*p).to_owned())))
                     .collect();
                 let v = next(&mut binds, Bind::Text(value.clone()));
-                sql.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM search_index s WHERE s.resource_type = r.resource_type \
-                     AND s.resource_id = r.id AND s.param IN ({}) AND s.value = {v})",
+                sql.push_str(&indexed(&format!(
+                    "s.param IN ({}) AND s.value = {v}",
                     names.join(", ")
-                ));
+                )));
             }
             Criterion::LastUpdated(cmp, at) => {
                 let t = next(&mut binds, Bind::Int(at.0));

@@ -336,6 +336,13 @@ mod tests {
         }]
     }
 
+    fn status_is(code: &str) -> Criterion {
+        Criterion::Index {
+            param: "status",
+            any_of: vec![(None, code.into())],
+        }
+    }
+
     async fn count(store: &SqliteStore, criterion: Criterion) -> i64 {
         let query = SearchQuery {
             resource_type: "Task".into(),
@@ -416,16 +423,12 @@ mod tests {
         );
         update.writes[0].resource.version = 2;
         store.commit(update).await.expect("update");
-        let status = |code: &str| Criterion::Index {
-            param: "status",
-            any_of: vec![(None, code.into())],
-        };
         assert_eq!(
-            count(&store, status("requested")).await,
+            count(&store, status_is("requested")).await,
             0,
             "old value gone"
         );
-        assert_eq!(count(&store, status("accepted")).await, 1);
+        assert_eq!(count(&store, status_is("accepted")).await, 1);
         assert_eq!(
             count(&store, owned_by("Organization/LWS001")).await,
             0,
@@ -465,11 +468,7 @@ mod tests {
         );
         stale.writes[0].resource.version = 3;
         assert!(store.commit(stale).await.is_err(), "version 2 was expected");
-        let status = Criterion::Index {
-            param: "status",
-            any_of: vec![(None, "requested".into())],
-        };
-        assert_eq!(count(&store, status).await, 1);
+        assert_eq!(count(&store, status_is("requested")).await, 1);
         let history = store.history("Task", "t1").await.expect("history");
         assert_eq!(history.len(), 1, "nothing moved to the history");
     }

@@ -367,23 +367,16 @@ async fn apply(
         if r.version == 1 {
             continue;
         }
-        // The replaced version's search rows, by the keys its row lists (nothing if the version
-        // moved: the update below then fails and the savepoint is rolled back).
+        // The replaced version's search rows go, by the keys its row lists, and its body moves to
+        // the history (the current version is stored only in `resources`, migration 0008): one
+        // script, one round trip. Both are guarded by that version, so if it moved they do
+        // nothing, the update below fails and the savepoint is rolled back.
         sqlx::query(
             "DELETE FROM search_index WHERE resource_type = $1 AND resource_id = $2 \
              AND (param, system, value) IN (SELECT k.value ->> 0, k.value ->> 1, k.value ->> 2 \
              FROM resources r, json_each(r.index_keys) k \
-             WHERE r.resource_type = $1 AND r.id = $2 AND r.version = $3)",
-        )
-        .bind(&r.resource_type)
-        .bind(&r.id)
-        .bind(r.version - 1)
-        .execute(&mut *conn)
-        .await?;
-        // The replaced version moves to the history; the current one is stored only in
-        // `resources` (migration 0008).
-        sqlx::query(
-            "INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) \
+             WHERE r.resource_type = $1 AND r.id = $2 AND r.version = $3); \
+             INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) \
              SELECT resource_type, id, version, last_updated_us, body FROM resources \
              WHERE resource_type = $1 AND id = $2 AND version = $3",
         )
