@@ -129,14 +129,7 @@ impl Run {
 fn conformance(args: &[&str]) -> Run {
     let dir = tempfile::tempdir().expect("tempdir");
     let (junit, html) = (dir.path().join("junit.xml"), dir.path().join("report.html"));
-    let output = Command::new(support::binary())
-        .arg("conformance")
-        .args(args)
-        .arg("--junit")
-        .arg(&junit)
-        .arg("--html")
-        .arg(&html)
-        .stdin(Stdio::null())
+    let output = kit_command(args, &junit, &html)
         .output()
         .expect("run signpost conformance");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -149,6 +142,47 @@ fn conformance(args: &[&str]) -> Run {
         html: read(&html),
         stdout,
     }
+}
+
+/// `signpost conformance ARGS --junit JUNIT --html HTML`.
+fn kit_command(args: &[&str], junit: &Path, html: &Path) -> Command {
+    let mut command = Command::new(support::binary());
+    command
+        .arg("conformance")
+        .args(args)
+        .arg("--junit")
+        .arg(junit)
+        .arg("--html")
+        .arg(html)
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs the kit in `cwd` (the directory a person would run it from); the output, the reports'
+/// paths, and the directory holding them.
+async fn kit_in(cwd: &Path, args: Vec<String>) -> (std::process::Output, Run, tempfile::TempDir) {
+    let cwd = cwd.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let reports = tempfile::tempdir().expect("tempdir");
+        let (junit, html) = (
+            reports.path().join("junit.xml"),
+            reports.path().join("report.html"),
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = kit_command(&args, &junit, &html)
+            .current_dir(&cwd)
+            .output()
+            .expect("run signpost conformance");
+        let run = Run {
+            ok: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            junit: std::fs::read_to_string(&junit).unwrap_or_default(),
+            html: std::fs::read_to_string(&html).unwrap_or_default(),
+        };
+        (output, run, reports)
+    })
+    .await
+    .expect("join")
 }
 
 async fn run_kit(args: Vec<String>) -> Run {
@@ -201,6 +235,200 @@ async fn the_kit_passes_against_signpost_and_writes_its_reports() {
     .await;
     assert!(run.ok, "{}", run.stdout);
     assert_eq!(run.counts(), (4, 0, 0), "{}", run.stdout);
+}
+
+#[tokio::test]
+async fn a_target_that_is_not_the_fhir_base_is_answered_with_the_base_to_use() {
+    let sandbox = Sandbox::start().await;
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let (output, run, _reports) = kit_in(
+        cwd.path(),
+        vec![
+            "--role".into(),
+            "gateway".into(),
+            "--target".into(),
+            sandbox.base.clone(),
+            "--sandbox-keys".into(),
+            sandbox.keys(),
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!run.ok, "a wrong address is not a pass: {}", run.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for said in [
+        "the target is not a FHIR base".to_owned(),
+        format!("GET {}/metadata is not a CapabilityStatement", sandbox.base),
+        format!("answers at {}/fhir/metadata", sandbox.base),
+        format!("use --target {}/fhir", sandbox.base),
+    ] {
+        assert!(stderr.contains(&said), "{said} missing from: {stderr}");
+    }
+    assert!(
+        run.junit.is_empty(),
+        "no checks were run, so no report claims any: {}",
+        run.junit
+    );
+
+    // A trailing slash is the same wrong address.
+    let (output, _, _reports) = kit_in(
+        cwd.path(),
+        vec![
+            "--role".into(),
+            "gateway".into(),
+            "--target".into(),
+            format!("{}/", sandbox.base),
+            "--sandbox-keys".into(),
+            sandbox.keys(),
+            "--only".into(),
+            "metadata.*".into(),
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("use --target {}/fhir", sandbox.base)),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn without_the_sandbox_keys_the_kit_says_where_to_run_it_or_what_to_pass() {
+    let sandbox = Sandbox::start().await;
+    // A directory `signpost serve` never ran in: no signpost-data/keys.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let (output, run, _reports) = kit_in(
+        elsewhere.path(),
+        vec![
+            "--role".into(),
+            "gateway".into(),
+            "--target".into(),
+            format!("{}/fhir", sandbox.base),
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!run.ok);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for said in [
+        "no sandbox keys in signpost-data/keys",
+        "the directory it was started in",
+        "--sandbox-keys",
+        "--parties FILE",
+        "[gp], [link_worker] and [vcs] tables, each with client_id, ods and key",
+        "--client-id ID --key FILE",
+    ] {
+        assert!(stderr.contains(said), "{said} missing from: {stderr}");
+    }
+
+    // Run from the directory the sandbox made signpost-data/ in, the same command passes.
+    let (output, run, _reports) = kit_in(
+        sandbox.dir.path(),
+        vec![
+            "--role".into(),
+            "gateway".into(),
+            "--target".into(),
+            format!("{}/fhir", sandbox.base),
+            "--only".into(),
+            "auth.token".into(),
+        ],
+    )
+    .await;
+    assert!(
+        run.ok,
+        "{}\n{}",
+        run.stdout,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(run.counts(), (1, 0, 0), "{}", run.stdout);
+}
+
+/// The gateway checks that need the link worker's or the VCS provider's client.
+const NEED_OTHER_CLIENTS: [&str; 6] = [
+    "tenancy.vcs-cannot-read-gp-referral",
+    "tenancy.requester-is-caller",
+    "update.if-match-required",
+    "update.stale-if-match",
+    "workflow.forbidden-transition",
+    "journey.referral-to-outcome",
+];
+
+#[tokio::test]
+async fn checks_needing_a_client_the_kit_was_not_given_are_skipped_not_failed() {
+    let sandbox = Sandbox::start().await;
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let gp_key = format!("{}/riverside-gp-system.pem", sandbox.keys());
+    let (output, run, _reports) = kit_in(
+        elsewhere.path(),
+        vec![
+            "--role".into(),
+            "gateway".into(),
+            "--target".into(),
+            format!("{}/fhir", sandbox.base),
+            "--client-id".into(),
+            "riverside-gp-system".into(),
+            "--key".into(),
+            gp_key,
+        ],
+    )
+    .await;
+    assert!(
+        run.ok,
+        "skipped checks do not fail the run\n{}\n{}",
+        run.stdout,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let skipped = NEED_OTHER_CLIENTS.len();
+    assert_eq!(run.counts(), (GATEWAY_CHECKS, 0, skipped), "{}", run.stdout);
+    let doc = roxmltree::Document::parse(&run.junit).expect("JUnit is XML");
+    let skips: BTreeSet<(String, String)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .filter_map(|case| {
+            let skipped = case.children().find(|n| n.has_tag_name("skipped"))?;
+            Some((
+                case.attribute("name")?.to_owned(),
+                skipped.attribute("message")?.to_owned(),
+            ))
+        })
+        .collect();
+    assert_eq!(
+        skips
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from(NEED_OTHER_CLIENTS),
+        "{}",
+        run.junit
+    );
+    for (id, message) in &skips {
+        assert!(
+            message.contains("the kit was not given") && message.contains("--parties FILE"),
+            "{id}: {message}"
+        );
+    }
+    assert!(
+        run.stdout.contains(&format!(
+            "{} passed, 0 failed, {skipped} skipped",
+            GATEWAY_CHECKS - skipped
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("skip journey.referral-to-outcome: needs a link-worker client"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.html.contains("<span class=\"skip\">6 skipped</span>")
+            && run
+                .html
+                .contains("<p class=\"skip\">Skipped: needs a VCS provider&apos;s client"),
+        "{}",
+        run.html
+    );
 }
 
 /// How a fake gateway (a proxy in front of Signpost) is broken.

@@ -75,6 +75,19 @@ pub enum KitError {
     /// The status callback could not listen.
     #[error("status callback: {0}")]
     Callback(std::io::Error),
+    /// `--target` is the server's root, not its FHIR base.
+    #[error(
+        "the target is not a FHIR base: GET {target}/metadata is not a CapabilityStatement ({got}), \
+         but a CapabilityStatement answers at {base}/metadata; use --target {base}"
+    )]
+    NotFhirBase {
+        /// The target as given.
+        target: String,
+        /// What its /metadata answered.
+        got: String,
+        /// The FHIR base that answered.
+        base: String,
+    },
 }
 
 /// Runs the checks for `options.role`.
@@ -82,13 +95,8 @@ pub async fn run(options: &Options) -> Result<Vec<Finding>, KitError> {
     let only = options.only.as_deref();
     match options.role {
         Role::Gateway => {
-            let mut parties = match &options.parties {
-                Some(file) => gateway::Parties::from_file(file)?,
-                None => gateway::Parties::sandbox(&options.sandbox_keys)?,
-            };
-            if let Some((id, key)) = &options.client {
-                parties = parties.with_gp(id, key)?;
-            }
+            gateway::probe_fhir_base(&options.target).await?;
+            let parties = gateway_parties(options)?;
             Ok(runner::run(
                 gateway::CHECKS,
                 only,
@@ -101,6 +109,27 @@ pub async fn run(options: &Options) -> Result<Vec<Finding>, KitError> {
             Ok(runner::run(partner::CHECKS, only, partner::contexts(target)).await)
         }
     }
+}
+
+/// The parties file, else the sandbox's clients, with `--client-id`/`--key` as the GP system; a
+/// GP system given on its own needs no sandbox keys.
+fn gateway_parties(options: &Options) -> Result<gateway::Parties, KitError> {
+    let parties = match (&options.parties, &options.client) {
+        (Some(file), client) => {
+            let parties = gateway::Parties::from_file(file)?;
+            match client {
+                Some((id, key)) => parties.with_gp(id, key)?,
+                None => parties,
+            }
+        }
+        (None, None) => gateway::Parties::sandbox(&options.sandbox_keys)?,
+        (None, Some((id, key))) => match gateway::Parties::sandbox(&options.sandbox_keys) {
+            Ok(sandbox) => sandbox.with_gp(id, key)?,
+            Err(gateway::PartiesError::NoSandboxKeys(..)) => gateway::Parties::gp_only(id, key)?,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    Ok(parties)
 }
 
 async fn partner_target(options: &Options) -> Result<partner::PartnerTarget, KitError> {

@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 pub use checks::CHECKS;
 pub use parties::{Parties, PartiesError, Party};
 
+use super::KitError;
 use super::check::{Failure, fail};
 use super::http::{Answer, Exchange, Http};
-use super::runner::Context;
+use super::runner::{Context, skip};
 use crate::smart::request_token;
 
 /// FHIR's JSON media type.
@@ -40,6 +41,49 @@ impl Context for GatewayContext {
     }
 }
 
+/// What `GET {base}/metadata` answered: `Ok` for a CapabilityStatement, else a description.
+async fn metadata_at(http: &reqwest::Client, base: &str) -> Result<(), String> {
+    let response = http
+        .get(format!("{base}/metadata"))
+        .header("accept", FHIR_JSON)
+        .send()
+        .await
+        .map_err(|e| format!("no answer: {e}"))?;
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    let json: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    if status == 200 && json["resourceType"] == "CapabilityStatement" {
+        Ok(())
+    } else {
+        Err(format!("HTTP {status}"))
+    }
+}
+
+/// Refuses a target that is a server's root when its `/fhir` below it is the FHIR base, rather
+/// than letting every check fail on a wrong address; any other target is left to the checks.
+pub async fn probe_fhir_base(target: &str) -> Result<(), KitError> {
+    let target = target.trim_end_matches('/');
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        // A root that redirects /metadata to the FHIR base still is not one: the checks' other
+        // requests would not be redirected.
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default();
+    let Err(got) = metadata_at(&http, target).await else {
+        return Ok(());
+    };
+    let base = format!("{target}/fhir");
+    match metadata_at(&http, &base).await {
+        Ok(()) => Err(KitError::NotFhirBase {
+            target: target.to_owned(),
+            got,
+            base,
+        }),
+        Err(_) => Ok(()),
+    }
+}
+
 /// Builds a fresh context per check, sharing the connection pool and the token cache.
 pub fn contexts(fhir: &str, parties: Parties) -> impl Fn() -> GatewayContext {
     let http = Http::new(reqwest::Client::new());
@@ -55,6 +99,26 @@ pub fn contexts(fhir: &str, parties: Parties) -> impl Fn() -> GatewayContext {
 }
 
 impl GatewayContext {
+    /// The link-worker client; a check that needs it is skipped when the kit was given none.
+    pub fn link_worker(&self) -> Result<&Party, Failure> {
+        self.parties.link_worker.as_ref().ok_or_else(|| {
+            skip(
+                "needs a link-worker client the kit was not given: \
+                 pass --parties FILE with a [link_worker] table",
+            )
+        })
+    }
+
+    /// The VCS provider's client; a check that needs it is skipped when the kit was given none.
+    pub fn vcs(&self) -> Result<&Party, Failure> {
+        self.parties.vcs.as_ref().ok_or_else(|| {
+            skip(
+                "needs a VCS provider's client the kit was not given: \
+                 pass --parties FILE with a [vcs] table",
+            )
+        })
+    }
+
     /// The token endpoint, from SMART discovery at the FHIR base.
     pub async fn token_url(&self) -> Result<String, Failure> {
         let answer = self

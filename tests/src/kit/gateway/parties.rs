@@ -19,15 +19,16 @@ pub struct Party {
     pub scope: String,
 }
 
-/// The three parties of a referral journey.
+/// The parties of a referral journey; the link worker and the VCS provider may be missing, and
+/// the checks that need them are then skipped.
 #[derive(Debug, Clone)]
 pub struct Parties {
     /// Refers (ServiceRequest create, Task read).
     pub gp: Party,
     /// Receives referrals and refers onward.
-    pub link_worker: Party,
+    pub link_worker: Option<Party>,
     /// Receives onward referrals.
-    pub vcs: Party,
+    pub vcs: Option<Party>,
 }
 
 /// A party as written in a parties file.
@@ -39,51 +40,73 @@ struct PartyFile {
     key: PathBuf,
 }
 
-/// `--parties FILE`: `[gp]`, `[link_worker]` and `[vcs]` tables with `client_id`, `ods`, `key`.
+/// `--parties FILE`: `[gp]`, and optionally `[link_worker]` and `[vcs]`, with `client_id`, `ods`, `key`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PartiesFile {
     gp: PartyFile,
-    link_worker: PartyFile,
-    vcs: PartyFile,
+    link_worker: Option<PartyFile>,
+    vcs: Option<PartyFile>,
 }
+
+/// What to do instead, said with every error about where the kit's clients come from.
+const HOW_TO_NAME_CLIENTS: &str = "Without --parties or --client-id the kit acts as the sandbox's \
+demo clients, whose keys `signpost serve` (with no config) writes into signpost-data/keys under \
+the directory it was started in. Either run the kit from that directory (or pass --sandbox-keys \
+PATH/signpost-data/keys), or name clients the target knows: --parties FILE, a TOML file with \
+[gp], [link_worker] and [vcs] tables, each with client_id, ods and key (a PEM file, relative to \
+FILE); or only the GP system's, with --client-id ID --key FILE (the checks that need a link \
+worker or a VCS provider are then skipped).";
 
 /// Why the parties could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum PartiesError {
-    /// The file could not be read or parsed.
-    #[error("{0}: {1}")]
+    /// The sandbox's keys are not where the kit looked.
+    #[error("no sandbox keys in {}: {}\n{HOW_TO_NAME_CLIENTS}", .0.display(), .1)]
+    NoSandboxKeys(PathBuf, String),
+    /// The parties file could not be read or parsed.
+    #[error(
+        "parties file {}: {}\nA parties file has [gp], [link_worker] and [vcs] tables, each with client_id, ods and key.",
+        .0.display(), .1
+    )]
     File(PathBuf, String),
     /// A key could not be read.
-    #[error("key {0}: {1}")]
+    #[error("key {}: {}", .0.display(), .1)]
     Key(PathBuf, String),
 }
 
+/// The sandbox's GP organisation, used for a `--client-id` GP when no sandbox keys are at hand.
+const SANDBOX_GP_ODS: &str = "A81001";
 const REFERRER_SCOPE: &str = "system/ServiceRequest.crs system/Task.rus";
 const VCS_SCOPE: &str = "system/ServiceRequest.rs system/Task.rus";
 
 impl Parties {
     /// The sandbox's demo clients (`signpost serve` with no config), keys under `keys_dir`.
     pub fn sandbox(keys_dir: &Path) -> Result<Self, PartiesError> {
+        if let Err(e) = std::fs::read_dir(keys_dir) {
+            return Err(PartiesError::NoSandboxKeys(
+                keys_dir.to_owned(),
+                e.to_string(),
+            ));
+        }
+        let sandbox_party = |id: &str, ods: &str, scope: &str| {
+            let key = keys_dir.join(format!("{id}.pem"));
+            party(id, ods, &key, scope).map_err(|e| match e {
+                PartiesError::Key(path, why) if !path.exists() => PartiesError::NoSandboxKeys(
+                    keys_dir.to_owned(),
+                    format!("{}: {why}", path.display()),
+                ),
+                other => other,
+            })
+        };
         Ok(Self {
-            gp: party(
-                "riverside-gp-system",
-                "A81001",
-                &keys_dir.join("riverside-gp-system.pem"),
-                REFERRER_SCOPE,
-            )?,
-            link_worker: party(
+            gp: sandbox_party("riverside-gp-system", SANDBOX_GP_ODS, REFERRER_SCOPE)?,
+            link_worker: Some(sandbox_party(
                 "riverside-link-worker-platform",
                 "LWS001",
-                &keys_dir.join("riverside-link-worker-platform.pem"),
                 REFERRER_SCOPE,
-            )?,
-            vcs: party(
-                "mill-lane-walking-app",
-                "VCS001",
-                &keys_dir.join("mill-lane-walking-app.pem"),
-                VCS_SCOPE,
-            )?,
+            )?),
+            vcs: Some(sandbox_party("mill-lane-walking-app", "VCS001", VCS_SCOPE)?),
         })
     }
 
@@ -98,8 +121,22 @@ impl Parties {
             |p: &PartyFile, scope: &str| party(&p.client_id, &p.ods, &dir.join(&p.key), scope);
         Ok(Self {
             gp: load(&file.gp, REFERRER_SCOPE)?,
-            link_worker: load(&file.link_worker, REFERRER_SCOPE)?,
-            vcs: load(&file.vcs, VCS_SCOPE)?,
+            link_worker: file
+                .link_worker
+                .as_ref()
+                .map(|p| load(p, REFERRER_SCOPE))
+                .transpose()?,
+            vcs: file.vcs.as_ref().map(|p| load(p, VCS_SCOPE)).transpose()?,
+        })
+    }
+
+    /// Only a GP system (`--client-id` and `--key` without the sandbox's keys), acting for the
+    /// sandbox's GP organisation.
+    pub fn gp_only(client_id: &str, key: &Path) -> Result<Self, PartiesError> {
+        Ok(Self {
+            gp: party(client_id, SANDBOX_GP_ODS, key, REFERRER_SCOPE)?,
+            link_worker: None,
+            vcs: None,
         })
     }
 
@@ -121,4 +158,44 @@ fn party(client_id: &str, ods: &str, key: &Path, scope: &str) -> Result<Party, P
         key,
         scope: scope.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_sandbox_keys_say_what_to_do_instead() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("signpost-data/keys");
+        let error = Parties::sandbox(&missing)
+            .expect_err("no keys there")
+            .to_string();
+        for hint in [
+            "no sandbox keys in",
+            "signpost serve",
+            "--parties FILE",
+            "[gp], [link_worker] and [vcs]",
+            "client_id, ods and key",
+            "--client-id ID --key FILE",
+        ] {
+            assert!(error.contains(hint), "{hint} missing from: {error}");
+        }
+    }
+
+    #[test]
+    fn a_parties_file_may_leave_out_the_link_worker_and_the_vcs_provider() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = ClientKey::generate(crate::keys::KeyAlgorithm::Es384).expect("key");
+        std::fs::write(dir.path().join("gp.pem"), key.private_pem()).expect("write key");
+        let file = dir.path().join("parties.toml");
+        std::fs::write(
+            &file,
+            "[gp]\nclient_id = \"gp-system\"\nods = \"A81001\"\nkey = \"gp.pem\"\n",
+        )
+        .expect("write parties");
+        let parties = Parties::from_file(&file).expect("parties");
+        assert_eq!(parties.gp.client_id, "gp-system");
+        assert!(parties.link_worker.is_none() && parties.vcs.is_none());
+    }
 }
