@@ -75,6 +75,7 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::router())
         .merge(crate::admin::router())
         .merge(crate::webhooks::router())
+        .merge(crate::root::router())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::telemetry::metrics::render))
@@ -82,6 +83,7 @@ pub fn app(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn(
             crate::telemetry::traces::trace_request,
         ))
+        .fallback(crate::root::unknown)
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 use signpost_conformance::keys::{ClientKey, KeyAlgorithm};
 use signpost_conformance::kit;
 use signpost_conformance::smart::request_token;
-use signpost_gateway::config::{Config, sandbox};
+use signpost_gateway::config::Config;
+use signpost_gateway::sandbox;
 use signpost_gateway::server::Gateway;
 use signpost_gateway::telemetry::LogFormat;
 use signpost_gateway::validate_files::{Format, validate_files};
@@ -73,6 +74,9 @@ enum Command {
         /// e.g. http://127.0.0.1:8080/readyz
         url: String,
     },
+    /// The sandbox's own tools.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
     /// Get an access token (SMART Backend Services) and print it.
     Token {
         /// Client id.
@@ -88,6 +92,15 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080/auth/token")]
         token_url: String,
     },
+}
+
+/// `signpost sandbox ...`.
+#[derive(Subcommand)]
+enum SandboxCommand {
+    /// Walk the whole referral journey against the running sandbox (start `signpost serve`
+    /// first, in this directory), printing every request and answer: the same steps as the
+    /// guide the sandbox prints.
+    Tour,
 }
 
 /// `signpost conformance` options.
@@ -205,6 +218,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Probe { url } => probe(&url),
+        Command::Sandbox(SandboxCommand::Tour) => tour(),
         Command::Conformance(args) => {
             let ConformanceArgs {
                 target,
@@ -390,6 +404,43 @@ fn token(client: &str, key: &std::path::Path, scope: &str, token_url: &str) -> E
     }
 }
 
+fn tour() -> ExitCode {
+    let config = match sandbox::config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "tour: the sandbox's configuration cannot be read here: {e}\n\
+                 Run the tour in the directory where `signpost serve` created {}/.",
+                sandbox::DATA_DIR
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tour: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Where the sandbox started in this directory said it listens; else where it would.
+    let base = sandbox::noted_url().unwrap_or_else(|| config.server.base_url.clone());
+    match runtime.block_on(sandbox::tour::run(
+        &config,
+        &base,
+        std::path::Path::new(sandbox::DATA_DIR),
+    )) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tour: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn serve(config_file: Option<PathBuf>) -> ExitCode {
     let sandbox = config_file.is_none();
     if sandbox && let Err(e) = sandbox::prepare_files() {
@@ -442,8 +493,16 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
         let exe = std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "signpost".into());
-        let guide = sandbox.then(|| sandbox::guide(&config, &exe));
-        let gateway = Gateway::start(config).await?;
+        let guide = sandbox.then(|| sandbox::guide::guide(&config, &exe));
+        let demo_partners = sandbox.then(|| sandbox::demo_partner::router(&config));
+        let mut gateway = Gateway::start(config).await?;
+        if let Some(routes) = demo_partners {
+            gateway = gateway.with_routes(routes);
+            if let Err(e) = sandbox::note_url(&gateway.state.config) {
+                tracing::warn!(error = %e, "cannot note the sandbox's address for the tour");
+            }
+        }
+
         tracing::info!(listen = %gateway.local_addr()?, "signpost listening");
         if let Some(guide) = guide {
             // One write, and a closed stdout (piped into `head`, say) is no reason to stop serving.

@@ -40,6 +40,8 @@ pub struct Gateway {
     /// Handler state.
     pub state: AppState,
     listener: tokio::net::TcpListener,
+    /// Routes served beside the API that need none of its state (the sandbox's demo partners).
+    extra: axum::Router,
 }
 
 impl Gateway {
@@ -75,7 +77,17 @@ impl Gateway {
             validator,
             worker_running: Arc::default(),
         };
-        Ok(Self { state, listener })
+        Ok(Self {
+            state,
+            listener,
+            extra: axum::Router::new(),
+        })
+    }
+
+    /// Serves `routes` beside the API.
+    pub fn with_routes(mut self, routes: axum::Router) -> Self {
+        self.extra = self.extra.merge(routes);
+        self
     }
 
     /// The address actually bound (useful with port 0).
@@ -105,8 +117,8 @@ impl Gateway {
             running.store(false, Ordering::SeqCst);
         });
         let mut stopping = stop_tx.subscribe();
-        let serve =
-            axum::serve(self.listener, app(self.state)).with_graceful_shutdown(async move {
+        let serve = axum::serve(self.listener, app(self.state).merge(self.extra))
+            .with_graceful_shutdown(async move {
                 shutdown_signal().await;
                 tracing::info!(
                     "stopping: no new connections; finishing requests and deliveries in flight"

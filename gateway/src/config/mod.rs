@@ -2,7 +2,6 @@
 //! then checks that report every mistake with its path.
 
 mod check;
-pub mod sandbox;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

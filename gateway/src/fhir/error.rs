@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use signpost_profiles::{Issue, IssueType, ParseError, operation_outcome};
 
 use crate::store::StoreError;
+use crate::telemetry::refusals::IssueCodes;
 
 /// An error answer: a status and the issues that explain it.
 #[derive(Debug)]
@@ -99,7 +100,9 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = operation_outcome(&self.issues).to_string();
+        let codes = IssueCodes(self.issues.iter().map(|i| i.code.code()).collect());
         let mut response = (self.status, body).into_response();
+        response.extensions_mut().insert(codes);
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(super::FHIR_JSON),

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use signpost_profiles::{Issue, IssueType, Referral, has_errors};
+use signpost_profiles::{Issue, IssueType, Referral, Severity, has_errors};
 
 use super::body::FhirBody;
 use super::search_params::parse_search;
@@ -101,15 +101,85 @@ pub async fn create_service_request(
                 .to_owned(),
         ),
     };
+    let answer = if prefers_outcome(&headers) {
+        Answer::Outcome
+    } else {
+        Answer::Resource
+    };
     intake(
         state,
         who,
         if_none_exist,
         super::correlation_id(&headers),
         None,
+        answer,
         &bytes,
     )
     .await
+}
+
+/// What a successful create answers with (FHIR's `Prefer: return=...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// The resource as stored (the default).
+    Resource,
+    /// An OperationOutcome: that it was created, and any warnings.
+    Outcome,
+}
+
+/// `Prefer: return=OperationOutcome`.
+fn prefers_outcome(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split([',', ';']))
+        .any(|p| p.trim().eq_ignore_ascii_case("return=OperationOutcome"))
+}
+
+/// The 201 answer. Warnings go in the OperationOutcome when one is asked for, and always in
+/// `Warning: 299` headers, so a sender that only reads the resource can still be told.
+fn created(
+    answer: Answer,
+    stored: &crate::store::StoredResource,
+    location: String,
+    warnings: Vec<Issue>,
+) -> Response {
+    let mut response = match answer {
+        Answer::Resource => resource_response(StatusCode::CREATED, stored, Some(location)),
+        Answer::Outcome => {
+            let mut issues = vec![Issue::new(
+                Severity::Information,
+                IssueType::Informational,
+                format!("created ServiceRequest/{}", stored.id),
+            )];
+            issues.extend(warnings.iter().cloned());
+            let mut response = super::fhir_response(
+                StatusCode::CREATED,
+                signpost_profiles::operation_outcome(&issues).to_string(),
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&location) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::LOCATION, v);
+            }
+            response
+        }
+    };
+    for warning in &warnings {
+        // A header value holds visible ASCII only; the diagnostics are Signpost's own words.
+        let text = warning.diagnostics.replace(['"', '\\'], "'");
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("299 signpost \"{text}\"")) {
+            response
+                .headers_mut()
+                .append(axum::http::header::WARNING, v);
+        }
+    }
+    if !warnings.is_empty() {
+        let codes: Vec<&str> = warnings.iter().map(|w| w.code.code()).collect();
+        tracing::info!(service_request = %stored.id, issues = %codes.join(","), "referral accepted with warnings");
+    }
+    response
 }
 
 /// The intake every way in shares (`POST /fhir/ServiceRequest`, BaRS `$process-message`):
@@ -120,6 +190,7 @@ pub(crate) async fn intake(
     if_none_exist: Option<String>,
     correlation_id: String,
     once: Option<Once>,
+    answer: Answer,
     bytes: &[u8],
 ) -> Result<Response, ApiError> {
     who.require(
@@ -135,6 +206,11 @@ pub(crate) async fn intake(
         Ok(_) => return Err(ApiError::unprocessable(issues)),
         Err(more) => return Err(ApiError::unprocessable(merge(issues, more))),
     };
+    let warnings: Vec<Issue> = issues
+        .into_iter()
+        .filter(|i| i.severity == Severity::Warning)
+        .chain(signpost_profiles::referral::warnings(&sr))
+        .collect();
     if referral.requester != who.organisation {
         audit::refusal(
             &state,
@@ -244,11 +320,7 @@ pub(crate) async fn intake(
                 state.config.server.fhir_base(),
                 stored_sr.id
             );
-            Ok(resource_response(
-                StatusCode::CREATED,
-                &stored_sr,
-                Some(location),
-            ))
+            Ok(created(answer, &stored_sr, location, warnings))
         }
         CommitOutcome::AlreadyExists(existing) if existing.len() == 1 => {
             audit::access(

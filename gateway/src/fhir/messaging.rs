@@ -14,7 +14,7 @@ use signpost_profiles::{Issue, IssueType, NHS_NUMBER_SYSTEM, ODS_SYSTEM, parse_r
 
 use super::ApiError;
 use super::body::FhirBody;
-use super::intake::intake;
+use super::intake::{Answer, intake};
 use super::search_params::parse_search;
 use super::update::apply_update;
 use crate::app::AppState;
@@ -168,7 +168,16 @@ pub async fn process_message(
             let referral = referral_from_message(&bundle, &sr);
             let bytes =
                 serde_json::to_vec(&referral).map_err(|e| invalid(e.to_string(), "Bundle"))?;
-            intake(state, who, None, correlation_id.clone(), Some(once), &bytes).await?
+            intake(
+                state,
+                who,
+                None,
+                correlation_id.clone(),
+                Some(once),
+                Answer::Resource,
+                &bytes,
+            )
+            .await?
         }
         "update" if matches!(sr["status"].as_str(), Some("revoked" | "entered-in-error")) => {
             cancel(&state, &who, &sr, correlation_id.clone(), once).await?

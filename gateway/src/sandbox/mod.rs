@@ -1,18 +1,45 @@
-//! The sandbox: what `signpost serve` runs with no config, and the guide it prints.
+//! The sandbox: what `signpost serve` runs with no config, the files it writes, the guide it
+//! prints, the tour that walks the same journey, and the demo partner that receives its pushes.
+
+pub mod demo_partner;
+mod examples;
+pub mod guide;
+pub mod journey;
+pub mod tour;
 
 use std::path::Path;
 
 use signpost_conformance::keys::KeyAlgorithm;
 
-use super::{Config, ConfigErrors, Role};
+use crate::config::{Config, ConfigErrors};
 
 /// Where the sandbox keeps its database and files, relative to the working directory.
 pub const DATA_DIR: &str = "signpost-data";
 
+/// The file, in the data directory, where a running sandbox notes the base URL it serves, so
+/// the tour finds it wherever `SIGNPOST_SERVER_LISTEN` put it.
+pub const URL_FILE: &str = "sandbox-url";
+
+/// Notes the running sandbox's base URL for the tour.
+pub fn note_url(config: &Config) -> std::io::Result<()> {
+    std::fs::write(Path::new(DATA_DIR).join(URL_FILE), &config.server.base_url)
+}
+
+/// The base URL a sandbox started in this directory noted, if any.
+pub fn noted_url() -> Option<String> {
+    std::fs::read_to_string(Path::new(DATA_DIR).join(URL_FILE))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+/// Stands for the sandbox's own base URL in [`SANDBOX_TOML`]: the demo partners' webhooks are
+/// served by the sandbox itself, wherever `server.listen` puts it.
+const BASE_PLACEHOLDER: &str = "{SANDBOX_BASE}";
+
 const SANDBOX_TOML: &str = r#"
 [server]
 listen = "127.0.0.1:8080"
-base_url = "http://127.0.0.1:8080"
 
 [store]
 url = "sqlite://signpost-data/signpost.db"
@@ -35,12 +62,20 @@ ods = "VCS001"
 name = "Mill Lane Walking Group"
 role = "vcs"
 capacity = 20
+[organisation.adapter]
+kind = "webhook"
+url = "{SANDBOX_BASE}/sandbox/partners/VCS001/webhook"
+secret = "whsec_c2FuZGJveC1kZW1vLXNlY3JldC1taWxsLWxhbmUtd2Fsa2luZw=="
 
 [[organisation]]
 ods = "VCS002"
 name = "Sheffield Money and Debt Advice"
 role = "vcs"
 capacity = 8
+[organisation.adapter]
+kind = "webhook"
+url = "{SANDBOX_BASE}/sandbox/partners/VCS002/webhook"
+secret = "whsec_c2FuZGJveC1kZW1vLXNlY3JldC1zaGVmZmllbGQtZGVidC1hZHZpY2U="
 
 [[client]]
 id = "riverside-gp-system"
@@ -60,31 +95,50 @@ organisation = "VCS001"
 jwks = "signpost-data/keys/mill-lane-walking-app.jwks.json"
 scopes = ["system/ServiceRequest.rs", "system/Task.rus"]
 
+[[client]]
+id = "signpost-operator"
+organisation = "LWS001"
+jwks = "signpost-data/keys/signpost-operator.jwks.json"
+scopes = ["admin"]
+
 [[route]]
 from = "A81001"
 to = "LWS001"
 "#;
 
 /// The demo clients whose keys the sandbox creates.
-const DEMO_CLIENTS: &[&str] = &[
+pub const DEMO_CLIENTS: &[&str] = &[
     "riverside-gp-system",
     "riverside-link-worker-platform",
     "mill-lane-walking-app",
+    "signpost-operator",
 ];
 
 /// The sandbox configuration, with `SIGNPOST_*` variables applied over it.
 pub fn config() -> Result<Config, ConfigErrors> {
-    Config::from_toml(SANDBOX_TOML, |name| std::env::var(name).ok())
+    config_with(|name| std::env::var(name).ok())
 }
 
-/// Writes the example referral and, on first start, the demo clients' key pairs.
+/// [`config`] with the environment given, for tests.
+pub fn config_with(env: impl Fn(&str) -> Option<String> + Copy) -> Result<Config, ConfigErrors> {
+    // The first reading only learns the base URL (environment over file), which the demo
+    // partners' webhook URLs are then written with.
+    let first = Config::from_toml(&SANDBOX_TOML.replace(BASE_PLACEHOLDER, "http://x"), env)?;
+    let base = first.server.base_url.trim_end_matches('/').to_owned();
+    Config::from_toml(&SANDBOX_TOML.replace(BASE_PLACEHOLDER, &base), env)
+}
+
+/// Writes the example files and, on first start, the demo clients' key pairs.
 pub fn prepare_files() -> anyhow::Result<()> {
-    let keys = Path::new(DATA_DIR).join("keys");
+    prepare_files_in(Path::new(DATA_DIR))
+}
+
+fn prepare_files_in(data: &Path) -> anyhow::Result<()> {
+    let keys = data.join("keys");
     std::fs::create_dir_all(&keys)?;
-    std::fs::write(
-        Path::new(DATA_DIR).join("example-referral.json"),
-        signpost_profiles::examples::REFERRAL_FROM_GP,
-    )?;
+    for (name, content) in examples::files()? {
+        std::fs::write(data.join(name), content)?;
+    }
     for client in DEMO_CLIENTS {
         if !keys.join(format!("{client}.pem")).exists() {
             crate::keygen::write_client_key(&keys, client, KeyAlgorithm::Es384)?;
@@ -93,76 +147,33 @@ pub fn prepare_files() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The guide printed at start: ready-to-paste commands against this sandbox. `exe` is this program's path.
-pub fn guide(config: &Config, exe: &str) -> String {
-    let base = config.server.fhir_base();
-    let mut out = format!(
-        "\nSignpost sandbox is running at {base}\n\
-         Store: {}   (delete {DATA_DIR}/ to start afresh)\n\n\
-         Demo organisations (ODS code, name, role):\n",
-        config.store.url
-    );
-    for org in &config.organisations {
-        let role = match org.role {
-            Role::Gp => "GP practice",
-            Role::LinkWorker => "link-worker service (polls Signpost for its Tasks)",
-            Role::Vcs => "VCS provider",
-        };
-        out.push_str(&format!("  {:<7} {:<40} {role}\n", org.ods, org.name));
-    }
-    let token_url = format!(
-        "{}/auth/token",
-        config.server.base_url.trim_end_matches('/')
-    );
-    out.push_str(&format!(
-        "\nEvery FHIR call needs a bearer token (SMART Backend Services). Demo client keys are in {DATA_DIR}/keys/.\n\n\
-         1. Get a token as Riverside Surgery's GP system:\n\n   \
-         TOKEN=$({exe} token --client riverside-gp-system --key {DATA_DIR}/keys/riverside-gp-system.pem --scope 'system/ServiceRequest.crs system/Task.rs' --token-url {token_url})\n\n\
-         2. Post the example referral:\n\n   \
-         curl -s -X POST {base}/ServiceRequest -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/fhir+json' --data @{DATA_DIR}/example-referral.json\n\n\
-         3. See the Task it created for the link-worker service:\n\n   \
-         curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/Task?owner=LWS001&status=requested'\n\n\
-         4. What this server offers (no token needed):\n\n   \
-         curl -s {base}/metadata\n\n\
-         Stop with Ctrl-C.\n"
-    ));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn without_clients() -> String {
-        SANDBOX_TOML
-            .split("[[client]]")
-            .next()
-            .unwrap_or_default()
-            .to_owned()
-            + "[[route]]\nfrom = \"A81001\"\nto = \"LWS001\"\n"
-    }
+    use crate::config::Role;
 
     #[test]
-    fn sandbox_config_is_valid_and_routes_the_demo_practice() {
-        // The demo clients' JWKS files are written by prepare_files; check the rest here.
-        let config = Config::from_toml(&without_clients(), |_| None).expect("valid");
+    fn sandbox_config_routes_the_demo_practice_and_pushes_to_both_vcs_providers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        prepare_files_in(&dir.path().join(DATA_DIR)).expect("files");
+        let toml = SANDBOX_TOML
+            .replace(BASE_PLACEHOLDER, "http://127.0.0.1:8080")
+            .replace(
+                "signpost-data/",
+                &format!("{}/", dir.path().join(DATA_DIR).display()),
+            );
+        let config = Config::from_toml(&toml, |_| None).expect("valid");
         assert_eq!(config.routes[0].from.as_str(), "A81001");
-        assert_eq!(
-            config
-                .organisations
-                .iter()
-                .filter(|o| o.role == Role::Vcs)
-                .count(),
-            2
+        let vcs: Vec<_> = config
+            .organisations
+            .iter()
+            .filter(|o| o.role == Role::Vcs)
+            .collect();
+        assert_eq!(vcs.len(), 2);
+        assert!(
+            vcs.iter()
+                .all(|o| o.adapter.as_ref().is_some_and(|a| a.kind == "webhook"))
         );
-    }
-
-    #[test]
-    fn guide_names_the_example_file_and_the_endpoints() {
-        let config = Config::from_toml(&without_clients(), |_| None).expect("valid");
-        let text = guide(&config, "/opt/signpost");
-        assert!(text.contains("--data @signpost-data/example-referral.json"));
-        assert!(text.contains("TOKEN=$(/opt/signpost token --client riverside-gp-system"));
-        assert!(text.contains("http://127.0.0.1:8080/fhir/Task?owner=LWS001&status=requested"));
+        assert!(config.clients.iter().any(|c| c.scopes == ["admin"]));
     }
 }

@@ -35,6 +35,12 @@ pub const ALLOWED_FIELDS: &[&str] = &[
     "scope",
     "reason",
     "listen",
+    "method",
+    "route",
+    "status",
+    "issues",
+    "partner",
+    "event",
 ];
 
 /// How lines are written.

@@ -3,6 +3,7 @@
 mod logs;
 pub mod metrics;
 mod redact;
+pub mod refusals;
 pub mod traces;
 
 pub use logs::{ALLOWED_FIELDS, LogFormat, RedactingLayer};

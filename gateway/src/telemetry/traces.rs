@@ -86,9 +86,11 @@ pub async fn trace_request(mut request: Request, next: Next) -> Response {
     if let Ok(v) = HeaderValue::from_str(&correlation) {
         request.headers_mut().insert(CORRELATION_HEADER, v);
     }
-    let span = tracing::info_span!("request", method = %request.method(), route = %route);
+    let method = request.method().clone();
+    let span = tracing::info_span!("request", method = %method, route = %route);
     let _ = span.set_parent(TraceContextPropagator::new().extract(&Headers(request.headers())));
-    let mut response = next.run(request).instrument(span).await;
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| super::refusals::log(&method, &route, &response));
     if let Ok(v) = HeaderValue::from_str(&correlation) {
         response.headers_mut().insert(CORRELATION_HEADER, v);
     }
