@@ -56,11 +56,16 @@ enum Command {
         out: PathBuf,
     },
     /// Validate resources or Bundles against the Signpost profiles; exit 1 on any error.
+    ///
+    /// With several files, stderr shows which one is being checked ("[3/120] path"). The run
+    /// ends with one summary line, e.g. "3 files: 2 with errors (5 errors), 4 warnings": the
+    /// last line of stdout with --format text, and on stderr with --format json, so that
+    /// stdout stays one JSON document per file.
     Validate {
         /// JSON files, each a resource or a Bundle.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// Output: an OperationOutcome per file, or a table.
+        /// Output: an OperationOutcome per file (summary on stderr), or a table (summary last).
         #[arg(long, value_enum, default_value = "json")]
         format: Format,
         /// Extra StructureDefinitions, ValueSets and CodeSystems to use besides the shipped ones.
@@ -183,7 +188,12 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(errors) => {
-                eprintln!("{}: configuration errors:\n{errors}", file.display());
+                let count = errors.0.len();
+                eprintln!(
+                    "{}: {count} configuration error{}:\n{errors}",
+                    file.display(),
+                    if count == 1 { "" } else { "s" }
+                );
                 ExitCode::FAILURE
             }
         },
@@ -328,9 +338,19 @@ fn validate(files: &[PathBuf], format: Format, profiles: Option<&std::path::Path
             return ExitCode::from(2);
         }
     };
-    let (report, failed) = validate_files(validator, files, format);
-    println!("{report}");
-    if failed {
+    let mut progress = signpost_gateway::validate_files::Progress::stderr(files.len());
+    let report = validate_files(validator, files, format, &mut |n, path| {
+        progress.file(n, path);
+    });
+    progress.finish();
+    match format {
+        Format::Json => {
+            println!("{}", report.body);
+            eprintln!("{}", report.summary);
+        }
+        Format::Text => println!("{}\n{}", report.body, report.summary),
+    }
+    if report.summary.failed() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -1,6 +1,7 @@
 //! `signpost validate FILE...`: the gateway's own checks, offline, for an integration engineer's payloads.
 
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use signpost_profiles::{Issue, IssueType, Severity, Validator, operation_outcome};
@@ -8,9 +9,10 @@ use signpost_profiles::{Issue, IssueType, Severity, Validator, operation_outcome
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
-    /// One OperationOutcome per file (one JSON document per line when there are several files).
+    /// One OperationOutcome per file (one JSON document per line when there are several files);
+    /// the totals go to stderr, so stdout stays JSON.
     Json,
-    /// A table a person can read.
+    /// A table a person can read, then the totals.
     Text,
 }
 
@@ -20,29 +22,147 @@ struct FileResult {
     issues: Vec<Issue>,
 }
 
-/// Validates every file; returns the report to print and whether any file had an error.
-pub fn validate_files(validator: &Validator, files: &[PathBuf], format: Format) -> (String, bool) {
+/// What a run found, over all its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Summary {
+    /// Files checked.
+    pub files: usize,
+    /// Files with at least one error.
+    pub files_with_errors: usize,
+    /// Errors, over all files.
+    pub errors: usize,
+    /// Warnings, over all files.
+    pub warnings: usize,
+}
+
+impl Summary {
+    /// Whether any file had an error (the command then exits 1).
+    pub fn failed(&self) -> bool {
+        self.files_with_errors > 0
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = |n: usize, word: &str| {
+            if n == 1 {
+                format!("{n} {word}")
+            } else {
+                format!("{n} {word}s")
+            }
+        };
+        write!(f, "{}: ", plural(self.files, "file"))?;
+        if self.failed() {
+            write!(
+                f,
+                "{} with errors ({})",
+                self.files_with_errors,
+                plural(self.errors, "error")
+            )?;
+        } else {
+            write!(f, "no errors")?;
+        }
+        write!(f, ", {}", plural(self.warnings, "warning"))
+    }
+}
+
+/// The per-file report in the chosen format, and the totals.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// One OperationOutcome per file, or the table.
+    pub body: String,
+    /// Totals over every file.
+    pub summary: Summary,
+}
+
+/// Validates every file, calling `progress` with each file's position (from 1) and path
+/// before checking it.
+pub fn validate_files(
+    validator: &Validator,
+    files: &[PathBuf],
+    format: Format,
+    progress: &mut dyn FnMut(usize, &Path),
+) -> Report {
     let results: Vec<FileResult> = files
         .iter()
-        .map(|path| FileResult {
-            path: path.clone(),
-            issues: match std::fs::read(path) {
-                Ok(bytes) => validator.check(&bytes, None).issues,
-                Err(e) => vec![Issue::error(
-                    IssueType::NotFound,
-                    format!("cannot read {}: {e}", path.display()),
-                )],
-            },
+        .enumerate()
+        .map(|(i, path)| {
+            progress(i + 1, path);
+            FileResult {
+                path: path.clone(),
+                issues: match std::fs::read(path) {
+                    Ok(bytes) => validator.check(&bytes, None).issues,
+                    Err(e) => vec![Issue::error(
+                        IssueType::NotFound,
+                        format!("cannot read {}: {e}", path.display()),
+                    )],
+                },
+            }
         })
         .collect();
-    let failed = results
-        .iter()
-        .any(|r| signpost_profiles::has_errors(&r.issues));
-    let report = match format {
+    let mut summary = Summary {
+        files: results.len(),
+        ..Summary::default()
+    };
+    for result in &results {
+        let count = |s: Severity| result.issues.iter().filter(|i| i.severity == s).count();
+        let errors = count(Severity::Error);
+        summary.errors += errors;
+        summary.warnings += count(Severity::Warning);
+        if errors > 0 {
+            summary.files_with_errors += 1;
+        }
+    }
+    let body = match format {
         Format::Json => json_report(&results),
         Format::Text => text_report(&results),
     };
-    (report, failed)
+    Report { body, summary }
+}
+
+/// Progress on stderr: `[3/120] path` as each file is checked, one line per file, or one line
+/// rewritten in place when stderr is a terminal (so the report is not pushed off the screen).
+pub struct Progress {
+    total: usize,
+    terminal: bool,
+    drawn: bool,
+}
+
+impl Progress {
+    /// Progress over `total` files, written to this process's stderr.
+    pub fn stderr(total: usize) -> Self {
+        Self {
+            total,
+            terminal: std::io::stderr().is_terminal(),
+            drawn: false,
+        }
+    }
+
+    /// Shows that file number `n` (from 1) is being checked; nothing for a lone file, which has
+    /// no progress to follow.
+    pub fn file(&mut self, n: usize, path: &Path) {
+        if self.total < 2 {
+            return;
+        }
+        let line = format!("[{n}/{}] {}", self.total, path.display());
+        // A closed stderr is no reason to stop validating.
+        let mut err = std::io::stderr().lock();
+        let _ = if self.terminal {
+            write!(err, "\r\x1b[K{line}").and_then(|()| err.flush())
+        } else {
+            writeln!(err, "{line}")
+        };
+        self.drawn = true;
+    }
+
+    /// Clears the in-place line, so that what follows starts on a clean one.
+    pub fn finish(&mut self) {
+        if self.terminal && self.drawn {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[K").and_then(|()| err.flush());
+            self.drawn = false;
+        }
+    }
 }
 
 /// An OperationOutcome always has an issue: a clean file gets an informational one.

@@ -1,4 +1,4 @@
-//! The command line: `check-config` and `keygen` through the real binary.
+//! The command line: `check-config`, `keygen` and `validate` through the real binary.
 
 mod support;
 
@@ -220,5 +220,190 @@ fn validate_uses_extra_profiles_from_a_directory() {
     assert_eq!(
         outcome["issue"][0]["expression"][0],
         "ServiceRequest.occurrence"
+    );
+}
+
+/// Runs the binary and keeps its exit code, for tests that tell 1 (findings) from 2 (could not run).
+fn signpost_code(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let output = Command::new(support::binary())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run signpost");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn check_config_reports_every_structural_mistake_in_one_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        r#"
+[server]
+listen = "127.0.0.1:8080"
+lisen = "127.0.0.1:9090"
+
+[delivery]
+concurrency = 0
+
+[[organisation]]
+ods = "a81"
+name = "Riverside Surgery"
+role = "gp"
+
+[[organisation]]
+ods = "LWS001"
+name = "Riverside Link Workers"
+role = "doctor"
+
+[[client]]
+id = "riverside-gp-system"
+organisation = "A81001"
+jwks_url = "https://riverside.example/jwks.json"
+colour = "red"
+"#,
+    )
+    .expect("write");
+    let (code, stdout, stderr) = signpost_code(dir.path(), &["check-config", "bad.toml"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("5 configuration errors"),
+        "four structural mistakes and one cross-field one:\n{stderr}"
+    );
+    for path in [
+        "server.lisen:",
+        "organisation[0].ods:",
+        "organisation[1].role:",
+        "client[0].colour:",
+        "delivery.concurrency:",
+    ] {
+        assert!(stderr.contains(path), "{path} not reported:\n{stderr}");
+    }
+}
+
+fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
+}
+
+/// Official examples and one broken file written for the test, as arguments to `validate`.
+fn files_to_validate(dir: &std::path::Path) -> Vec<String> {
+    // Not JSON at all: the one file here that is certain to have an error.
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, r#"{"resourceType": "Patient", "birthDate": "#).expect("write");
+    [
+        "ukcore/ukcore-Organization-WhiteRose.json",
+        "ukcore/ukcore-Patient-RichardSmith.json",
+        "ukcore/ukcore-ServiceRequest-Colonoscopy.json",
+        "gravity/Task-SDOHCC-TaskReferralManagementOrderSubtaskAcceptedExample.json",
+    ]
+    .iter()
+    .map(|f| fixtures().join(f))
+    .chain([broken])
+    .map(|p| p.to_str().expect("utf-8 path").to_owned())
+    .collect()
+}
+
+#[test]
+fn validate_json_keeps_stdout_json_and_puts_progress_and_the_summary_on_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = files_to_validate(dir.path());
+    let args: Vec<&str> = ["validate"]
+        .into_iter()
+        .chain(files.iter().map(String::as_str))
+        .collect();
+    let (code, stdout, stderr) = signpost_code(dir.path(), &args);
+    assert_eq!(
+        code,
+        Some(1),
+        "the broken file must fail the run:\n{stderr}"
+    );
+
+    // Count what the OperationOutcomes say, to hold the summary to it.
+    let (mut with_errors, mut errors, mut warnings) = (0, 0, 0);
+    assert_eq!(stdout.lines().count(), files.len(), "{stdout}");
+    for line in stdout.lines() {
+        let outcome: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+        let issues = outcome["issue"].as_array().expect("issues");
+        let count = |s: &str| issues.iter().filter(|i| i["severity"] == s).count();
+        with_errors += usize::from(count("error") > 0);
+        errors += count("error");
+        warnings += count("warning");
+    }
+    assert!(errors >= 1 && with_errors >= 1, "{stdout}");
+
+    for (n, file) in files.iter().enumerate() {
+        let line = format!("[{}/{}] {file}", n + 1, files.len());
+        assert!(stderr.contains(&line), "no progress line {line}:\n{stderr}");
+    }
+    let summary = format!(
+        "5 files: {with_errors} with errors ({errors} error{}), {warnings} warning{}",
+        if errors == 1 { "" } else { "s" },
+        if warnings == 1 { "" } else { "s" }
+    );
+    assert_eq!(stderr.lines().last(), Some(summary.as_str()), "{stderr}");
+}
+
+#[test]
+fn validate_text_ends_stdout_with_the_summary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = files_to_validate(dir.path());
+    let args: Vec<&str> = ["validate", "--format", "text"]
+        .into_iter()
+        .chain(files.iter().map(String::as_str))
+        .collect();
+    let (code, stdout, stderr) = signpost_code(dir.path(), &args);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("broken.json: 1 error(s), 0 warning(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("[5/5] "),
+        "progress goes to stderr:\n{stderr}"
+    );
+    assert!(
+        !stdout.contains("[1/5]"),
+        "no progress in the report:\n{stdout}"
+    );
+
+    // The summary adds up the per-file lines above it.
+    let (mut with_errors, mut errors, mut warnings) = (0, 0, 0);
+    for line in stdout.lines().filter(|l| l.ends_with(" warning(s)")) {
+        let numbers: Vec<usize> = line
+            .rsplit(": ")
+            .next()
+            .expect("counts")
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let [e, w] = numbers[..] else {
+            panic!("unexpected line {line}")
+        };
+        with_errors += usize::from(e > 0);
+        errors += e;
+        warnings += w;
+    }
+    assert!(with_errors >= 1, "{stdout}");
+    let summary = format!(
+        "5 files: {with_errors} with errors ({errors} error{}), {warnings} warning{}",
+        if errors == 1 { "" } else { "s" },
+        if warnings == 1 { "" } else { "s" }
+    );
+    assert_eq!(stdout.lines().last(), Some(summary.as_str()), "{stdout}");
+
+    // All clean: the summary says so and the run succeeds.
+    let clean = fixtures().join("ukcore/ukcore-Organization-WhiteRose.json");
+    let clean = clean.to_str().expect("utf-8 path");
+    let (code, stdout, _) =
+        signpost_code(dir.path(), &["validate", "--format", "text", clean, clean]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("2 files: no errors, 0 warnings"),
+        "{stdout}"
     );
 }

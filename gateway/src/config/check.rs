@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use super::{Config, Role};
+use super::{Parsed, Role};
 
 /// Every problem found in a config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,61 +33,71 @@ impl fmt::Display for ConfigErrors {
 
 impl std::error::Error for ConfigErrors {}
 
-impl Config {
-    pub(super) fn check(&self) -> Result<(), ConfigErrors> {
-        let mut errors = Vec::new();
+impl Parsed {
+    /// Pushes every cross-field mistake among the parts that parsed. A reference to an
+    /// organisation is only judged when every organisation parsed: the one named may be the
+    /// one that did not.
+    pub(super) fn check(&self, errors: &mut Vec<(String, String)>) {
         let mut push = |path: String, message: String| errors.push((path, message));
 
-        if self.server.listen_addr().is_err() {
-            push(
-                "server.listen".into(),
-                format!(
-                    "\"{}\" is not a socket address like 127.0.0.1:8080",
-                    self.server.listen
-                ),
-            );
+        if let Some(server) = &self.server {
+            if server.listen_addr().is_err() {
+                push(
+                    "server.listen".into(),
+                    format!(
+                        "\"{}\" is not a socket address like 127.0.0.1:8080",
+                        server.listen
+                    ),
+                );
+            }
+            if !(server.base_url.starts_with("http://") || server.base_url.starts_with("https://"))
+            {
+                push(
+                    "server.base_url".into(),
+                    "must start with http:// or https://".into(),
+                );
+            }
         }
-        if !(self.server.base_url.starts_with("http://")
-            || self.server.base_url.starts_with("https://"))
-        {
-            push(
-                "server.base_url".into(),
-                "must start with http:// or https://".into(),
-            );
-        }
-        if !["sqlite:", "postgres://", "postgresql://"]
-            .iter()
-            .any(|scheme| self.store.url.starts_with(scheme))
+        if let Some(store) = &self.store
+            && !["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|scheme| store.url.starts_with(scheme))
         {
             push(
                 "store.url".into(),
                 format!(
                     "\"{}\" is not a supported store; use sqlite://FILE or postgres://USER@HOST/DB",
-                    self.store.url
+                    store.url
                 ),
             );
         }
-        if self.delivery.max_attempts == 0 {
-            push("delivery.max_attempts".into(), "must be at least 1".into());
+        if let Some(delivery) = &self.delivery {
+            if delivery.max_attempts == 0 {
+                push("delivery.max_attempts".into(), "must be at least 1".into());
+            }
+            if delivery.per_partner_concurrency == 0 {
+                push(
+                    "delivery.per_partner_concurrency".into(),
+                    "must be at least 1".into(),
+                );
+            }
+            if delivery.concurrency == 0 {
+                push("delivery.concurrency".into(), "must be at least 1".into());
+            }
+            if delivery.backoff_base_ms > delivery.backoff_max_ms {
+                push(
+                    "delivery.backoff_base_ms".into(),
+                    "must not exceed delivery.backoff_max_ms".into(),
+                );
+            }
         }
-        if self.delivery.per_partner_concurrency == 0 {
-            push(
-                "delivery.per_partner_concurrency".into(),
-                "must be at least 1".into(),
-            );
-        }
-        if self.delivery.concurrency == 0 {
-            push("delivery.concurrency".into(), "must be at least 1".into());
-        }
-        if self.delivery.backoff_base_ms > self.delivery.backoff_max_ms {
-            push(
-                "delivery.backoff_base_ms".into(),
-                "must not exceed delivery.backoff_max_ms".into(),
-            );
-        }
+
+        let all_organisations = self.organisations.iter().all(Option::is_some);
+        let organisation = |ods| self.organisations.iter().flatten().find(|o| &o.ods == ods);
 
         let mut seen = HashSet::new();
         for (i, org) in self.organisations.iter().enumerate() {
+            let Some(org) = org else { continue };
             if !seen.insert(&org.ods) {
                 push(
                     format!("organisation[{i}].ods"),
@@ -98,15 +108,20 @@ impl Config {
                 match signpost_adapters::build_outbound(&adapter.kind, &adapter.settings_json()) {
                     Err(e) => push(format!("organisation[{i}].adapter"), e.to_string()),
                     // A delivery still running when its lease ends would be claimed and sent again.
-                    Ok(built) if built.timeout().as_secs() >= self.delivery.lease_seconds => push(
-                        format!("organisation[{i}].adapter"),
-                        format!(
-                            "its timeout ({}s) must be shorter than delivery.lease_seconds ({}s)",
-                            built.timeout().as_secs(),
-                            self.delivery.lease_seconds
-                        ),
-                    ),
-                    Ok(_) => {}
+                    Ok(built) => {
+                        if let Some(delivery) = &self.delivery
+                            && built.timeout().as_secs() >= delivery.lease_seconds
+                        {
+                            push(
+                                format!("organisation[{i}].adapter"),
+                                format!(
+                                    "its timeout ({}s) must be shorter than delivery.lease_seconds ({}s)",
+                                    built.timeout().as_secs(),
+                                    delivery.lease_seconds
+                                ),
+                            );
+                        }
+                    }
                 }
             }
             if org.capacity.is_some() && org.role != Role::Vcs {
@@ -119,13 +134,14 @@ impl Config {
 
         let mut client_ids = HashSet::new();
         for (i, client) in self.clients.iter().enumerate() {
+            let Some(client) = client else { continue };
             if !client_ids.insert(&client.id) {
                 push(
                     format!("client[{i}].id"),
                     format!("duplicate client id \"{}\"", client.id),
                 );
             }
-            if self.organisation(&client.organisation).is_none() {
+            if all_organisations && organisation(&client.organisation).is_none() {
                 push(
                     format!("client[{i}].organisation"),
                     format!("unknown organisation {}", client.organisation),
@@ -160,34 +176,31 @@ impl Config {
 
         let mut route_sources = HashSet::new();
         for (i, route) in self.routes.iter().enumerate() {
-            match self.organisation(&route.from) {
-                None => push(
+            let Some(route) = route else { continue };
+            match organisation(&route.from) {
+                None if all_organisations => push(
                     format!("route[{i}].from"),
                     format!("unknown organisation {}", route.from),
                 ),
+                None => {}
                 Some(_) if !route_sources.insert(&route.from) => push(
                     format!("route[{i}].from"),
                     format!("{} already has a route", route.from),
                 ),
                 Some(_) => {}
             }
-            match self.organisation(&route.to) {
-                None => push(
+            match organisation(&route.to) {
+                None if all_organisations => push(
                     format!("route[{i}].to"),
                     format!("unknown organisation {}", route.to),
                 ),
+                None => {}
                 Some(org) if org.role != Role::LinkWorker => push(
                     format!("route[{i}].to"),
                     format!("{} is not a link-worker organisation", route.to),
                 ),
                 Some(_) => {}
             }
-        }
-
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigErrors(errors))
         }
     }
 }

@@ -4,10 +4,12 @@
 mod check;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_path_to_error::Segment;
 use signpost_profiles::OdsCode;
 
 pub use check::ConfigErrors;
@@ -49,7 +51,9 @@ pub struct ServerConfig {
     /// Socket address to listen on.
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// Public base URL, used in `Location`, Bundle links and the token audience.
+    /// Public base URL, used in `Location`, Bundle links and the token audience; when neither
+    /// the file nor `SIGNPOST_SERVER_BASE_URL` gives it, `http://{listen}` (loopback for an
+    /// unspecified address), after the environment's overrides.
     #[serde(default = "default_base_url")]
     pub base_url: String,
     /// Largest request body accepted, in bytes (default 1 MiB).
@@ -326,38 +330,420 @@ impl Config {
         Self::from_toml(&text, |name| std::env::var(name).ok())
     }
 
-    /// Parses TOML text, applies overrides from `env`, and checks the result.
+    /// Parses TOML text, applies overrides from `env`, and checks the result, reporting every
+    /// structural and cross-field mistake at once.
     pub fn from_toml(
         text: &str,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigErrors> {
-        let de =
-            toml::Deserializer::parse(text).map_err(|e| ConfigErrors::single("", e.to_string()))?;
-        let mut config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            ConfigErrors::single(&path, e.into_inner().message().to_owned())
-        })?;
-        config.apply_env(env);
-        config.check()?;
-        Ok(config)
-    }
-
-    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) {
-        for (var, key) in ENV_OVERRIDES {
-            if let Some(value) = env(var) {
-                match *key {
-                    "server.listen" => self.server.listen = value,
-                    "server.base_url" => self.server.base_url = value,
-                    "store.url" => self.store.url = value,
-                    _ => {}
-                }
-            }
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigErrors::single("", e.to_string()))?;
+        let mut errors = Vec::new();
+        let mut parsed = Parsed::from_table(&table, &mut errors);
+        parsed.apply_env(&env);
+        let base_url_given = table
+            .get("server")
+            .and_then(|server| server.get("base_url"))
+            .is_some()
+            || env("SIGNPOST_SERVER_BASE_URL").is_some();
+        if !base_url_given
+            && let Some(server) = &mut parsed.server
+            && let Some(base_url) = base_url_for(&server.listen)
+        {
+            server.base_url = base_url;
+        }
+        parsed.check(&mut errors);
+        match parsed.complete() {
+            Some(config) if errors.is_empty() => Ok(config),
+            // Every part that did not parse has pushed its error, so this list is not empty.
+            _ => Err(ConfigErrors(errors)),
         }
     }
 
     /// The organisation with this ODS code.
     pub fn organisation(&self, ods: &OdsCode) -> Option<&Organisation> {
         self.organisations.iter().find(|o| &o.ods == ods)
+    }
+}
+
+/// The base URL a gateway listening on `listen` is reached at: an unspecified address (all
+/// interfaces) is not one a client can call, so loopback stands for it.
+fn base_url_for(listen: &str) -> Option<String> {
+    let mut addr: SocketAddr = listen.parse().ok()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    Some(format!("http://{addr}"))
+}
+
+/// A config as far as it parsed: a section or array element with a structural error is `None`,
+/// so the cross-field checks can skip what they cannot see rather than report guesses.
+struct Parsed {
+    server: Option<ServerConfig>,
+    store: Option<StoreConfig>,
+    auth: Option<AuthConfig>,
+    delivery: Option<DeliveryConfig>,
+    telemetry: Option<TelemetryConfig>,
+    organisations: Vec<Option<Organisation>>,
+    clients: Vec<Option<Client>>,
+    routes: Vec<Option<Route>>,
+}
+
+impl Parsed {
+    /// Deserializes each section and each array element on its own, so that one mistake does
+    /// not hide the others.
+    fn from_table(table: &toml::Table, errors: &mut Vec<(String, String)>) -> Self {
+        let mut parsed = Self {
+            server: Some(ServerConfig::default()),
+            store: Some(StoreConfig::default()),
+            auth: Some(AuthConfig::default()),
+            delivery: Some(DeliveryConfig::default()),
+            telemetry: Some(TelemetryConfig::default()),
+            organisations: Vec::new(),
+            clients: Vec::new(),
+            routes: Vec::new(),
+        };
+        // The table may iterate alphabetically; errors read better in the order of Config.
+        let order = [
+            "server",
+            "store",
+            "auth",
+            "delivery",
+            "telemetry",
+            "organisation",
+            "client",
+            "route",
+        ];
+        let mut entries: Vec<_> = table.iter().collect();
+        entries.sort_by_key(|(key, _)| {
+            order
+                .iter()
+                .position(|known| known == key)
+                .unwrap_or(order.len())
+        });
+        for (key, value) in entries {
+            match key.as_str() {
+                "server" => parsed.server = section(key, value, errors),
+                "store" => parsed.store = section(key, value, errors),
+                "auth" => parsed.auth = section(key, value, errors),
+                "delivery" => parsed.delivery = section(key, value, errors),
+                "telemetry" => parsed.telemetry = section(key, value, errors),
+                "organisation" => parsed.organisations = elements(key, value, errors),
+                "client" => parsed.clients = elements(key, value, errors),
+                "route" => parsed.routes = elements(key, value, errors),
+                // Config itself words the error, with the list of the sections it knows.
+                _ => {
+                    let alone = toml::Table::from_iter([(key.clone(), value.clone())]);
+                    let _ = section::<Config>("", &toml::Value::Table(alone), errors);
+                }
+            }
+        }
+        parsed
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) {
+        for (var, key) in ENV_OVERRIDES {
+            if let Some(value) = env(var) {
+                match *key {
+                    "server.listen" => {
+                        if let Some(server) = &mut self.server {
+                            server.listen = value;
+                        }
+                    }
+                    "server.base_url" => {
+                        if let Some(server) = &mut self.server {
+                            server.base_url = value;
+                        }
+                    }
+                    "store.url" => {
+                        if let Some(store) = &mut self.store {
+                            store.url = value;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// The config, when every part of it parsed.
+    fn complete(self) -> Option<Config> {
+        Some(Config {
+            server: self.server?,
+            store: self.store?,
+            auth: self.auth?,
+            delivery: self.delivery?,
+            telemetry: self.telemetry?,
+            organisations: self.organisations.into_iter().collect::<Option<_>>()?,
+            clients: self.clients.into_iter().collect::<Option<_>>()?,
+            routes: self.routes.into_iter().collect::<Option<_>>()?,
+        })
+    }
+}
+
+/// Deserializes one table, pushing every unknown key and bad value in it with its path under
+/// `at`; `None` if there was any.
+///
+/// serde stops at the first error, so each failing key is taken out and the rest tried again.
+/// A table with several required fields missing gets only the first reported (serde checks
+/// them one at a time, and there is no stand-in value to try the next with).
+fn section<T: DeserializeOwned>(
+    at: &str,
+    value: &toml::Value,
+    errors: &mut Vec<(String, String)>,
+) -> Option<T> {
+    let mut value = value.clone();
+    let mut removed: Vec<String> = Vec::new();
+    loop {
+        let error = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(parsed) => return removed.is_empty().then_some(parsed),
+            Err(error) => error,
+        };
+        let message = error.inner().message().to_owned();
+        let key = match error.path().iter().next() {
+            Some(Segment::Map { key }) => Some(key.clone()),
+            _ => None,
+        };
+        // A required key already reported and taken out comes back as missing: once is enough.
+        if key.is_none()
+            && removed
+                .iter()
+                .any(|k| message == format!("missing field `{k}`"))
+        {
+            return None;
+        }
+        errors.push((join(at, &error.path().to_string()), message));
+        let key = key?;
+        match &mut value {
+            toml::Value::Table(table) if table.contains_key(&key) => {
+                table.remove(&key);
+                removed.push(key);
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// Deserializes an array of tables element by element, each element's errors under `at[i]`.
+fn elements<T: DeserializeOwned>(
+    at: &str,
+    value: &toml::Value,
+    errors: &mut Vec<(String, String)>,
+) -> Vec<Option<T>> {
+    match value {
+        toml::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| section(&format!("{at}[{i}]"), item, errors))
+            .collect(),
+        // Not an array: serde words the error, and one unparsed element stands for the whole
+        // array so that the checks know it is incomplete.
+        _ => {
+            let _ = section::<Vec<toml::Value>>(at, value, errors);
+            vec![None]
+        }
+    }
+}
+
+/// `prefix` and a serde_path_to_error path (`.` for the root) as one path.
+fn join(prefix: &str, path: &str) -> String {
+    match (prefix, path) {
+        (_, ".") => prefix.to_owned(),
+        ("", _) => path.to_owned(),
+        (_, rest) if rest.starts_with('[') => format!("{prefix}{rest}"),
+        _ => format!("{prefix}.{path}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base_url(text: &str, env: &[(&str, &str)]) -> String {
+        let config = Config::from_toml(text, |name| {
+            env.iter()
+                .find(|(var, _)| *var == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+        .expect("valid");
+        config.server.base_url
+    }
+
+    fn sorted_paths(text: &str) -> Vec<String> {
+        let mut paths: Vec<String> = Config::from_toml(text, |_| None)
+            .expect_err("invalid")
+            .0
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect();
+        paths.sort();
+        paths
+    }
+
+    #[test]
+    fn base_url_follows_the_listen_address_in_the_file() {
+        assert_eq!(
+            base_url("[server]\nlisten = \"127.0.0.1:9123\"\n", &[]),
+            "http://127.0.0.1:9123"
+        );
+        assert_eq!(base_url("", &[]), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn base_url_follows_the_listen_address_from_the_environment() {
+        let env = [("SIGNPOST_SERVER_LISTEN", "127.0.0.1:9555")];
+        assert_eq!(base_url("", &env), "http://127.0.0.1:9555");
+        assert_eq!(
+            base_url("[server]\nlisten = \"127.0.0.1:9123\"\n", &env),
+            "http://127.0.0.1:9555"
+        );
+    }
+
+    #[test]
+    fn a_base_url_given_in_the_file_or_the_environment_wins() {
+        let file =
+            "[server]\nlisten = \"127.0.0.1:9123\"\nbase_url = \"https://signpost.example\"\n";
+        assert_eq!(
+            base_url(file, &[("SIGNPOST_SERVER_LISTEN", "127.0.0.1:9555")]),
+            "https://signpost.example"
+        );
+        assert_eq!(
+            base_url(
+                "[server]\nlisten = \"127.0.0.1:9123\"\n",
+                &[("SIGNPOST_SERVER_BASE_URL", "https://gw.example")]
+            ),
+            "https://gw.example"
+        );
+    }
+
+    #[test]
+    fn an_unspecified_listen_address_gives_a_loopback_base_url() {
+        assert_eq!(
+            base_url("[server]\nlisten = \"0.0.0.0:8081\"\n", &[]),
+            "http://127.0.0.1:8081"
+        );
+        assert_eq!(
+            base_url("", &[("SIGNPOST_SERVER_LISTEN", "[::]:8082")]),
+            "http://[::1]:8082"
+        );
+    }
+
+    const BROKEN: &str = r#"
+[server]
+listen = "127.0.0.1:8080"
+lisen = "127.0.0.1:9090"
+max_body_bytes = "large"
+
+[delivery]
+max_attempts = 0
+
+[[organisation]]
+ods = "a81"
+name = "Riverside Surgery"
+role = "gp"
+
+[[organisation]]
+ods = "LWS001"
+name = "Riverside Link Workers"
+role = "link worker"
+
+[[organisation]]
+ods = "VCS001"
+name = "Mill Lane Walking Group"
+role = "vcs"
+
+[[client]]
+id = "riverside-gp-system"
+organisation = "A81001"
+jwks_url = "https://riverside.example/jwks.json"
+scope = ["system/ServiceRequest.cr"]
+
+[[client]]
+id = "mill-lane-walking-app"
+organisation = "VCS001"
+jwks_url = "https://mill-lane.example/jwks.json"
+scopes = ["system/Task.rs", 7]
+
+[[route]]
+from = "A81001"
+to = "LWS001"
+"#;
+
+    #[test]
+    fn every_structural_mistake_is_reported_at_once() {
+        // The route names organisations that did not parse, so it is not judged; the delivery
+        // section parsed, so its own check still runs.
+        assert_eq!(
+            sorted_paths(BROKEN),
+            vec![
+                "client[0].scope",
+                "client[1].scopes[1]",
+                "delivery.max_attempts",
+                "organisation[0].ods",
+                "organisation[1].role",
+                "server.lisen",
+                "server.max_body_bytes",
+            ]
+        );
+    }
+
+    #[test]
+    fn structural_messages_say_what_is_wrong() {
+        let errors = Config::from_toml(BROKEN, |_| None).expect_err("invalid").0;
+        let message = |path: &str| {
+            errors
+                .iter()
+                .find(|(p, _)| p == path)
+                .map(|(_, m)| m.clone())
+                .unwrap_or_default()
+        };
+        assert!(message("server.lisen").contains("unknown field `lisen`"));
+        assert!(message("organisation[1].role").contains("expected one of"));
+        assert!(message("client[1].scopes[1]").contains("invalid type: integer"));
+    }
+
+    #[test]
+    fn a_missing_field_is_reported_beside_a_bad_one_in_the_same_table() {
+        let text = "[[organisation]]\nods = \"A81001\"\nrole = \"doctor\"\ncolour = \"red\"\n";
+        assert_eq!(
+            sorted_paths(text),
+            vec![
+                "organisation[0]",
+                "organisation[0].colour",
+                "organisation[0].role"
+            ]
+        );
+        let errors = Config::from_toml(text, |_| None).expect_err("invalid").0;
+        assert!(
+            errors
+                .iter()
+                .any(|(p, m)| p == "organisation[0]" && m.contains("missing field `name`")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_sections_and_non_array_lists_are_reported() {
+        let text = "route = \"everywhere\"\n\n[srever]\nlisten = \"127.0.0.1:8080\"\n";
+        assert_eq!(sorted_paths(text), vec!["route", "srever"]);
+        let errors = Config::from_toml(text, |_| None).expect_err("invalid").0;
+        assert!(
+            errors
+                .iter()
+                .any(|(p, m)| p == "srever" && m.contains("expected one of")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_is_reported_alone() {
+        let errors = Config::from_toml("[server\nlisten = 1", |_| None)
+            .expect_err("invalid")
+            .0;
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].0, "");
     }
 }
