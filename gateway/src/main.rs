@@ -522,7 +522,6 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
                 tracing::warn!(error = %e, "cannot note the sandbox's address for the tour");
             }
         }
-
         tracing::info!(listen = %gateway.local_addr()?, "signpost listening");
         if let Some(guide) = guide {
             // One write, and a closed stdout (piped into `head`, say) is no reason to stop serving.

@@ -539,3 +539,96 @@ async fn unsupported_methods_and_routes_answer_with_an_operation_outcome() {
         (StatusCode::METHOD_NOT_ALLOWED, "not-supported")
     );
 }
+
+#[tokio::test]
+async fn the_root_lists_the_endpoints_and_a_wrong_address_names_the_fhir_base() {
+    let gw = spawn_gateway().await;
+    let http = reqwest::Client::new();
+    let index: Value = http
+        .get(format!("{}/", gw.base))
+        .send()
+        .await
+        .expect("GET /")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(index["fhir_base"], "http://gateway.test/fhir");
+    assert_eq!(index["token_endpoint"], "http://gateway.test/auth/token");
+
+    // A client configured with the server's address instead of its FHIR base.
+    for (path, hint) in [
+        ("metadata", "http://gateway.test/fhir/metadata"),
+        (
+            "ServiceRequest?status=active",
+            "http://gateway.test/fhir/ServiceRequest",
+        ),
+    ] {
+        let response = http
+            .get(format!("{}/{path}", gw.base))
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let outcome: Value = response.json().await.expect("OperationOutcome");
+        assert_eq!(outcome["resourceType"], "OperationOutcome");
+        assert_eq!(issue(&outcome).0, "not-found");
+        let diagnostics = outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(diagnostics.contains(hint), "{path}: {outcome}");
+    }
+}
+
+#[tokio::test]
+async fn a_referral_coded_other_than_social_prescribing_is_accepted_with_a_warning() {
+    let gw = spawn_gateway().await;
+    let mut sr = referral();
+    sr["code"] = json!({"coding": [{"system": "http://snomed.info/sct", "code": "3457005", "display": "Patient referral"}]});
+
+    let (status, headers, created) = gw.post_referral(sr.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["resourceType"], "ServiceRequest");
+    let warning = headers
+        .get("warning")
+        .and_then(|v| v.to_str().ok())
+        .expect("a Warning header");
+    assert!(
+        warning.starts_with("299 signpost \"") && warning.contains("social-prescribing-referral"),
+        "{warning}"
+    );
+
+    let mut again = sr.clone();
+    again["identifier"][0]["value"] = json!("RS-2026-000185");
+    let (status, headers, outcome) = gw
+        .post_as(
+            "riverside-gp",
+            "ServiceRequest",
+            again.to_string(),
+            &[("prefer", "return=OperationOutcome")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{outcome}");
+    assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
+    assert!(headers.contains_key("location"));
+    let warnings: Vec<&Value> = outcome["issue"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .filter(|i| i["severity"] == "warning")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{outcome}");
+    assert_eq!(warnings[0]["expression"][0], "ServiceRequest.code");
+    assert!(
+        warnings[0]["diagnostics"]
+            .as_str()
+            .is_some_and(|d| d.contains("871731000000106")),
+        "{outcome}"
+    );
+
+    // The social prescribing code itself draws no warning.
+    let mut plain = referral();
+    plain["identifier"][0]["value"] = json!("RS-2026-000186");
+    let (status, headers, _) = gw.post_referral(plain.to_string()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(!headers.contains_key("warning"));
+}

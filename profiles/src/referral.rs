@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::nhs_number::{NHS_NUMBER_SYSTEM, NhsNumber};
 use crate::ods::{ODS_SYSTEM, OdsCode};
-use crate::outcome::{Issue, IssueType, Severity};
+use crate::outcome::{Issue, IssueType};
 
 /// ServiceRequest intents a referral may carry: DESIGN.md section 5 and HL7 Gravity use the
 /// three orders; NHS BaRS fixes a referral's intent to `plan`.
@@ -42,50 +42,6 @@ impl Referral {
             _ => Err(issues),
         }
     }
-}
-
-/// SNOMED CT's "Referral to social prescribing service", the code DESIGN.md section 1 names.
-pub const SOCIAL_PRESCRIBING_CODE: &str = "871731000000106";
-const SNOMED: &str = "http://snomed.info/sct";
-
-/// Warnings for a referral that is accepted but may not be what the sender meant: a coded
-/// service other than social prescribing is routed like one, so the sender is told.
-pub fn warnings(sr: &Value) -> Vec<Issue> {
-    let codings = sr
-        .pointer("/code/coding")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let social_prescribing = codings.iter().any(|c| {
-        c.get("system").and_then(Value::as_str) == Some(SNOMED)
-            && c.get("code").and_then(Value::as_str) == Some(SOCIAL_PRESCRIBING_CODE)
-    });
-    if social_prescribing || codings.is_empty() {
-        return Vec::new();
-    }
-    let sent: Vec<String> = codings
-        .iter()
-        .map(|c| {
-            format!(
-                "{}|{}",
-                c.get("system").and_then(Value::as_str).unwrap_or(""),
-                c.get("code").and_then(Value::as_str).unwrap_or("")
-            )
-        })
-        .collect();
-    vec![
-        Issue::new(
-            Severity::Warning,
-            IssueType::CodeInvalid,
-            format!(
-                "the referral's code ({}) is not SNOMED CT {SOCIAL_PRESCRIBING_CODE} (Referral to \
-                 social prescribing service); it was accepted and routed as a social prescribing \
-                 referral",
-                sent.join(", ")
-            ),
-        )
-        .at("ServiceRequest.code.coding"),
-    ]
 }
 
 fn check_status(sr: &Value, issues: &mut Vec<Issue>) {
@@ -437,28 +393,6 @@ mod tests {
         assert_eq!(
             expressions(&sr),
             vec![("ServiceRequest.subject.identifier".into(), "required")]
-        );
-    }
-
-    #[test]
-    fn a_referral_coded_other_than_social_prescribing_is_warned_about() {
-        let mut sr: Value =
-            serde_json::from_str(crate::examples::REFERRAL_FROM_GP).expect("example");
-        assert!(warnings(&sr).is_empty());
-        sr["code"] = json!({"coding": [{"system": "http://snomed.info/sct", "code": "3457005", "display": "Patient referral"}]});
-        let found = warnings(&sr);
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].severity, Severity::Warning);
-        assert!(
-            found[0]
-                .diagnostics
-                .contains("http://snomed.info/sct|3457005"),
-            "{}",
-            found[0].diagnostics
-        );
-        assert_eq!(
-            found[0].expression.as_deref(),
-            Some("ServiceRequest.code.coding")
         );
     }
 }

@@ -37,6 +37,73 @@ async fn readiness_reports_the_store_its_migrations_and_the_delivery_worker() {
 }
 
 #[tokio::test]
+async fn refusals_are_logged_with_route_status_and_issue_codes_but_no_patient_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partner = FhirPartner::start().await.expect("partner");
+    let gateway =
+        GatewayProcess::start(&write_config(dir.path(), &partner.url()), dir.path()).await;
+    let token = gateway.gp_token(dir.path()).await;
+    let http = reqwest::Client::new();
+    let post = |content_type: &'static str, body: String| {
+        http.post(format!("{}/ServiceRequest", gateway.fhir))
+            .bearer_auth(&token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let mut invalid: Value = serde_json::from_str(REFERRAL).expect("example");
+    invalid["status"] = Value::from("draft");
+    invalid["intent"] = Value::from("wish");
+    let unprocessable = post("application/fhir+json", invalid.to_string())
+        .await
+        .expect("post");
+    assert_eq!(
+        unprocessable.status(),
+        reqwest::StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let unsupported = post("text/plain", REFERRAL.to_owned()).await.expect("post");
+    assert_eq!(
+        unsupported.status(),
+        reqwest::StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+
+    let mut refusals = Vec::new();
+    for _ in 0..50 {
+        refusals = gateway
+            .log()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l.to_string().contains("request refused"))
+            .collect();
+        if refusals.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = refusals
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(refusals.len(), 2, "{}", gateway.log());
+    for (line, status, code) in [
+        (&refusals[0], "422", "value"),
+        (&refusals[1], "415", "not-supported"),
+    ] {
+        let line = line.to_string();
+        assert!(
+            line.contains("\"POST\"") && line.contains("/fhir/{type}"),
+            "{line}"
+        );
+        assert!(line.contains(status), "{line}");
+        assert!(line.contains(code), "{line}");
+    }
+    for private in ["9434765919", "Okafor", "1948-03-14", "07700 900123"] {
+        assert!(!text.contains(private), "{private} reached the log: {text}");
+    }
+}
+
+#[tokio::test]
 async fn sigterm_under_load_answers_completely_and_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().expect("tempdir");
     let partner = FhirPartner::start().await.expect("partner");

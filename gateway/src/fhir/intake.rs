@@ -206,10 +206,11 @@ pub(crate) async fn intake(
         Ok(_) => return Err(ApiError::unprocessable(issues)),
         Err(more) => return Err(ApiError::unprocessable(merge(issues, more))),
     };
+    // Accepted with warnings (e.g. a service code outside the social prescribing ValueSet): the
+    // sender is told, not left to find out from a link worker.
     let warnings: Vec<Issue> = issues
         .into_iter()
         .filter(|i| i.severity == Severity::Warning)
-        .chain(signpost_profiles::referral::warnings(&sr))
         .collect();
     if referral.requester != who.organisation {
         audit::refusal(

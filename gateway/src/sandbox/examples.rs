@@ -55,10 +55,7 @@ pub fn onward_referral() -> Result<Value, serde_json::Error> {
         "identifier": { "system": ODS, "value": "LWS001" },
         "display": "Riverside Social Prescribing Service"
     });
-    body["performer"] = json!([{
-        "identifier": { "system": ODS, "value": "VCS001" },
-        "display": "Mill Lane Walking Group"
-    }]);
+    body["performer"] = super::journey::performer_json(("VCS001", "Mill Lane Walking Group"));
     body["note"] =
         json!([{ "text": "Would like a gentle walk to start with; mornings suit best" }]);
     Ok(body)

@@ -80,8 +80,9 @@ fn request_command(
             based_on,
             performer: (ods, name),
         } => {
+            let performer = super::journey::performer_json((ods, name));
             before = format!(
-                "jq --arg sr \"ServiceRequest/${based_on}\" '.basedOn = [{{reference: $sr}}] | .performer[0].identifier.value = \"{ods}\" | .performer[0].display = \"{name}\"' {DATA_DIR}/{} | ",
+                "jq --arg sr \"ServiceRequest/${based_on}\" '.basedOn = [{{reference: $sr}}] | .performer = {performer}' {DATA_DIR}/{} | ",
                 super::examples::ONWARD_REFERRAL
             );
             curl.push_str(" -H 'Content-Type: application/fhir+json' --data @-");
@@ -214,15 +215,6 @@ pub fn guide(config: &Config, exe: &str) -> String {
         "\nWhat this server offers (no token needed):\n\n{INDENT}curl -s {base}/fhir/metadata | jq '{{software, fhirVersion}}'\n\n{LAST_LINE}\n"
     ));
     out
-}
-
-/// The commands in a printed guide, in order.
-pub fn commands(guide: &str) -> Vec<&str> {
-    guide
-        .lines()
-        .filter_map(|l| l.strip_prefix(INDENT))
-        .filter(|l| !l.starts_with(' '))
-        .collect()
 }
 
 #[cfg(test)]

@@ -339,6 +339,14 @@ pub fn steps(config: &Config) -> Vec<Step> {
     ]
 }
 
+/// `ServiceRequest.performer` naming one organisation by ODS code.
+pub fn performer_json((ods, name): (&str, &str)) -> Value {
+    json!([{
+        "identifier": { "system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": ods },
+        "display": name
+    }])
+}
+
 /// The onward referral file's content addressed to `performer`, `basedOn` the GP referral `sr`.
 pub fn onward_body(
     file: &str,
@@ -346,8 +354,12 @@ pub fn onward_body(
     performer: (&str, &str),
 ) -> Result<Value, serde_json::Error> {
     let mut body: Value = serde_json::from_str(file)?;
+    if !body.is_object() {
+        return Err(serde::de::Error::custom(
+            "the onward referral is not a JSON object",
+        ));
+    }
     body["basedOn"] = json!([{ "reference": format!("ServiceRequest/{sr}") }]);
-    body["performer"][0]["identifier"]["value"] = json!(performer.0);
-    body["performer"][0]["display"] = json!(performer.1);
+    body["performer"] = performer_json(performer);
     Ok(body)
 }

@@ -35,7 +35,7 @@ pub struct Check<C> {
     pub id: &'static str,
     /// One line on what is checked.
     pub title: &'static str,
-    /// The rule it tests: a DESIGN.md section, or the FHIR, BaRS, SMART or Standard Webhooks rule.
+    /// The rule it tests: a section of the README, or the FHIR, BaRS, SMART or Standard Webhooks rule.
     pub requirement: &'static str,
     /// The check itself.
     pub run: for<'a> fn(&'a C) -> Body<'a>,

@@ -13,7 +13,7 @@ pub static CHECKS: &[Check<GatewayContext>] = &[
     Check {
         id: "metadata.capability-statement",
         title: "GET /metadata answers a FHIR R4 CapabilityStatement offering referral create",
-        requirement: "FHIR R4 RESTful API 3.1.0.3 capabilities; DESIGN.md section 4",
+        requirement: "FHIR R4 RESTful API 3.1.0.3 capabilities; README, HTTP API",
         run: capability_statement,
     },
     Check {
@@ -37,25 +37,25 @@ pub static CHECKS: &[Check<GatewayContext>] = &[
     Check {
         id: "auth.no-token",
         title: "a request without a token is 401 with an OperationOutcome",
-        requirement: "DESIGN.md section 7: every endpoint token-secured",
+        requirement: "README, Security: every endpoint token-secured",
         run: no_token,
     },
     Check {
         id: "intake.referral-creates-task",
         title: "a valid referral is 201 with Location and ETag, and a requested Task for the link worker",
-        requirement: "DESIGN.md section 5; HL7 Gravity SDOH referral Task",
+        requirement: "README, The referral journey; HL7 Gravity SDOH referral Task",
         run: referral_creates_task,
     },
     Check {
         id: "intake.bad-nhs-number",
         title: "an NHS number with a wrong check digit is 422 naming the element",
-        requirement: "NHS number modulus 11; UK Core Patient identifier; DESIGN.md section 4 (422)",
+        requirement: "NHS number modulus 11; UK Core Patient identifier; README, Errors (422)",
         run: bad_nhs_number,
     },
     Check {
         id: "intake.unknown-element",
         title: "an element FHIR R4 does not define is 400 structure naming it",
-        requirement: "FHIR R4 JSON representation; DESIGN.md section 4 (400)",
+        requirement: "FHIR R4 JSON representation; README, Errors (400)",
         run: unknown_element,
     },
     Check {
@@ -67,25 +67,25 @@ pub static CHECKS: &[Check<GatewayContext>] = &[
     Check {
         id: "intake.if-none-exist",
         title: "a repeated conditional create returns the first referral, not a second",
-        requirement: "FHIR R4 conditional create (If-None-Exist); DESIGN.md section 4",
+        requirement: "FHIR R4 conditional create (If-None-Exist); README, HTTP API",
         run: if_none_exist,
     },
     Check {
         id: "tenancy.vcs-cannot-read-gp-referral",
         title: "a VCS provider not party to a referral cannot read it",
-        requirement: "DESIGN.md section 7: organisations see only referrals they are party to",
+        requirement: "README, Security: organisations see only referrals they are party to",
         run: vcs_cannot_read,
     },
     Check {
         id: "tenancy.requester-is-caller",
         title: "a client cannot refer on behalf of another organisation",
-        requirement: "DESIGN.md section 7: requester must be the caller's organisation (403)",
+        requirement: "README, Security: requester must be the caller's organisation (403)",
         run: requester_is_caller,
     },
     Check {
         id: "update.if-match-required",
         title: "a Task update without If-Match is 428",
-        requirement: "FHIR R4 versioned update; DESIGN.md section 4",
+        requirement: "FHIR R4 versioned update; README, HTTP API",
         run: if_match_required,
     },
     Check {
@@ -97,13 +97,13 @@ pub static CHECKS: &[Check<GatewayContext>] = &[
     Check {
         id: "workflow.forbidden-transition",
         title: "a Task cannot jump from requested to completed",
-        requirement: "FHIR R4 Task state machine; DESIGN.md section 5",
+        requirement: "FHIR R4 Task state machine; README, The referral journey",
         run: forbidden_transition,
     },
     Check {
         id: "journey.referral-to-outcome",
         title: "GP refers, link worker refers onward, the VCS provider completes, the GP sees the outcome",
-        requirement: "DESIGN.md section 5 (workflow); HL7 Gravity SDOH referral",
+        requirement: "README, The referral journey; HL7 Gravity SDOH referral",
         run: journey,
     },
 ];

@@ -15,25 +15,25 @@ pub static CHECKS: &[Check<PartnerContext>] = &[
     Check {
         id: "partner.accepts-new-task",
         title: "a new referral Task is acknowledged with a 2xx",
-        requirement: "DESIGN.md section 6: adapters (fhir-rest transaction, BaRS $process-message, Standard Webhooks)",
+        requirement: "README, Delivery and adapters: adapters (fhir-rest transaction, BaRS $process-message, Standard Webhooks)",
         run: accepts_new_task,
     },
     Check {
         id: "partner.duplicate-is-idempotent",
         title: "the same delivery sent twice is acknowledged both times",
-        requirement: "DESIGN.md section 6: at-least-once delivery, receivers drop duplicates (PUT by id, X-Request-Id, webhook-id)",
+        requirement: "README, Delivery and adapters: at-least-once delivery, receivers drop duplicates (PUT by id, X-Request-Id, webhook-id)",
         run: duplicate_is_idempotent,
     },
     Check {
         id: "partner.accepts-update",
         title: "a change to a Task it holds (cancelled by the referrer) is acknowledged",
-        requirement: "DESIGN.md section 5: status flows down the chain",
+        requirement: "README, The referral journey: status flows down the chain",
         run: accepts_update,
     },
     Check {
         id: "partner.reports-status",
         title: "the partner reports accepting or declining the referral, correctly, within the time limit",
-        requirement: "DESIGN.md sections 5 and 6: status flows back (FHIR Task update with If-Match, or a signed Standard Webhooks status message)",
+        requirement: "README, The referral journey and Delivery and adapters: status flows back (FHIR Task update with If-Match, or a signed Standard Webhooks status message)",
         run: reports_status,
     },
 ];
