@@ -67,6 +67,9 @@ pub enum TourError {
         /// The status.
         status: u16,
     },
+    /// The journey's steps are out of order (a bug in the steps, not in the sandbox).
+    #[error("{0}")]
+    Step(String),
     /// An answer lacked what the next step needs.
     #[error("the answer has no {pointer}, which the next steps need ({var})")]
     Missing {
@@ -142,8 +145,11 @@ impl Tour {
         std::fs::read_to_string(&path).map_err(|source| TourError::File { path, source })
     }
 
-    fn token(&self, party: &Party) -> &str {
-        self.vars.get(party.token_var).map_or("", String::as_str)
+    fn token(&self, party: &Party) -> Result<&str, TourError> {
+        self.vars
+            .get(party.token_var)
+            .map(String::as_str)
+            .ok_or_else(|| TourError::Step(format!("no token yet for {}", party.client)))
     }
 
     async fn act(&mut self, action: &Action) -> Result<(), TourError> {
@@ -184,17 +190,9 @@ impl Tour {
                         pointer: "/meta/versionId".into(),
                     })?
                     .to_owned();
-                let patch = match body {
-                    Body::Patch(patch) => patch.clone(),
-                    Body::PatchFile(file) => {
-                        let text = self.read(file)?;
-                        serde_json::from_str(&text).map_err(|e| TourError::Content {
-                            path: self.data.join(file),
-                            why: e.to_string(),
-                        })?
-                    }
-                    Body::Empty | Body::Resource(_) | Body::Onward { .. } => Value::Null,
-                };
+                let patch = self.body(body)?.ok_or_else(|| {
+                    TourError::Step("a Task update step names no JSON Patch".into())
+                })?;
                 println!("  (the Task is at version {version})");
                 self.patch(party, &path, &patch, &version).await
             }
@@ -278,7 +276,7 @@ impl Tour {
             Method::Get => ("GET", self.http.get(&url)),
             Method::Post => ("POST", self.http.post(&url)),
         };
-        request = request.bearer_auth(self.token(party));
+        request = request.bearer_auth(self.token(party)?);
         println!("-> {name} {url}   (as {})", party.who);
         if let Some(body) = body {
             print!("{}", indented(&pretty(&body)));
@@ -295,7 +293,7 @@ impl Tour {
         let response = self
             .http
             .get(&url)
-            .bearer_auth(self.token(party))
+            .bearer_auth(self.token(party)?)
             .send()
             .await
             .map_err(|source| TourError::Unreachable {
@@ -332,7 +330,7 @@ impl Tour {
         let request = self
             .http
             .patch(&url)
-            .bearer_auth(self.token(party))
+            .bearer_auth(self.token(party)?)
             .header("content-type", "application/json-patch+json")
             .header("if-match", format!("W/\"{version}\""))
             .body(patch.to_string());
