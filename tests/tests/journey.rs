@@ -2,7 +2,7 @@
 //! a GP system and a link-worker platform and one VCS provider that are pushed to (FHIR servers),
 //! and a second VCS provider that polls. After each step: what each party sees and receives.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::path::Path;
