@@ -1,6 +1,6 @@
 //! SMART Backend Services, scopes, tenancy and audit, over real HTTP with real keys.
 
-mod support;
+use crate::support;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -1,7 +1,7 @@
 //! NHS BaRS messaging: a GP system's referral message in through `$process-message`, the
 //! same intake as `POST /fhir/ServiceRequest`, and out to a BaRS link-worker platform.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

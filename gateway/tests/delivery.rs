@@ -2,7 +2,7 @@
 //! dead letters and replay, permanent refusals, circuit breaking, isolation from a hung
 //! partner, per-Task ordering, signed events out and signed status updates in.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! The FHIR API over real HTTP, with the real router and a real SQLite file.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! Task updates through the workflow rules: versions, transitions, actors, outcomes, propagation.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! The command line: `check-config`, `keygen` and `validate` through the real binary.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! The conformance kit, through the real `signpost conformance` command: it passes against
 //! Signpost, and against deliberately broken targets it fails the right checks and only those.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! Every file under `deploy/` parses, and its ports, paths and variables agree with the
 //! configuration the binary accepts.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

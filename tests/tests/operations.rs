@@ -1,6 +1,6 @@
 //! Operating the real binary: readiness, and a SIGTERM in the middle of load.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

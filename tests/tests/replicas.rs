@@ -1,7 +1,7 @@
 //! Several `signpost serve` processes on one PostgreSQL database, and crashes on both stores:
 //! nothing acknowledged is lost, nothing is delivered twice, nothing refused is stored.
 
-mod support;
+use crate::support;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;

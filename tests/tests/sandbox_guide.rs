@@ -2,7 +2,7 @@
 //! into a shell, in order) and `signpost sandbox tour`, each ending where the GP sees the
 //! referral completed with its outcomes.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt as _;

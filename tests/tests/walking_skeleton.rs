@@ -1,6 +1,6 @@
 //! A referral travels from a GP system through the real `signpost` binary to a link-worker platform.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::time::Duration;

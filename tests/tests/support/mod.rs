@@ -7,6 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+pub use config::TestConfig;
+
+mod config;
+
 /// The `signpost` binary, built once per test process (a no-op when it is up to date).
 pub fn binary() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
@@ -119,7 +123,7 @@ impl GatewayProcess {
     pub async fn gp_token(&self, dir: &Path) -> String {
         self.token_as(
             dir,
-            "gp",
+            GP_CLIENT,
             GP_CLIENT,
             "system/ServiceRequest.crs system/Task.rs",
         )
@@ -225,53 +229,17 @@ pub const GP_CLIENT: &str = "riverside-gp-system";
 /// A config with Riverside Surgery routed to a link-worker service reached by `fhir-rest` at `partner_url`,
 /// fast retries so tests do not wait, and a GP client whose key is written beside it.
 pub fn write_config(dir: &Path, partner_url: &str) -> PathBuf {
-    let path = dir.join("signpost.toml");
-    let key = signpost_conformance::keys::ClientKey::generate(
-        signpost_conformance::keys::KeyAlgorithm::Es384,
-    )
-    .expect("key");
-    std::fs::write(dir.join("gp.pem"), key.private_pem()).expect("pem");
-    std::fs::write(dir.join("gp.jwks.json"), key.jwks().to_string()).expect("jwks");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[store]
-url = "sqlite://signpost.db"
-
-[delivery]
-max_attempts = 1000
-backoff_base_ms = 20
-backoff_max_ms = 200
-poll_interval_ms = 50
-lease_seconds = 2
-
-[[organisation]]
-ods = "A81001"
-name = "Riverside Surgery"
-role = "gp"
-
-[[organisation]]
-ods = "LWS001"
-name = "Riverside Social Prescribing Service"
-role = "link-worker"
-[organisation.adapter]
-kind = "fhir-rest"
-url = "{partner_url}"
-timeout_seconds = 1
-
-[[client]]
-id = "riverside-gp-system"
-organisation = "A81001"
-jwks = "gp.jwks.json"
-scopes = ["system/ServiceRequest.crs", "system/Task.rs"]
-
-[[route]]
-from = "A81001"
-to = "LWS001"
-"#
-        ),
-    )
-    .expect("write config");
-    path
+    TestConfig::default()
+        .delivery("max_attempts = 1000")
+        .delivery("lease_seconds = 2")
+        .organisation("A81001")
+        .pushed_to("LWS001", partner_url, "timeout_seconds = 1\n")
+        .client(
+            dir,
+            GP_CLIENT,
+            "A81001",
+            r#"["system/ServiceRequest.crs", "system/Task.rs"]"#,
+        )
+        .route("A81001", "LWS001")
+        .write(dir.join("signpost.toml"))
 }
