@@ -20,6 +20,9 @@ pub enum AdapterConfigError {
     /// The settings do not fit the adapter's config type.
     #[error("{0}")]
     Settings(String),
+    /// The adapter's HTTP client could not be made (e.g. no TLS backend).
+    #[error("could not make the adapter's HTTP client: {0}")]
+    HttpClient(String),
 }
 
 type Builder = fn(&Value) -> Result<Arc<dyn Outbound>, AdapterConfigError>;

@@ -39,10 +39,7 @@ pub struct Bars {
 pub fn build(value: &Value) -> Result<Arc<dyn Outbound>, AdapterConfigError> {
     let config: BarsConfig = settings(value)?;
     config.check()?;
-    let client = reqwest::Client::builder()
-        .timeout(config.timeout())
-        .build()
-        .unwrap_or_default();
+    let client = http::client(None, config.timeout())?;
     Ok(Arc::new(Bars { config, client }))
 }
 

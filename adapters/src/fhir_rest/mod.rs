@@ -28,18 +28,14 @@ pub struct FhirRest {
 pub fn build(value: &Value) -> Result<Arc<dyn Outbound>, AdapterConfigError> {
     let config: FhirRestConfig = settings(value)?;
     config.check()?;
-    Ok(Arc::new(FhirRest::new(config)))
+    Ok(Arc::new(FhirRest::new(config)?))
 }
 
 impl FhirRest {
     /// An adapter for one partner.
-    pub fn new(config: FhirRestConfig) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout())
-            .timeout(config.timeout())
-            .build()
-            .unwrap_or_default();
-        Self { config, client }
+    pub fn new(config: FhirRestConfig) -> Result<Self, AdapterConfigError> {
+        let client = http::client(Some(config.connect_timeout()), config.timeout())?;
+        Ok(Self { config, client })
     }
 }
 

@@ -35,10 +35,7 @@ pub struct Webhook {
 pub fn build(value: &Value) -> Result<Arc<dyn Outbound>, AdapterConfigError> {
     let config: WebhookConfig = settings(value)?;
     let secret = config.check()?;
-    let client = reqwest::Client::builder()
-        .timeout(config.timeout())
-        .build()
-        .unwrap_or_default();
+    let client = http::client(None, config.timeout())?;
     Ok(Arc::new(Webhook {
         timeout: config.timeout(),
         url: config.url,
