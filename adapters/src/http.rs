@@ -1,8 +1,24 @@
-//! The retry verdict for HTTP answers, shared by every HTTP adapter.
+//! What every HTTP adapter shares: its client, and the retry verdict for HTTP answers.
 
 use std::time::Duration;
 
+use crate::registry::AdapterConfigError;
 use crate::{DeliveryError, Receipt};
+
+/// The client an adapter sends with; refuses rather than fall back to a client without timeouts,
+/// which would let a hung partner hold a delivery past its lease.
+pub fn client(
+    connect_timeout: Option<Duration>,
+    timeout: Duration,
+) -> Result<reqwest::Client, AdapterConfigError> {
+    let mut builder = reqwest::Client::builder().timeout(timeout);
+    if let Some(connect_timeout) = connect_timeout {
+        builder = builder.connect_timeout(connect_timeout);
+    }
+    builder
+        .build()
+        .map_err(|e| AdapterConfigError::HttpClient(e.to_string()))
+}
 
 /// Longest answer body kept in an error message (partners sometimes answer with a whole web page).
 const MAX_BODY_IN_ERROR: usize = 1024;
@@ -62,4 +78,28 @@ pub fn transport_error(error: &reqwest::Error) -> DeliveryError {
         "request failed"
     };
     DeliveryError::transient(format!("{what}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_client_gives_up_on_a_partner_that_never_answers() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        // Accepts the connection and holds it open without a word.
+        let held = tokio::spawn(async move { listener.accept().await });
+        let client =
+            client(Some(Duration::from_secs(1)), Duration::from_millis(200)).expect("client");
+        let error = client
+            .get(format!("http://{addr}/"))
+            .send()
+            .await
+            .expect_err("no answer");
+        assert!(error.is_timeout(), "{error}");
+        held.abort();
+    }
 }

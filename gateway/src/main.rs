@@ -130,7 +130,7 @@ struct ConformanceArgs {
     #[arg(long, default_value = "signpost-data/keys")]
     sandbox_keys: PathBuf,
     /// Partner roles: how the kit delivers Tasks.
-    #[arg(long, default_value = "fhir-rest", value_parser = ["fhir-rest", "bars", "webhook"])]
+    #[arg(long, default_value = signpost_adapters::fhir_rest::KIND, value_parser = clap::builder::PossibleValuesParser::new(signpost_adapters::known_kinds()))]
     adapter: String,
     /// Partner roles: the partner's ODS code (default LWS001 or VCS001).
     #[arg(long)]

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use signpost_adapters::Outbound;
-use signpost_adapters::webhook::Secret;
+use signpost_adapters::webhook::StatusUpdates;
 use signpost_profiles::{Issue, IssueType, OdsCode, Referral};
 
 use crate::config::{Config, Organisation, Role};
@@ -13,8 +13,7 @@ use crate::config::{Config, Organisation, Role};
 pub struct Directory {
     organisations: HashMap<OdsCode, Organisation>,
     routes: HashMap<OdsCode, OdsCode>,
-    adapters: HashMap<OdsCode, Arc<dyn Outbound>>,
-    webhook_secrets: HashMap<OdsCode, Secret>,
+    adapters: HashMap<OdsCode, signpost_adapters::Adapter>,
 }
 
 /// Why no destination could be chosen.
@@ -45,27 +44,15 @@ impl RoutingError {
 }
 
 impl Directory {
-    /// Builds the directory and every configured adapter (config was checked, so adapters build).
+    /// The directory, with the adapters built when the config was loaded.
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
-        let mut adapters = HashMap::new();
-        let mut webhook_secrets = HashMap::new();
-        for org in &config.organisations {
-            if let Some(settings) = &org.adapter {
-                let adapter =
-                    signpost_adapters::build_outbound(&settings.kind, &settings.settings_json())
-                        .map_err(|e| anyhow::anyhow!("organisation {}: {e}", org.ods))?;
-                adapters.insert(org.ods.clone(), adapter);
-                if settings.kind == signpost_adapters::webhook::KIND
-                    && let Some(secret) = settings
-                        .settings_json()
-                        .get("secret")
-                        .and_then(|s| s.as_str())
-                {
-                    let secret = Secret::parse(secret)
-                        .map_err(|e| anyhow::anyhow!("organisation {}: {e}", org.ods))?;
-                    webhook_secrets.insert(org.ods.clone(), secret);
-                }
-            }
+        // A config is only made by loading it, which builds every adapter; one missing is a bug.
+        if let Some(org) = config
+            .organisations
+            .iter()
+            .find(|o| o.adapter.is_some() && !config.adapters.0.contains_key(&o.ods))
+        {
+            anyhow::bail!("organisation {}: its adapter was not built", org.ods);
         }
         Ok(Self {
             organisations: config
@@ -78,14 +65,13 @@ impl Directory {
                 .iter()
                 .map(|r| (r.from.clone(), r.to.clone()))
                 .collect(),
-            adapters,
-            webhook_secrets,
+            adapters: config.adapters.0.clone(),
         })
     }
 
-    /// The secret that verifies a webhook partner's status updates.
-    pub fn webhook_secret(&self, ods: &OdsCode) -> Option<&Secret> {
-        self.webhook_secrets.get(ods)
+    /// The verifier of a webhook partner's status updates.
+    pub fn webhook_status(&self, ods: &OdsCode) -> Option<&StatusUpdates> {
+        self.adapters.get(ods).and_then(|a| a.webhook_status())
     }
 
     /// The organisation with this ODS code.
@@ -95,7 +81,7 @@ impl Directory {
 
     /// The adapter that reaches an organisation; `None` when it polls.
     pub fn adapter(&self, ods: &OdsCode) -> Option<&Arc<dyn Outbound>> {
-        self.adapters.get(ods)
+        self.adapters.get(ods).map(|a| &a.outbound)
     }
 
     /// Chooses the VCS organisation that will own an onward referral's Task: its first VCS performer.

@@ -6,6 +6,7 @@ mod json_path;
 pub mod nhs_number;
 pub mod ods;
 pub mod outcome;
+pub mod outcome_measure;
 pub mod referral;
 pub mod resource;
 pub mod validation;

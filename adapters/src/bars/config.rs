@@ -6,6 +6,12 @@ use serde::Deserialize;
 
 use crate::registry::AdapterConfigError;
 
+/// Example settings, as written under `[organisation.adapter]` after `kind = "bars"`.
+pub const EXAMPLE: &str = r#"url = "https://receiver.example/fhir"
+target_identifier = "2000123456"
+timeout_seconds = 30
+"#;
+
 /// `[organisation.adapter]` with `kind = "bars"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

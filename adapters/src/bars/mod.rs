@@ -4,6 +4,7 @@
 //! carries the same `X-Request-Id`, as BaRS requires of a retry.
 
 mod config;
+pub mod inbound;
 #[cfg(test)]
 mod tests;
 
@@ -14,13 +15,20 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-pub use config::BarsConfig;
+pub use config::{BarsConfig, EXAMPLE};
 
-use crate::registry::{AdapterConfigError, settings};
-use crate::{Delivery, DeliveryError, DeliveryEvent, Outbound, Receipt, http};
+use crate::registry::{AdapterConfigError, Registration, settings};
+use crate::{Adapter, Delivery, DeliveryError, DeliveryEvent, Receipt, http};
 
 /// The config `kind` of this adapter.
 pub const KIND: &str = "bars";
+
+/// Its line in the registry.
+pub const REGISTRATION: Registration = Registration {
+    kind: KIND,
+    build,
+    example: EXAMPLE,
+};
 /// BaRS message events (https://fhir.nhs.uk/CodeSystem/message-events-bars).
 pub const EVENT_SYSTEM: &str = "https://fhir.nhs.uk/CodeSystem/message-events-bars";
 /// BaRS message reasons (https://fhir.nhs.uk/CodeSystem/message-reason-bars).
@@ -35,15 +43,13 @@ pub struct Bars {
     client: reqwest::Client,
 }
 
-/// Registry entry: builds the adapter from its settings.
-pub fn build(value: &Value) -> Result<Arc<dyn Outbound>, AdapterConfigError> {
+/// Builds the adapter from its settings. A BaRS receiver answers each message synchronously;
+/// the messages a GP system sends Signpost are read by [`inbound`], whoever sends them.
+pub fn build(value: &Value) -> Result<Adapter, AdapterConfigError> {
     let config: BarsConfig = settings(value)?;
     config.check()?;
-    let client = reqwest::Client::builder()
-        .timeout(config.timeout())
-        .build()
-        .unwrap_or_default();
-    Ok(Arc::new(Bars { config, client }))
+    let client = http::client(None, config.timeout())?;
+    Ok(Adapter::outbound_only(Arc::new(Bars { config, client })))
 }
 
 fn entry(resource: &Value) -> Value {
@@ -95,7 +101,7 @@ pub fn target_identifier(config: &BarsConfig) -> String {
 }
 
 #[async_trait]
-impl Outbound for Bars {
+impl crate::Outbound for Bars {
     fn kind(&self) -> &'static str {
         KIND
     }

@@ -6,6 +6,12 @@ use serde::Deserialize;
 
 use crate::registry::AdapterConfigError;
 
+/// Example settings, as written under `[organisation.adapter]` after `kind = "fhir-rest"`.
+pub const EXAMPLE: &str = r#"url = "https://partner.example/fhir"
+connect_timeout_seconds = 5
+timeout_seconds = 30
+"#;
+
 /// `[organisation.adapter]` with `kind = "fhir-rest"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

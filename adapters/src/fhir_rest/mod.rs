@@ -10,13 +10,20 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-pub use config::FhirRestConfig;
+pub use config::{EXAMPLE, FhirRestConfig};
 
-use crate::registry::{AdapterConfigError, settings};
-use crate::{Delivery, DeliveryError, Outbound, Receipt, http};
+use crate::registry::{AdapterConfigError, Registration, settings};
+use crate::{Adapter, Delivery, DeliveryError, Outbound, Receipt, http};
 
 /// The config `kind` of this adapter.
 pub const KIND: &str = "fhir-rest";
+
+/// Its line in the registry.
+pub const REGISTRATION: Registration = Registration {
+    kind: KIND,
+    build,
+    example: EXAMPLE,
+};
 
 /// Delivers to a partner's FHIR R4 server.
 pub struct FhirRest {
@@ -24,22 +31,18 @@ pub struct FhirRest {
     client: reqwest::Client,
 }
 
-/// Registry entry: builds the adapter from its settings.
-pub fn build(value: &Value) -> Result<Arc<dyn Outbound>, AdapterConfigError> {
+/// Builds the adapter from its settings; FHIR REST partners send nothing back through it.
+pub fn build(value: &Value) -> Result<Adapter, AdapterConfigError> {
     let config: FhirRestConfig = settings(value)?;
     config.check()?;
-    Ok(Arc::new(FhirRest::new(config)))
+    Ok(Adapter::outbound_only(Arc::new(FhirRest::new(config)?)))
 }
 
 impl FhirRest {
     /// An adapter for one partner.
-    pub fn new(config: FhirRestConfig) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout())
-            .timeout(config.timeout())
-            .build()
-            .unwrap_or_default();
-        Self { config, client }
+    pub fn new(config: FhirRestConfig) -> Result<Self, AdapterConfigError> {
+        let client = http::client(Some(config.connect_timeout()), config.timeout())?;
+        Ok(Self { config, client })
     }
 }
 

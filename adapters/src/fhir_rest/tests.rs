@@ -55,6 +55,7 @@ fn adapter(url: String) -> FhirRest {
         connect_timeout_seconds: Some(1),
         timeout_seconds: Some(2),
     })
+    .expect("adapter")
 }
 
 #[tokio::test]

@@ -7,6 +7,13 @@ use serde::Deserialize;
 use super::signature::Secret;
 use crate::registry::AdapterConfigError;
 
+/// Example settings, as written under `[organisation.adapter]` after `kind = "webhook"`; make a
+/// secret of your own: `whsec_` and 24 or more random bytes in base64 (`openssl rand -base64 32`).
+pub const EXAMPLE: &str = r#"url = "https://partner.example/signpost-events"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAAAA"
+timeout_seconds = 15
+"#;
+
 /// `[organisation.adapter]` with `kind = "webhook"`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

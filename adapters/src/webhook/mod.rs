@@ -1,8 +1,9 @@
 //! `webhook`: a compact JSON event per Task change, signed per Standard Webhooks, for partners
 //! whose system is a small web app rather than a FHIR server. The same secret verifies the
-//! partner's status updates coming back (see the gateway's inbound webhook endpoint).
+//! partner's status updates coming back ([`inbound`]).
 
 mod config;
+pub mod inbound;
 pub mod signature;
 #[cfg(test)]
 mod tests;
@@ -14,14 +15,22 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-pub use config::WebhookConfig;
+pub use config::{EXAMPLE, WebhookConfig};
+pub use inbound::{InboundError, SignedStatusUpdate, StatusUpdate, StatusUpdates};
 pub use signature::{Secret, SignatureError, TOLERANCE};
 
-use crate::registry::{AdapterConfigError, settings};
-use crate::{Delivery, DeliveryError, DeliveryEvent, Outbound, Receipt, http};
+use crate::registry::{AdapterConfigError, Registration, settings};
+use crate::{Adapter, Delivery, DeliveryError, DeliveryEvent, Inbound, Outbound, Receipt, http};
 
 /// The config `kind` of this adapter.
 pub const KIND: &str = "webhook";
+
+/// Its line in the registry.
+pub const REGISTRATION: Registration = Registration {
+    kind: KIND,
+    build,
+    example: EXAMPLE,
+};
 
 /// Delivers signed events to one partner.
 pub struct Webhook {
@@ -31,20 +40,21 @@ pub struct Webhook {
     timeout: std::time::Duration,
 }
 
-/// Registry entry: builds the adapter from its settings.
-pub fn build(value: &Value) -> Result<Arc<dyn Outbound>, AdapterConfigError> {
+/// Builds both directions from the settings: signed events out, and the verifier of the
+/// partner's status updates, with the one secret parsed once.
+pub fn build(value: &Value) -> Result<Adapter, AdapterConfigError> {
     let config: WebhookConfig = settings(value)?;
     let secret = config.check()?;
-    let client = reqwest::Client::builder()
-        .timeout(config.timeout())
-        .build()
-        .unwrap_or_default();
-    Ok(Arc::new(Webhook {
-        timeout: config.timeout(),
-        url: config.url,
-        secret,
-        client,
-    }))
+    let client = http::client(None, config.timeout())?;
+    Ok(Adapter {
+        inbound: Some(Inbound::WebhookStatus(StatusUpdates::new(secret.clone()))),
+        outbound: Arc::new(Webhook {
+            timeout: config.timeout(),
+            url: config.url,
+            secret,
+            client,
+        }),
+    })
 }
 
 /// The event body: what changed, with just enough of the referral to act on.

@@ -139,8 +139,16 @@ async fn delivers_a_compact_signed_event_that_verifies() {
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAAAA";
     let adapter =
         build(&json!({"url": format!("http://{addr}/hook"), "secret": secret})).expect("adapter");
-    adapter.deliver(&delivery()).await.expect("delivered");
-    adapter.deliver(&delivery()).await.expect("delivered again");
+    adapter
+        .outbound
+        .deliver(&delivery())
+        .await
+        .expect("delivered");
+    adapter
+        .outbound
+        .deliver(&delivery())
+        .await
+        .expect("delivered again");
 
     let seen = seen.lock().expect("lock");
     let (headers, body) = &seen[0];

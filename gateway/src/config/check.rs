@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use super::{Parsed, Role};
+use super::{Adapters, Parsed, Role};
 
 /// Every problem found in a config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,9 @@ impl Parsed {
     /// Pushes every cross-field mistake among the parts that parsed. A reference to an
     /// organisation is only judged when every organisation parsed: the one named may be the
     /// one that did not.
-    pub(super) fn check(&self, errors: &mut Vec<(String, String)>) {
+    /// Returns every adapter that built, by organisation: the only time they are built.
+    pub(super) fn check(&self, errors: &mut Vec<(String, String)>) -> Adapters {
+        let mut adapters = Adapters::default();
         let mut push = |path: String, message: String| errors.push((path, message));
 
         if let Some(server) = &self.server {
@@ -105,22 +107,24 @@ impl Parsed {
                 );
             }
             if let Some(adapter) = &org.adapter {
-                match signpost_adapters::build_outbound(&adapter.kind, &adapter.settings_json()) {
+                match signpost_adapters::build(&adapter.kind, &adapter.settings_json()) {
                     Err(e) => push(format!("organisation[{i}].adapter"), e.to_string()),
                     // A delivery still running when its lease ends would be claimed and sent again.
                     Ok(built) => {
+                        let timeout = built.outbound.timeout();
                         if let Some(delivery) = &self.delivery
-                            && built.timeout().as_secs() >= delivery.lease_seconds
+                            && timeout.as_secs() >= delivery.lease_seconds
                         {
                             push(
                                 format!("organisation[{i}].adapter"),
                                 format!(
                                     "its timeout ({}s) must be shorter than delivery.lease_seconds ({}s)",
-                                    built.timeout().as_secs(),
+                                    timeout.as_secs(),
                                     delivery.lease_seconds
                                 ),
                             );
                         }
+                        adapters.0.insert(org.ods.clone(), built);
                     }
                 }
             }
@@ -202,6 +206,7 @@ impl Parsed {
                 Some(_) => {}
             }
         }
+        adapters
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod check;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -42,7 +42,14 @@ pub struct Config {
     /// Default destinations for referrals that name no performer.
     #[serde(default, rename = "route")]
     pub routes: Vec<Route>,
+    /// Every configured adapter, built once when the config was checked.
+    #[serde(skip)]
+    pub adapters: Adapters,
 }
+
+/// The built adapters, by the organisation each reaches.
+#[derive(Debug, Clone, Default)]
+pub struct Adapters(pub HashMap<OdsCode, signpost_adapters::Adapter>);
 
 /// `[server]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -352,8 +359,8 @@ impl Config {
         {
             server.base_url = base_url;
         }
-        parsed.check(&mut errors);
-        match parsed.complete() {
+        let adapters = parsed.check(&mut errors);
+        match parsed.complete(adapters) {
             Some(config) if errors.is_empty() => Ok(config),
             // Every part that did not parse has pushed its error, so this list is not empty.
             _ => Err(ConfigErrors(errors)),
@@ -470,7 +477,7 @@ impl Parsed {
     }
 
     /// The config, when every part of it parsed.
-    fn complete(self) -> Option<Config> {
+    fn complete(self, adapters: Adapters) -> Option<Config> {
         Some(Config {
             server: self.server?,
             store: self.store?,
@@ -480,6 +487,7 @@ impl Parsed {
             organisations: self.organisations.into_iter().collect::<Option<_>>()?,
             clients: self.clients.into_iter().collect::<Option<_>>()?,
             routes: self.routes.into_iter().collect::<Option<_>>()?,
+            adapters,
         })
     }
 }

@@ -52,27 +52,33 @@ struct Prepared {
 }
 
 impl Prepared {
-    /// What the adapter sends, with the trace context of the current span.
-    fn delivery(&self, claimed: &ClaimedDelivery) -> Delivery {
+    /// What the adapter sends, with the trace context of the current span, or why a stored
+    /// version cannot be read (a partner is never sent `null` in its place).
+    fn delivery(&self, claimed: &ClaimedDelivery) -> Result<Delivery, String> {
         let entry = &claimed.entry;
         let json = |r: &StoredResource| {
-            let full = serde_json::from_str::<Value>(r.body.get()).unwrap_or(Value::Null);
-            if self.to_vcs {
+            let full = serde_json::from_str::<Value>(r.body.get()).map_err(|e| {
+                format!(
+                    "the stored {}/{}/_history/{} cannot be read: {e}",
+                    r.resource_type, r.id, r.version
+                )
+            })?;
+            Ok::<_, String>(if self.to_vcs {
                 minimise_for_vcs(&full)
             } else {
                 full
-            }
+            })
         };
-        Delivery {
+        Ok(Delivery {
             id: entry.id.clone(),
             idempotency_key: entry.idempotency_key.clone(),
             correlation_id: entry.correlation_id.clone(),
             event: DeliveryEvent::parse(&entry.event).unwrap_or(DeliveryEvent::TaskUpdated),
-            task: json(&self.task),
-            focus: json(&self.focus),
+            task: json(&self.task)?,
+            focus: json(&self.focus)?,
             attempt: claimed.attempts + 1,
             traceparent: traces::current_traceparent(),
-        }
+        })
     }
 }
 
@@ -303,10 +309,10 @@ impl DeliveryWorker {
                 give_back_claim(&*self.store, &entry.id).await;
                 return;
             }
-            Ok(prepared) => {
-                let delivery = prepared.delivery(&claimed.delivery);
-                prepared.adapter.deliver(&delivery).await.map(|_| ())
-            }
+            Ok(prepared) => match prepared.delivery(&claimed.delivery) {
+                Ok(delivery) => prepared.adapter.deliver(&delivery).await.map(|_| ()),
+                Err(reason) => Err(undeliverable(reason)),
+            },
             Err(reason) => Err(undeliverable(reason.clone())),
         };
         let recorded = match result {
@@ -436,5 +442,120 @@ impl DeliveryWorker {
 async fn give_back_claim(store: &dyn Store, id: &str) {
     if let Err(e) = store.release(id).await {
         tracing::warn!(error = %e, "could not give back a delivery; its lease will expire");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use serde_json::json;
+    use serde_json::value::RawValue;
+    use signpost_profiles::{NhsNumber, Referral};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::store::SqliteStore;
+    use crate::workflow::referral::new_referral;
+
+    /// A partner that counts what it is sent.
+    async fn counting_partner() -> (String, Arc<AtomicUsize>) {
+        let received = Arc::new(AtomicUsize::new(0));
+        let count = received.clone();
+        let app = axum::Router::new().route(
+            "/fhir",
+            axum::routing::post(move || {
+                count.fetch_add(1, Ordering::SeqCst);
+                async { "{}" }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (format!("http://{addr}/fhir"), received)
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_stored_body_fails_the_delivery_with_a_reason() {
+        let (url, received) = counting_partner().await;
+        let config = Config::from_toml(
+            &format!(
+                "[[organisation]]\nods = \"A81001\"\nname = \"Riverside Surgery\"\nrole = \"gp\"\n\
+                 [[organisation]]\nods = \"LWS001\"\nname = \"Riverside Link Workers\"\nrole = \"link-worker\"\n\
+                 [organisation.adapter]\nkind = \"fhir-rest\"\nurl = \"{url}\"\n"
+            ),
+            |_| None,
+        )
+        .expect("config");
+        let directory = Arc::new(Directory::from_config(&config).expect("directory"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
+                .await
+                .expect("store"),
+        );
+        let referral = Referral {
+            nhs_number: NhsNumber::parse("9434765919").expect("nhs"),
+            requester: OdsCode::parse("A81001").expect("ods"),
+            performers: Vec::new(),
+        };
+        let owner = directory
+            .organisation(&OdsCode::parse("LWS001").expect("ods"))
+            .expect("owner")
+            .clone();
+        let mut made = new_referral(
+            &json!({"resourceType": "ServiceRequest", "status": "active"}),
+            &referral,
+            &owner,
+            &directory,
+            "corr-1",
+            None,
+            now(),
+        )
+        .expect("referral");
+        // Well-formed JSON, so the store keeps it, but nested deeper than it can be read back.
+        let nested = format!(
+            "{{\"resourceType\":\"Task\",\"extension\":{}{}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        for write in &mut made.changes.writes {
+            if write.resource.resource_type == "Task" {
+                write.resource.body = RawValue::from_string(nested.clone()).expect("json");
+            }
+        }
+        store.commit(made.changes).await.expect("commit");
+
+        let worker = DeliveryWorker::new(
+            store.clone(),
+            directory,
+            config.delivery.clone(),
+            Arc::new(Notify::new()),
+        );
+        let lease = Duration::from_secs(worker.config.lease_seconds);
+        let claimed = store
+            .claim_deliveries(&worker.id, &worker.limits(), lease)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 1);
+        for ready in worker
+            .prepare(claimed, Instant::now())
+            .await
+            .expect("prepare")
+        {
+            worker.attempt(ready).await;
+        }
+
+        assert_eq!(
+            received.load(Ordering::SeqCst),
+            0,
+            "the partner is sent nothing"
+        );
+        let dead = store.list_deliveries("dead", 10).await.expect("dead");
+        assert_eq!(dead.len(), 1, "the delivery fails at once");
+        let reason = dead[0].last_error.clone().unwrap_or_default();
+        assert!(reason.contains("cannot be read"), "{reason}");
     }
 }

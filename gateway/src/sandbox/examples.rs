@@ -1,13 +1,12 @@
 //! The example files the sandbox writes for its guide, made with the sandbox's own ids.
 
 use serde_json::{Value, json};
+use signpost_profiles::outcome_measure::{
+    OUTCOME_SYSTEM as OUTCOME, TIMEPOINT_EXTENSION as TIMEPOINT,
+};
 
 /// The ODS code system, as Signpost's referrals write organisations.
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
-/// Signpost's outcome-measure code system.
-const OUTCOME: &str = "https://signpost.example/fhir/CodeSystem/outcome-measure";
-/// The extension saying whether a score is the baseline or the follow-up.
-const TIMEPOINT: &str = "https://signpost.example/fhir/StructureDefinition/measure-timepoint";
 
 /// Written into the onward referral's `basedOn`; the guide's command replaces it with the GP
 /// referral's id, which only exists once the GP system has posted it.

@@ -4,66 +4,13 @@
 //! in Signpost's own code system (see the README); each output carries its time point.
 
 use serde_json::Value;
+use signpost_profiles::outcome_measure::{MEASURES, MeasureValue, measure};
+pub use signpost_profiles::outcome_measure::{OUTCOME_SYSTEM, TIMEPOINT_EXTENSION, TIMEPOINTS};
 use signpost_profiles::{Issue, IssueType, ODS_SYSTEM};
-
-/// Signpost's code system for social prescribing outcome measures.
-pub const OUTCOME_SYSTEM: &str = "https://signpost.example/fhir/CodeSystem/outcome-measure";
-/// Extension on `Task.output` saying when a measure was taken (`baseline` or `follow-up`).
-pub const TIMEPOINT_EXTENSION: &str =
-    "https://signpost.example/fhir/StructureDefinition/measure-timepoint";
-/// The time points.
-pub const TIMEPOINTS: [&str; 2] = ["baseline", "follow-up"];
-
-/// What a measure's value must be.
-enum Expect {
-    /// `valueInteger` within the inclusive range.
-    Score(i64, i64),
-    /// `valueReference` to an organisation by ODS code.
-    Organisation,
-}
-
-/// Every code in the outcome code system, with its meaning and value rule.
-const MEASURES: &[(&str, &str, Expect)] = &[
-    (
-        "ons4-life-satisfaction",
-        "ONS4: how satisfied are you with your life nowadays (0-10)",
-        Expect::Score(0, 10),
-    ),
-    (
-        "ons4-worthwhile",
-        "ONS4: to what extent do you feel the things you do are worthwhile (0-10)",
-        Expect::Score(0, 10),
-    ),
-    (
-        "ons4-happiness",
-        "ONS4: how happy did you feel yesterday (0-10)",
-        Expect::Score(0, 10),
-    ),
-    (
-        "ons4-anxiety",
-        "ONS4: how anxious did you feel yesterday (0-10)",
-        Expect::Score(0, 10),
-    ),
-    (
-        "swemwbs-total",
-        "Short Warwick-Edinburgh Mental Wellbeing Scale total (7-35)",
-        Expect::Score(7, 35),
-    ),
-    (
-        "ucla3-total",
-        "UCLA 3-item loneliness scale total (3-9)",
-        Expect::Score(3, 9),
-    ),
-    (
-        "vcs-service-attended",
-        "A VCS service the person attended",
-        Expect::Organisation,
-    ),
-];
 
 /// The code system's concepts, for documentation and the CapabilityStatement.
 pub fn concepts() -> impl Iterator<Item = (&'static str, &'static str)> {
-    MEASURES.iter().map(|(code, display, _)| (*code, *display))
+    MEASURES.iter().map(|m| (m.code, m.display))
 }
 
 /// Checks every `Task.output`: a known measure code, a value of the right kind and range, and a time point for scores.
@@ -83,9 +30,8 @@ pub fn check_outputs(task: &Value) -> Vec<Issue> {
                     .find(|c| c.get("system").and_then(Value::as_str) == Some(OUTCOME_SYSTEM))
             })
             .and_then(|c| c.get("code").and_then(Value::as_str));
-        let Some((_, _, expect)) = code.and_then(|c| MEASURES.iter().find(|(k, _, _)| *k == c))
-        else {
-            let known: Vec<&str> = MEASURES.iter().map(|(k, _, _)| *k).collect();
+        let Some(found) = code.and_then(measure) else {
+            let known: Vec<&str> = MEASURES.iter().map(|m| m.code).collect();
             issues.push(
                 Issue::error(
                     IssueType::Value,
@@ -98,10 +44,10 @@ pub fn check_outputs(task: &Value) -> Vec<Issue> {
             );
             continue;
         };
-        match expect {
-            Expect::Score(min, max) => {
+        match found.value {
+            MeasureValue::Score { min, max } => {
                 match output.get("valueInteger").and_then(Value::as_i64) {
-                    Some(v) if (*min..=*max).contains(&v) => {}
+                    Some(v) if (min..=max).contains(&v) => {}
                     Some(v) => issues.push(
                         Issue::error(
                             IssueType::Value,
@@ -136,7 +82,7 @@ pub fn check_outputs(task: &Value) -> Vec<Issue> {
                     );
                 }
             }
-            Expect::Organisation => {
+            MeasureValue::Organisation => {
                 let ods = output.pointer("/valueReference/identifier").filter(|id| {
                     id.get("system").and_then(Value::as_str) == Some(ODS_SYSTEM)
                         && id

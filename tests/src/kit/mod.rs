@@ -132,6 +132,34 @@ fn gateway_parties(options: &Options) -> Result<gateway::Parties, KitError> {
     Ok(parties)
 }
 
+/// The settings the kit delivers with: those the adapter kind's example names, filled from the
+/// kit's options (`url` the target, `secret` --webhook-secret, `target_identifier`
+/// --target-identifier); the example's other settings are left to the adapter's defaults.
+fn adapter_settings(options: &Options) -> Result<serde_json::Value, KitError> {
+    let registration = signpost_adapters::registration(&options.adapter)
+        .map_err(|e| KitError::Adapter(e.to_string()))?;
+    let example: toml::Table = toml::from_str(registration.example)
+        .map_err(|e| KitError::Adapter(format!("the {} example: {e}", registration.kind)))?;
+    let mut settings = serde_json::Map::new();
+    settings.insert("url".into(), options.target.clone().into());
+    if example.contains_key("secret") {
+        let secret = options.webhook_secret.clone().ok_or_else(|| {
+            KitError::Adapter(format!(
+                "the {} adapter needs --webhook-secret",
+                registration.kind
+            ))
+        })?;
+        settings.insert("secret".into(), secret.into());
+    }
+    if example.contains_key("target_identifier") {
+        settings.insert(
+            "target_identifier".into(),
+            options.target_identifier.clone().into(),
+        );
+    }
+    Ok(serde_json::Value::Object(settings))
+}
+
 async fn partner_target(options: &Options) -> Result<partner::PartnerTarget, KitError> {
     let ods = options.partner_ods.clone().unwrap_or_else(|| {
         if options.role == Role::Vcs {
@@ -140,16 +168,7 @@ async fn partner_target(options: &Options) -> Result<partner::PartnerTarget, Kit
             "LWS001".into()
         }
     });
-    let settings = match options.adapter.as_str() {
-        "webhook" => serde_json::json!({
-            "url": options.target,
-            "secret": options.webhook_secret.clone().ok_or_else(|| KitError::Adapter("the webhook adapter needs --webhook-secret".into()))?,
-        }),
-        "bars" => {
-            serde_json::json!({"url": options.target, "target_identifier": options.target_identifier})
-        }
-        _ => serde_json::json!({"url": options.target}),
-    };
+    let settings = adapter_settings(options)?;
     let adapter = signpost_adapters::build_outbound(&options.adapter, &settings)
         .map_err(|e| KitError::Adapter(e.to_string()))?;
     let secret = match &options.webhook_secret {
