@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::app::AppState;
 use crate::auth::{Interaction, Principal};
 use crate::fhir::ApiError;
-use crate::fhir::search_params::index_entries;
+use crate::search_index::index_entries;
 use crate::store::{ChangeSet, Instant, ResourceWrite, StoredResource, now};
 
 /// Identifier system for Signpost client ids in audit records.

@@ -10,6 +10,7 @@ pub mod fhir;
 pub mod keygen;
 pub mod root;
 pub mod routing;
+pub mod search_index;
 pub mod sandbox;
 pub mod server;
 pub mod store;

@@ -15,9 +15,10 @@ use signpost_profiles::{Issue, IssueType, OdsCode};
 
 use crate::app::AppState;
 use crate::auth::{Principal, Scopes};
+use crate::fhir::ApiError;
 use crate::fhir::update::apply_update;
-use crate::fhir::{ApiError, correlation_id};
 use crate::store::{Instant, Once};
+use crate::telemetry::correlation_id;
 
 /// The status update a partner sends.
 #[derive(Debug, Deserialize)]

@@ -110,7 +110,7 @@ pub async fn create_service_request(
         state,
         who,
         if_none_exist,
-        super::correlation_id(&headers),
+        crate::telemetry::correlation_id(&headers),
         None,
         answer,
         &bytes,

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use signpost_profiles::Validator;
 
 use super::fhir_response;
-use super::search_params::{Kind, RESOURCE_TYPES, params_for};
+use crate::search_index::{Kind, RESOURCE_TYPES, params_for};
 use crate::app::AppState;
 
 fn resource_entry(resource_type: &str, validator: &Validator) -> Value {

@@ -22,18 +22,6 @@ pub use error::ApiError;
 use crate::app::AppState;
 use crate::store::StoredResource;
 
-/// Header naming the conversation a referral belongs to.
-pub const CORRELATION_HEADER: &str = "x-correlation-id";
-
-/// The caller's `X-Correlation-Id`, or a new one: it threads every message about one change.
-pub fn correlation_id(headers: &axum::http::HeaderMap) -> String {
-    headers
-        .get(CORRELATION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.is_ascii())
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
-}
-
 /// The media type of every FHIR answer.
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 
@@ -115,7 +103,7 @@ async fn create(
 ) -> Result<Response, ApiError> {
     if resource_type == "ServiceRequest" {
         intake::create_service_request(state, who, headers, body).await
-    } else if search_params::params_for(&resource_type).is_some() {
+    } else if crate::search_index::params_for(&resource_type).is_some() {
         Err(method_not_allowed().await)
     } else {
         Err(ApiError::not_found(format!(

@@ -6,11 +6,12 @@ use axum::response::Response;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use signpost_profiles::IssueType;
 
-use super::search_params::{params_for, parse_search};
+use super::search_params::parse_search;
 use super::{ApiError, bundle, fhir_response, resource_response};
 use crate::app::AppState;
 use crate::audit::{self, Outcome};
 use crate::auth::{Interaction, Principal, tenancy};
+use crate::search_index::params_for;
 use crate::store::StoredResource;
 
 fn served(resource_type: &str) -> Result<(), ApiError> {

@@ -12,7 +12,7 @@ use signpost_profiles::OdsCode;
 use super::referral::with_identity;
 use super::task_status::TaskStatus;
 use super::task_update::{ods_of, status_of};
-use crate::fhir::search_params::index_entries;
+use crate::search_index::index_entries;
 use crate::routing::Directory;
 use crate::store::{
     ChangeSet, Criterion, Instant, OutboxEntry, ResourceWrite, SearchQuery, SortOrder, Store,

@@ -6,7 +6,7 @@ use signpost_adapters::DeliveryEvent;
 use signpost_profiles::{NHS_NUMBER_SYSTEM, ODS_SYSTEM, Referral};
 
 use crate::config::Organisation;
-use crate::fhir::search_params::index_entries;
+use crate::search_index::index_entries;
 use crate::routing::Directory;
 use crate::store::{ChangeSet, Instant, OutboxEntry, ResourceWrite, StoredResource};
 
