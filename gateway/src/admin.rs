@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 use signpost_profiles::{Issue, IssueType};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::auth::Principal;
 use crate::fhir::ApiError;
 

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::auth::{Interaction, Principal};
 use crate::fhir::ApiError;
 use crate::search_index::index_entries;

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use signpost_profiles::{Issue, IssueType};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::fhir::ApiError;
 
 /// `GET /`.

@@ -8,7 +8,8 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{Notify, watch};
 
-use crate::app::{AppState, app};
+use crate::app::app;
+use crate::state::AppState;
 use crate::auth::{ClientKeys, TokenSigner};
 use crate::config::Config;
 use crate::delivery::DeliveryWorker;

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use signpost_adapters::webhook::SignatureError;
 use signpost_profiles::{Issue, IssueType, OdsCode};
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::auth::{Principal, Scopes};
 use crate::fhir::ApiError;
 use crate::fhir::update::apply_update;

@@ -13,7 +13,7 @@ use signpost_conformance::smart::{ASSERTION_TYPE, AssertionClaims, unix_now};
 
 use super::Scopes;
 use super::client_keys::key_fits;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::Instant;
 
 /// Longest a client assertion may live, from now (SMART: no more than five minutes).

@@ -16,7 +16,7 @@ pub use principal::Principal;
 pub use scope::{Interaction, Scope, ScopeError, Scopes};
 pub use token::{AccessClaims, TokenRejection, TokenSigner, write_private};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// `/auth/token` and `/.well-known/smart-configuration` (at the root and, as SMART asks, at the FHIR base).
 pub fn router() -> Router<AppState> {

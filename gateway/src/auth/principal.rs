@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use signpost_profiles::{Issue, IssueType, OdsCode};
 
 use super::{Interaction, Scopes, TokenRejection};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::audit::{self, Outcome};
 use crate::config::Role;
 use crate::fhir::ApiError;

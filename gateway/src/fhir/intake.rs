@@ -9,7 +9,7 @@ use super::body::FhirBody;
 use super::search_params::parse_search;
 use super::validate::{merge, profiled};
 use super::{ApiError, resource_response};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::audit::{self, Outcome};
 use crate::auth::{Interaction, Principal, tenancy};
 use crate::store::{

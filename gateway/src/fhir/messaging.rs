@@ -17,7 +17,7 @@ use super::body::FhirBody;
 use super::intake::{Answer, intake};
 use super::search_params::parse_search;
 use super::update::apply_update;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::auth::{Principal, tenancy};
 use crate::store::{Instant, Once};
 

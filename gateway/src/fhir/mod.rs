@@ -19,7 +19,7 @@ use axum::routing::get;
 
 pub use error::ApiError;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::StoredResource;
 
 /// The media type of every FHIR answer.

@@ -8,7 +8,7 @@ use signpost_profiles::IssueType;
 
 use super::search_params::parse_search;
 use super::{ApiError, bundle, fhir_response, resource_response};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::audit::{self, Outcome};
 use crate::auth::{Interaction, Principal, tenancy};
 use crate::search_index::params_for;

@@ -11,7 +11,7 @@ use super::body::FhirBody;
 use super::read::visible;
 use super::validate::merge as merge_issues;
 use super::{ApiError, json_patch, resource_response};
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::audit::{self, Outcome};
 use crate::auth::{Interaction, Principal, tenancy};
 use crate::store::{CommitOutcome, Once, StoreError, now};

@@ -5,7 +5,7 @@ use serde_json::Value;
 use signpost_profiles::{Issue, Severity, parse_resource};
 
 use super::error::ApiError;
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Parses `bytes` as the `resource_type` and checks it against the profiles.
 ///
