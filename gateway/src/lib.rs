@@ -20,3 +20,6 @@ pub mod telemetry;
 pub mod validate_files;
 pub mod webhooks;
 pub mod workflow;
+
+#[cfg(test)]
+mod layering;

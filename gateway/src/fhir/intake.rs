@@ -9,9 +9,9 @@ use super::body::FhirBody;
 use super::search_params::parse_search;
 use super::validate::{merge, profiled};
 use super::{ApiError, resource_response};
-use crate::state::AppState;
 use crate::audit::{self, Outcome};
 use crate::auth::{Interaction, Principal, tenancy};
+use crate::state::AppState;
 use crate::store::{
     CommitOutcome, Condition, Criterion, Once, SearchQuery, SortOrder, StoreError, now,
 };
@@ -69,9 +69,7 @@ async fn onward_parent(
     })?;
     let json: Value = serde_json::from_str(task.body.get()).unwrap_or(Value::Null);
     match status_of(&json) {
-        Some(
-            TaskStatus::Accepted | TaskStatus::Ready | TaskStatus::InProgress | TaskStatus::OnHold,
-        ) => Ok((task.id.clone(), task.version)),
+        Some(status) if status.may_refer_onward() => Ok((task.id.clone(), task.version)),
         other => Err(unusable(format!(
             "Task/{} is {}: accept the referral before referring onward, and not after it has ended",
             task.id,
@@ -193,7 +191,8 @@ pub(crate) async fn intake(
     answer: Answer,
     bytes: &[u8],
 ) -> Result<Response, ApiError> {
-    who.require(
+    crate::auth::bearer::require(
+        &who,
         &state,
         "ServiceRequest",
         Interaction::Create,
@@ -214,7 +213,7 @@ pub(crate) async fn intake(
         .collect();
     if referral.requester != who.organisation {
         audit::refusal(
-            &state,
+            state.store.as_ref(),
             Some(&who),
             Interaction::Create,
             "ServiceRequest",
@@ -325,7 +324,7 @@ pub(crate) async fn intake(
         }
         CommitOutcome::AlreadyExists(existing) if existing.len() == 1 => {
             audit::access(
-                &state,
+                state.store.as_ref(),
                 &who,
                 Interaction::Read,
                 &format!("ServiceRequest/{}", existing[0].id),

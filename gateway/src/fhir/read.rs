@@ -8,10 +8,10 @@ use signpost_profiles::IssueType;
 
 use super::search_params::parse_search;
 use super::{ApiError, bundle, fhir_response, resource_response};
-use crate::state::AppState;
 use crate::audit::{self, Outcome};
 use crate::auth::{Interaction, Principal, tenancy};
 use crate::search_index::params_for;
+use crate::state::AppState;
 use crate::store::StoredResource;
 
 fn served(resource_type: &str) -> Result<(), ApiError> {
@@ -37,7 +37,7 @@ pub(super) async fn visible(
         Some(r) if tenancy::may_see(who, &r) => Ok(r),
         _ => {
             audit::refusal(
-                state,
+                state.store.as_ref(),
                 Some(who),
                 Interaction::Read,
                 &target,
@@ -57,10 +57,9 @@ pub async fn read(
 ) -> Result<Response, ApiError> {
     served(&rtype)?;
     let target = format!("{rtype}/{id}");
-    who.require(&state, &rtype, Interaction::Read, &target)
-        .await?;
+    crate::auth::bearer::require(&who, &state, &rtype, Interaction::Read, &target).await?;
     let resource = visible(&state, &who, &rtype, &id).await?;
-    audit::access(&state, &who, Interaction::Read, &target).await?;
+    audit::access(state.store.as_ref(), &who, Interaction::Read, &target).await?;
     Ok(resource_response(
         StatusCode::OK,
         &tenancy::view(&who, &resource),
@@ -76,8 +75,7 @@ pub async fn vread(
 ) -> Result<Response, ApiError> {
     served(&rtype)?;
     let target = format!("{rtype}/{id}/_history/{vid}");
-    who.require(&state, &rtype, Interaction::Read, &target)
-        .await?;
+    crate::auth::bearer::require(&who, &state, &rtype, Interaction::Read, &target).await?;
     visible(&state, &who, &rtype, &id).await?;
     let version: i64 = vid.parse().map_err(|_| {
         ApiError::bad_request(
@@ -90,7 +88,7 @@ pub async fn vread(
         .vread(&rtype, &id, version)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("{rtype}/{id} has no version {version}")))?;
-    audit::access(&state, &who, Interaction::Read, &target).await?;
+    audit::access(state.store.as_ref(), &who, Interaction::Read, &target).await?;
     Ok(resource_response(
         StatusCode::OK,
         &tenancy::view(&who, &resource),
@@ -106,8 +104,7 @@ pub async fn history(
 ) -> Result<Response, ApiError> {
     served(&rtype)?;
     let target = format!("{rtype}/{id}/_history");
-    who.require(&state, &rtype, Interaction::Read, &target)
-        .await?;
+    crate::auth::bearer::require(&who, &state, &rtype, Interaction::Read, &target).await?;
     visible(&state, &who, &rtype, &id).await?;
     let versions: Vec<StoredResource> = state
         .store
@@ -116,7 +113,7 @@ pub async fn history(
         .iter()
         .map(|v| tenancy::view(&who, v).into_owned())
         .collect();
-    audit::access(&state, &who, Interaction::Read, &target).await?;
+    audit::access(state.store.as_ref(), &who, Interaction::Read, &target).await?;
     let base = state.config.server.fhir_base();
     let self_url = format!("{base}/{rtype}/{id}/_history");
     Ok(fhir_response(
@@ -134,8 +131,7 @@ pub async fn search(
 ) -> Result<Response, ApiError> {
     served(&rtype)?;
     let target = format!("{rtype}?{}", raw.as_deref().unwrap_or(""));
-    who.require(&state, &rtype, Interaction::Search, &target)
-        .await?;
+    crate::auth::bearer::require(&who, &state, &rtype, Interaction::Search, &target).await?;
     let parsed = parse_search(&rtype, raw.as_deref().unwrap_or(""))?;
     // A VCS provider's view carries no NHS number, so it may not search by one either.
     if who.role == crate::config::Role::Vcs
@@ -145,7 +141,7 @@ pub async fn search(
             .any(|(name, _)| name == "subject:identifier")
     {
         audit::refusal(
-            &state,
+            state.store.as_ref(),
             Some(&who),
             Interaction::Search,
             &target,
@@ -168,7 +164,7 @@ pub async fn search(
         .iter()
         .map(|r| tenancy::view(&who, r).into_owned())
         .collect();
-    audit::access(&state, &who, Interaction::Search, &target).await?;
+    audit::access(state.store.as_ref(), &who, Interaction::Search, &target).await?;
     let base = state.config.server.fhir_base();
     let link = |offset: usize| {
         let mut pairs: Vec<String> = parsed

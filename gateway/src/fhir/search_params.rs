@@ -197,7 +197,7 @@ fn last_updated(value: &str) -> Result<Vec<Criterion>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
     #[test]
     fn parses_owner_status_alternatives_and_paging() {
         let parsed = parse_search(

@@ -11,9 +11,9 @@ use super::body::FhirBody;
 use super::read::visible;
 use super::validate::merge as merge_issues;
 use super::{ApiError, json_patch, resource_response};
-use crate::state::AppState;
 use crate::audit::{self, Outcome};
 use crate::auth::{Interaction, Principal, tenancy};
+use crate::state::AppState;
 use crate::store::{CommitOutcome, Once, StoreError, now};
 use crate::telemetry::correlation_id;
 use crate::workflow::propagation::ChainChange;
@@ -188,8 +188,7 @@ pub(crate) async fn apply_update(
     propose: impl Fn(&Value) -> Result<Value, ApiError>,
 ) -> Result<Response, ApiError> {
     let target = format!("Task/{id}");
-    who.require(state, "Task", Interaction::Update, &target)
-        .await?;
+    crate::auth::bearer::require(who, state, "Task", Interaction::Update, &target).await?;
     for attempt in 1..=ATTEMPTS {
         let current = visible(state, who, "Task", id).await?;
         let expected = expected.unwrap_or(current.version);
@@ -212,7 +211,7 @@ pub(crate) async fn apply_update(
         let actor = actor_of(&current_json, &who.organisation);
         if actor == Actor::Other {
             audit::refusal(
-                state,
+                state.store.as_ref(),
                 Some(who),
                 Interaction::Update,
                 &target,
