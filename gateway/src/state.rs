@@ -29,3 +29,15 @@ pub struct AppState {
     /// Whether the delivery worker is running (for `/readyz`).
     pub worker_running: Arc<std::sync::atomic::AtomicBool>,
 }
+
+impl AppState {
+    /// What the workflow commands work with.
+    pub fn services(&self) -> crate::workflow::Services<'_> {
+        crate::workflow::Services {
+            store: self.store.as_ref(),
+            directory: &self.directory,
+            validator: self.validator,
+            outbox_wake: &self.outbox_wake,
+        }
+    }
+}

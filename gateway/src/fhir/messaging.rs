@@ -14,11 +14,11 @@ use signpost_profiles::{Issue, IssueType, NHS_NUMBER_SYSTEM, ODS_SYSTEM, parse_r
 
 use super::ApiError;
 use super::body::FhirBody;
-use super::intake::{Answer, intake};
+use super::intake::{Answer, answered, submit};
 use super::search_params::parse_search;
 use super::update::apply_update;
-use crate::state::AppState;
 use crate::auth::{Principal, tenancy};
+use crate::state::AppState;
 use crate::store::{Instant, Once};
 
 /// How long a processed `X-Request-Id` is remembered (a BaRS retry arrives well within this).
@@ -168,16 +168,16 @@ pub async fn process_message(
             let referral = referral_from_message(&bundle, &sr);
             let bytes =
                 serde_json::to_vec(&referral).map_err(|e| invalid(e.to_string(), "Bundle"))?;
-            intake(
-                state,
-                who,
+            let submitted = submit(
+                &state,
+                &who,
+                &bytes,
                 None,
                 correlation_id.clone(),
                 Some(once),
-                Answer::Resource,
-                &bytes,
             )
-            .await?
+            .await?;
+            answered(&state, Answer::Resource, submitted)
         }
         "update" if matches!(sr["status"].as_str(), Some("revoked" | "entered-in-error")) => {
             cancel(&state, &who, &sr, correlation_id.clone(), once).await?

@@ -10,7 +10,6 @@ mod metadata;
 mod read;
 pub mod search_params;
 pub(crate) mod update;
-mod validate;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};

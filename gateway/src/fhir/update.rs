@@ -9,13 +9,14 @@ use signpost_profiles::{Issue, IssueType, has_errors, parse_resource};
 
 use super::body::FhirBody;
 use super::read::visible;
-use super::validate::merge as merge_issues;
 use super::{ApiError, json_patch, resource_response};
 use crate::audit::{self, Outcome};
 use crate::auth::{Interaction, Principal, tenancy};
 use crate::state::AppState;
 use crate::store::{CommitOutcome, Once, StoreError, now};
 use crate::telemetry::correlation_id;
+use crate::workflow::WorkflowError;
+use crate::workflow::issues::merge as merge_issues;
 use crate::workflow::propagation::ChainChange;
 use crate::workflow::task_status::{Actor, Refusal};
 use crate::workflow::task_update::{UpdateError, actor_of, check_update, merge};
@@ -283,7 +284,7 @@ pub(crate) async fn apply_update(
             Ok(CommitOutcome::AlreadyExists(_)) => {
                 return Err(ApiError::internal("an update carried a condition"));
             }
-            Ok(CommitOutcome::Replayed) => return Err(super::intake::duplicate()),
+            Ok(CommitOutcome::Replayed) => return Err(WorkflowError::Duplicate.into()),
             // Something changed since it was read. If it was this Task, the next round answers 412
             // (the caller's If-Match is stale); if it was a resource up or down the chain, we rebuild.
             // After the last round, fall through to the 409 below, which names no other resource.

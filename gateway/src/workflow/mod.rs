@@ -1,7 +1,15 @@
-//! What happens to a referral: the resources and deliveries each step produces.
+//! What happens to a referral: the commands that change it, and the resources and deliveries each
+//! step produces. Nothing here knows of HTTP.
 
+mod error;
+pub mod issues;
 pub mod outcomes;
 pub mod propagation;
 pub mod referral;
+mod services;
+pub mod submit_referral;
 pub mod task_status;
 pub mod task_update;
+
+pub use error::WorkflowError;
+pub use services::Services;
