@@ -15,11 +15,11 @@ use signpost_profiles::{Issue, IssueType, NHS_NUMBER_SYSTEM, ODS_SYSTEM, parse_r
 use super::ApiError;
 use super::body::FhirBody;
 use super::intake::{Answer, answered, submit};
-use super::search_params::parse_search;
-use super::update::apply_update;
-use crate::auth::{Principal, tenancy};
+use super::resource_response;
+use crate::auth::{Interaction, Principal};
 use crate::state::AppState;
 use crate::store::{Instant, Once};
+use crate::workflow::cancel_referral::{Cancellation, cancel_referral};
 
 /// How long a processed `X-Request-Id` is remembered (a BaRS retry arrives well within this).
 const REMEMBER_REQUEST_IDS_FOR_US: i64 = 7 * 24 * 3600 * 1_000_000;
@@ -211,7 +211,7 @@ async fn cancel(
     correlation_id: String,
     once: Once,
 ) -> Result<Response, ApiError> {
-    let identifier = sr["identifier"][0].clone();
+    let identifier = &sr["identifier"][0];
     let (Some(system), Some(value)) = (identifier["system"].as_str(), identifier["value"].as_str())
     else {
         return Err(invalid(
@@ -219,40 +219,18 @@ async fn cancel(
             "ServiceRequest.identifier",
         ));
     };
-    let mut query = parse_search("ServiceRequest", &format!("identifier={system}|{value}"))?.query;
-    tenancy::restrict(who, &mut query);
-    let found = state.store.search(&query).await?;
-    let existing = found.resources.first().ok_or_else(|| {
-        ApiError::not_found(format!("no referral {system}|{value} of yours to cancel"))
-    })?;
-    let mut tasks = parse_search("Task", &format!("focus=ServiceRequest/{}", existing.id))?.query;
-    tenancy::restrict(who, &mut tasks);
-    let task = state
-        .store
-        .search(&tasks)
-        .await?
-        .resources
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::not_found("the referral has no Task"))?;
     let reason = sr
         .pointer("/reasonCode/0/text")
         .and_then(Value::as_str)
         .unwrap_or("Cancelled by the referrer")
         .to_owned();
-    apply_update(
-        state,
-        who,
-        &task.id,
-        None,
+    let cancellation = Cancellation {
+        identifier: (system.to_owned(), value.to_owned()),
+        reason,
         correlation_id,
-        Some(once),
-        move |current: &Value| {
-            let mut next = current.clone();
-            next["status"] = json!("cancelled");
-            next["statusReason"] = json!({"text": reason});
-            Ok(next)
-        },
-    )
-    .await
+        once: Some(once),
+    };
+    crate::auth::bearer::require(who, state, "Task", Interaction::Update, "Task").await?;
+    let task = cancel_referral(state.services(), who, cancellation).await?;
+    Ok(resource_response(StatusCode::OK, &task, None))
 }

@@ -13,40 +13,12 @@ use crate::auth::{Interaction, Principal, tenancy};
 use crate::search_index::params_for;
 use crate::state::AppState;
 use crate::store::StoredResource;
+use crate::workflow::visible::visible;
 
 fn served(resource_type: &str) -> Result<(), ApiError> {
     params_for(resource_type).map(|_| ()).ok_or_else(|| {
         ApiError::not_found(format!("Signpost does not serve {resource_type} resources"))
     })
-}
-
-fn gone_missing(resource_type: &str, id: &str) -> ApiError {
-    ApiError::not_found(format!("{resource_type}/{id} is not known"))
-}
-
-/// The current version if it exists and the caller's organisation is party to it; otherwise a 404
-/// that does not reveal whether it exists (audited as a refusal).
-pub(super) async fn visible(
-    state: &AppState,
-    who: &Principal,
-    rtype: &str,
-    id: &str,
-) -> Result<StoredResource, ApiError> {
-    let target = format!("{rtype}/{id}");
-    match state.store.read(rtype, id).await? {
-        Some(r) if tenancy::may_see(who, &r) => Ok(r),
-        _ => {
-            audit::refusal(
-                state.store.as_ref(),
-                Some(who),
-                Interaction::Read,
-                &target,
-                Outcome::Refused(404),
-            )
-            .await;
-            Err(gone_missing(rtype, id))
-        }
-    }
 }
 
 /// `GET /fhir/{type}/{id}`
@@ -58,7 +30,7 @@ pub async fn read(
     served(&rtype)?;
     let target = format!("{rtype}/{id}");
     crate::auth::bearer::require(&who, &state, &rtype, Interaction::Read, &target).await?;
-    let resource = visible(&state, &who, &rtype, &id).await?;
+    let resource = visible(state.store.as_ref(), &who, &rtype, &id).await?;
     audit::access(state.store.as_ref(), &who, Interaction::Read, &target).await?;
     Ok(resource_response(
         StatusCode::OK,
@@ -76,7 +48,7 @@ pub async fn vread(
     served(&rtype)?;
     let target = format!("{rtype}/{id}/_history/{vid}");
     crate::auth::bearer::require(&who, &state, &rtype, Interaction::Read, &target).await?;
-    visible(&state, &who, &rtype, &id).await?;
+    visible(state.store.as_ref(), &who, &rtype, &id).await?;
     let version: i64 = vid.parse().map_err(|_| {
         ApiError::bad_request(
             IssueType::Invalid,
@@ -105,7 +77,7 @@ pub async fn history(
     served(&rtype)?;
     let target = format!("{rtype}/{id}/_history");
     crate::auth::bearer::require(&who, &state, &rtype, Interaction::Read, &target).await?;
-    visible(&state, &who, &rtype, &id).await?;
+    visible(state.store.as_ref(), &who, &rtype, &id).await?;
     let versions: Vec<StoredResource> = state
         .store
         .history(&rtype, &id)
