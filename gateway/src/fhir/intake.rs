@@ -109,9 +109,8 @@ fn created(
     response
 }
 
-/// What every way in shares (`POST /fhir/ServiceRequest`, BaRS `$process-message`): the scope
-/// check, then the body and `If-None-Exist` parsed, then the workflow command.
-pub(crate) async fn submit(
+/// The scope check, then the body and `If-None-Exist` parsed, then the workflow command.
+async fn submit(
     state: &AppState,
     who: &Principal,
     bytes: &[u8],

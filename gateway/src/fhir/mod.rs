@@ -69,7 +69,7 @@ pub fn router() -> Router<AppState> {
         .route("/metadata", get(metadata::capability_statement))
         .route(
             "/$process-message",
-            axum::routing::post(messaging::process_message),
+            axum::routing::post(messaging::process_message_handler),
         )
         .route("/{type}", get(read::search).post(create))
         .route(
