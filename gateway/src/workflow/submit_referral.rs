@@ -51,34 +51,7 @@ pub async fn submit_referral(
     submission: Submission,
 ) -> Result<Submitted, WorkflowError> {
     let sr = submission.service_request;
-    let issues = services.validator.validate(&sr);
-    let referral = match Referral::from_service_request(&sr) {
-        Ok(referral) if !has_errors(&issues) => referral,
-        Ok(_) => return Err(WorkflowError::Unprocessable(issues)),
-        Err(more) => return Err(WorkflowError::Unprocessable(merge_issues(issues, more))),
-    };
-    // Accepted with warnings: the sender is told, not left to find out from a link worker.
-    let warnings: Vec<Issue> = issues
-        .into_iter()
-        .filter(|i| i.severity == Severity::Warning)
-        .collect();
-    if referral.requester != who.organisation {
-        audit::refusal(
-            services.store,
-            Some(who),
-            Interaction::Create,
-            "ServiceRequest",
-            Outcome::Refused(403),
-        )
-        .await;
-        return Err(WorkflowError::Forbidden {
-            message: format!(
-                "this client acts for {} and cannot send a referral whose requester is {}",
-                who.organisation, referral.requester
-            ),
-            at: Some("ServiceRequest.requester.identifier.value"),
-        });
-    }
+    let (referral, warnings) = checked(services, who, &sr).await?;
     // An onward referral (basedOn the GP's) goes to a VCS provider, hanging from the link worker's Task.
     let parent_task = match sr.get("basedOn") {
         None => None,
@@ -161,6 +134,44 @@ pub async fn submit_referral(
         CommitOutcome::Replayed => Err(WorkflowError::Duplicate),
         CommitOutcome::AlreadyExists(_) => Err(WorkflowError::MultipleMatches),
     }
+}
+
+/// The referral the ServiceRequest makes, checked against the profiles and business rules, and
+/// that `who` is its requester (audited if not); with the warnings it is accepted with.
+async fn checked(
+    services: Services<'_>,
+    who: &Principal,
+    sr: &Value,
+) -> Result<(Referral, Vec<Issue>), WorkflowError> {
+    let issues = services.validator.validate(sr);
+    let referral = match Referral::from_service_request(sr) {
+        Ok(referral) if !has_errors(&issues) => referral,
+        Ok(_) => return Err(WorkflowError::Unprocessable(issues)),
+        Err(more) => return Err(WorkflowError::Unprocessable(merge_issues(issues, more))),
+    };
+    // Accepted with warnings: the sender is told, not left to find out from a link worker.
+    let warnings: Vec<Issue> = issues
+        .into_iter()
+        .filter(|i| i.severity == Severity::Warning)
+        .collect();
+    if referral.requester != who.organisation {
+        audit::refusal(
+            services.store,
+            Some(who),
+            Interaction::Create,
+            "ServiceRequest",
+            Outcome::Refused(403),
+        )
+        .await;
+        return Err(WorkflowError::Forbidden {
+            message: format!(
+                "this client acts for {} and cannot send a referral whose requester is {}",
+                who.organisation, referral.requester
+            ),
+            at: Some("ServiceRequest.requester.identifier.value"),
+        });
+    }
+    Ok((referral, warnings))
 }
 
 /// The link-worker Task an onward referral hangs from: the caller's own, active Task whose focus
