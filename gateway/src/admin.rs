@@ -9,9 +9,9 @@ use serde::Deserialize;
 use serde_json::json;
 use signpost_profiles::{Issue, IssueType};
 
-use crate::app::AppState;
 use crate::auth::Principal;
 use crate::fhir::ApiError;
+use crate::state::AppState;
 
 /// Largest list answered.
 const MAX_LISTED: usize = 500;

@@ -5,11 +5,9 @@
 
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::auth::{Interaction, Principal};
-use crate::fhir::ApiError;
-use crate::fhir::search_params::index_entries;
-use crate::store::{ChangeSet, Instant, ResourceWrite, StoredResource, now};
+use crate::search_index::index_entries;
+use crate::store::{ChangeSet, Instant, ResourceWrite, Store, StoreError, StoredResource, now};
 
 /// Identifier system for Signpost client ids in audit records.
 pub const CLIENT_ID_SYSTEM: &str = "urn:signpost:client-id";
@@ -98,15 +96,14 @@ fn base64_encode(text: &str) -> String {
 
 /// Records a successful read or search; if the record cannot be written the read must not be served.
 pub async fn access(
-    state: &AppState,
+    store: &dyn Store,
     who: &Principal,
     interaction: Interaction,
     target: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     let event = event(Some(who), interaction, target, Outcome::Success, now())
-        .map_err(ApiError::internal)?;
-    state
-        .store
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    store
         .commit(ChangeSet {
             writes: vec![event],
             ..ChangeSet::default()
@@ -117,7 +114,7 @@ pub async fn access(
 
 /// Records a refused access.
 pub async fn refusal(
-    state: &AppState,
+    store: &dyn Store,
     who: Option<&Principal>,
     interaction: Interaction,
     target: &str,
@@ -131,8 +128,7 @@ pub async fn refusal(
         "access refused"
     );
     let written = match event(who, interaction, target, outcome, now()) {
-        Ok(event) => state
-            .store
+        Ok(event) => store
             .commit(ChangeSet {
                 writes: vec![event],
                 ..ChangeSet::default()

@@ -7,13 +7,19 @@ pub mod auth;
 pub mod config;
 pub mod delivery;
 pub mod fhir;
+pub mod health;
 pub mod keygen;
 pub mod root;
 pub mod routing;
 pub mod sandbox;
+pub mod search_index;
 pub mod server;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 pub mod validate_files;
 pub mod webhooks;
 pub mod workflow;
+
+#[cfg(test)]
+mod layering;

@@ -9,8 +9,8 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use signpost_profiles::{Issue, IssueType};
 
-use crate::app::AppState;
 use crate::fhir::ApiError;
+use crate::state::AppState;
 
 /// `GET /`.
 pub fn router() -> Router<AppState> {

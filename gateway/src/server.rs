@@ -8,11 +8,12 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{Notify, watch};
 
-use crate::app::{AppState, app};
+use crate::app::app;
 use crate::auth::{ClientKeys, TokenSigner};
 use crate::config::Config;
 use crate::delivery::DeliveryWorker;
 use crate::routing::Directory;
+use crate::state::AppState;
 use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
 
 /// Opens the store a URL names: `sqlite://FILE` or `postgres://...`.

@@ -12,11 +12,12 @@ use serde_json::{Value, json};
 use signpost_adapters::webhook::{InboundError, SignatureError};
 use signpost_profiles::{Issue, IssueType, OdsCode};
 
-use crate::app::AppState;
 use crate::auth::{Principal, Scopes};
-use crate::fhir::update::apply_update;
-use crate::fhir::{ApiError, correlation_id};
+use crate::fhir::{ApiError, resource_response};
+use crate::state::AppState;
 use crate::store::{Instant, Once};
+use crate::telemetry::correlation_id;
+use crate::workflow::update_task::{TaskChange, update_task};
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
     ApiError::new(
@@ -73,13 +74,17 @@ async fn status(
     let update = signed.update;
     let new_status = update.status.clone();
     let reason = update.reason.clone();
-    apply_update(
-        &state,
+    let change = TaskChange {
+        id: update.task_id,
+        expected: update.version,
+        correlation_id: correlation_id(&headers),
+        once: Some(once),
+    };
+    // The partner is authenticated by its signature and may update its Tasks: no scope to check.
+    let stored = update_task(
+        state.services(),
         &partner,
-        &update.task_id,
-        update.version,
-        correlation_id(&headers),
-        Some(once),
+        change,
         move |current: &Value| {
             let mut next = current.clone();
             next["status"] = json!(new_status);
@@ -89,7 +94,8 @@ async fn status(
             Ok(next)
         },
     )
-    .await
+    .await?;
+    Ok(resource_response(StatusCode::OK, &stored, None))
 }
 
 /// The inbound webhook route.

@@ -2,9 +2,11 @@
 //!
 //! Errors here follow OAuth 2.0 (RFC 6749 section 5.2: `{"error", "error_description"}`), as SMART requires.
 
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use axum::{Form, Json};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -13,7 +15,7 @@ use signpost_conformance::smart::{ASSERTION_TYPE, AssertionClaims, unix_now};
 
 use super::Scopes;
 use super::client_keys::key_fits;
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::Instant;
 
 /// Longest a client assertion may live, from now (SMART: no more than five minutes).
@@ -175,8 +177,7 @@ pub async fn token(
 
     let requested = Scopes::parse(form.scope.as_deref().unwrap_or(""))
         .map_err(|e| OAuthError::request("invalid_scope", e.to_string()))?;
-    let configured = Scopes::parse(&client.scopes.join(" ")).unwrap_or_default();
-    let granted = Scopes::grant(&requested, &configured);
+    let granted = Scopes::grant(&requested, &client.allowed_scopes);
     if granted.is_empty() {
         return Err(OAuthError::request(
             "invalid_scope",
@@ -224,4 +225,15 @@ pub async fn smart_configuration(State(state): State<AppState>) -> Json<serde_js
         ],
         "capabilities": ["client-confidential-asymmetric"],
     }))
+}
+
+/// `/auth/token` and `/.well-known/smart-configuration` (at the root and, as SMART asks, at the FHIR base).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/token", post(token))
+        .route("/.well-known/smart-configuration", get(smart_configuration))
+        .route(
+            "/fhir/.well-known/smart-configuration",
+            get(smart_configuration),
+        )
 }

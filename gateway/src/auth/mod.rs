@@ -1,5 +1,6 @@
 //! Security: SMART Backend Services tokens, scopes, tenancy and what each party may see.
 
+pub mod bearer;
 mod client_keys;
 mod endpoint;
 mod principal;
@@ -8,29 +9,10 @@ pub mod tenancy;
 mod token;
 mod verified_tokens;
 
-use axum::Router;
-use axum::routing::{get, post};
-
 pub use client_keys::{ClientKeys, read_jwks_file};
 pub use principal::Principal;
 pub use scope::{Interaction, Scope, ScopeError, Scopes};
 pub use token::{AccessClaims, TokenRejection, TokenSigner, write_private};
 
-use crate::app::AppState;
-
-/// `/auth/token` and `/.well-known/smart-configuration` (at the root and, as SMART asks, at the FHIR base).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/token", post(endpoint::token))
-        .route(
-            "/.well-known/smart-configuration",
-            get(endpoint::smart_configuration),
-        )
-        .route(
-            "/fhir/.well-known/smart-configuration",
-            get(endpoint::smart_configuration),
-        )
-}
-
-/// The token endpoint's URL.
-pub use endpoint::token_url;
+/// The token endpoint's URL, and the routes that serve it.
+pub use endpoint::{router, token_url};

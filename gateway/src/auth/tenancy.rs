@@ -9,7 +9,7 @@ use signpost_profiles::NHS_NUMBER_SYSTEM;
 
 use super::Principal;
 use crate::config::Role;
-use crate::fhir::search_params::{index_entries, party_params};
+use crate::search_index::{index_entries, party_params};
 use crate::store::{Criterion, SearchQuery, StoredResource};
 
 /// Resource types everyone with the right scope sees whole (the operator's audit trail).

@@ -306,9 +306,12 @@ pub struct Client {
     /// Or a URL serving its JWKS.
     #[serde(default)]
     pub jwks_url: Option<String>,
-    /// Scopes it may be granted.
+    /// Scopes it may be granted, as written in the file.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The same scopes parsed, once, when the configuration is loaded.
+    #[serde(skip)]
+    pub allowed_scopes: crate::auth::Scopes,
 }
 
 /// `[[route]]`: where a requester's referrals go when they name no performer.
@@ -361,7 +364,20 @@ impl Config {
         }
         let adapters = parsed.check(&mut errors);
         match parsed.complete(adapters) {
-            Some(config) if errors.is_empty() => Ok(config),
+            Some(mut config) if errors.is_empty() => {
+                for (i, client) in config.clients.iter_mut().enumerate() {
+                    let scopes = client
+                        .scopes
+                        .iter()
+                        .map(|s| crate::auth::Scope::parse(s))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| {
+                            ConfigErrors::single(&format!("client[{i}].scopes"), e.to_string())
+                        })?;
+                    client.allowed_scopes = crate::auth::Scopes(scopes);
+                }
+                Ok(config)
+            }
             // Every part that did not parse has pushed its error, so this list is not empty.
             _ => Err(ConfigErrors(errors)),
         }

@@ -1,11 +1,15 @@
-//! The one place an error becomes an HTTP answer: always an OperationOutcome.
+//! The one place an error becomes an HTTP answer: always an OperationOutcome. Building one has
+//! no side effects; the trace middleware logs the detail of a server error.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use signpost_profiles::{Issue, IssueType, ParseError, operation_outcome};
 
 use crate::store::StoreError;
-use crate::telemetry::refusals::IssueCodes;
+use crate::telemetry::refusals::{IssueCodes, ServerErrorDetail};
+use crate::workflow::WorkflowError;
+use crate::workflow::task_status::Refusal;
+use crate::workflow::task_update::UpdateError;
 
 /// An error answer: a status and the issues that explain it.
 #[derive(Debug)]
@@ -16,6 +20,8 @@ pub struct ApiError {
     pub issues: Vec<Issue>,
     /// `WWW-Authenticate` for 401 answers.
     pub challenge: Option<String>,
+    /// For a server error, what went wrong: logged, never sent.
+    pub detail: Option<String>,
 }
 
 impl ApiError {
@@ -25,6 +31,7 @@ impl ApiError {
             status,
             issues: vec![issue],
             challenge: None,
+            detail: None,
         }
     }
 
@@ -39,6 +46,7 @@ impl ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             issues,
             challenge: None,
+            detail: None,
         }
     }
 
@@ -50,14 +58,15 @@ impl ApiError {
 
     /// 500 for what should not happen; the detail goes to the log, not to the caller.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        tracing::error!(detail = %detail, "internal error");
-        Self::new(
+        let mut error = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             Issue::error(
                 IssueType::Exception,
                 "an internal error occurred; nothing was saved",
             ),
-        )
+        );
+        error.detail = Some(format!("internal error: {detail}"));
+        error
     }
 
     /// 404, the same whether the resource never existed or the caller may not know of it.
@@ -79,20 +88,91 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::VersionConflict { .. } => Self::new(
-                StatusCode::PRECONDITION_FAILED,
-                Issue::error(IssueType::Conflict, e.to_string()),
+                StatusCode::CONFLICT,
+                Issue::error(
+                    IssueType::Transient,
+                    "what this change was based on changed meanwhile; nothing was saved, please retry",
+                ),
             ),
+            // A value that cannot be stored or read back will not get better by retrying.
+            StoreError::Corrupt(_) => Self::internal(e),
             other => {
-                // The detail goes to the log, not to the caller.
-                tracing::error!(error = %other, "store failure");
-                Self::new(
+                let mut error = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     Issue::error(
                         IssueType::Transient,
                         "the store is unavailable; nothing was saved, please retry",
                     ),
-                )
+                );
+                error.detail = Some(format!("store failure: {other}"));
+                error
             }
+        }
+    }
+}
+
+impl From<WorkflowError> for ApiError {
+    fn from(e: WorkflowError) -> Self {
+        let answer = |status, code, at: Option<&str>| {
+            let issue = Issue::error(code, e.to_string());
+            Self::new(
+                status,
+                match at {
+                    Some(at) => issue.at(at),
+                    None => issue,
+                },
+            )
+        };
+        match e {
+            WorkflowError::Parse(e) => e.into(),
+            WorkflowError::Invalid { at, .. } => {
+                answer(StatusCode::BAD_REQUEST, IssueType::Invalid, Some(at))
+            }
+            WorkflowError::Unstorable(_) => {
+                answer(StatusCode::BAD_REQUEST, IssueType::Structure, None)
+            }
+            WorkflowError::Unprocessable(issues) => Self::unprocessable(issues),
+            WorkflowError::Routing(e) => Self::unprocessable(vec![e.issue()]),
+            WorkflowError::Forbidden { at, .. } => {
+                answer(StatusCode::FORBIDDEN, IssueType::Forbidden, at)
+            }
+            WorkflowError::Update(UpdateError::Invalid(issues)) => Self::unprocessable(issues),
+            WorkflowError::Update(UpdateError::Transition(Refusal::NoSuchTransition {
+                ..
+            })) => answer(
+                StatusCode::CONFLICT,
+                IssueType::BusinessRule,
+                Some("Task.status"),
+            ),
+            WorkflowError::Update(UpdateError::Transition(Refusal::WrongActor { .. })) => answer(
+                StatusCode::FORBIDDEN,
+                IssueType::Forbidden,
+                Some("Task.status"),
+            ),
+            WorkflowError::Update(UpdateError::OwnerOnly(ref element)) => {
+                let element = element.clone();
+                answer(StatusCode::FORBIDDEN, IssueType::Forbidden, Some(&element))
+            }
+            WorkflowError::NotFound(_) => answer(StatusCode::NOT_FOUND, IssueType::NotFound, None),
+            WorkflowError::StaleVersion { .. } => {
+                answer(StatusCode::PRECONDITION_FAILED, IssueType::Conflict, None)
+            }
+            WorkflowError::ParentTaskChanged => answer(
+                StatusCode::CONFLICT,
+                IssueType::Conflict,
+                Some("ServiceRequest.basedOn[0]"),
+            ),
+            WorkflowError::ChainKeptChanging => {
+                answer(StatusCode::CONFLICT, IssueType::Transient, None)
+            }
+            WorkflowError::Duplicate => answer(StatusCode::CONFLICT, IssueType::Duplicate, None),
+            WorkflowError::MultipleMatches => answer(
+                StatusCode::PRECONDITION_FAILED,
+                IssueType::MultipleMatches,
+                None,
+            ),
+            WorkflowError::Store(e) => e.into(),
+            WorkflowError::Internal(detail) => Self::internal(detail),
         }
     }
 }
@@ -103,6 +183,9 @@ impl IntoResponse for ApiError {
         let codes = IssueCodes(self.issues.iter().map(|i| i.code.code()).collect());
         let mut response = (self.status, body).into_response();
         response.extensions_mut().insert(codes);
+        if let Some(detail) = self.detail {
+            response.extensions_mut().insert(ServerErrorDetail(detail));
+        }
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static(super::FHIR_JSON),

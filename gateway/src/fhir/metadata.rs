@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use signpost_profiles::Validator;
 
 use super::fhir_response;
-use super::search_params::{Kind, RESOURCE_TYPES, params_for};
-use crate::app::AppState;
+use crate::search_index::{Kind, RESOURCE_TYPES, params_for};
+use crate::state::AppState;
 
 fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
     let mut interactions = vec!["read", "vread", "history-instance", "search-type"];

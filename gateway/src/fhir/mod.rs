@@ -10,7 +10,6 @@ mod metadata;
 mod read;
 pub mod search_params;
 pub(crate) mod update;
-mod validate;
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -19,20 +18,8 @@ use axum::routing::get;
 
 pub use error::ApiError;
 
-use crate::app::AppState;
+use crate::state::AppState;
 use crate::store::StoredResource;
-
-/// Header naming the conversation a referral belongs to.
-pub const CORRELATION_HEADER: &str = "x-correlation-id";
-
-/// The caller's `X-Correlation-Id`, or a new one: it threads every message about one change.
-pub fn correlation_id(headers: &axum::http::HeaderMap) -> String {
-    headers
-        .get(CORRELATION_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.is_ascii())
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
-}
 
 /// The media type of every FHIR answer.
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
@@ -82,7 +69,7 @@ pub fn router() -> Router<AppState> {
         .route("/metadata", get(metadata::capability_statement))
         .route(
             "/$process-message",
-            axum::routing::post(messaging::process_message),
+            axum::routing::post(messaging::process_message_handler),
         )
         .route("/{type}", get(read::search).post(create))
         .route(
@@ -115,7 +102,7 @@ async fn create(
 ) -> Result<Response, ApiError> {
     if resource_type == "ServiceRequest" {
         intake::create_service_request(state, who, headers, body).await
-    } else if search_params::params_for(&resource_type).is_some() {
+    } else if crate::search_index::params_for(&resource_type).is_some() {
         Err(method_not_allowed().await)
     } else {
         Err(ApiError::not_found(format!(

@@ -6,46 +6,19 @@ use axum::response::Response;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use signpost_profiles::IssueType;
 
-use super::search_params::{params_for, parse_search};
+use super::search_params::parse_search;
 use super::{ApiError, bundle, fhir_response, resource_response};
-use crate::app::AppState;
 use crate::audit::{self, Outcome};
 use crate::auth::{Interaction, Principal, tenancy};
+use crate::search_index::params_for;
+use crate::state::AppState;
 use crate::store::StoredResource;
+use crate::workflow::visible::visible;
 
 fn served(resource_type: &str) -> Result<(), ApiError> {
     params_for(resource_type).map(|_| ()).ok_or_else(|| {
         ApiError::not_found(format!("Signpost does not serve {resource_type} resources"))
     })
-}
-
-fn gone_missing(resource_type: &str, id: &str) -> ApiError {
-    ApiError::not_found(format!("{resource_type}/{id} is not known"))
-}
-
-/// The current version if it exists and the caller's organisation is party to it; otherwise a 404
-/// that does not reveal whether it exists (audited as a refusal).
-pub(super) async fn visible(
-    state: &AppState,
-    who: &Principal,
-    rtype: &str,
-    id: &str,
-) -> Result<StoredResource, ApiError> {
-    let target = format!("{rtype}/{id}");
-    match state.store.read(rtype, id).await? {
-        Some(r) if tenancy::may_see(who, &r) => Ok(r),
-        _ => {
-            audit::refusal(
-                state,
-                Some(who),
-                Interaction::Read,
-                &target,
-                Outcome::Refused(404),
-            )
-            .await;
-            Err(gone_missing(rtype, id))
-        }
-    }
 }
 
 /// `GET /fhir/{type}/{id}`
@@ -56,10 +29,9 @@ pub async fn read(
 ) -> Result<Response, ApiError> {
     served(&rtype)?;
     let target = format!("{rtype}/{id}");
-    who.require(&state, &rtype, Interaction::Read, &target)
-        .await?;
-    let resource = visible(&state, &who, &rtype, &id).await?;
-    audit::access(&state, &who, Interaction::Read, &target).await?;
+    crate::auth::bearer::require(&who, &state, &rtype, Interaction::Read, &target).await?;
+    let resource = visible(state.store.as_ref(), &who, &rtype, &id).await?;
+    audit::access(state.store.as_ref(), &who, Interaction::Read, &target).await?;
     Ok(resource_response(
         StatusCode::OK,
         &tenancy::view(&who, &resource),
@@ -75,9 +47,8 @@ pub async fn vread(
 ) -> Result<Response, ApiError> {
     served(&rtype)?;
     let target = format!("{rtype}/{id}/_history/{vid}");
-    who.require(&state, &rtype, Interaction::Read, &target)
-        .await?;
-    visible(&state, &who, &rtype, &id).await?;
+    crate::auth::bearer::require(&who, &state, &rtype, Interaction::Read, &target).await?;
+    visible(state.store.as_ref(), &who, &rtype, &id).await?;
     let version: i64 = vid.parse().map_err(|_| {
         ApiError::bad_request(
             IssueType::Invalid,
@@ -89,7 +60,7 @@ pub async fn vread(
         .vread(&rtype, &id, version)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("{rtype}/{id} has no version {version}")))?;
-    audit::access(&state, &who, Interaction::Read, &target).await?;
+    audit::access(state.store.as_ref(), &who, Interaction::Read, &target).await?;
     Ok(resource_response(
         StatusCode::OK,
         &tenancy::view(&who, &resource),
@@ -105,9 +76,8 @@ pub async fn history(
 ) -> Result<Response, ApiError> {
     served(&rtype)?;
     let target = format!("{rtype}/{id}/_history");
-    who.require(&state, &rtype, Interaction::Read, &target)
-        .await?;
-    visible(&state, &who, &rtype, &id).await?;
+    crate::auth::bearer::require(&who, &state, &rtype, Interaction::Read, &target).await?;
+    visible(state.store.as_ref(), &who, &rtype, &id).await?;
     let versions: Vec<StoredResource> = state
         .store
         .history(&rtype, &id)
@@ -115,7 +85,7 @@ pub async fn history(
         .iter()
         .map(|v| tenancy::view(&who, v).into_owned())
         .collect();
-    audit::access(&state, &who, Interaction::Read, &target).await?;
+    audit::access(state.store.as_ref(), &who, Interaction::Read, &target).await?;
     let base = state.config.server.fhir_base();
     let self_url = format!("{base}/{rtype}/{id}/_history");
     Ok(fhir_response(
@@ -133,8 +103,7 @@ pub async fn search(
 ) -> Result<Response, ApiError> {
     served(&rtype)?;
     let target = format!("{rtype}?{}", raw.as_deref().unwrap_or(""));
-    who.require(&state, &rtype, Interaction::Search, &target)
-        .await?;
+    crate::auth::bearer::require(&who, &state, &rtype, Interaction::Search, &target).await?;
     let parsed = parse_search(&rtype, raw.as_deref().unwrap_or(""))?;
     // A VCS provider's view carries no NHS number, so it may not search by one either.
     if who.role == crate::config::Role::Vcs
@@ -144,7 +113,7 @@ pub async fn search(
             .any(|(name, _)| name == "subject:identifier")
     {
         audit::refusal(
-            &state,
+            state.store.as_ref(),
             Some(&who),
             Interaction::Search,
             &target,
@@ -167,7 +136,7 @@ pub async fn search(
         .iter()
         .map(|r| tenancy::view(&who, r).into_owned())
         .collect();
-    audit::access(&state, &who, Interaction::Search, &target).await?;
+    audit::access(state.store.as_ref(), &who, Interaction::Search, &target).await?;
     let base = state.config.server.fhir_base();
     let link = |offset: usize| {
         let mut pairs: Vec<String> = parsed

@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// Latency buckets in seconds: from a fast read to a slow partner.
 const BUCKETS: &[f64] = &[

@@ -1,11 +1,13 @@
 //! Telemetry: redacted logs, Prometheus metrics and OpenTelemetry traces.
 
+mod correlation;
 mod logs;
 pub mod metrics;
 mod redact;
 pub mod refusals;
 pub mod traces;
 
+pub use correlation::{CORRELATION_HEADER, correlation_id};
 pub use logs::{ALLOWED_FIELDS, LogFormat, RedactingLayer};
 pub use redact::redact;
 

@@ -9,6 +9,10 @@ use axum::response::Response;
 #[derive(Debug, Clone, Default)]
 pub struct IssueCodes(pub Vec<&'static str>);
 
+/// What went wrong behind a server error, attached to the response for the log and never sent.
+#[derive(Debug, Clone)]
+pub struct ServerErrorDetail(pub String);
+
 /// Whether an answer is a refusal worth a log line. 401 and 404 are left out: they are audited,
 /// and scanners make them in bulk.
 fn is_refusal(status: StatusCode) -> bool {
@@ -17,9 +21,12 @@ fn is_refusal(status: StatusCode) -> bool {
         && status != StatusCode::NOT_FOUND
 }
 
-/// Logs `response` if it is a refusal.
+/// Logs `response` if it is a refusal, or the detail of a server error.
 pub fn log(method: &Method, route: &str, response: &Response) {
     let status = response.status();
+    if let Some(ServerErrorDetail(detail)) = response.extensions().get::<ServerErrorDetail>() {
+        tracing::error!(method = %method, route = %route, status = status.as_u16(), detail = %detail, "server error");
+    }
     if !is_refusal(status) {
         return;
     }

@@ -17,7 +17,7 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::fhir::{CORRELATION_HEADER, correlation_id};
+use crate::telemetry::{CORRELATION_HEADER, correlation_id};
 
 /// A tracer provider: OTLP over HTTP to `endpoint` when given, otherwise ids and propagation only.
 pub fn provider(endpoint: Option<&str>) -> anyhow::Result<SdkTracerProvider> {

@@ -12,8 +12,8 @@ use signpost_profiles::OdsCode;
 use super::referral::with_identity;
 use super::task_status::TaskStatus;
 use super::task_update::{ods_of, status_of};
-use crate::fhir::search_params::index_entries;
 use crate::routing::Directory;
+use crate::search_index::index_entries;
 use crate::store::{
     ChangeSet, Criterion, Instant, OutboxEntry, ResourceWrite, SearchQuery, SortOrder, Store,
     StoreError, StoredResource,

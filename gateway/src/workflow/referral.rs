@@ -6,8 +6,8 @@ use signpost_adapters::DeliveryEvent;
 use signpost_profiles::{NHS_NUMBER_SYSTEM, ODS_SYSTEM, Referral};
 
 use crate::config::Organisation;
-use crate::fhir::search_params::index_entries;
 use crate::routing::Directory;
+use crate::search_index::index_entries;
 use crate::store::{ChangeSet, Instant, OutboxEntry, ResourceWrite, StoredResource};
 
 /// FHIR Task code for "fulfil the focal request" (http://hl7.org/fhir/CodeSystem/task-code).

@@ -116,6 +116,14 @@ impl TaskStatus {
         )
     }
 
+    /// Whether the owner may refer the patient onward: it has taken the referral on and not ended it.
+    pub fn may_refer_onward(self) -> bool {
+        matches!(
+            self,
+            Self::Accepted | Self::Ready | Self::InProgress | Self::OnHold
+        )
+    }
+
     /// The moves out of this status, with who may make each.
     fn edges(self) -> &'static [(TaskStatus, Actor)] {
         use Actor::{Owner, Requester};
