@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use signpost_adapters::webhook::{InboundError, SignatureError};
 use signpost_profiles::{Issue, IssueType, OdsCode};
 
-use crate::auth::{Principal, Scopes};
+use crate::auth::{Interaction, Principal, Scope, Scopes};
 use crate::fhir::{ApiError, resource_response};
 use crate::state::AppState;
 use crate::store::{Instant, Once};
@@ -69,7 +69,11 @@ async fn status(
         client_id: format!("webhook:{organisation}"),
         organisation,
         role,
-        scopes: Scopes::parse("system/Task.ru").unwrap_or_default(),
+        // A webhook partner reads and updates its own Tasks, as a polling partner's client may.
+        scopes: Scopes(vec![Scope::resource(
+            "Task",
+            &[Interaction::Read, Interaction::Update],
+        )]),
     };
     let update = signed.update;
     let new_status = update.status.clone();

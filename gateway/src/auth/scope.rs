@@ -74,6 +74,14 @@ pub enum Scope {
 pub struct ScopeError(pub String);
 
 impl Scope {
+    /// `system/{resource}` with exactly these interactions.
+    pub fn resource(resource: &str, interactions: &[Interaction]) -> Self {
+        Scope::Resource {
+            resource: Some(resource.to_owned()),
+            perms: interactions.iter().fold(0, |perms, i| perms | i.bit()),
+        }
+    }
+
     /// Parses one scope.
     pub fn parse(raw: &str) -> Result<Self, ScopeError> {
         if raw == "admin" {
@@ -310,6 +318,14 @@ mod tests {
         assert!(
             !scopes("system/AuditEvent.rs").allows("AuditEvent", Interaction::Search),
             "only admin reads the audit trail"
+        );
+    }
+
+    #[test]
+    fn a_scope_built_in_code_is_the_one_its_string_names() {
+        assert_eq!(
+            Scope::resource("Task", &[Interaction::Read, Interaction::Update]),
+            Scope::parse("system/Task.ru").expect("valid")
         );
     }
 }
