@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use signpost_gateway::fhir::search_params::index_entries;
+use signpost_gateway::search_index::index_entries;
 use signpost_gateway::server::open_store;
 use signpost_gateway::store::{
     ChangeSet, ClaimLimits, CommitOutcome, Condition, Criterion, Instant, OutboxEntry,

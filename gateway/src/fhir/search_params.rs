@@ -9,9 +9,6 @@ use super::ApiError;
 use crate::search_index::{Kind, SearchParam, params_for};
 use crate::store::{Comparator, Criterion, Instant, SearchQuery, SortOrder};
 
-/// Kept at its old path for callers outside the gateway's own modules.
-pub use crate::search_index::index_entries;
-
 /// Page size when the client gives no `_count`.
 pub const DEFAULT_COUNT: usize = 20;
 /// Largest page served.
