@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use super::outbox_sql::OutboxUpdate;
 use super::search::{Bind, page_sql, where_clause};
+use super::sqlite_commit::index_keys;
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord, Instant,
     OutboxCounts, OutboxEntry, SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
@@ -109,7 +110,8 @@ fn outbox_entry(row: &PgRow) -> Result<ClaimedDelivery, StoreError> {
 }
 
 shared_outbox_statements!(PostgresStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED");
-shared_resource_statements!(sqlx::Postgres, "body::text AS body", "resource_versions");
+// The current version is stored once, in `resources`; `resource_history` adds the replaced ones.
+shared_resource_statements!(sqlx::Postgres, "body::text AS body", "resource_history");
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -130,25 +132,47 @@ impl Store for PostgresStore {
         for write in &changes.writes {
             let r = &write.resource;
             let body = r.body.get();
+            let keys = index_keys(&write.index);
             if r.version == 1 {
                 sqlx::query(
-                    "INSERT INTO resources (resource_type, id, version, last_updated_us, body) VALUES ($1, $2, $3, $4, $5::jsonb)",
+                    "INSERT INTO resources (resource_type, id, version, last_updated_us, body, index_keys) \
+                     VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)",
                 )
                 .bind(&r.resource_type)
                 .bind(&r.id)
                 .bind(r.version)
                 .bind(r.last_updated.0)
                 .bind(body)
+                .bind(&keys)
                 .execute(&mut *tx)
                 .await?;
             } else {
+                // The replaced version's search rows go, by the keys its row lists, and its body
+                // moves to the history (the current version is stored only in `resources`,
+                // migration 0005). Locking the row first means a racing update leaves `old`
+                // empty, so nothing moves and the update below finds no row.
+                sqlx::query(
+                    "WITH old AS (SELECT resource_type, id, version, last_updated_us, body, index_keys \
+                       FROM resources WHERE resource_type = $1 AND id = $2 AND version = $3 FOR UPDATE), \
+                     gone AS (DELETE FROM search_index s USING old, jsonb_array_elements(old.index_keys) k \
+                       WHERE s.resource_type = old.resource_type AND s.resource_id = old.id \
+                         AND s.param = k ->> 0 AND s.system = k ->> 1 AND s.value = k ->> 2) \
+                     INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) \
+                     SELECT resource_type, id, version, last_updated_us, body FROM old",
+                )
+                .bind(&r.resource_type)
+                .bind(&r.id)
+                .bind(r.version - 1)
+                .execute(&mut *tx)
+                .await?;
                 let updated = sqlx::query(
-                    "UPDATE resources SET version = $1, last_updated_us = $2, body = $3::jsonb \
-                     WHERE resource_type = $4 AND id = $5 AND version = $6",
+                    "UPDATE resources SET version = $1, last_updated_us = $2, body = $3::jsonb, index_keys = $4::jsonb \
+                     WHERE resource_type = $5 AND id = $6 AND version = $7",
                 )
                 .bind(r.version)
                 .bind(r.last_updated.0)
                 .bind(body)
+                .bind(&keys)
                 .bind(&r.resource_type)
                 .bind(&r.id)
                 .bind(r.version - 1)
@@ -170,24 +194,7 @@ impl Store for PostgresStore {
                         current: current.unwrap_or(0),
                     });
                 }
-                sqlx::query(
-                    "DELETE FROM search_index WHERE resource_type = $1 AND resource_id = $2",
-                )
-                .bind(&r.resource_type)
-                .bind(&r.id)
-                .execute(&mut *tx)
-                .await?;
             }
-            sqlx::query(
-                "INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) VALUES ($1, $2, $3, $4, $5::jsonb)",
-            )
-            .bind(&r.resource_type)
-            .bind(&r.id)
-            .bind(r.version)
-            .bind(r.last_updated.0)
-            .bind(body)
-            .execute(&mut *tx)
-            .await?;
             for entry in &write.index {
                 sqlx::query(
                     "INSERT INTO search_index (resource_type, resource_id, param, system, value) VALUES ($1, $2, $3, $4, $5)",
@@ -258,7 +265,7 @@ impl Store for PostgresStore {
         version: i64,
     ) -> Result<Option<StoredResource>, StoreError> {
         sqlx::query(
-            "SELECT resource_type, id, version, last_updated_us, body::text AS body FROM resource_versions \
+            "SELECT resource_type, id, version, last_updated_us, body::text AS body FROM resource_history \
              WHERE resource_type = $1 AND id = $2 AND version = $3",
         )
         .bind(resource_type)
@@ -284,7 +291,7 @@ impl Store for PostgresStore {
         id: &str,
     ) -> Result<Vec<StoredResource>, StoreError> {
         sqlx::query(
-            "SELECT resource_type, id, version, last_updated_us, body::text AS body FROM resource_versions \
+            "SELECT resource_type, id, version, last_updated_us, body::text AS body FROM resource_history \
              WHERE resource_type = $1 AND id = $2 ORDER BY version DESC",
         )
         .bind(resource_type)
@@ -402,5 +409,163 @@ impl Store for PostgresStore {
                 .fetch_one(&self.reader)
                 .await?;
         Ok(usize::try_from(applied).unwrap_or(0) >= MIGRATIONS.iter().count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_fixtures::{new_task, temp_postgres_url};
+    use super::super::{Criterion, IndexEntry, SearchQuery, SortOrder, Store};
+    use super::{MIGRATIONS, PostgresStore};
+
+    fn status_index(status: &str) -> Vec<IndexEntry> {
+        vec![IndexEntry {
+            param: "status",
+            system: String::new(),
+            value: status.into(),
+        }]
+    }
+
+    fn status_is(code: &str) -> Criterion {
+        Criterion::Index {
+            param: "status",
+            any_of: vec![(None, code.into())],
+        }
+    }
+
+    async fn count(store: &PostgresStore, criterion: Criterion) -> i64 {
+        let query = SearchQuery {
+            resource_type: "Task".into(),
+            criteria: vec![criterion],
+            count: 10,
+            offset: 0,
+            sort: SortOrder::default(),
+        };
+        store.search(&query).await.expect("search").total
+    }
+
+    /// A database written before tenancy read the reference rows (0004), before resources listed
+    /// their search keys and while the current version was also in the history (0005): after the
+    /// upgrade, tenancy finds the Task by its owner, an update replaces the search rows the old
+    /// code wrote, and both versions can still be read.
+    #[tokio::test]
+    async fn a_store_from_before_the_schema_matched_sqlite_upgrades_and_updates_cleanly() {
+        let url = temp_postgres_url().await;
+        {
+            let old = sqlx::PgPool::connect(&url).await.expect("old database");
+            MIGRATIONS
+                .run_to(3, &old)
+                .await
+                .expect("migrations to 0003");
+            let body = r#"{"resourceType":"Task","id":"t1","status":"requested"}"#;
+            for sql in [
+                "INSERT INTO resources (resource_type, id, version, last_updated_us, body) VALUES ('Task', 't1', 1, 1000, $1::jsonb)",
+                "INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) VALUES ('Task', 't1', 1, 1000, $1::jsonb)",
+            ] {
+                sqlx::query(sql)
+                    .bind(body)
+                    .execute(&old)
+                    .await
+                    .expect("row");
+            }
+            // The old schema had no key on the search rows; a repeated row is folded into one.
+            for (param, value) in [
+                ("status", "requested"),
+                ("owner", "Organization/LWS001"),
+                ("owner", "Organization/LWS001"),
+                ("_party", "Organization/LWS001"),
+            ] {
+                sqlx::query("INSERT INTO search_index (resource_type, resource_id, param, system, value) VALUES ('Task', 't1', $1, '', $2)")
+                    .bind(param)
+                    .bind(value)
+                    .execute(&old)
+                    .await
+                    .expect("index row");
+            }
+            old.close().await;
+        }
+        let store = PostgresStore::open(&url).await.expect("upgraded");
+        let owned_by = |value: &str| Criterion::IndexedUnderAny {
+            params: vec!["owner", "requester"],
+            value: value.into(),
+        };
+        assert_eq!(count(&store, owned_by("Organization/LWS001")).await, 1);
+        let leftover: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM search_index WHERE param = '_party'")
+                .fetch_one(&store.reader)
+                .await
+                .expect("count");
+        assert_eq!(leftover, 0, "the old party rows are gone");
+        let copies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resource_versions")
+            .fetch_one(&store.reader)
+            .await
+            .expect("count");
+        assert_eq!(
+            copies, 0,
+            "the current version is stored once, in resources"
+        );
+
+        let mut update = new_task(
+            "t1".into(),
+            r#"{"resourceType":"Task","id":"t1","status":"accepted"}"#.into(),
+            status_index("accepted"),
+        );
+        update.writes[0].resource.version = 2;
+        store.commit(update).await.expect("update");
+        assert_eq!(
+            count(&store, status_is("requested")).await,
+            0,
+            "old value gone"
+        );
+        assert_eq!(count(&store, status_is("accepted")).await, 1);
+        assert_eq!(
+            count(&store, owned_by("Organization/LWS001")).await,
+            0,
+            "the new version names no owner"
+        );
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM search_index")
+            .fetch_one(&store.reader)
+            .await
+            .expect("count");
+        assert_eq!(rows, 1, "only the new version's search row is left");
+        let history: Vec<i64> = store
+            .history("Task", "t1")
+            .await
+            .expect("history")
+            .iter()
+            .map(|r| r.version)
+            .collect();
+        assert_eq!(history, [2, 1], "the replaced version moved to the history");
+        let first = store.vread("Task", "t1", 1).await.expect("vread");
+        assert!(
+            first.is_some_and(|r| r.body.get().contains("requested")),
+            "version 1 as it was"
+        );
+    }
+
+    /// An update guarded by a version that has moved deletes nothing and changes nothing.
+    #[tokio::test]
+    async fn a_stale_update_leaves_the_search_rows_alone() {
+        let store = PostgresStore::open(&temp_postgres_url().await)
+            .await
+            .expect("store");
+        store
+            .commit(new_task(
+                "t1".into(),
+                r#"{"resourceType":"Task","id":"t1","status":"requested"}"#.into(),
+                status_index("requested"),
+            ))
+            .await
+            .expect("create");
+        let mut stale = new_task(
+            "t1".into(),
+            r#"{"resourceType":"Task","id":"t1","status":"accepted"}"#.into(),
+            status_index("accepted"),
+        );
+        stale.writes[0].resource.version = 3;
+        assert!(store.commit(stale).await.is_err(), "version 2 was expected");
+        assert_eq!(count(&store, status_is("requested")).await, 1);
+        let history = store.history("Task", "t1").await.expect("history");
+        assert_eq!(history.len(), 1, "nothing moved to the history");
     }
 }

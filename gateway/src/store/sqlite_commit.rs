@@ -420,7 +420,7 @@ async fn apply(
 
 /// The keys of a resource's search rows, `[[param, system, value], ...]`, kept on its row so an
 /// update can delete exactly those rows.
-fn index_keys(index: &[IndexEntry]) -> String {
+pub(super) fn index_keys(index: &[IndexEntry]) -> String {
     let keys: Vec<[&str; 3]> = index
         .iter()
         .map(|e| [e.param, e.system.as_str(), e.value.as_str()])
