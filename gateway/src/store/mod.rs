@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod outbox_sql;
+mod outbox_types;
 #[macro_use]
 mod resource_sql;
 mod postgres;
@@ -20,7 +21,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::value::RawValue;
+use signpost_adapters::DeliveryEvent;
+use signpost_profiles::OdsCode;
 
+pub use outbox_types::{AdapterKind, DeliveryState};
 pub use postgres::PostgresStore;
 pub use search::{Comparator, Criterion, SearchQuery, SortOrder};
 pub use sqlite::SqliteStore;
@@ -38,6 +42,14 @@ pub enum StoreError {
     /// The store URL cannot be used.
     #[error("bad store url: {0}")]
     Url(String),
+    /// A stored value is not one the store writes (a column edited by hand, or a newer build's).
+    #[error("the outbox holds {column} {value:?}, which this build cannot read")]
+    Unreadable {
+        /// The column read.
+        column: &'static str,
+        /// What it held.
+        value: String,
+    },
     /// A resource could not be serialised for storage.
     #[error("cannot store the resource: {0}")]
     Corrupt(String),
@@ -96,11 +108,11 @@ pub struct OutboxEntry {
     /// Row id (also shown to operators).
     pub id: String,
     /// ODS code of the receiving organisation.
-    pub destination: String,
+    pub destination: OdsCode,
     /// Adapter kind that will carry it.
-    pub adapter: String,
-    /// `task-created`, `task-updated`.
-    pub event: String,
+    pub adapter: AdapterKind,
+    /// Why it is sent.
+    pub event: DeliveryEvent,
     /// The Task delivered; deliveries for one Task and destination go in order.
     pub task_id: String,
     /// The Task version delivered.
@@ -207,15 +219,16 @@ pub struct DeliveryRecord {
     /// Row id.
     pub id: String,
     /// Receiving organisation (ODS code).
-    pub organisation: String,
+    pub organisation: OdsCode,
     /// Adapter kind.
-    pub adapter: String,
+    pub adapter: AdapterKind,
     /// `task-created`, `task-updated`.
-    pub event: String,
+    #[serde(serialize_with = "outbox_types::event_name")]
+    pub event: DeliveryEvent,
     /// The Task delivered, `Task/{id}/_history/{version}`.
     pub task: String,
-    /// `pending`, `delivered`, `dead`.
-    pub state: String,
+    /// Where it stands.
+    pub state: DeliveryState,
     /// Attempts made.
     pub attempts: i64,
     /// The last failure, with the partner's answer.
@@ -278,10 +291,10 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
     /// Gives back a claimed delivery untouched (no attempt was made).
     async fn release(&self, id: &str) -> Result<(), StoreError>;
-    /// Deliveries in a state (`pending`, `delivered`, `dead`), oldest first.
+    /// Deliveries in a state, oldest first.
     async fn list_deliveries(
         &self,
-        state: &str,
+        state: DeliveryState,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
     /// Queues a dead delivery again with a fresh set of attempts: `None` if unknown, `Some(false)` if not dead.

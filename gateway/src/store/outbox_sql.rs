@@ -93,14 +93,14 @@ macro_rules! shared_outbox_statements {
         impl $store {
         pub(super) async fn shared_list_deliveries(
             &self,
-            state: &str,
+            state: super::DeliveryState,
             limit: usize,
         ) -> Result<Vec<DeliveryRecord>, StoreError> {
             let rows = sqlx::query(
                 "SELECT id, destination, adapter, event, task_id, task_version, state, attempts, last_error, created_us \
                  FROM outbox WHERE state = $1 ORDER BY seq LIMIT $2",
             )
-            .bind(state)
+            .bind(state.as_str())
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.reader)
             .await?;
@@ -108,15 +108,15 @@ macro_rules! shared_outbox_statements {
                 .map(|row| {
                     Ok(DeliveryRecord {
                         id: row.try_get("id")?,
-                        organisation: row.try_get("destination")?,
-                        adapter: row.try_get("adapter")?,
-                        event: row.try_get("event")?,
+                        organisation: super::outbox_types::stored_destination(row.try_get("destination")?)?,
+                        adapter: super::AdapterKind::stored(row.try_get("adapter")?)?,
+                        event: super::outbox_types::stored_event(row.try_get("event")?)?,
                         task: format!(
                             "Task/{}/_history/{}",
                             row.try_get::<String, _>("task_id")?,
                             row.try_get::<i64, _>("task_version")?
                         ),
-                        state: row.try_get("state")?,
+                        state: super::DeliveryState::stored(row.try_get("state")?)?,
                         attempts: row.try_get("attempts")?,
                         last_error: row.try_get("last_error")?,
                         created: Instant(row.try_get("created_us")?).to_fhir(),
@@ -130,9 +130,9 @@ macro_rules! shared_outbox_statements {
                 .bind(id)
                 .fetch_optional(&self.writer)
                 .await?;
-            match state.as_deref() {
+            match state.as_deref().map(super::DeliveryState::stored).transpose()? {
                 None => Ok(None),
-                Some("dead") => {
+                Some(super::DeliveryState::Dead) => {
                     sqlx::query(
                         "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_us = $2, \
                          lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND state = 'dead'",
@@ -156,14 +156,13 @@ macro_rules! shared_outbox_statements {
             let mut counts = OutboxCounts::default();
             for row in rows {
                 let n: i64 = row.try_get("n")?;
-                match row.try_get::<String, _>("state")?.as_str() {
-                    "pending" => {
+                match super::DeliveryState::stored(row.try_get("state")?)? {
+                    super::DeliveryState::Pending => {
                         counts.pending = n;
                         counts.oldest_pending = row.try_get::<Option<i64>, _>("oldest")?.map(Instant);
                     }
-                    "delivered" => counts.delivered = n,
-                    "dead" => counts.dead = n,
-                    _ => {}
+                    super::DeliveryState::Delivered => counts.delivered = n,
+                    super::DeliveryState::Dead => counts.dead = n,
                 }
             }
             Ok(counts)

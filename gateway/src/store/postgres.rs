@@ -13,11 +13,13 @@ use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::Notify;
 
 use super::outbox_sql::OutboxUpdate;
+use super::outbox_types::{AdapterKind, stored_destination, stored_event};
 use super::search::{Bind, page_sql, where_clause};
 use super::sqlite_commit::index_keys;
 use super::{
-    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord, Instant,
-    OutboxCounts, OutboxEntry, SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
+    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord,
+    DeliveryState, Instant, OutboxCounts, OutboxEntry, SearchPage, SearchQuery, Store, StoreError,
+    StoredResource, now,
 };
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -94,9 +96,9 @@ fn outbox_entry(row: &PgRow) -> Result<ClaimedDelivery, StoreError> {
     Ok(ClaimedDelivery {
         entry: OutboxEntry {
             id: row.try_get("id")?,
-            destination: row.try_get("destination")?,
-            adapter: row.try_get("adapter")?,
-            event: row.try_get("event")?,
+            destination: stored_destination(row.try_get("destination")?)?,
+            adapter: AdapterKind::stored(row.try_get("adapter")?)?,
+            event: stored_event(row.try_get("event")?)?,
             task_id: row.try_get("task_id")?,
             task_version: row.try_get("task_version")?,
             focus_id: row.try_get("focus_id")?,
@@ -216,9 +218,9 @@ impl Store for PostgresStore {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
             )
             .bind(&o.id)
-            .bind(&o.destination)
-            .bind(&o.adapter)
-            .bind(&o.event)
+            .bind(o.destination.as_str())
+            .bind(o.adapter.as_str())
+            .bind(o.event.as_str())
             .bind(&o.task_id)
             .bind(o.task_version)
             .bind(&o.focus_id)
@@ -327,7 +329,7 @@ impl Store for PostgresStore {
 
     async fn list_deliveries(
         &self,
-        state: &str,
+        state: DeliveryState,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         self.shared_list_deliveries(state, limit).await

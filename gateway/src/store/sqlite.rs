@@ -14,11 +14,12 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
 use super::outbox_sql::OutboxUpdate;
+use super::outbox_types::{AdapterKind, stored_destination, stored_event};
 use super::search::{Bind, page_sql, where_clause};
 use super::sqlite_commit::GroupCommit;
 use super::{
-    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, DeliveryRecord, Instant, OutboxCounts,
-    OutboxEntry, SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
+    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, DeliveryRecord, DeliveryState, Instant,
+    OutboxCounts, OutboxEntry, SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
 };
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -138,9 +139,9 @@ fn outbox_entry(row: &SqliteRow) -> Result<ClaimedDelivery, StoreError> {
     Ok(ClaimedDelivery {
         entry: OutboxEntry {
             id: row.try_get("id")?,
-            destination: row.try_get("destination")?,
-            adapter: row.try_get("adapter")?,
-            event: row.try_get("event")?,
+            destination: stored_destination(row.try_get("destination")?)?,
+            adapter: AdapterKind::stored(row.try_get("adapter")?)?,
+            event: stored_event(row.try_get("event")?)?,
             task_id: row.try_get("task_id")?,
             task_version: row.try_get("task_version")?,
             focus_id: row.try_get("focus_id")?,
@@ -247,7 +248,7 @@ impl Store for SqliteStore {
 
     async fn list_deliveries(
         &self,
-        state: &str,
+        state: DeliveryState,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         self.shared_list_deliveries(state, limit).await

@@ -639,9 +639,9 @@ mod tests {
         let outbox = (0..20)
             .map(|n| super::super::OutboxEntry {
                 id: format!("d{n}"),
-                destination: "LWS001".into(),
+                destination: signpost_profiles::OdsCode::parse("LWS001").expect("ods"),
                 adapter: "fhir-rest".into(),
-                event: "task-created".into(),
+                event: signpost_adapters::DeliveryEvent::TaskCreated,
                 task_id: format!("t{n}"),
                 task_version: 1,
                 focus_id: format!("s{n}"),
@@ -670,7 +670,10 @@ mod tests {
         }
         let counts = store.outbox_counts().await.expect("counts");
         assert_eq!((counts.pending, counts.delivered), (0, 20));
-        let delivered = store.list_deliveries("delivered", 50).await.expect("list");
+        let delivered = store
+            .list_deliveries(super::super::DeliveryState::Delivered, 50)
+            .await
+            .expect("list");
         assert!(delivered.iter().all(|d| d.attempts == 1), "{delivered:?}");
     }
 }
