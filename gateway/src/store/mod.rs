@@ -8,11 +8,10 @@ mod outbox_sql;
 mod outbox_types;
 #[macro_use]
 mod resource_sql;
+mod index_keys;
 mod postgres;
 mod search;
 mod sqlite;
-mod sqlite_checkpoint;
-mod sqlite_commit;
 #[cfg(test)]
 mod test_fixtures;
 mod time;

@@ -2,6 +2,9 @@
 //! avoids busy errors) fed by the group commit, one connection for WAL checkpoints, a small
 //! pool of readers, migrations embedded in the binary.
 
+mod checkpoint;
+mod group_commit;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,11 +19,11 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 use super::outbox_sql::OutboxUpdate;
 use super::outbox_types::{AdapterKind, stored_destination, stored_event};
 use super::search::{Bind, page_sql, where_clause};
-use super::sqlite_commit::GroupCommit;
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, DeliveryRecord, DeliveryState, Instant,
     OutboxCounts, OutboxEntry, SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
 };
+use group_commit::GroupCommit;
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -68,7 +71,7 @@ impl SqliteStore {
                 options
                     .clone()
                     .pragma("cache_size", "-16384")
-                    // Checkpoints run beside the writer (see sqlite_checkpoint).
+                    // Checkpoints run beside the writer (see `checkpoint`).
                     .pragma("wal_autocheckpoint", "0")
                     // When the log starts again after a burst, the file is cut back to 64 MiB.
                     .pragma("journal_size_limit", "67108864"),

@@ -15,10 +15,11 @@ use sqlx::query_builder::Separated;
 use sqlx::{AssertSqlSafe, Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::outbox_sql::OutboxUpdate;
-use super::sqlite::{apply_outbox_update, check_guards, claim_on};
-use super::sqlite_checkpoint::LogState;
-use super::{
+use super::checkpoint::LogState;
+use super::{apply_outbox_update, check_guards, claim_on};
+use crate::store::index_keys::index_keys;
+use crate::store::outbox_sql::OutboxUpdate;
+use crate::store::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, IndexEntry, OutboxEntry, ResourceWrite,
     StoreError, StoredResource, now,
 };
@@ -67,7 +68,7 @@ impl GroupCommit {
     /// request runtime each turn of it waited behind requests being validated, and the writer
     /// sat idle between statements; on its own thread the writer is kept busy.
     /// WAL checkpoints run on the same thread, on `checkpointer`'s connection, and are finished
-    /// on the writer's between batches when the log is long (see `sqlite_checkpoint`).
+    /// on the writer's between batches when the log is long (see `checkpoint`).
     pub(super) fn start(writer: SqlitePool, checkpointer: SqlitePool) -> Result<Self, StoreError> {
         let (queue, receiver) = mpsc::unbounded_channel();
         let log = LogState::default();
@@ -80,7 +81,7 @@ impl GroupCommit {
             .name("signpost-writer".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    tokio::spawn(super::sqlite_checkpoint::run(checkpointer, shared.clone()));
+                    tokio::spawn(super::checkpoint::run(checkpointer, shared.clone()));
                     run(writer, receiver, shared).await;
                 });
             })
@@ -154,7 +155,7 @@ async fn run(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Pending>, lo
         if let Ok(conn) = &mut connection
             && log.take_restart()
         {
-            super::sqlite_checkpoint::finish(conn).await;
+            super::checkpoint::finish(conn).await;
         }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -257,7 +258,7 @@ async fn mark_delivered_together(
         .collect();
     let sql = format!(
         "UPDATE outbox SET {} WHERE state = 'pending' AND id IN ({})",
-        super::outbox_sql::DELIVERED,
+        crate::store::outbox_sql::DELIVERED,
         ids.join(", ")
     );
     let mut update = sqlx::query(AssertSqlSafe(sql)).bind(now().0);
@@ -418,16 +419,6 @@ async fn apply(
     Ok(CommitOutcome::Committed)
 }
 
-/// The keys of a resource's search rows, `[[param, system, value], ...]`, kept on its row so an
-/// update can delete exactly those rows.
-pub(super) fn index_keys(index: &[IndexEntry]) -> String {
-    let keys: Vec<[&str; 3]> = index
-        .iter()
-        .map(|e| [e.param, e.system.as_str(), e.value.as_str()])
-        .collect();
-    serde_json::Value::from(keys).to_string()
-}
-
 /// Inserts the new rows of several change sets together: resources created, the search values
 /// of every new version and the outbox rows, one multi-row INSERT per table. The statements go to
 /// SQLite's thread as one script, with `savepoint` around them if given: one round trip, where
@@ -511,8 +502,8 @@ async fn insert_new_rows(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_fixtures::{new_task, temp_sqlite};
-    use super::super::{
+    use crate::store::test_fixtures::{new_task, temp_sqlite};
+    use crate::store::{
         ChangeSet, CommitOutcome, IndexEntry, Instant, Once, SqliteStore, Store, StoreError,
     };
 
@@ -529,15 +520,15 @@ mod tests {
 
     /// How many Tasks the search index holds as requested.
     async fn requested_tasks(store: &SqliteStore) -> i64 {
-        let query = super::super::SearchQuery {
+        let query = crate::store::SearchQuery {
             resource_type: "Task".into(),
-            criteria: vec![super::super::Criterion::Index {
+            criteria: vec![crate::store::Criterion::Index {
                 param: "status",
                 any_of: vec![(None, "requested".into())],
             }],
             count: 100,
             offset: 0,
-            sort: super::super::SortOrder::default(),
+            sort: crate::store::SortOrder::default(),
         };
         store.search(&query).await.expect("search").total
     }
@@ -637,7 +628,7 @@ mod tests {
     async fn deliveries_marked_together_are_each_marked_once() {
         let (_dir, store, _) = temp_sqlite().await;
         let outbox = (0..20)
-            .map(|n| super::super::OutboxEntry {
+            .map(|n| crate::store::OutboxEntry {
                 id: format!("d{n}"),
                 destination: signpost_profiles::OdsCode::parse("LWS001").expect("ods"),
                 adapter: "fhir-rest".into(),
@@ -671,7 +662,7 @@ mod tests {
         let counts = store.outbox_counts().await.expect("counts");
         assert_eq!((counts.pending, counts.delivered), (0, 20));
         let delivered = store
-            .list_deliveries(super::super::DeliveryState::Delivered, 50)
+            .list_deliveries(crate::store::DeliveryState::Delivered, 50)
             .await
             .expect("list");
         assert!(delivered.iter().all(|d| d.attempts == 1), "{delivered:?}");

@@ -12,10 +12,10 @@ use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{AssertSqlSafe, Row};
 use tokio::sync::Notify;
 
+use super::index_keys::index_keys;
 use super::outbox_sql::OutboxUpdate;
 use super::outbox_types::{AdapterKind, stored_destination, stored_event};
 use super::search::{Bind, page_sql, where_clause};
-use super::sqlite_commit::index_keys;
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord,
     DeliveryState, Instant, OutboxCounts, OutboxEntry, SearchPage, SearchQuery, Store, StoreError,
