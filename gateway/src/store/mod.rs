@@ -1,6 +1,7 @@
 //! The store: resources with their history, their search values, and the delivery outbox.
 //!
-//! Handlers see only the [`Store`] trait; every write goes through [`Store::commit`], so a
+//! Handlers see only the [`Store`] trait (resources, outbox and one-time values, each a trait of
+//! its own); every write goes through [`ResourceStore::commit`], so a
 //! resource, its index and the outbox rows announcing it are written together or not at all.
 
 #[macro_use]
@@ -249,9 +250,10 @@ pub struct OutboxCounts {
     pub oldest_pending: Option<Instant>,
 }
 
-/// Resource and outbox storage; SQLite now, PostgreSQL behind the same trait later.
+/// Resources, their history and search: the change sets that write them (with the outbox rows
+/// and one-time value that go with them) and the reads.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait ResourceStore: Send + Sync {
     /// Writes a change set atomically, after checking its condition.
     async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError>;
     /// The current version.
@@ -281,6 +283,11 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<StoredResource>, StoreError>;
     /// Resources matching a query.
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError>;
+}
+
+/// The delivery outbox: claims, outcomes, and what operators see and replay.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
     /// Reserves due deliveries for `worker` until `lease` has passed, oldest due first, within `limits`.
     async fn claim_deliveries(
         &self,
@@ -306,6 +313,18 @@ pub trait Store: Send + Sync {
     async fn mark_dead(&self, id: &str, error: &str) -> Result<(), StoreError>;
     /// Outbox rows by state.
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+    /// Wakes `wake` whenever any process adds outbox rows (the in-process wake covers this process).
+    async fn watch_outbox(
+        &self,
+        _wake: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// One-time values outside a change set (a client assertion's `jti`).
+#[async_trait]
+pub trait OnceStore: Send + Sync {
     /// Records a one-time value (a client assertion's `jti`, a BaRS `X-Request-Id`, a `webhook-id`)
     /// within `scope` until `expires`; `false` if it was already recorded: a replay.
     async fn remember_once(
@@ -314,13 +333,12 @@ pub trait Store: Send + Sync {
         jti: &str,
         expires: Instant,
     ) -> Result<bool, StoreError>;
-    /// Wakes `wake` whenever any process adds outbox rows (the in-process wake covers this process).
-    async fn watch_outbox(
-        &self,
-        _wake: std::sync::Arc<tokio::sync::Notify>,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
+}
+
+/// The whole store, as handlers and the delivery worker hold it: every concern, and whether the
+/// database is ready.
+#[async_trait]
+pub trait Store: ResourceStore + OutboxStore + OnceStore {
     /// Whether the database answers (`Err` if not) and every embedded migration is applied.
     async fn ready(&self) -> Result<bool, StoreError>;
 }

@@ -18,8 +18,8 @@ use super::outbox_types::{AdapterKind, stored_destination, stored_event};
 use super::search::{Bind, page_sql, where_clause};
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord,
-    DeliveryState, Instant, OutboxCounts, OutboxEntry, SearchPage, SearchQuery, Store, StoreError,
-    StoredResource, now,
+    DeliveryState, Instant, OnceStore, OutboxCounts, OutboxEntry, OutboxStore, ResourceStore,
+    SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
 };
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -116,7 +116,7 @@ shared_outbox_statements!(PostgresStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKE
 shared_resource_statements!(sqlx::Postgres, "body::text AS body", "resource_history");
 
 #[async_trait]
-impl Store for PostgresStore {
+impl ResourceStore for PostgresStore {
     async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
         // IMMEDIATE takes the write lock first, so the condition check and the writes see one state.
         let mut tx = self.writer.begin().await?;
@@ -309,7 +309,10 @@ impl Store for PostgresStore {
         let mut conn = self.reader.acquire().await?;
         search_on(&mut conn, query).await
     }
+}
 
+#[async_trait]
+impl OutboxStore for PostgresStore {
     async fn claim_deliveries(
         &self,
         worker: &str,
@@ -363,6 +366,27 @@ impl Store for PostgresStore {
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
         self.shared_outbox_counts().await
     }
+
+    async fn watch_outbox(&self, wake: Arc<Notify>) -> Result<(), StoreError> {
+        let mut listener = PgListener::connect_with(&self.writer).await?;
+        listener.listen(OUTBOX_CHANNEL).await?;
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(_) => wake.notify_one(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox notifications interrupted; polling until they resume");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OnceStore for PostgresStore {
     async fn remember_once(
         &self,
         client_id: &str,
@@ -387,24 +411,10 @@ impl Store for PostgresStore {
         tx.commit().await?;
         Ok(inserted == 1)
     }
+}
 
-    async fn watch_outbox(&self, wake: Arc<Notify>) -> Result<(), StoreError> {
-        let mut listener = PgListener::connect_with(&self.writer).await?;
-        listener.listen(OUTBOX_CHANNEL).await?;
-        tokio::spawn(async move {
-            loop {
-                match listener.recv().await {
-                    Ok(_) => wake.notify_one(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "outbox notifications interrupted; polling until they resume");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        });
-        Ok(())
-    }
-
+#[async_trait]
+impl Store for PostgresStore {
     async fn ready(&self) -> Result<bool, StoreError> {
         let applied: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
@@ -417,7 +427,7 @@ impl Store for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::super::test_fixtures::{new_task, temp_postgres_url};
-    use super::super::{Criterion, IndexEntry, SearchQuery, SortOrder, Store};
+    use super::super::{Criterion, IndexEntry, ResourceStore, SearchQuery, SortOrder};
     use super::{MIGRATIONS, PostgresStore};
 
     fn status_index(status: &str) -> Vec<IndexEntry> {

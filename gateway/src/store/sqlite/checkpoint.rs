@@ -112,7 +112,7 @@ mod tests {
     use std::path::Path;
 
     use crate::store::test_fixtures::{new_task, temp_sqlite};
-    use crate::store::{ChangeSet, Store};
+    use crate::store::{ChangeSet, ResourceStore};
 
     /// A Task `t{n}` with a note of `note` bytes, so it fills log pages.
     fn task(n: usize, note: usize) -> ChangeSet {

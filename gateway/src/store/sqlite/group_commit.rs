@@ -504,7 +504,8 @@ async fn insert_new_rows(
 mod tests {
     use crate::store::test_fixtures::{new_task, temp_sqlite};
     use crate::store::{
-        ChangeSet, CommitOutcome, IndexEntry, Instant, Once, SqliteStore, Store, StoreError,
+        ChangeSet, CommitOutcome, IndexEntry, Instant, Once, OutboxStore, ResourceStore,
+        SqliteStore, StoreError,
     };
 
     /// Creates a requested Task `id`, indexed by its status.

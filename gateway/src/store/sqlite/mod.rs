@@ -21,7 +21,8 @@ use super::outbox_types::{AdapterKind, stored_destination, stored_event};
 use super::search::{Bind, page_sql, where_clause};
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, DeliveryRecord, DeliveryState, Instant,
-    OutboxCounts, OutboxEntry, SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
+    OnceStore, OutboxCounts, OutboxEntry, OutboxStore, ResourceStore, SearchPage, SearchQuery,
+    Store, StoreError, StoredResource, now,
 };
 use group_commit::GroupCommit;
 
@@ -162,7 +163,7 @@ shared_outbox_statements!(SqliteStore, sqlx::Sqlite, "");
 shared_resource_statements!(sqlx::Sqlite, "body", "resource_history");
 
 #[async_trait]
-impl Store for SqliteStore {
+impl ResourceStore for SqliteStore {
     async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
         self.commits.commit(changes).await
     }
@@ -233,7 +234,10 @@ impl Store for SqliteStore {
         let mut conn = self.reader.acquire().await?;
         search_on(&mut conn, query).await
     }
+}
 
+#[async_trait]
+impl OutboxStore for SqliteStore {
     async fn claim_deliveries(
         &self,
         worker: &str,
@@ -291,6 +295,10 @@ impl Store for SqliteStore {
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
         self.shared_outbox_counts().await
     }
+}
+
+#[async_trait]
+impl OnceStore for SqliteStore {
     async fn remember_once(
         &self,
         client_id: &str,
@@ -316,7 +324,10 @@ impl Store for SqliteStore {
         self.commits.committed_outside();
         Ok(inserted == 1)
     }
+}
 
+#[async_trait]
+impl Store for SqliteStore {
     async fn ready(&self) -> Result<bool, StoreError> {
         let applied: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
@@ -329,7 +340,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::super::test_fixtures::new_task;
-    use super::super::{Criterion, IndexEntry, SearchQuery, SortOrder, Store};
+    use super::super::{Criterion, IndexEntry, ResourceStore, SearchQuery, SortOrder};
     use super::{MIGRATIONS, SqliteStore};
 
     fn status_index(status: &str) -> Vec<IndexEntry> {
