@@ -4,7 +4,7 @@
 //! its own); every write goes through [`ResourceStore::commit`], so a
 //! resource, its index and the outbox rows announcing it are written together or not at all.
 
-#[macro_use]
+mod dialect;
 mod outbox_sql;
 mod outbox_types;
 #[macro_use]

@@ -14,12 +14,11 @@ use tokio::sync::Notify;
 
 use super::index_keys::index_keys;
 use super::outbox_sql::OutboxUpdate;
-use super::outbox_types::{AdapterKind, stored_destination, stored_event};
 use super::search::{Bind, page_sql, where_clause};
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord,
-    DeliveryState, Instant, OnceStore, OutboxCounts, OutboxEntry, OutboxStore, ResourceStore,
-    SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
+    DeliveryState, Instant, OnceStore, OutboxCounts, OutboxStore, ResourceStore, SearchPage,
+    SearchQuery, Store, StoreError, StoredResource, now,
 };
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -92,26 +91,8 @@ async fn search_on(conn: &mut PgConnection, query: &SearchQuery) -> Result<Searc
     Ok(SearchPage { resources, total })
 }
 
-fn outbox_entry(row: &PgRow) -> Result<ClaimedDelivery, StoreError> {
-    Ok(ClaimedDelivery {
-        entry: OutboxEntry {
-            id: row.try_get("id")?,
-            destination: stored_destination(row.try_get("destination")?)?,
-            adapter: AdapterKind::stored(row.try_get("adapter")?)?,
-            event: stored_event(row.try_get("event")?)?,
-            task_id: row.try_get("task_id")?,
-            task_version: row.try_get("task_version")?,
-            focus_id: row.try_get("focus_id")?,
-            focus_version: row.try_get("focus_version")?,
-            idempotency_key: row.try_get("idempotency_key")?,
-            correlation_id: row.try_get("correlation_id")?,
-            traceparent: row.try_get("traceparent")?,
-        },
-        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
-    })
-}
-
-shared_outbox_statements!(PostgresStore, sqlx::Postgres, " FOR UPDATE SKIP LOCKED");
+/// The outbox statements both stores share, on Postgres.
+type OutboxSql = super::dialect::Outbox<sqlx::Postgres>;
 // The current version is stored once, in `resources`; `resource_history` adds the replaced ones.
 shared_resource_statements!(sqlx::Postgres, "body::text AS body", "resource_history");
 
@@ -321,13 +302,13 @@ impl OutboxStore for PostgresStore {
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
         // The candidates stay locked until the lease is written, and replicas skip them.
         let mut tx = self.writer.begin().await?;
-        let claimed = claim_on(&mut tx, worker, limits, lease).await?;
+        let claimed = OutboxSql::claim(&mut tx, worker, limits, lease).await?;
         tx.commit().await?;
         Ok(claimed)
     }
 
     async fn release(&self, id: &str) -> Result<(), StoreError> {
-        apply_outbox_update(&self.writer, &OutboxUpdate::Release { id: id.into() }).await
+        OutboxSql::update(&self.writer, &OutboxUpdate::Release { id: id.into() }).await
     }
 
     async fn list_deliveries(
@@ -335,15 +316,15 @@ impl OutboxStore for PostgresStore {
         state: DeliveryState,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        self.shared_list_deliveries(state, limit).await
+        OutboxSql::list(&self.reader, state, limit).await
     }
 
     async fn replay(&self, id: &str) -> Result<Option<bool>, StoreError> {
-        self.shared_replay(id).await
+        OutboxSql::replay(&self.writer, id).await
     }
 
     async fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
-        apply_outbox_update(&self.writer, &OutboxUpdate::Delivered { id: id.into() }).await
+        OutboxSql::update(&self.writer, &OutboxUpdate::Delivered { id: id.into() }).await
     }
 
     async fn mark_retry(&self, id: &str, retry_at: Instant, error: &str) -> Result<(), StoreError> {
@@ -352,7 +333,7 @@ impl OutboxStore for PostgresStore {
             at: retry_at,
             error: error.into(),
         };
-        apply_outbox_update(&self.writer, &update).await
+        OutboxSql::update(&self.writer, &update).await
     }
 
     async fn mark_dead(&self, id: &str, error: &str) -> Result<(), StoreError> {
@@ -360,11 +341,11 @@ impl OutboxStore for PostgresStore {
             id: id.into(),
             error: error.into(),
         };
-        apply_outbox_update(&self.writer, &update).await
+        OutboxSql::update(&self.writer, &update).await
     }
 
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
-        self.shared_outbox_counts().await
+        OutboxSql::counts(&self.reader).await
     }
 
     async fn watch_outbox(&self, wake: Arc<Notify>) -> Result<(), StoreError> {

@@ -16,7 +16,7 @@ use sqlx::{AssertSqlSafe, Connection, QueryBuilder, Sqlite, SqliteConnection, Sq
 use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::LogState;
-use super::{apply_outbox_update, check_guards, claim_on};
+use super::{OutboxSql, check_guards};
 use crate::store::index_keys::index_keys;
 use crate::store::outbox_sql::OutboxUpdate;
 use crate::store::{
@@ -225,10 +225,10 @@ async fn commit_batch(
                 worker,
                 limits,
                 lease,
-            } => claim_on(&mut tx, worker, limits, *lease)
+            } => OutboxSql::claim(&mut tx, worker, limits, *lease)
                 .await
                 .map(Answer::Claim),
-            Op::Update(update) => apply_outbox_update(&mut *tx, update)
+            Op::Update(update) => OutboxSql::update(&mut *tx, update)
                 .await
                 .map(|()| Answer::Update),
         };

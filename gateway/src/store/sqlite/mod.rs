@@ -17,12 +17,11 @@ use sqlx::sqlite::{
 use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
 use super::outbox_sql::OutboxUpdate;
-use super::outbox_types::{AdapterKind, stored_destination, stored_event};
 use super::search::{Bind, page_sql, where_clause};
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, DeliveryRecord, DeliveryState, Instant,
-    OnceStore, OutboxCounts, OutboxEntry, OutboxStore, ResourceStore, SearchPage, SearchQuery,
-    Store, StoreError, StoredResource, now,
+    OnceStore, OutboxCounts, OutboxStore, ResourceStore, SearchPage, SearchQuery, Store,
+    StoreError, StoredResource, now,
 };
 use group_commit::GroupCommit;
 
@@ -139,26 +138,8 @@ pub(super) async fn search_on(
     Ok(SearchPage { resources, total })
 }
 
-fn outbox_entry(row: &SqliteRow) -> Result<ClaimedDelivery, StoreError> {
-    Ok(ClaimedDelivery {
-        entry: OutboxEntry {
-            id: row.try_get("id")?,
-            destination: stored_destination(row.try_get("destination")?)?,
-            adapter: AdapterKind::stored(row.try_get("adapter")?)?,
-            event: stored_event(row.try_get("event")?)?,
-            task_id: row.try_get("task_id")?,
-            task_version: row.try_get("task_version")?,
-            focus_id: row.try_get("focus_id")?,
-            focus_version: row.try_get("focus_version")?,
-            idempotency_key: row.try_get("idempotency_key")?,
-            correlation_id: row.try_get("correlation_id")?,
-            traceparent: row.try_get("traceparent")?,
-        },
-        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
-    })
-}
-
-shared_outbox_statements!(SqliteStore, sqlx::Sqlite, "");
+/// The outbox statements both stores share, on Sqlite.
+type OutboxSql = super::dialect::Outbox<sqlx::Sqlite>;
 // The current version is stored once, in `resources`; `resource_history` adds the replaced ones.
 shared_resource_statements!(sqlx::Sqlite, "body", "resource_history");
 
@@ -258,11 +239,11 @@ impl OutboxStore for SqliteStore {
         state: DeliveryState,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        self.shared_list_deliveries(state, limit).await
+        OutboxSql::list(&self.reader, state, limit).await
     }
 
     async fn replay(&self, id: &str) -> Result<Option<bool>, StoreError> {
-        let replayed = self.shared_replay(id).await;
+        let replayed = OutboxSql::replay(&self.writer, id).await;
         self.commits.committed_outside();
         replayed
     }
@@ -293,7 +274,7 @@ impl OutboxStore for SqliteStore {
     }
 
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
-        self.shared_outbox_counts().await
+        OutboxSql::counts(&self.reader).await
     }
 }
 
