@@ -5,12 +5,11 @@
 //! resource, its index and the outbox rows announcing it are written together or not at all.
 
 mod dialect;
+mod index_keys;
 mod outbox_sql;
 mod outbox_types;
-#[macro_use]
-mod resource_sql;
-mod index_keys;
 mod postgres;
+mod resource_sql;
 mod search;
 mod sqlite;
 #[cfg(test)]

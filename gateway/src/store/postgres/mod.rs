@@ -7,14 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::value::RawValue;
-use sqlx::postgres::{PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::Notify;
 
 use super::index_keys::index_keys;
 use super::outbox_sql::OutboxUpdate;
-use super::search::{Bind, page_sql, where_clause};
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord,
     DeliveryState, Instant, OnceStore, OutboxCounts, OutboxStore, ResourceStore, SearchPage,
@@ -50,51 +47,10 @@ impl PostgresStore {
     }
 }
 
-fn stored(row: &PgRow) -> Result<StoredResource, StoreError> {
-    let body: String = row.try_get("body")?;
-    Ok(StoredResource {
-        resource_type: row.try_get("resource_type")?,
-        id: row.try_get("id")?,
-        version: row.try_get("version")?,
-        last_updated: Instant(row.try_get("last_updated_us")?),
-        body: RawValue::from_string(body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-    })
-}
-
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    binds: Vec<Bind>,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    for b in binds {
-        q = match b {
-            Bind::Text(s) => q.bind(s),
-            Bind::Int(i) => q.bind(i),
-        };
-    }
-    q
-}
-
-async fn search_on(conn: &mut PgConnection, query: &SearchQuery) -> Result<SearchPage, StoreError> {
-    let (sql, binds) = page_sql(query, "r.body::text");
-    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), binds)
-        .fetch_all(&mut *conn)
-        .await?;
-    let resources = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
-    let (from, binds) = where_clause(query);
-    let total: i64 = bind_all(
-        sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) AS n {from}"))),
-        binds,
-    )
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get("n")?;
-    Ok(SearchPage { resources, total })
-}
-
 /// The outbox statements both stores share, on Postgres.
 type OutboxSql = super::dialect::Outbox<sqlx::Postgres>;
-// The current version is stored once, in `resources`; `resource_history` adds the replaced ones.
-shared_resource_statements!(sqlx::Postgres, "body::text AS body", "resource_history");
+/// The resource statements both stores share, on Postgres.
+type ResourceSql = super::resource_sql::Resources<sqlx::Postgres>;
 
 #[async_trait]
 impl ResourceStore for PostgresStore {
@@ -108,7 +64,7 @@ impl ResourceStore for PostgresStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        if let Some(stopped) = check_guards(&mut tx, &changes).await? {
+        if let Some(stopped) = ResourceSql::check_guards(&mut tx, &changes).await? {
             tx.rollback().await?;
             return Ok(stopped);
         }
@@ -229,16 +185,7 @@ impl ResourceStore for PostgresStore {
         resource_type: &str,
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError> {
-        sqlx::query(
-            "SELECT resource_type, id, version, last_updated_us, body::text AS body FROM resources WHERE resource_type = $1 AND id = $2",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?
-        .as_ref()
-        .map(stored)
-        .transpose()
+        ResourceSql::read(&self.reader, resource_type, id).await
     }
 
     async fn vread(
@@ -247,25 +194,14 @@ impl ResourceStore for PostgresStore {
         id: &str,
         version: i64,
     ) -> Result<Option<StoredResource>, StoreError> {
-        sqlx::query(
-            "SELECT resource_type, id, version, last_updated_us, body::text AS body FROM resource_history \
-             WHERE resource_type = $1 AND id = $2 AND version = $3",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .bind(version)
-        .fetch_optional(&self.reader)
-        .await?
-        .as_ref()
-        .map(stored)
-        .transpose()
+        ResourceSql::vread(&self.reader, resource_type, id, version).await
     }
 
     async fn vread_many(
         &self,
         keys: &[(&str, &str, i64)],
     ) -> Result<Vec<StoredResource>, StoreError> {
-        vread_many_from(&self.reader, keys).await
+        ResourceSql::vread_many(&self.reader, keys).await
     }
 
     async fn history(
@@ -273,22 +209,12 @@ impl ResourceStore for PostgresStore {
         resource_type: &str,
         id: &str,
     ) -> Result<Vec<StoredResource>, StoreError> {
-        sqlx::query(
-            "SELECT resource_type, id, version, last_updated_us, body::text AS body FROM resource_history \
-             WHERE resource_type = $1 AND id = $2 ORDER BY version DESC",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(stored)
-        .collect()
+        ResourceSql::history(&self.reader, resource_type, id).await
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        search_on(&mut conn, query).await
+        ResourceSql::search(&mut conn, query).await
     }
 }
 

@@ -16,7 +16,7 @@ use sqlx::{AssertSqlSafe, Connection, QueryBuilder, Sqlite, SqliteConnection, Sq
 use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::LogState;
-use super::{OutboxSql, check_guards};
+use super::{OutboxSql, ResourceSql};
 use crate::store::index_keys::index_keys;
 use crate::store::outbox_sql::OutboxUpdate;
 use crate::store::{
@@ -357,7 +357,7 @@ async fn apply(
     conn: &mut SqliteConnection,
     changes: &ChangeSet,
 ) -> Result<CommitOutcome, StoreError> {
-    if let Some(stopped) = check_guards(conn, changes).await? {
+    if let Some(stopped) = ResourceSql::check_guards(conn, changes).await? {
         return Ok(stopped);
     }
     // Updates go one by one (each checks its version); everything else is one multi-row INSERT

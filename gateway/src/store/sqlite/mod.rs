@@ -10,14 +10,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::value::RawValue;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::outbox_sql::OutboxUpdate;
-use super::search::{Bind, page_sql, where_clause};
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, DeliveryRecord, DeliveryState, Instant,
     OnceStore, OutboxCounts, OutboxStore, ResourceStore, SearchPage, SearchQuery, Store,
@@ -94,54 +90,10 @@ impl SqliteStore {
     }
 }
 
-fn stored(row: &SqliteRow) -> Result<StoredResource, StoreError> {
-    let body: String = row.try_get("body")?;
-    Ok(StoredResource {
-        resource_type: row.try_get("resource_type")?,
-        id: row.try_get("id")?,
-        version: row.try_get("version")?,
-        last_updated: Instant(row.try_get("last_updated_us")?),
-        body: RawValue::from_string(body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-    })
-}
-
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    binds: Vec<Bind>,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-    for b in binds {
-        q = match b {
-            Bind::Text(s) => q.bind(s),
-            Bind::Int(i) => q.bind(i),
-        };
-    }
-    q
-}
-
-pub(super) async fn search_on(
-    conn: &mut SqliteConnection,
-    query: &SearchQuery,
-) -> Result<SearchPage, StoreError> {
-    let (sql, binds) = page_sql(query, "r.body");
-    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), binds)
-        .fetch_all(&mut *conn)
-        .await?;
-    let resources = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
-    let (from, binds) = where_clause(query);
-    let total: i64 = bind_all(
-        sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) AS n {from}"))),
-        binds,
-    )
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get("n")?;
-    Ok(SearchPage { resources, total })
-}
-
 /// The outbox statements both stores share, on Sqlite.
 type OutboxSql = super::dialect::Outbox<sqlx::Sqlite>;
-// The current version is stored once, in `resources`; `resource_history` adds the replaced ones.
-shared_resource_statements!(sqlx::Sqlite, "body", "resource_history");
+/// The resource statements both stores share, on Sqlite.
+type ResourceSql = super::resource_sql::Resources<sqlx::Sqlite>;
 
 #[async_trait]
 impl ResourceStore for SqliteStore {
@@ -154,16 +106,7 @@ impl ResourceStore for SqliteStore {
         resource_type: &str,
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError> {
-        sqlx::query(
-            "SELECT resource_type, id, version, last_updated_us, body FROM resources WHERE resource_type = $1 AND id = $2",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?
-        .as_ref()
-        .map(stored)
-        .transpose()
+        ResourceSql::read(&self.reader, resource_type, id).await
     }
 
     async fn vread(
@@ -172,25 +115,14 @@ impl ResourceStore for SqliteStore {
         id: &str,
         version: i64,
     ) -> Result<Option<StoredResource>, StoreError> {
-        sqlx::query(
-            "SELECT resource_type, id, version, last_updated_us, body FROM resource_history \
-             WHERE resource_type = $1 AND id = $2 AND version = $3",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .bind(version)
-        .fetch_optional(&self.reader)
-        .await?
-        .as_ref()
-        .map(stored)
-        .transpose()
+        ResourceSql::vread(&self.reader, resource_type, id, version).await
     }
 
     async fn vread_many(
         &self,
         keys: &[(&str, &str, i64)],
     ) -> Result<Vec<StoredResource>, StoreError> {
-        vread_many_from(&self.reader, keys).await
+        ResourceSql::vread_many(&self.reader, keys).await
     }
 
     async fn history(
@@ -198,22 +130,12 @@ impl ResourceStore for SqliteStore {
         resource_type: &str,
         id: &str,
     ) -> Result<Vec<StoredResource>, StoreError> {
-        sqlx::query(
-            "SELECT resource_type, id, version, last_updated_us, body FROM resource_history \
-             WHERE resource_type = $1 AND id = $2 ORDER BY version DESC",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(stored)
-        .collect()
+        ResourceSql::history(&self.reader, resource_type, id).await
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        search_on(&mut conn, query).await
+        ResourceSql::search(&mut conn, query).await
     }
 }
 
