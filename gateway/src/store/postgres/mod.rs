@@ -48,7 +48,7 @@ impl PostgresStore {
 }
 
 /// The outbox statements both stores share, on Postgres.
-type OutboxSql = super::dialect::Outbox<sqlx::Postgres>;
+type OutboxSql = super::outbox_sql::Outbox<sqlx::Postgres>;
 /// The resource statements both stores share, on Postgres.
 type ResourceSql = super::resource_sql::Resources<sqlx::Postgres>;
 

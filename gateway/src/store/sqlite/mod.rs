@@ -91,7 +91,7 @@ impl SqliteStore {
 }
 
 /// The outbox statements both stores share, on Sqlite.
-type OutboxSql = super::dialect::Outbox<sqlx::Sqlite>;
+type OutboxSql = super::outbox_sql::Outbox<sqlx::Sqlite>;
 /// The resource statements both stores share, on Sqlite.
 type ResourceSql = super::resource_sql::Resources<sqlx::Sqlite>;
 
