@@ -4,6 +4,7 @@
 //! its own); every write goes through [`ResourceStore::commit`], so a
 //! resource, its index and the outbox rows announcing it are written together or not at all.
 
+mod apply;
 mod dialect;
 mod index_keys;
 mod outbox_sql;

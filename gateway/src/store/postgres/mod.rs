@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tokio::sync::Notify;
 
-use super::index_keys::index_keys;
 use super::outbox_sql::OutboxUpdate;
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord,
@@ -51,11 +50,12 @@ impl PostgresStore {
 type OutboxSql = super::outbox_sql::Outbox<sqlx::Postgres>;
 /// The resource statements both stores share, on Postgres.
 type ResourceSql = super::resource_sql::Resources<sqlx::Postgres>;
+/// A change set's writes, on PostgreSQL.
+type WriteSql = super::apply::Writes<sqlx::Postgres>;
 
 #[async_trait]
 impl ResourceStore for PostgresStore {
     async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
-        // IMMEDIATE takes the write lock first, so the condition check and the writes see one state.
         let mut tx = self.writer.begin().await?;
         if let Some(Condition::IfNoneExist(query)) = &changes.condition {
             // Replicas creating with the same criteria queue here, so only one finds nothing.
@@ -64,110 +64,16 @@ impl ResourceStore for PostgresStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        if let Some(stopped) = ResourceSql::check_guards(&mut tx, &changes).await? {
+        let outcome = match WriteSql::apply(&mut tx, &changes).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tx.rollback().await?;
+                return Err(e);
+            }
+        };
+        if !matches!(outcome, CommitOutcome::Committed) {
             tx.rollback().await?;
-            return Ok(stopped);
-        }
-        for write in &changes.writes {
-            let r = &write.resource;
-            let body = r.body.get();
-            let keys = index_keys(&write.index);
-            if r.version == 1 {
-                sqlx::query(
-                    "INSERT INTO resources (resource_type, id, version, last_updated_us, body, index_keys) \
-                     VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb)",
-                )
-                .bind(&r.resource_type)
-                .bind(&r.id)
-                .bind(r.version)
-                .bind(r.last_updated.0)
-                .bind(body)
-                .bind(&keys)
-                .execute(&mut *tx)
-                .await?;
-            } else {
-                // The replaced version's search rows go, by the keys its row lists, and its body
-                // moves to the history (the current version is stored only in `resources`,
-                // migration 0005). Locking the row first means a racing update leaves `old`
-                // empty, so nothing moves and the update below finds no row.
-                sqlx::query(
-                    "WITH old AS (SELECT resource_type, id, version, last_updated_us, body, index_keys \
-                       FROM resources WHERE resource_type = $1 AND id = $2 AND version = $3 FOR UPDATE), \
-                     gone AS (DELETE FROM search_index s USING old, jsonb_array_elements(old.index_keys) k \
-                       WHERE s.resource_type = old.resource_type AND s.resource_id = old.id \
-                         AND s.param = k ->> 0 AND s.system = k ->> 1 AND s.value = k ->> 2) \
-                     INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) \
-                     SELECT resource_type, id, version, last_updated_us, body FROM old",
-                )
-                .bind(&r.resource_type)
-                .bind(&r.id)
-                .bind(r.version - 1)
-                .execute(&mut *tx)
-                .await?;
-                let updated = sqlx::query(
-                    "UPDATE resources SET version = $1, last_updated_us = $2, body = $3::jsonb, index_keys = $4::jsonb \
-                     WHERE resource_type = $5 AND id = $6 AND version = $7",
-                )
-                .bind(r.version)
-                .bind(r.last_updated.0)
-                .bind(body)
-                .bind(&keys)
-                .bind(&r.resource_type)
-                .bind(&r.id)
-                .bind(r.version - 1)
-                .execute(&mut *tx)
-                .await?;
-                if updated.rows_affected() != 1 {
-                    let current: Option<i64> = sqlx::query_scalar(
-                        "SELECT version FROM resources WHERE resource_type = $1 AND id = $2",
-                    )
-                    .bind(&r.resource_type)
-                    .bind(&r.id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    tx.rollback().await?;
-                    return Err(StoreError::VersionConflict {
-                        resource_type: r.resource_type.clone(),
-                        id: r.id.clone(),
-                        expected: r.version - 1,
-                        current: current.unwrap_or(0),
-                    });
-                }
-            }
-            for entry in &write.index {
-                sqlx::query(
-                    "INSERT INTO search_index (resource_type, resource_id, param, system, value) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&r.resource_type)
-                .bind(&r.id)
-                .bind(entry.param)
-                .bind(&entry.system)
-                .bind(&entry.value)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        let created = now();
-        for o in &changes.outbox {
-            sqlx::query(
-                "INSERT INTO outbox (id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
-                 idempotency_key, correlation_id, next_attempt_us, created_us, traceparent) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)",
-            )
-            .bind(&o.id)
-            .bind(o.destination.as_str())
-            .bind(o.adapter.as_str())
-            .bind(o.event.as_str())
-            .bind(&o.task_id)
-            .bind(o.task_version)
-            .bind(&o.focus_id)
-            .bind(o.focus_version)
-            .bind(&o.idempotency_key)
-            .bind(&o.correlation_id)
-            .bind(created.0)
-            .bind(&o.traceparent)
-            .execute(&mut *tx)
-            .await?;
+            return Ok(outcome);
         }
         if !changes.outbox.is_empty() {
             // Delivered at commit: wakes every replica's delivery worker.

@@ -94,6 +94,8 @@ impl SqliteStore {
 type OutboxSql = super::outbox_sql::Outbox<sqlx::Sqlite>;
 /// The resource statements both stores share, on Sqlite.
 type ResourceSql = super::resource_sql::Resources<sqlx::Sqlite>;
+/// A change set's writes, on SQLite.
+type WriteSql = super::apply::Writes<sqlx::Sqlite>;
 
 #[async_trait]
 impl ResourceStore for SqliteStore {
