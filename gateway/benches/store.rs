@@ -16,7 +16,7 @@ use signpost_gateway::config::Role;
 use signpost_gateway::fhir::search_params::parse_search;
 use signpost_gateway::routing::Directory;
 use signpost_gateway::store::ChangeSet;
-use signpost_gateway::store::{SqliteStore, Store, now};
+use signpost_gateway::store::{ResourceStore, SqliteStore, now};
 use signpost_gateway::workflow::referral::new_referral;
 use signpost_profiles::examples::REFERRAL_FROM_GP;
 use signpost_profiles::{OdsCode, Referral};

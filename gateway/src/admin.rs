@@ -12,6 +12,7 @@ use signpost_profiles::{Issue, IssueType};
 use crate::auth::Principal;
 use crate::fhir::ApiError;
 use crate::state::AppState;
+use crate::store::DeliveryState;
 
 /// Largest list answered.
 const MAX_LISTED: usize = 500;
@@ -40,14 +41,16 @@ async fn deliveries(
     Query(q): Query<Listing>,
 ) -> Result<Response, ApiError> {
     operator(&who)?;
-    let wanted = q.state.unwrap_or_else(|| "dead".into());
-    if !matches!(wanted.as_str(), "pending" | "delivered" | "dead") {
-        return Err(ApiError::bad_request(
-            IssueType::Invalid,
-            "state must be pending, delivered or dead",
-        ));
-    }
-    let list = state.store.list_deliveries(&wanted, MAX_LISTED).await?;
+    let wanted = match q.state.as_deref() {
+        None => DeliveryState::Dead,
+        Some(raw) => DeliveryState::parse(raw).ok_or_else(|| {
+            ApiError::bad_request(
+                IssueType::Invalid,
+                "state must be pending, delivered or dead",
+            )
+        })?,
+    };
+    let list = state.store.list_deliveries(wanted, MAX_LISTED).await?;
     Ok(Json(json!({"state": wanted, "count": list.len(), "deliveries": list})).into_response())
 }
 

@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use signpost_adapters::DeliveryEvent;
 use signpost_gateway::search_index::index_entries;
 use signpost_gateway::server::open_store;
 use signpost_gateway::store::{
-    ChangeSet, ClaimLimits, CommitOutcome, Condition, Criterion, Instant, OutboxEntry,
-    ResourceWrite, SearchQuery, SortOrder, Store, StoreError, StoredResource, now,
+    ChangeSet, ClaimLimits, CommitOutcome, Condition, Criterion, DeliveryState, Instant,
+    OutboxEntry, ResourceWrite, SearchQuery, SortOrder, Store, StoreError, StoredResource, now,
 };
+use signpost_profiles::OdsCode;
 use sqlx::Connection;
 
 async fn sqlite() -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
@@ -89,9 +91,9 @@ fn status_is(code: &str) -> Criterion {
 fn outbox(id: &str, task_id: &str, version: i64, destination: &str) -> OutboxEntry {
     OutboxEntry {
         id: id.into(),
-        destination: destination.into(),
+        destination: OdsCode::parse(destination).expect("ods code"),
         adapter: "fhir-rest".into(),
-        event: "task-updated".into(),
+        event: DeliveryEvent::TaskUpdated,
         task_id: task_id.into(),
         task_version: version,
         focus_id: "s1".into(),
@@ -324,7 +326,10 @@ async fn the_outbox_keeps_order_leases_and_states(store: Arc<dyn Store>) {
         "a2 is not due yet"
     );
 
-    let dead = store.list_deliveries("dead", 10).await.expect("list");
+    let dead = store
+        .list_deliveries(DeliveryState::Dead, 10)
+        .await
+        .expect("list");
     assert_eq!(dead.len(), 1);
     assert_eq!(
         (
@@ -350,7 +355,7 @@ async fn the_outbox_keeps_order_leases_and_states(store: Arc<dyn Store>) {
     store.mark_dead("c1", "late failure").await.expect("mark");
     assert_eq!(
         store
-            .list_deliveries("delivered", 10)
+            .list_deliveries(DeliveryState::Delivered, 10)
             .await
             .expect("list")
             .iter()
@@ -370,7 +375,7 @@ async fn a_claim_takes_no_more_than_each_destination_has_room_for(store: Arc<dyn
     let destinations = |claimed: &[signpost_gateway::store::ClaimedDelivery]| {
         let mut d: Vec<(String, String)> = claimed
             .iter()
-            .map(|c| (c.entry.destination.clone(), c.entry.id.clone()))
+            .map(|c| (c.entry.destination.to_string(), c.entry.id.clone()))
             .collect();
         d.sort();
         d

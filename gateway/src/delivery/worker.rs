@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use signpost_adapters::{Delivery, DeliveryError, DeliveryEvent, Outbound};
+use signpost_adapters::{Delivery, DeliveryError, Outbound};
 use signpost_profiles::OdsCode;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -73,7 +73,7 @@ impl Prepared {
             id: entry.id.clone(),
             idempotency_key: entry.idempotency_key.clone(),
             correlation_id: entry.correlation_id.clone(),
-            event: DeliveryEvent::parse(&entry.event).unwrap_or(DeliveryEvent::TaskUpdated),
+            event: entry.event,
             task: json(&self.task)?,
             focus: json(&self.focus)?,
             attempt: claimed.attempts + 1,
@@ -255,7 +255,7 @@ impl DeliveryWorker {
                     Ok(ready) => {
                         let mut held = lock(&worker.held);
                         for claimed in ready {
-                            held.entry(claimed.delivery.entry.destination.clone())
+                            held.entry(claimed.delivery.entry.destination.to_string())
                                 .or_default()
                                 .waiting
                                 .push_back(claimed);
@@ -297,7 +297,7 @@ impl DeliveryWorker {
         let entry = &claimed.delivery.entry;
         let slot = Slot {
             worker: self,
-            partner: &entry.destination,
+            partner: entry.destination.as_str(),
         };
         let attempt = claimed.delivery.attempts + 1;
         let lease = Duration::from_secs(self.config.lease_seconds);
@@ -317,34 +317,35 @@ impl DeliveryWorker {
         };
         let recorded = match result {
             Ok(()) => {
-                lock(&self.breakers).success(&entry.destination);
+                lock(&self.breakers).success(entry.destination.as_str());
                 drop(slot);
-                metrics::breaker(&entry.destination, false);
-                metrics::delivery(&entry.adapter, "delivered");
+                metrics::breaker(entry.destination.as_str(), false);
+                metrics::delivery(entry.adapter.as_str(), "delivered");
                 tracing::info!(delivery = %entry.id, destination = %entry.destination, attempt, "delivered");
                 self.store.mark_delivered(&entry.id).await
             }
             Err(e @ DeliveryError::Transient { retry_after, .. })
                 if attempt < self.config.max_attempts =>
             {
-                let tripped = lock(&self.breakers).failure(&entry.destination, Instant::now());
+                let tripped =
+                    lock(&self.breakers).failure(entry.destination.as_str(), Instant::now());
                 drop(slot);
                 if tripped {
-                    metrics::breaker(&entry.destination, true);
+                    metrics::breaker(entry.destination.as_str(), true);
                     tracing::warn!(destination = %entry.destination, "circuit breaker open: pausing deliveries to this partner");
                 }
                 let delay = Backoff::from_config(&self.config).delay(attempt, retry_after);
-                metrics::delivery(&entry.adapter, "retry");
+                metrics::delivery(entry.adapter.as_str(), "retry");
                 tracing::warn!(delivery = %entry.id, destination = %entry.destination, attempt, retry_in_ms = delay.as_millis() as u64, error = %e, "delivery failed; will retry");
                 let at = now().plus_millis(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
                 self.store.mark_retry(&entry.id, at, &e.record()).await
             }
             Err(e) => {
                 if matches!(e, DeliveryError::Transient { .. }) {
-                    lock(&self.breakers).failure(&entry.destination, Instant::now());
+                    lock(&self.breakers).failure(entry.destination.as_str(), Instant::now());
                 }
                 drop(slot);
-                metrics::delivery(&entry.adapter, "dead");
+                metrics::delivery(entry.adapter.as_str(), "dead");
                 tracing::error!(delivery = %entry.id, destination = %entry.destination, attempt, error = %e, "delivery is dead");
                 self.store.mark_dead(&entry.id, &e.record()).await
             }
@@ -400,7 +401,7 @@ impl DeliveryWorker {
         found: &HashMap<(&str, &str, i64), &StoredResource>,
     ) -> Result<Prepared, String> {
         let entry = &claimed.entry;
-        let destination = OdsCode::parse(&entry.destination).ok();
+        let destination = OdsCode::parse(entry.destination.as_str()).ok();
         let Some(adapter) = destination
             .as_ref()
             .and_then(|ods| self.directory.adapter(ods).cloned())
@@ -553,7 +554,10 @@ mod tests {
             0,
             "the partner is sent nothing"
         );
-        let dead = store.list_deliveries("dead", 10).await.expect("dead");
+        let dead = store
+            .list_deliveries(crate::store::DeliveryState::Dead, 10)
+            .await
+            .expect("dead");
         assert_eq!(dead.len(), 1, "the delivery fails at once");
         let reason = dead[0].last_error.clone().unwrap_or_default();
         assert!(reason.contains("cannot be read"), "{reason}");

@@ -1,17 +1,18 @@
 //! The store: resources with their history, their search values, and the delivery outbox.
 //!
-//! Handlers see only the [`Store`] trait; every write goes through [`Store::commit`], so a
+//! Handlers see only the [`Store`] trait (resources, outbox and one-time values, each a trait of
+//! its own); every write goes through [`ResourceStore::commit`], so a
 //! resource, its index and the outbox rows announcing it are written together or not at all.
 
-#[macro_use]
+mod apply;
+mod dialect;
+mod index_keys;
 mod outbox_sql;
-#[macro_use]
-mod resource_sql;
+mod outbox_types;
 mod postgres;
+mod resource_sql;
 mod search;
 mod sqlite;
-mod sqlite_checkpoint;
-mod sqlite_commit;
 #[cfg(test)]
 mod test_fixtures;
 mod time;
@@ -20,7 +21,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::value::RawValue;
+use signpost_adapters::DeliveryEvent;
+use signpost_profiles::OdsCode;
 
+pub use outbox_types::{AdapterKind, DeliveryState};
 pub use postgres::PostgresStore;
 pub use search::{Comparator, Criterion, SearchQuery, SortOrder};
 pub use sqlite::SqliteStore;
@@ -38,6 +42,14 @@ pub enum StoreError {
     /// The store URL cannot be used.
     #[error("bad store url: {0}")]
     Url(String),
+    /// A stored value is not one the store writes (a column edited by hand, or a newer build's).
+    #[error("the outbox holds {column} {value:?}, which this build cannot read")]
+    Unreadable {
+        /// The column read.
+        column: &'static str,
+        /// What it held.
+        value: String,
+    },
     /// A resource could not be serialised for storage.
     #[error("cannot store the resource: {0}")]
     Corrupt(String),
@@ -96,11 +108,11 @@ pub struct OutboxEntry {
     /// Row id (also shown to operators).
     pub id: String,
     /// ODS code of the receiving organisation.
-    pub destination: String,
+    pub destination: OdsCode,
     /// Adapter kind that will carry it.
-    pub adapter: String,
-    /// `task-created`, `task-updated`.
-    pub event: String,
+    pub adapter: AdapterKind,
+    /// Why it is sent.
+    pub event: DeliveryEvent,
     /// The Task delivered; deliveries for one Task and destination go in order.
     pub task_id: String,
     /// The Task version delivered.
@@ -207,15 +219,16 @@ pub struct DeliveryRecord {
     /// Row id.
     pub id: String,
     /// Receiving organisation (ODS code).
-    pub organisation: String,
+    pub organisation: OdsCode,
     /// Adapter kind.
-    pub adapter: String,
+    pub adapter: AdapterKind,
     /// `task-created`, `task-updated`.
-    pub event: String,
+    #[serde(serialize_with = "outbox_types::event_name")]
+    pub event: DeliveryEvent,
     /// The Task delivered, `Task/{id}/_history/{version}`.
     pub task: String,
-    /// `pending`, `delivered`, `dead`.
-    pub state: String,
+    /// Where it stands.
+    pub state: DeliveryState,
     /// Attempts made.
     pub attempts: i64,
     /// The last failure, with the partner's answer.
@@ -237,9 +250,10 @@ pub struct OutboxCounts {
     pub oldest_pending: Option<Instant>,
 }
 
-/// Resource and outbox storage; SQLite now, PostgreSQL behind the same trait later.
+/// Resources, their history and search: the change sets that write them (with the outbox rows
+/// and one-time value that go with them) and the reads.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait ResourceStore: Send + Sync {
     /// Writes a change set atomically, after checking its condition.
     async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError>;
     /// The current version.
@@ -269,6 +283,11 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<StoredResource>, StoreError>;
     /// Resources matching a query.
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError>;
+}
+
+/// The delivery outbox: claims, outcomes, and what operators see and replay.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
     /// Reserves due deliveries for `worker` until `lease` has passed, oldest due first, within `limits`.
     async fn claim_deliveries(
         &self,
@@ -278,10 +297,10 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
     /// Gives back a claimed delivery untouched (no attempt was made).
     async fn release(&self, id: &str) -> Result<(), StoreError>;
-    /// Deliveries in a state (`pending`, `delivered`, `dead`), oldest first.
+    /// Deliveries in a state, oldest first.
     async fn list_deliveries(
         &self,
-        state: &str,
+        state: DeliveryState,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
     /// Queues a dead delivery again with a fresh set of attempts: `None` if unknown, `Some(false)` if not dead.
@@ -294,6 +313,18 @@ pub trait Store: Send + Sync {
     async fn mark_dead(&self, id: &str, error: &str) -> Result<(), StoreError>;
     /// Outbox rows by state.
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+    /// Wakes `wake` whenever any process adds outbox rows (the in-process wake covers this process).
+    async fn watch_outbox(
+        &self,
+        _wake: std::sync::Arc<tokio::sync::Notify>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// One-time values outside a change set (a client assertion's `jti`).
+#[async_trait]
+pub trait OnceStore: Send + Sync {
     /// Records a one-time value (a client assertion's `jti`, a BaRS `X-Request-Id`, a `webhook-id`)
     /// within `scope` until `expires`; `false` if it was already recorded: a replay.
     async fn remember_once(
@@ -302,13 +333,12 @@ pub trait Store: Send + Sync {
         jti: &str,
         expires: Instant,
     ) -> Result<bool, StoreError>;
-    /// Wakes `wake` whenever any process adds outbox rows (the in-process wake covers this process).
-    async fn watch_outbox(
-        &self,
-        _wake: std::sync::Arc<tokio::sync::Notify>,
-    ) -> Result<(), StoreError> {
-        Ok(())
-    }
+}
+
+/// The whole store, as handlers and the delivery worker hold it: every concern, and whether the
+/// database is ready.
+#[async_trait]
+pub trait Store: ResourceStore + OutboxStore + OnceStore {
     /// Whether the database answers (`Err` if not) and every embedded migration is applied.
     async fn ready(&self) -> Result<bool, StoreError>;
 }

@@ -32,3 +32,21 @@ pub(super) fn new_task(id: String, body: String, index: Vec<IndexEntry>) -> Chan
         ..ChangeSet::default()
     }
 }
+
+/// The URL of a fresh, empty PostgreSQL database on the server `SIGNPOST_TEST_POSTGRES` names
+/// (default `postgres://postgres@127.0.0.1:5432/test`), as the store contract tests make theirs.
+pub(super) async fn temp_postgres_url() -> String {
+    use sqlx::Connection;
+    let admin = std::env::var("SIGNPOST_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let name = format!("signpost_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for this test: {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    format!("{base}/{name}")
+}

@@ -242,9 +242,9 @@ impl<'a> ChainChange<'a> {
                 if let Some(adapter) = self.directory.adapter(&party) {
                     outbox.push(OutboxEntry {
                         id: uuid::Uuid::now_v7().to_string(),
-                        destination: party.to_string(),
-                        adapter: adapter.kind().to_owned(),
-                        event: DeliveryEvent::TaskUpdated.as_str().to_owned(),
+                        destination: party.clone(),
+                        adapter: adapter.kind().into(),
+                        event: DeliveryEvent::TaskUpdated,
                         task_id: task_id.clone(),
                         task_version,
                         focus_id: focus_id.clone(),

@@ -141,9 +141,9 @@ pub fn new_referral(
         .adapter(&owner.ods)
         .map(|adapter| OutboxEntry {
             id: uuid::Uuid::now_v7().to_string(),
-            destination: owner.ods.to_string(),
-            adapter: adapter.kind().to_owned(),
-            event: DeliveryEvent::TaskCreated.as_str().to_owned(),
+            destination: owner.ods.clone(),
+            adapter: adapter.kind().into(),
+            event: DeliveryEvent::TaskCreated,
             task_id: task_id.clone(),
             task_version: 1,
             focus_id: sr_id.clone(),

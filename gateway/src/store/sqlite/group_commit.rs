@@ -11,17 +11,13 @@
 
 use std::time::Duration;
 
-use sqlx::query_builder::Separated;
-use sqlx::{AssertSqlSafe, Connection, QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::outbox_sql::OutboxUpdate;
-use super::sqlite::{apply_outbox_update, check_guards, claim_on};
-use super::sqlite_checkpoint::LogState;
-use super::{
-    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, IndexEntry, OutboxEntry, ResourceWrite,
-    StoreError, StoredResource, now,
-};
+use super::checkpoint::LogState;
+use super::{OutboxSql, WriteSql};
+use crate::store::outbox_sql::OutboxUpdate;
+use crate::store::{ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, StoreError, now};
 
 /// Writes per transaction at most, so one commit's latency stays bounded.
 const MAX_BATCH: usize = 64;
@@ -67,7 +63,7 @@ impl GroupCommit {
     /// request runtime each turn of it waited behind requests being validated, and the writer
     /// sat idle between statements; on its own thread the writer is kept busy.
     /// WAL checkpoints run on the same thread, on `checkpointer`'s connection, and are finished
-    /// on the writer's between batches when the log is long (see `sqlite_checkpoint`).
+    /// on the writer's between batches when the log is long (see `checkpoint`).
     pub(super) fn start(writer: SqlitePool, checkpointer: SqlitePool) -> Result<Self, StoreError> {
         let (queue, receiver) = mpsc::unbounded_channel();
         let log = LogState::default();
@@ -80,7 +76,7 @@ impl GroupCommit {
             .name("signpost-writer".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    tokio::spawn(super::sqlite_checkpoint::run(checkpointer, shared.clone()));
+                    tokio::spawn(super::checkpoint::run(checkpointer, shared.clone()));
                     run(writer, receiver, shared).await;
                 });
             })
@@ -154,7 +150,7 @@ async fn run(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Pending>, lo
         if let Ok(conn) = &mut connection
             && log.take_restart()
         {
-            super::sqlite_checkpoint::finish(conn).await;
+            super::checkpoint::finish(conn).await;
         }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -224,10 +220,10 @@ async fn commit_batch(
                 worker,
                 limits,
                 lease,
-            } => claim_on(&mut tx, worker, limits, *lease)
+            } => OutboxSql::claim(&mut tx, worker, limits, *lease)
                 .await
                 .map(Answer::Claim),
-            Op::Update(update) => apply_outbox_update(&mut *tx, update)
+            Op::Update(update) => OutboxSql::update(&mut *tx, update)
                 .await
                 .map(|()| Answer::Update),
         };
@@ -257,7 +253,7 @@ async fn mark_delivered_together(
         .collect();
     let sql = format!(
         "UPDATE outbox SET {} WHERE state = 'pending' AND id IN ({})",
-        super::outbox_sql::DELIVERED,
+        crate::store::outbox_sql::DELIVERED,
         ids.join(", ")
     );
     let mut update = sqlx::query(AssertSqlSafe(sql)).bind(now().0);
@@ -294,7 +290,10 @@ async fn insert_creates(
 ) -> Result<(), sqlx::Error> {
     if !creates.is_empty() {
         let sets: Vec<&ChangeSet> = creates.iter().map(|(_, c)| *c).collect();
-        if insert_new_rows(conn, &sets, Some("creates")).await.is_ok() {
+        if WriteSql::insert_new_rows(conn, &sets, Some("creates"))
+            .await
+            .is_ok()
+        {
             for (i, _) in creates.drain(..) {
                 answers[i] = Some(Ok(Answer::Commit(CommitOutcome::Committed)));
             }
@@ -320,7 +319,7 @@ async fn commit_one(
     sqlx::query("SAVEPOINT change_set")
         .execute(&mut *conn)
         .await?;
-    let outcome = apply(conn, changes).await;
+    let outcome = WriteSql::apply(conn, changes).await;
     if !matches!(outcome, Ok(CommitOutcome::Committed)) {
         sqlx::query("ROLLBACK TO change_set")
             .execute(&mut *conn)
@@ -332,188 +331,12 @@ async fn commit_one(
     Ok(outcome)
 }
 
-/// Rows per multi-row INSERT: at 13 columns, far below SQLite's 32,766 bound parameters.
-const ROWS_PER_INSERT: usize = 500;
-
-/// Appends INSERT statements for `rows` to `script`, as few as the parameter limit allows;
-/// nothing when empty.
-fn push_rows<T>(
-    script: &mut QueryBuilder<Sqlite>,
-    head: &'static str,
-    rows: &[T],
-    mut bind: impl FnMut(Separated<'_, Sqlite, &'static str>, &T),
-) {
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        script.push(head);
-        script.push_values(chunk, &mut bind);
-        script.push("; ");
-    }
-}
-
-/// Writes one change set after checking its condition, one-time value and versions; on any
-/// outcome but `Committed` the caller rolls its savepoint back.
-async fn apply(
-    conn: &mut SqliteConnection,
-    changes: &ChangeSet,
-) -> Result<CommitOutcome, StoreError> {
-    if let Some(stopped) = check_guards(conn, changes).await? {
-        return Ok(stopped);
-    }
-    // Updates go one by one (each checks its version); everything else is one multi-row INSERT
-    // per table. Each statement is a round trip to SQLite's worker thread (two thread wake-ups),
-    // and a referral took some 27 of them: with the CPU busy, that cost as much as validation.
-    for write in &changes.writes {
-        let r = &write.resource;
-        if r.version == 1 {
-            continue;
-        }
-        // The replaced version's search rows go, by the keys its row lists, and its body moves to
-        // the history (the current version is stored only in `resources`, migration 0008): one
-        // script, one round trip. Both are guarded by that version, so if it moved they do
-        // nothing, the update below fails and the savepoint is rolled back.
-        sqlx::query(
-            "DELETE FROM search_index WHERE resource_type = $1 AND resource_id = $2 \
-             AND (param, system, value) IN (SELECT k.value ->> 0, k.value ->> 1, k.value ->> 2 \
-             FROM resources r, json_each(r.index_keys) k \
-             WHERE r.resource_type = $1 AND r.id = $2 AND r.version = $3); \
-             INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) \
-             SELECT resource_type, id, version, last_updated_us, body FROM resources \
-             WHERE resource_type = $1 AND id = $2 AND version = $3",
-        )
-        .bind(&r.resource_type)
-        .bind(&r.id)
-        .bind(r.version - 1)
-        .execute(&mut *conn)
-        .await?;
-        let updated = sqlx::query(
-            "UPDATE resources SET version = $1, last_updated_us = $2, body = $3, index_keys = $4 \
-             WHERE resource_type = $5 AND id = $6 AND version = $7",
-        )
-        .bind(r.version)
-        .bind(r.last_updated.0)
-        .bind(r.body.get())
-        .bind(index_keys(&write.index))
-        .bind(&r.resource_type)
-        .bind(&r.id)
-        .bind(r.version - 1)
-        .execute(&mut *conn)
-        .await?;
-        if updated.rows_affected() != 1 {
-            let current: Option<i64> = sqlx::query_scalar(
-                "SELECT version FROM resources WHERE resource_type = $1 AND id = $2",
-            )
-            .bind(&r.resource_type)
-            .bind(&r.id)
-            .fetch_optional(&mut *conn)
-            .await?;
-            return Err(StoreError::VersionConflict {
-                resource_type: r.resource_type.clone(),
-                id: r.id.clone(),
-                expected: r.version - 1,
-                current: current.unwrap_or(0),
-            });
-        }
-    }
-    insert_new_rows(conn, &[changes], None).await?;
-    Ok(CommitOutcome::Committed)
-}
-
-/// The keys of a resource's search rows, `[[param, system, value], ...]`, kept on its row so an
-/// update can delete exactly those rows.
-fn index_keys(index: &[IndexEntry]) -> String {
-    let keys: Vec<[&str; 3]> = index
-        .iter()
-        .map(|e| [e.param, e.system.as_str(), e.value.as_str()])
-        .collect();
-    serde_json::Value::from(keys).to_string()
-}
-
-/// Inserts the new rows of several change sets together: resources created, the search values
-/// of every new version and the outbox rows, one multi-row INSERT per table. The statements go to
-/// SQLite's thread as one script, with `savepoint` around them if given: one round trip, where
-/// each statement on its own was two thread wake-ups.
-async fn insert_new_rows(
-    conn: &mut SqliteConnection,
-    sets: &[&ChangeSet],
-    savepoint: Option<&'static str>,
-) -> Result<(), StoreError> {
-    let created: Vec<&ResourceWrite> = sets
-        .iter()
-        .flat_map(|c| &c.writes)
-        .filter(|w| w.resource.version == 1)
-        .collect();
-    let index: Vec<(&StoredResource, &IndexEntry)> = sets
-        .iter()
-        .flat_map(|c| &c.writes)
-        .flat_map(|w| w.index.iter().map(move |e| (&w.resource, e)))
-        .collect();
-    let outbox: Vec<&OutboxEntry> = sets.iter().flat_map(|c| &c.outbox).collect();
-    let created_at = now();
-    let mut script = QueryBuilder::<Sqlite>::new("");
-    if let Some(name) = savepoint {
-        script.push(format_args!("SAVEPOINT {name}; "));
-    }
-    push_rows(
-        &mut script,
-        "INSERT INTO resources (resource_type, id, version, last_updated_us, body, index_keys) ",
-        &created,
-        |mut row, w| {
-            let r = &w.resource;
-            row.push_bind(r.resource_type.as_str())
-                .push_bind(r.id.as_str())
-                .push_bind(r.version)
-                .push_bind(r.last_updated.0)
-                .push_bind(r.body.get())
-                .push_bind(index_keys(&w.index));
-        },
-    );
-    push_rows(
-        &mut script,
-        "INSERT INTO search_index (resource_type, resource_id, param, system, value) ",
-        &index,
-        |mut row, (r, e)| {
-            row.push_bind(r.resource_type.as_str())
-                .push_bind(r.id.as_str())
-                .push_bind(e.param)
-                .push_bind(e.system.as_str())
-                .push_bind(e.value.as_str());
-        },
-    );
-    push_rows(
-        &mut script,
-        "INSERT INTO outbox (id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
-         idempotency_key, correlation_id, next_attempt_us, created_us, traceparent) ",
-        &outbox,
-        |mut row, o| {
-            row.push_bind(o.id.as_str())
-                .push_bind(o.destination.as_str())
-                .push_bind(o.adapter.as_str())
-                .push_bind(o.event.as_str())
-                .push_bind(o.task_id.as_str())
-                .push_bind(o.task_version)
-                .push_bind(o.focus_id.as_str())
-                .push_bind(o.focus_version)
-                .push_bind(o.idempotency_key.as_str())
-                .push_bind(o.correlation_id.as_str())
-                .push_bind(created_at.0)
-                .push_bind(created_at.0)
-                .push_bind(o.traceparent.as_deref());
-        },
-    );
-    if let Some(name) = savepoint {
-        script.push(format_args!("RELEASE {name}; "));
-    }
-    if savepoint.is_some() || !created.is_empty() || !index.is_empty() || !outbox.is_empty() {
-        script.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
-    use super::super::test_fixtures::{new_task, temp_sqlite};
-    use super::super::{
-        ChangeSet, CommitOutcome, IndexEntry, Instant, Once, SqliteStore, Store, StoreError,
+    use crate::store::test_fixtures::{new_task, temp_sqlite};
+    use crate::store::{
+        ChangeSet, CommitOutcome, IndexEntry, Instant, Once, OutboxStore, ResourceStore,
+        SqliteStore, StoreError,
     };
 
     /// Creates a requested Task `id`, indexed by its status.
@@ -529,15 +352,15 @@ mod tests {
 
     /// How many Tasks the search index holds as requested.
     async fn requested_tasks(store: &SqliteStore) -> i64 {
-        let query = super::super::SearchQuery {
+        let query = crate::store::SearchQuery {
             resource_type: "Task".into(),
-            criteria: vec![super::super::Criterion::Index {
+            criteria: vec![crate::store::Criterion::Index {
                 param: "status",
                 any_of: vec![(None, "requested".into())],
             }],
             count: 100,
             offset: 0,
-            sort: super::super::SortOrder::default(),
+            sort: crate::store::SortOrder::default(),
         };
         store.search(&query).await.expect("search").total
     }
@@ -637,11 +460,11 @@ mod tests {
     async fn deliveries_marked_together_are_each_marked_once() {
         let (_dir, store, _) = temp_sqlite().await;
         let outbox = (0..20)
-            .map(|n| super::super::OutboxEntry {
+            .map(|n| crate::store::OutboxEntry {
                 id: format!("d{n}"),
-                destination: "LWS001".into(),
+                destination: signpost_profiles::OdsCode::parse("LWS001").expect("ods"),
                 adapter: "fhir-rest".into(),
-                event: "task-created".into(),
+                event: signpost_adapters::DeliveryEvent::TaskCreated,
                 task_id: format!("t{n}"),
                 task_version: 1,
                 focus_id: format!("s{n}"),
@@ -670,7 +493,10 @@ mod tests {
         }
         let counts = store.outbox_counts().await.expect("counts");
         assert_eq!((counts.pending, counts.delivered), (0, 20));
-        let delivered = store.list_deliveries("delivered", 50).await.expect("list");
+        let delivered = store
+            .list_deliveries(crate::store::DeliveryState::Delivered, 50)
+            .await
+            .expect("list");
         assert!(delivered.iter().all(|d| d.attempts == 1), "{delivered:?}");
     }
 }

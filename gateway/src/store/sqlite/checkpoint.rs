@@ -111,8 +111,8 @@ where
 mod tests {
     use std::path::Path;
 
-    use super::super::test_fixtures::{new_task, temp_sqlite};
-    use super::super::{ChangeSet, Store};
+    use crate::store::test_fixtures::{new_task, temp_sqlite};
+    use crate::store::{ChangeSet, ResourceStore};
 
     /// A Task `t{n}` with a note of `note` bytes, so it fills log pages.
     fn task(n: usize, note: usize) -> ChangeSet {

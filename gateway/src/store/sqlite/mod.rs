@@ -2,24 +2,24 @@
 //! avoids busy errors) fed by the group commit, one connection for WAL checkpoints, a small
 //! pool of readers, migrations embedded in the binary.
 
+mod checkpoint;
+mod group_commit;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::value::RawValue;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
-use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::outbox_sql::OutboxUpdate;
-use super::search::{Bind, page_sql, where_clause};
-use super::sqlite_commit::GroupCommit;
 use super::{
-    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, DeliveryRecord, Instant, OutboxCounts,
-    OutboxEntry, SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
+    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, DeliveryRecord, DeliveryState, Instant,
+    OnceStore, OutboxCounts, OutboxStore, ResourceStore, SearchPage, SearchQuery, Store,
+    StoreError, StoredResource, now,
 };
+use group_commit::GroupCommit;
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -67,7 +67,7 @@ impl SqliteStore {
                 options
                     .clone()
                     .pragma("cache_size", "-16384")
-                    // Checkpoints run beside the writer (see sqlite_checkpoint).
+                    // Checkpoints run beside the writer (see `checkpoint`).
                     .pragma("wal_autocheckpoint", "0")
                     // When the log starts again after a burst, the file is cut back to 64 MiB.
                     .pragma("journal_size_limit", "67108864"),
@@ -90,75 +90,15 @@ impl SqliteStore {
     }
 }
 
-fn stored(row: &SqliteRow) -> Result<StoredResource, StoreError> {
-    let body: String = row.try_get("body")?;
-    Ok(StoredResource {
-        resource_type: row.try_get("resource_type")?,
-        id: row.try_get("id")?,
-        version: row.try_get("version")?,
-        last_updated: Instant(row.try_get("last_updated_us")?),
-        body: RawValue::from_string(body).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
-    })
-}
-
-fn bind_all<'q>(
-    mut q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    binds: Vec<Bind>,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-    for b in binds {
-        q = match b {
-            Bind::Text(s) => q.bind(s),
-            Bind::Int(i) => q.bind(i),
-        };
-    }
-    q
-}
-
-pub(super) async fn search_on(
-    conn: &mut SqliteConnection,
-    query: &SearchQuery,
-) -> Result<SearchPage, StoreError> {
-    let (sql, binds) = page_sql(query, "r.body");
-    let rows = bind_all(sqlx::query(AssertSqlSafe(sql)), binds)
-        .fetch_all(&mut *conn)
-        .await?;
-    let resources = rows.iter().map(stored).collect::<Result<Vec<_>, _>>()?;
-    let (from, binds) = where_clause(query);
-    let total: i64 = bind_all(
-        sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) AS n {from}"))),
-        binds,
-    )
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get("n")?;
-    Ok(SearchPage { resources, total })
-}
-
-fn outbox_entry(row: &SqliteRow) -> Result<ClaimedDelivery, StoreError> {
-    Ok(ClaimedDelivery {
-        entry: OutboxEntry {
-            id: row.try_get("id")?,
-            destination: row.try_get("destination")?,
-            adapter: row.try_get("adapter")?,
-            event: row.try_get("event")?,
-            task_id: row.try_get("task_id")?,
-            task_version: row.try_get("task_version")?,
-            focus_id: row.try_get("focus_id")?,
-            focus_version: row.try_get("focus_version")?,
-            idempotency_key: row.try_get("idempotency_key")?,
-            correlation_id: row.try_get("correlation_id")?,
-            traceparent: row.try_get("traceparent")?,
-        },
-        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
-    })
-}
-
-shared_outbox_statements!(SqliteStore, sqlx::Sqlite, "");
-// The current version is stored once, in `resources`; `resource_history` adds the replaced ones.
-shared_resource_statements!(sqlx::Sqlite, "body", "resource_history");
+/// The outbox statements both stores share, on Sqlite.
+type OutboxSql = super::outbox_sql::Outbox<sqlx::Sqlite>;
+/// The resource statements both stores share, on Sqlite.
+type ResourceSql = super::resource_sql::Resources<sqlx::Sqlite>;
+/// A change set's writes, on SQLite.
+type WriteSql = super::apply::Writes<sqlx::Sqlite>;
 
 #[async_trait]
-impl Store for SqliteStore {
+impl ResourceStore for SqliteStore {
     async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
         self.commits.commit(changes).await
     }
@@ -168,16 +108,7 @@ impl Store for SqliteStore {
         resource_type: &str,
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError> {
-        sqlx::query(
-            "SELECT resource_type, id, version, last_updated_us, body FROM resources WHERE resource_type = $1 AND id = $2",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?
-        .as_ref()
-        .map(stored)
-        .transpose()
+        ResourceSql::read(&self.reader, resource_type, id).await
     }
 
     async fn vread(
@@ -186,25 +117,14 @@ impl Store for SqliteStore {
         id: &str,
         version: i64,
     ) -> Result<Option<StoredResource>, StoreError> {
-        sqlx::query(
-            "SELECT resource_type, id, version, last_updated_us, body FROM resource_history \
-             WHERE resource_type = $1 AND id = $2 AND version = $3",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .bind(version)
-        .fetch_optional(&self.reader)
-        .await?
-        .as_ref()
-        .map(stored)
-        .transpose()
+        ResourceSql::vread(&self.reader, resource_type, id, version).await
     }
 
     async fn vread_many(
         &self,
         keys: &[(&str, &str, i64)],
     ) -> Result<Vec<StoredResource>, StoreError> {
-        vread_many_from(&self.reader, keys).await
+        ResourceSql::vread_many(&self.reader, keys).await
     }
 
     async fn history(
@@ -212,24 +132,17 @@ impl Store for SqliteStore {
         resource_type: &str,
         id: &str,
     ) -> Result<Vec<StoredResource>, StoreError> {
-        sqlx::query(
-            "SELECT resource_type, id, version, last_updated_us, body FROM resource_history \
-             WHERE resource_type = $1 AND id = $2 ORDER BY version DESC",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(stored)
-        .collect()
+        ResourceSql::history(&self.reader, resource_type, id).await
     }
 
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        search_on(&mut conn, query).await
+        ResourceSql::search(&mut conn, query).await
     }
+}
 
+#[async_trait]
+impl OutboxStore for SqliteStore {
     async fn claim_deliveries(
         &self,
         worker: &str,
@@ -247,14 +160,14 @@ impl Store for SqliteStore {
 
     async fn list_deliveries(
         &self,
-        state: &str,
+        state: DeliveryState,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        self.shared_list_deliveries(state, limit).await
+        OutboxSql::list(&self.reader, state, limit).await
     }
 
     async fn replay(&self, id: &str) -> Result<Option<bool>, StoreError> {
-        let replayed = self.shared_replay(id).await;
+        let replayed = OutboxSql::replay(&self.writer, id).await;
         self.commits.committed_outside();
         replayed
     }
@@ -285,8 +198,12 @@ impl Store for SqliteStore {
     }
 
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
-        self.shared_outbox_counts().await
+        OutboxSql::counts(&self.reader).await
     }
+}
+
+#[async_trait]
+impl OnceStore for SqliteStore {
     async fn remember_once(
         &self,
         client_id: &str,
@@ -312,7 +229,10 @@ impl Store for SqliteStore {
         self.commits.committed_outside();
         Ok(inserted == 1)
     }
+}
 
+#[async_trait]
+impl Store for SqliteStore {
     async fn ready(&self) -> Result<bool, StoreError> {
         let applied: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
@@ -325,7 +245,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::super::test_fixtures::new_task;
-    use super::super::{Criterion, IndexEntry, SearchQuery, SortOrder, Store};
+    use super::super::{Criterion, IndexEntry, ResourceStore, SearchQuery, SortOrder};
     use super::{MIGRATIONS, SqliteStore};
 
     fn status_index(status: &str) -> Vec<IndexEntry> {

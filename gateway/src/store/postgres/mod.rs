@@ -1,0 +1,396 @@
+//! PostgreSQL: for production and for several gateway replicas on one database. Resources
+//! are kept as `jsonb`; replicas share the outbox (`FOR UPDATE SKIP LOCKED`) and wake each
+//! other's delivery workers with `LISTEN/NOTIFY`; conditional creates are serialised by an
+//! advisory lock on their criteria, so racing replicas make one resource.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use tokio::sync::Notify;
+
+use super::outbox_sql::OutboxUpdate;
+use super::{
+    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord,
+    DeliveryState, Instant, OnceStore, OutboxCounts, OutboxStore, ResourceStore, SearchPage,
+    SearchQuery, Store, StoreError, StoredResource, now,
+};
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The channel new outbox rows are announced on.
+const OUTBOX_CHANNEL: &str = "signpost_outbox";
+
+/// The PostgreSQL store.
+#[derive(Clone)]
+pub struct PostgresStore {
+    writer: PgPool,
+    reader: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to a `postgres://` URL and applies migrations (safe with several replicas:
+    /// sqlx takes a migration lock).
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        MIGRATIONS.run(&pool).await?;
+        Ok(Self {
+            writer: pool.clone(),
+            reader: pool,
+        })
+    }
+}
+
+/// The outbox statements both stores share, on Postgres.
+type OutboxSql = super::outbox_sql::Outbox<sqlx::Postgres>;
+/// The resource statements both stores share, on Postgres.
+type ResourceSql = super::resource_sql::Resources<sqlx::Postgres>;
+/// A change set's writes, on PostgreSQL.
+type WriteSql = super::apply::Writes<sqlx::Postgres>;
+
+#[async_trait]
+impl ResourceStore for PostgresStore {
+    async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(Condition::IfNoneExist(query)) = &changes.condition {
+            // Replicas creating with the same criteria queue here, so only one finds nothing.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(format!("{}:{:?}", query.resource_type, query.criteria))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let outcome = match WriteSql::apply(&mut tx, &changes).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tx.rollback().await?;
+                return Err(e);
+            }
+        };
+        if !matches!(outcome, CommitOutcome::Committed) {
+            tx.rollback().await?;
+            return Ok(outcome);
+        }
+        if !changes.outbox.is_empty() {
+            // Delivered at commit: wakes every replica's delivery worker.
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(OUTBOX_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(CommitOutcome::Committed)
+    }
+
+    async fn read(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        ResourceSql::read(&self.reader, resource_type, id).await
+    }
+
+    async fn vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        ResourceSql::vread(&self.reader, resource_type, id, version).await
+    }
+
+    async fn vread_many(
+        &self,
+        keys: &[(&str, &str, i64)],
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        ResourceSql::vread_many(&self.reader, keys).await
+    }
+
+    async fn history(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        ResourceSql::history(&self.reader, resource_type, id).await
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        ResourceSql::search(&mut conn, query).await
+    }
+}
+
+#[async_trait]
+impl OutboxStore for PostgresStore {
+    async fn claim_deliveries(
+        &self,
+        worker: &str,
+        limits: &ClaimLimits,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        // The candidates stay locked until the lease is written, and replicas skip them.
+        let mut tx = self.writer.begin().await?;
+        let claimed = OutboxSql::claim(&mut tx, worker, limits, lease).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn release(&self, id: &str) -> Result<(), StoreError> {
+        OutboxSql::update(&self.writer, &OutboxUpdate::Release { id: id.into() }).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        state: DeliveryState,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        OutboxSql::list(&self.reader, state, limit).await
+    }
+
+    async fn replay(&self, id: &str) -> Result<Option<bool>, StoreError> {
+        OutboxSql::replay(&self.writer, id).await
+    }
+
+    async fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
+        OutboxSql::update(&self.writer, &OutboxUpdate::Delivered { id: id.into() }).await
+    }
+
+    async fn mark_retry(&self, id: &str, retry_at: Instant, error: &str) -> Result<(), StoreError> {
+        let update = OutboxUpdate::Retry {
+            id: id.into(),
+            at: retry_at,
+            error: error.into(),
+        };
+        OutboxSql::update(&self.writer, &update).await
+    }
+
+    async fn mark_dead(&self, id: &str, error: &str) -> Result<(), StoreError> {
+        let update = OutboxUpdate::Dead {
+            id: id.into(),
+            error: error.into(),
+        };
+        OutboxSql::update(&self.writer, &update).await
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        OutboxSql::counts(&self.reader).await
+    }
+
+    async fn watch_outbox(&self, wake: Arc<Notify>) -> Result<(), StoreError> {
+        let mut listener = PgListener::connect_with(&self.writer).await?;
+        listener.listen(OUTBOX_CHANNEL).await?;
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(_) => wake.notify_one(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox notifications interrupted; polling until they resume");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OnceStore for PostgresStore {
+    async fn remember_once(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires: Instant,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        // Expired ids can never be replayed (the assertion itself is refused as expired), so forget them.
+        sqlx::query("DELETE FROM used_jtis WHERE expires_us < $1")
+            .bind(now().0)
+            .execute(&mut *tx)
+            .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO used_jtis (client_id, jti, expires_us) VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING",
+        )
+        .bind(client_id)
+        .bind(jti)
+        .bind(expires.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(inserted == 1)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ready(&self) -> Result<bool, StoreError> {
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.reader)
+                .await?;
+        Ok(usize::try_from(applied).unwrap_or(0) >= MIGRATIONS.iter().count())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_fixtures::{new_task, temp_postgres_url};
+    use super::super::{Criterion, IndexEntry, ResourceStore, SearchQuery, SortOrder};
+    use super::{MIGRATIONS, PostgresStore};
+
+    fn status_index(status: &str) -> Vec<IndexEntry> {
+        vec![IndexEntry {
+            param: "status",
+            system: String::new(),
+            value: status.into(),
+        }]
+    }
+
+    fn status_is(code: &str) -> Criterion {
+        Criterion::Index {
+            param: "status",
+            any_of: vec![(None, code.into())],
+        }
+    }
+
+    async fn count(store: &PostgresStore, criterion: Criterion) -> i64 {
+        let query = SearchQuery {
+            resource_type: "Task".into(),
+            criteria: vec![criterion],
+            count: 10,
+            offset: 0,
+            sort: SortOrder::default(),
+        };
+        store.search(&query).await.expect("search").total
+    }
+
+    /// A database written before tenancy read the reference rows (0004), before resources listed
+    /// their search keys and while the current version was also in the history (0005): after the
+    /// upgrade, tenancy finds the Task by its owner, an update replaces the search rows the old
+    /// code wrote, and both versions can still be read.
+    #[tokio::test]
+    async fn a_store_from_before_the_schema_matched_sqlite_upgrades_and_updates_cleanly() {
+        let url = temp_postgres_url().await;
+        {
+            let old = sqlx::PgPool::connect(&url).await.expect("old database");
+            MIGRATIONS
+                .run_to(3, &old)
+                .await
+                .expect("migrations to 0003");
+            let body = r#"{"resourceType":"Task","id":"t1","status":"requested"}"#;
+            for sql in [
+                "INSERT INTO resources (resource_type, id, version, last_updated_us, body) VALUES ('Task', 't1', 1, 1000, $1::jsonb)",
+                "INSERT INTO resource_versions (resource_type, id, version, last_updated_us, body) VALUES ('Task', 't1', 1, 1000, $1::jsonb)",
+            ] {
+                sqlx::query(sql)
+                    .bind(body)
+                    .execute(&old)
+                    .await
+                    .expect("row");
+            }
+            // The old schema had no key on the search rows; a repeated row is folded into one.
+            for (param, value) in [
+                ("status", "requested"),
+                ("owner", "Organization/LWS001"),
+                ("owner", "Organization/LWS001"),
+                ("_party", "Organization/LWS001"),
+            ] {
+                sqlx::query("INSERT INTO search_index (resource_type, resource_id, param, system, value) VALUES ('Task', 't1', $1, '', $2)")
+                    .bind(param)
+                    .bind(value)
+                    .execute(&old)
+                    .await
+                    .expect("index row");
+            }
+            old.close().await;
+        }
+        let store = PostgresStore::open(&url).await.expect("upgraded");
+        let owned_by = |value: &str| Criterion::IndexedUnderAny {
+            params: vec!["owner", "requester"],
+            value: value.into(),
+        };
+        assert_eq!(count(&store, owned_by("Organization/LWS001")).await, 1);
+        let leftover: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM search_index WHERE param = '_party'")
+                .fetch_one(&store.reader)
+                .await
+                .expect("count");
+        assert_eq!(leftover, 0, "the old party rows are gone");
+        let copies: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resource_versions")
+            .fetch_one(&store.reader)
+            .await
+            .expect("count");
+        assert_eq!(
+            copies, 0,
+            "the current version is stored once, in resources"
+        );
+
+        let mut update = new_task(
+            "t1".into(),
+            r#"{"resourceType":"Task","id":"t1","status":"accepted"}"#.into(),
+            status_index("accepted"),
+        );
+        update.writes[0].resource.version = 2;
+        store.commit(update).await.expect("update");
+        assert_eq!(
+            count(&store, status_is("requested")).await,
+            0,
+            "old value gone"
+        );
+        assert_eq!(count(&store, status_is("accepted")).await, 1);
+        assert_eq!(
+            count(&store, owned_by("Organization/LWS001")).await,
+            0,
+            "the new version names no owner"
+        );
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM search_index")
+            .fetch_one(&store.reader)
+            .await
+            .expect("count");
+        assert_eq!(rows, 1, "only the new version's search row is left");
+        let history: Vec<i64> = store
+            .history("Task", "t1")
+            .await
+            .expect("history")
+            .iter()
+            .map(|r| r.version)
+            .collect();
+        assert_eq!(history, [2, 1], "the replaced version moved to the history");
+        let first = store.vread("Task", "t1", 1).await.expect("vread");
+        assert!(
+            first.is_some_and(|r| r.body.get().contains("requested")),
+            "version 1 as it was"
+        );
+    }
+
+    /// An update guarded by a version that has moved deletes nothing and changes nothing.
+    #[tokio::test]
+    async fn a_stale_update_leaves_the_search_rows_alone() {
+        let store = PostgresStore::open(&temp_postgres_url().await)
+            .await
+            .expect("store");
+        store
+            .commit(new_task(
+                "t1".into(),
+                r#"{"resourceType":"Task","id":"t1","status":"requested"}"#.into(),
+                status_index("requested"),
+            ))
+            .await
+            .expect("create");
+        let mut stale = new_task(
+            "t1".into(),
+            r#"{"resourceType":"Task","id":"t1","status":"accepted"}"#.into(),
+            status_index("accepted"),
+        );
+        stale.writes[0].resource.version = 3;
+        assert!(store.commit(stale).await.is_err(), "version 2 was expected");
+        assert_eq!(count(&store, status_is("requested")).await, 1);
+        let history = store.history("Task", "t1").await.expect("history");
+        assert_eq!(history.len(), 1, "nothing moved to the history");
+    }
+}
