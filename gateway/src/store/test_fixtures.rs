@@ -1,10 +1,13 @@
-//! What the SQLite store's unit tests build on: a store in a temporary directory, and a new Task.
+//! What both stores' unit tests build on: a store in a temporary place, a new Task, a status search.
 
 use std::path::PathBuf;
 
 use serde_json::value::RawValue;
 
-use super::{ChangeSet, IndexEntry, Instant, ResourceWrite, SqliteStore, StoredResource};
+use super::{
+    ChangeSet, Criterion, IndexEntry, Instant, ResourceStore, ResourceWrite, SearchQuery,
+    SortOrder, SqliteStore, StoredResource,
+};
 
 /// A store in a fresh temporary directory (kept until the guard drops), and its database file.
 pub(super) async fn temp_sqlite() -> (tempfile::TempDir, SqliteStore, PathBuf) {
@@ -49,4 +52,33 @@ pub(super) async fn temp_postgres_url() -> String {
         .expect("create database");
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
     format!("{base}/{name}")
+}
+
+/// The one search value of a Task with this status.
+pub(super) fn status_index(status: &str) -> Vec<IndexEntry> {
+    vec![IndexEntry {
+        param: "status",
+        system: String::new(),
+        value: status.into(),
+    }]
+}
+
+/// Tasks with this status.
+pub(super) fn status_is(code: &str) -> Criterion {
+    Criterion::Index {
+        param: "status",
+        any_of: vec![(None, code.into())],
+    }
+}
+
+/// How many Tasks match `criterion`.
+pub(super) async fn count(store: &dyn ResourceStore, criterion: Criterion) -> i64 {
+    let query = SearchQuery {
+        resource_type: "Task".into(),
+        criteria: vec![criterion],
+        count: 10,
+        offset: 0,
+        sort: SortOrder::default(),
+    };
+    store.search(&query).await.expect("search").total
 }

@@ -239,35 +239,11 @@ impl Store for PostgresStore {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_fixtures::{new_task, temp_postgres_url};
-    use super::super::{Criterion, IndexEntry, ResourceStore, SearchQuery, SortOrder};
+    use super::super::test_fixtures::{
+        count, new_task, status_index, status_is, temp_postgres_url,
+    };
+    use super::super::{Criterion, ResourceStore};
     use super::{MIGRATIONS, PostgresStore};
-
-    fn status_index(status: &str) -> Vec<IndexEntry> {
-        vec![IndexEntry {
-            param: "status",
-            system: String::new(),
-            value: status.into(),
-        }]
-    }
-
-    fn status_is(code: &str) -> Criterion {
-        Criterion::Index {
-            param: "status",
-            any_of: vec![(None, code.into())],
-        }
-    }
-
-    async fn count(store: &PostgresStore, criterion: Criterion) -> i64 {
-        let query = SearchQuery {
-            resource_type: "Task".into(),
-            criteria: vec![criterion],
-            count: 10,
-            offset: 0,
-            sort: SortOrder::default(),
-        };
-        store.search(&query).await.expect("search").total
-    }
 
     /// A database written before tenancy read the reference rows (0004), before resources listed
     /// their search keys and while the current version was also in the history (0005): after the

@@ -244,35 +244,9 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_fixtures::new_task;
-    use super::super::{Criterion, IndexEntry, ResourceStore, SearchQuery, SortOrder};
+    use super::super::test_fixtures::{count, new_task, status_index, status_is};
+    use super::super::{Criterion, ResourceStore};
     use super::{MIGRATIONS, SqliteStore};
-
-    fn status_index(status: &str) -> Vec<IndexEntry> {
-        vec![IndexEntry {
-            param: "status",
-            system: String::new(),
-            value: status.into(),
-        }]
-    }
-
-    fn status_is(code: &str) -> Criterion {
-        Criterion::Index {
-            param: "status",
-            any_of: vec![(None, code.into())],
-        }
-    }
-
-    async fn count(store: &SqliteStore, criterion: Criterion) -> i64 {
-        let query = SearchQuery {
-            resource_type: "Task".into(),
-            criteria: vec![criterion],
-            count: 10,
-            offset: 0,
-            sort: SortOrder::default(),
-        };
-        store.search(&query).await.expect("search").total
-    }
 
     /// A database written before tenancy read the reference rows (0006), before resources listed
     /// their search keys (0007) and while the current version was also in the history (0008):
