@@ -180,6 +180,21 @@ fn status_to(party: Party, task: &'static str, status: &str) -> Action {
     }
 }
 
+/// The link worker's onward referral to `performer`, `basedOn` the GP's referral in `$SR`.
+fn refer_onward(performer: (&'static str, &'static str)) -> Action {
+    showing(
+        post(
+            LINK_WORKER,
+            "/fhir/ServiceRequest",
+            Body::Onward {
+                based_on: "SR",
+                performer,
+            },
+        ),
+        &[("id", "/id"), ("status", "/status")],
+    )
+}
+
 /// The journey, from the GP's referral to the outcome the GP sees, then what the operator sees.
 pub fn steps(config: &Config) -> Vec<Step> {
     let ttl = config.auth.token_ttl_seconds;
@@ -197,17 +212,7 @@ pub fn steps(config: &Config) -> Vec<Step> {
     ));
     let mut onward_vcs002 = step(
         "The link worker also refers the person to the debt advice service (VCS002)",
-        vec![showing(
-            post(
-                LINK_WORKER,
-                "/fhir/ServiceRequest",
-                Body::Onward {
-                    based_on: "SR",
-                    performer: ("VCS002", "Sheffield Money and Debt Advice"),
-                },
-            ),
-            &[("id", "/id"), ("status", "/status")],
-        )],
+        vec![refer_onward(("VCS002", "Sheffield Money and Debt Advice"))],
     );
     onward_vcs002.note = Some(
         "The debt advice service's demo system refuses the first delivery of every message, as a \
@@ -263,17 +268,7 @@ pub fn steps(config: &Config) -> Vec<Step> {
         ),
         step(
             "The link worker refers the person onward to Mill Lane Walking Group (VCS001)",
-            vec![showing(
-                post(
-                    LINK_WORKER,
-                    "/fhir/ServiceRequest",
-                    Body::Onward {
-                        based_on: "SR",
-                        performer: ("VCS001", "Mill Lane Walking Group"),
-                    },
-                ),
-                &[("id", "/id"), ("status", "/status")],
-            )],
+            vec![refer_onward(("VCS001", "Mill Lane Walking Group"))],
         ),
         onward_vcs002,
         step(

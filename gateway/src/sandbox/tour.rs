@@ -284,34 +284,14 @@ impl Tour {
                 .header("content-type", "application/fhir+json")
                 .body(body.to_string());
         }
-        self.answer(name, url, request).await
+        self.exchange(name, url, request, true).await
     }
 
     /// Reads a resource without printing the exchange (the tour shows the update that follows).
     async fn send_quietly(&self, party: &Party, path: &str) -> Result<Value, TourError> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .get(&url)
-            .bearer_auth(self.token(party)?)
-            .send()
-            .await
-            .map_err(|source| TourError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(TourError::Refused {
-                method: "GET",
-                url,
-                status: status.as_u16(),
-            });
-        }
-        response
-            .json()
-            .await
-            .map_err(|source| TourError::Unreachable { url, source })
+        let request = self.http.get(&url).bearer_auth(self.token(party)?);
+        self.exchange("GET", url, request, false).await
     }
 
     async fn patch(
@@ -334,14 +314,16 @@ impl Tour {
             .header("content-type", "application/json-patch+json")
             .header("if-match", format!("W/\"{version}\""))
             .body(patch.to_string());
-        self.answer("PATCH", url, request).await.map(|_| ())
+        self.exchange("PATCH", url, request, true).await.map(|_| ())
     }
 
-    async fn answer(
+    /// Sends `request`; prints the answer when `shown`; a refusal ends the tour.
+    async fn exchange(
         &self,
         method: &'static str,
         url: String,
         request: reqwest::RequestBuilder,
+        shown: bool,
     ) -> Result<Value, TourError> {
         let response = request
             .send()
@@ -359,8 +341,10 @@ impl Tour {
                 source,
             })?;
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        println!("<- {status}");
-        print!("{}", indented(&pretty(&value)));
+        if shown || !status.is_success() {
+            println!("<- {status}");
+            print!("{}", indented(&pretty(&value)));
+        }
         if !status.is_success() {
             return Err(TourError::Refused {
                 method,
