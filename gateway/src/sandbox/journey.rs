@@ -14,6 +14,8 @@ use crate::config::Config;
 pub struct Party {
     /// The demo client's id (its key is `signpost-data/keys/{client}.pem`).
     pub client: &'static str,
+    /// The ODS code of the organisation it acts for.
+    pub organisation: &'static str,
     /// Shell variable holding its token.
     pub token_var: &'static str,
     /// Scopes it asks for.
@@ -25,6 +27,7 @@ pub struct Party {
 /// The GP practice's clinical system.
 pub const GP: Party = Party {
     client: "riverside-gp-system",
+    organisation: "A81001",
     token_var: "GP_TOKEN",
     scope: "system/ServiceRequest.crs system/Task.rus",
     who: "Riverside Surgery's GP system (A81001)",
@@ -32,6 +35,7 @@ pub const GP: Party = Party {
 /// The link-worker platform.
 pub const LINK_WORKER: Party = Party {
     client: "riverside-link-worker-platform",
+    organisation: "LWS001",
     token_var: "LW_TOKEN",
     scope: "system/ServiceRequest.crs system/Task.rus",
     who: "the link-worker platform (LWS001)",
@@ -39,6 +43,7 @@ pub const LINK_WORKER: Party = Party {
 /// The walking group's app.
 pub const VCS: Party = Party {
     client: "mill-lane-walking-app",
+    organisation: "VCS001",
     token_var: "VCS_TOKEN",
     scope: "system/ServiceRequest.rs system/Task.rus",
     who: "Mill Lane Walking Group's app (VCS001)",
@@ -46,6 +51,7 @@ pub const VCS: Party = Party {
 /// The gateway's operator.
 pub const OPERATOR: Party = Party {
     client: "signpost-operator",
+    organisation: "LWS001",
     token_var: "OPERATOR_TOKEN",
     scope: "admin",
     who: "the operator (admin: deliveries and the audit trail, no patient data)",

@@ -77,42 +77,30 @@ kind = "webhook"
 url = "{SANDBOX_BASE}/sandbox/partners/VCS002/webhook"
 secret = "whsec_c2FuZGJveC1kZW1vLXNlY3JldC1zaGVmZmllbGQtZGVidC1hZHZpY2U="
 
-[[client]]
-id = "riverside-gp-system"
-organisation = "A81001"
-jwks = "signpost-data/keys/riverside-gp-system.jwks.json"
-scopes = ["system/ServiceRequest.crs", "system/Task.rus"]
-
-[[client]]
-id = "riverside-link-worker-platform"
-organisation = "LWS001"
-jwks = "signpost-data/keys/riverside-link-worker-platform.jwks.json"
-scopes = ["system/ServiceRequest.crs", "system/Task.rus"]
-
-[[client]]
-id = "mill-lane-walking-app"
-organisation = "VCS001"
-jwks = "signpost-data/keys/mill-lane-walking-app.jwks.json"
-scopes = ["system/ServiceRequest.rs", "system/Task.rus"]
-
-[[client]]
-id = "signpost-operator"
-organisation = "LWS001"
-jwks = "signpost-data/keys/signpost-operator.jwks.json"
-scopes = ["admin"]
-
 [[route]]
 from = "A81001"
 to = "LWS001"
 "#;
 
-/// The demo clients whose keys the sandbox creates.
-pub const DEMO_CLIENTS: &[&str] = &[
-    "riverside-gp-system",
-    "riverside-link-worker-platform",
-    "mill-lane-walking-app",
-    "signpost-operator",
-];
+/// The sandbox's TOML with its base URL: the organisations above, and a `[[client]]` for each
+/// party of the journey, with the scopes the guide asks for.
+fn sandbox_toml(base: &str) -> String {
+    let mut text = SANDBOX_TOML.replace(BASE_PLACEHOLDER, base);
+    for party in journey::PARTIES {
+        let scopes: Vec<String> = party
+            .scope
+            .split_whitespace()
+            .map(|s| format!("\"{s}\""))
+            .collect();
+        text.push_str(&format!(
+            "\n[[client]]\nid = \"{client}\"\norganisation = \"{}\"\njwks = \"{DATA_DIR}/keys/{client}.jwks.json\"\nscopes = [{}]\n",
+            party.organisation,
+            scopes.join(", "),
+            client = party.client,
+        ));
+    }
+    text
+}
 
 /// The sandbox configuration, with `SIGNPOST_*` variables applied over it.
 pub fn config() -> Result<Config, ConfigErrors> {
@@ -123,9 +111,9 @@ pub fn config() -> Result<Config, ConfigErrors> {
 pub fn config_with(env: impl Fn(&str) -> Option<String> + Copy) -> Result<Config, ConfigErrors> {
     // The first reading only learns the base URL (environment over file), which the demo
     // partners' webhook URLs are then written with.
-    let first = Config::from_toml(&SANDBOX_TOML.replace(BASE_PLACEHOLDER, "http://x"), env)?;
+    let first = Config::from_toml(&sandbox_toml("http://x"), env)?;
     let base = first.server.base_url.trim_end_matches('/').to_owned();
-    Config::from_toml(&SANDBOX_TOML.replace(BASE_PLACEHOLDER, &base), env)
+    Config::from_toml(&sandbox_toml(&base), env)
 }
 
 /// Writes the example files and, on first start, the demo clients' key pairs.
@@ -139,7 +127,7 @@ fn prepare_files_in(data: &Path) -> anyhow::Result<()> {
     for (name, content) in examples::files()? {
         std::fs::write(data.join(name), content)?;
     }
-    for client in DEMO_CLIENTS {
+    for client in journey::PARTIES.map(|p| p.client) {
         if !keys.join(format!("{client}.pem")).exists() {
             crate::keygen::write_client_key(&keys, client, KeyAlgorithm::Es384)?;
         }
@@ -156,12 +144,10 @@ mod tests {
     fn sandbox_config_routes_the_demo_practice_and_pushes_to_both_vcs_providers() {
         let dir = tempfile::tempdir().expect("tempdir");
         prepare_files_in(&dir.path().join(DATA_DIR)).expect("files");
-        let toml = SANDBOX_TOML
-            .replace(BASE_PLACEHOLDER, "http://127.0.0.1:8080")
-            .replace(
-                "signpost-data/",
-                &format!("{}/", dir.path().join(DATA_DIR).display()),
-            );
+        let toml = sandbox_toml("http://127.0.0.1:8080").replace(
+            "signpost-data/",
+            &format!("{}/", dir.path().join(DATA_DIR).display()),
+        );
         let config = Config::from_toml(&toml, |_| None).expect("valid");
         assert_eq!(config.routes[0].from.as_str(), "A81001");
         let vcs: Vec<_> = config

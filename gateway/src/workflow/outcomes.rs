@@ -8,11 +8,6 @@ use signpost_profiles::outcome_measure::{MEASURES, MeasureValue, measure};
 pub use signpost_profiles::outcome_measure::{OUTCOME_SYSTEM, TIMEPOINT_EXTENSION, TIMEPOINTS};
 use signpost_profiles::{Issue, IssueType, ODS_SYSTEM};
 
-/// The code system's concepts, for documentation and the CapabilityStatement.
-pub fn concepts() -> impl Iterator<Item = (&'static str, &'static str)> {
-    MEASURES.iter().map(|m| (m.code, m.display))
-}
-
 /// Checks every `Task.output`: a known measure code, a value of the right kind and range, and a time point for scores.
 pub fn check_outputs(task: &Value) -> Vec<Issue> {
     let mut issues = Vec::new();
