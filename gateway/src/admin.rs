@@ -1,4 +1,4 @@
-//! `/admin`: operators see deliveries that failed for good and send them again.
+//! `/admin`: operators see deliveries that failed for good, and send them again or drop them.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -9,10 +9,11 @@ use serde::Deserialize;
 use serde_json::json;
 use signpost_profiles::{Issue, IssueType};
 
+use crate::audit;
 use crate::auth::Principal;
 use crate::fhir::ApiError;
 use crate::state::AppState;
-use crate::store::DeliveryState;
+use crate::store::{DeadLetterAction, DeliveryState};
 
 /// Largest list answered.
 const MAX_LISTED: usize = 500;
@@ -46,7 +47,7 @@ async fn deliveries(
         Some(raw) => DeliveryState::parse(raw).ok_or_else(|| {
             ApiError::bad_request(
                 IssueType::Invalid,
-                "state must be pending, delivered or dead",
+                "state must be pending, delivered, dead or discarded",
             )
         })?,
     };
@@ -54,32 +55,73 @@ async fn deliveries(
     Ok(Json(json!({"state": wanted, "count": list.len(), "deliveries": list})).into_response())
 }
 
-/// `POST /admin/deliveries/{id}/replay`
+/// `POST /admin/deliveries/{id}/replay`: queues a dead delivery again, ahead of the later
+/// deliveries of its Task that it held back.
 async fn replay(
     State(state): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     operator(&who)?;
-    match state.store.replay(&id).await? {
-        None => Err(ApiError::not_found(format!("no delivery {id}"))),
-        Some(false) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            Issue::error(
-                IssueType::Conflict,
-                format!("delivery {id} is not dead; only dead deliveries are replayed"),
-            ),
-        )),
-        Some(true) => {
-            state.outbox_wake.notify_one();
-            tracing::info!(delivery = %id, client = %who.client_id, "delivery replayed by an operator");
-            Ok((
-                StatusCode::ACCEPTED,
-                Json(json!({"id": id, "state": "pending"})),
-            )
-                .into_response())
+    let action = state.store.replay(&id).await?;
+    match action {
+        DeadLetterAction::Done => state.outbox_wake.notify_one(),
+        DeadLetterAction::Superseded => {}
+        DeadLetterAction::NotDead | DeadLetterAction::Unknown => {
+            return Err(refused(&id, action, "replayed"));
         }
     }
+    let (done, now_state) = if action == DeadLetterAction::Done {
+        ("replayed by an operator", DeliveryState::Pending)
+    } else {
+        (
+            "not replayed (the partner holds a later version): discarded",
+            DeliveryState::Discarded,
+        )
+    };
+    audit::operator_action(&*state.store, &who, &id, done).await?;
+    tracing::info!(delivery = %id, client = %who.client_id, outcome = done, "an operator replayed a delivery");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"id": id, "state": now_state})),
+    )
+        .into_response())
+}
+
+/// `POST /admin/deliveries/{id}/discard`: drops a dead delivery; the later deliveries of its
+/// Task that it held back go on.
+async fn discard(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    operator(&who)?;
+    let action = state.store.discard(&id).await?;
+    if action != DeadLetterAction::Done {
+        return Err(refused(&id, action, "discarded"));
+    }
+    state.outbox_wake.notify_one();
+    audit::operator_action(&*state.store, &who, &id, "discarded by an operator").await?;
+    tracing::info!(delivery = %id, client = %who.client_id, "an operator discarded a delivery");
+    Ok((
+        StatusCode::OK,
+        Json(json!({"id": id, "state": DeliveryState::Discarded})),
+    )
+        .into_response())
+}
+
+/// Why a replay or discard changed nothing.
+fn refused(id: &str, action: DeadLetterAction, verb: &str) -> ApiError {
+    if action == DeadLetterAction::Unknown {
+        return ApiError::not_found(format!("no delivery {id}"));
+    }
+    ApiError::new(
+        StatusCode::CONFLICT,
+        Issue::error(
+            IssueType::Conflict,
+            format!("delivery {id} is not dead; only dead deliveries are {verb}"),
+        ),
+    )
 }
 
 /// The `/admin` routes.
@@ -87,4 +129,5 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/deliveries", get(deliveries))
         .route("/admin/deliveries/{id}/replay", post(replay))
+        .route("/admin/deliveries/{id}/discard", post(discard))
 }

@@ -142,3 +142,29 @@ pub async fn refusal(
         tracing::error!(error = %e, "could not write an audit record of a refusal");
     }
 }
+
+/// Records what an operator did to an outbox delivery (`replayed`, `discarded`): an update of
+/// the outbox, whose entity names the delivery (it is not a FHIR resource) and what was done.
+pub async fn operator_action(
+    store: &dyn Store,
+    who: &Principal,
+    delivery: &str,
+    done: &str,
+) -> Result<(), StoreError> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(e.to_string());
+    let mut write =
+        event(Some(who), Interaction::Update, "", Outcome::Success, now()).map_err(corrupt)?;
+    let mut body: Value = serde_json::from_str(write.resource.body.get()).map_err(corrupt)?;
+    body["entity"] = json!([{
+        "what": {"display": format!("outbox delivery {delivery}")},
+        "description": done,
+    }]);
+    write.resource.body = serde_json::value::to_raw_value(&body).map_err(corrupt)?;
+    store
+        .commit(ChangeSet {
+            writes: vec![write],
+            ..ChangeSet::default()
+        })
+        .await?;
+    Ok(())
+}

@@ -1,5 +1,7 @@
 //! `/healthz` and `/readyz`: whether the process is up and whether it can serve.
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,12 +21,18 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: the store answers, its migrations are applied, and the delivery worker runs.
+/// Longest `/readyz` waits for the store: a load balancer's probe must be answered quickly,
+/// and a store this slow is not ready whatever its own deadline.
+const READY_WITHIN: Duration = Duration::from_secs(1);
+
+/// `GET /readyz`: the store answers (and can commit), its migrations are applied, and the
+/// delivery worker runs.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<serde_json::Value>) {
-    let store = match state.store.ready().await {
-        Ok(true) => "ok",
-        Ok(false) => "migrations not applied",
-        Err(_) => "unreachable",
+    let store = match tokio::time::timeout(READY_WITHIN, state.store.ready()).await {
+        Ok(Ok(true)) => "ok",
+        Ok(Ok(false)) => "migrations not applied",
+        Ok(Err(_)) => "unavailable",
+        Err(_) => "not answering",
     };
     let worker = if state
         .worker_running

@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::delivery::DeliveryWorker;
 use crate::routing::Directory;
 use crate::state::AppState;
-use crate::store::{PostgresStore, SqliteStore, Store, StoreError};
+use crate::store::{PostgresStore, SqliteStore, Store, StoreError, WithDeadline};
 
 /// Opens the store a URL names: `sqlite://FILE` or `postgres://...`.
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>, StoreError> {
@@ -54,6 +54,10 @@ impl Gateway {
                 redact_password(&config.store.url)
             )
         })?;
+        let store: Arc<dyn Store> = Arc::new(WithDeadline::new(
+            store,
+            Duration::from_millis(config.store.call_timeout_ms),
+        ));
         crate::telemetry::metrics::handle();
         let directory = Directory::from_config(&config)?;
         let client_keys = ClientKeys::load(&config.clients)?;

@@ -4,6 +4,7 @@
 
 mod auth;
 mod bars;
+mod dead_letters;
 mod delivery;
 mod fhir_api;
 mod store_contract;

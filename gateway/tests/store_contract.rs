@@ -11,8 +11,9 @@ use signpost_adapters::DeliveryEvent;
 use signpost_gateway::search_index::index_entries;
 use signpost_gateway::server::open_store;
 use signpost_gateway::store::{
-    ChangeSet, ClaimLimits, CommitOutcome, Condition, Criterion, DeliveryState, Instant,
-    OutboxEntry, ResourceWrite, SearchQuery, SortOrder, Store, StoreError, StoredResource, now,
+    ChangeSet, ClaimLimits, CommitOutcome, Condition, Criterion, DeadLetterAction, DeliveryState,
+    Instant, OutboxEntry, ResourceWrite, SearchQuery, SortOrder, Store, StoreError, StoredResource,
+    now,
 };
 use signpost_profiles::OdsCode;
 use sqlx::Connection;
@@ -298,22 +299,45 @@ async fn the_outbox_keeps_order_leases_and_states(store: Arc<dyn Store>) {
             .is_empty(),
         "leased rows are not claimed twice"
     );
-    store.release("b1").await.expect("release");
-    store.mark_delivered("a1").await.expect("delivered");
+    let token = |claimed: &[signpost_gateway::store::ClaimedDelivery], id: &str| {
+        claimed
+            .iter()
+            .find(|c| c.entry.id == id)
+            .map(|c| c.lease.clone())
+            .expect("claimed")
+    };
+    assert!(
+        store
+            .release("b1", &token(&claimed, "b1"))
+            .await
+            .expect("release")
+    );
+    assert!(
+        store
+            .mark_delivered("a1", &token(&claimed, "a1"))
+            .await
+            .expect("delivered")
+    );
     let claimed = store
         .claim_deliveries("w2", &limits(10, &[]), lease)
         .await
         .expect("claim");
     assert_eq!(ids(&claimed), vec!["a2", "b1", "c1"]);
+    let c1 = token(&claimed, "c1");
     store
-        .mark_retry("a2", now().plus_millis(60_000), "partner answered 503")
+        .mark_retry(
+            "a2",
+            &token(&claimed, "a2"),
+            now().plus_millis(60_000),
+            "partner answered 503",
+        )
         .await
         .expect("retry");
     store
-        .mark_dead("b1", "partner answered 422: no")
+        .mark_dead("b1", &token(&claimed, "b1"), "partner answered 422: no")
         .await
         .expect("dead");
-    store.mark_delivered("c1").await.expect("delivered");
+    store.mark_delivered("c1", &c1).await.expect("delivered");
     let counts = store.outbox_counts().await.expect("counts");
     assert_eq!((counts.pending, counts.delivered, counts.dead), (1, 2, 1));
     assert!(counts.oldest_pending.is_some());
@@ -339,9 +363,18 @@ async fn the_outbox_keeps_order_leases_and_states(store: Arc<dyn Store>) {
         ),
         ("b1", 1, Some("partner answered 422: no"))
     );
-    assert_eq!(store.replay("b1").await.expect("replay"), Some(true));
-    assert_eq!(store.replay("c1").await.expect("replay"), Some(false));
-    assert_eq!(store.replay("zz").await.expect("replay"), None);
+    assert_eq!(
+        store.replay("b1").await.expect("replay"),
+        DeadLetterAction::Done
+    );
+    assert_eq!(
+        store.replay("c1").await.expect("replay"),
+        DeadLetterAction::NotDead
+    );
+    assert_eq!(
+        store.replay("zz").await.expect("replay"),
+        DeadLetterAction::Unknown
+    );
     let claimed = store
         .claim_deliveries("w3", &limits(10, &[]), lease)
         .await
@@ -352,7 +385,12 @@ async fn the_outbox_keeps_order_leases_and_states(store: Arc<dyn Store>) {
         "a replay starts with fresh attempts"
     );
     // A stale finisher (its lease long gone) cannot turn a delivered row dead.
-    store.mark_dead("c1", "late failure").await.expect("mark");
+    assert!(
+        !store
+            .mark_dead("c1", &c1, "late failure")
+            .await
+            .expect("mark")
+    );
     assert_eq!(
         store
             .list_deliveries(DeliveryState::Delivered, 10)
@@ -547,6 +585,251 @@ async fn a_value_is_found_under_any_of_several_parameters(store: Arc<dyn Store>)
     );
 }
 
+async fn conditional_creates_spelled_differently_make_one_resource(store: Arc<dyn Store>) {
+    const SYSTEM: &str = "https://fhir.riverside-surgery.example/referral";
+    let spelled = |n: usize| {
+        let system = n.is_multiple_of(2).then(|| SYSTEM.to_owned());
+        query(
+            "ServiceRequest",
+            vec![Criterion::Index {
+                param: "identifier",
+                any_of: vec![(system, "RS-1".into())],
+            }],
+        )
+    };
+    let attempts = (0..12).map(|n| {
+        let store = store.clone();
+        let condition = spelled(n);
+        tokio::spawn(async move {
+            let referral = json!({"resourceType": "ServiceRequest", "id": format!("sr-{n}"),
+                "status": "active", "intent": "order",
+                "identifier": [{"system": SYSTEM, "value": "RS-1"}]});
+            let changes = ChangeSet {
+                writes: vec![write(referral, 1, now())],
+                condition: Some(Condition::IfNoneExist(condition)),
+                ..ChangeSet::default()
+            };
+            store.commit(changes).await.expect("commit")
+        })
+    });
+    let mut created = 0;
+    for a in attempts {
+        if matches!(a.await.expect("join"), CommitOutcome::Committed) {
+            created += 1;
+        }
+    }
+    assert_eq!(
+        created, 1,
+        "identifier=system|value and identifier=value raced"
+    );
+    assert_eq!(store.search(&spelled(1)).await.expect("search").total, 1);
+}
+
+/// The ids of claimed rows, sorted, and each one's fencing token.
+fn claimed_ids(
+    claimed: &[signpost_gateway::store::ClaimedDelivery],
+) -> (Vec<String>, std::collections::HashMap<String, String>) {
+    let mut ids: Vec<String> = claimed.iter().map(|c| c.entry.id.clone()).collect();
+    ids.sort();
+    let tokens = claimed
+        .iter()
+        .map(|c| (c.entry.id.clone(), c.lease.clone()))
+        .collect();
+    (ids, tokens)
+}
+
+async fn a_dead_delivery_holds_back_its_task_until_replayed_or_discarded(store: Arc<dyn Store>) {
+    let lease = Duration::from_secs(60);
+    commit(
+        store.as_ref(),
+        vec![],
+        vec![
+            outbox("d1", "T", 1, "LWS001"),
+            outbox("d2", "T", 2, "LWS001"),
+            outbox("o1", "T", 1, "VCS001"),
+            outbox("x1", "U", 1, "LWS001"),
+            outbox("e1", "W", 1, "LWS001"),
+            outbox("e2", "W", 2, "LWS001"),
+        ],
+    )
+    .await
+    .expect("queue");
+    let room = limits(10, &[]);
+    let claim = || store.claim_deliveries("w", &room, lease);
+    let (ids, tokens) = claimed_ids(&claim().await.expect("claim"));
+    assert_eq!(ids, vec!["d1", "e1", "o1", "x1"]);
+    for dead in ["d1", "e1"] {
+        assert!(
+            store
+                .mark_dead(dead, &tokens[dead], "partner answered 400")
+                .await
+                .expect("dead")
+        );
+    }
+    for done in ["o1", "x1"] {
+        assert!(
+            store
+                .mark_delivered(done, &tokens[done])
+                .await
+                .expect("delivered")
+        );
+    }
+    assert!(
+        claim().await.expect("claim").is_empty(),
+        "the later versions overtook the dead deliveries"
+    );
+
+    // Replayed, the dead one goes first and the version it held back only after it.
+    assert_eq!(
+        store.replay("d1").await.expect("replay"),
+        DeadLetterAction::Done
+    );
+    let (ids, tokens) = claimed_ids(&claim().await.expect("claim"));
+    assert_eq!(ids, vec!["d1"]);
+    assert!(
+        store
+            .mark_delivered("d1", &tokens["d1"])
+            .await
+            .expect("delivered")
+    );
+    let (ids, tokens) = claimed_ids(&claim().await.expect("claim"));
+    assert_eq!(ids, vec!["d2"]);
+    assert!(
+        store
+            .mark_delivered("d2", &tokens["d2"])
+            .await
+            .expect("delivered")
+    );
+
+    // Discarded, it lets the next go; only dead deliveries are discarded.
+    assert_eq!(
+        store.discard("e1").await.expect("discard"),
+        DeadLetterAction::Done
+    );
+    let (ids, _) = claimed_ids(&claim().await.expect("claim"));
+    assert_eq!(ids, vec!["e2"]);
+    assert_eq!(
+        store.discard("e2").await.expect("discard"),
+        DeadLetterAction::NotDead
+    );
+    assert_eq!(
+        store.discard("e1").await.expect("discard"),
+        DeadLetterAction::NotDead
+    );
+    assert_eq!(
+        store.replay("e1").await.expect("replay"),
+        DeadLetterAction::NotDead
+    );
+    assert_eq!(
+        store.discard("zz").await.expect("discard"),
+        DeadLetterAction::Unknown
+    );
+    let counts = store.outbox_counts().await.expect("counts");
+    assert_eq!(
+        (
+            counts.pending,
+            counts.delivered,
+            counts.dead,
+            counts.discarded
+        ),
+        (1, 4, 0, 1)
+    );
+    let discarded = store
+        .list_deliveries(DeliveryState::Discarded, 10)
+        .await
+        .expect("list");
+    assert_eq!(discarded.len(), 1);
+    assert_eq!(discarded[0].id, "e1");
+}
+
+async fn a_late_outcome_from_a_lost_lease_changes_nothing(store: Arc<dyn Store>) {
+    commit(store.as_ref(), vec![], vec![outbox("p1", "P", 1, "LWS001")])
+        .await
+        .expect("queue");
+    // The first worker's lease runs out while it is paused; a second claims the row.
+    let first = store
+        .claim_deliveries("paused", &limits(10, &[]), Duration::from_millis(1))
+        .await
+        .expect("claim");
+    assert_eq!(first.len(), 1);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let second = store
+        .claim_deliveries("paused", &limits(10, &[]), Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert_eq!(second.len(), 1, "an expired lease is claimed again");
+    let (old, new) = (first[0].lease.as_str(), second[0].lease.as_str());
+    assert_ne!(
+        old, new,
+        "each claim has its own token, even from the same worker"
+    );
+
+    // The paused worker wakes: its renewal and its outcome are refused.
+    assert!(
+        store
+            .renew(&["p1".to_owned()], old, Duration::from_secs(60))
+            .await
+            .expect("renew")
+            .is_empty()
+    );
+    assert!(!store.mark_dead("p1", old, "timed out").await.expect("mark"));
+    assert!(
+        !store
+            .mark_retry("p1", old, now(), "timed out")
+            .await
+            .expect("mark")
+    );
+    assert!(!store.release("p1", old).await.expect("release"));
+    assert_eq!(
+        store
+            .renew(&["p1".to_owned()], new, Duration::from_secs(60))
+            .await
+            .expect("renew"),
+        vec!["p1".to_owned()]
+    );
+    assert!(store.mark_delivered("p1", new).await.expect("delivered"));
+    let delivered = store
+        .list_deliveries(DeliveryState::Delivered, 10)
+        .await
+        .expect("list");
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(
+        (delivered[0].attempts, delivered[0].last_error.as_deref()),
+        (1, None),
+        "the new owner's outcome stands alone"
+    );
+}
+
+async fn a_renewed_lease_is_not_claimed_by_another_worker(store: Arc<dyn Store>) {
+    commit(store.as_ref(), vec![], vec![outbox("r1", "R", 1, "LWS001")])
+        .await
+        .expect("queue");
+    let claimed = store
+        .claim_deliveries("slow", &limits(10, &[]), Duration::from_millis(300))
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    // A long delivery: renewed before the lease runs out, for longer than it was first given.
+    let renewed = store
+        .renew(
+            &["r1".to_owned()],
+            &claimed[0].lease,
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("renew");
+    assert_eq!(renewed, vec!["r1".to_owned()]);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        store
+            .claim_deliveries("other", &limits(10, &[]), Duration::from_secs(60))
+            .await
+            .expect("claim")
+            .is_empty(),
+        "a renewed lease still holds"
+    );
+}
+
 macro_rules! contract {
     ($($scenario:ident),* $(,)?) => {
         $(
@@ -575,4 +858,8 @@ contract!(
     one_time_values_are_refused_the_second_time,
     a_change_guarded_by_a_version_is_refused_when_that_version_moved,
     a_value_is_found_under_any_of_several_parameters,
+    conditional_creates_spelled_differently_make_one_resource,
+    a_dead_delivery_holds_back_its_task_until_replayed_or_discarded,
+    a_late_outcome_from_a_lost_lease_changes_nothing,
+    a_renewed_lease_is_not_claimed_by_another_worker,
 );

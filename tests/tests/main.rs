@@ -4,6 +4,7 @@
 mod cli;
 mod conformance;
 mod deploy;
+mod faults;
 mod journey;
 mod operations;
 mod replicas;

@@ -73,7 +73,7 @@ async fn two_replicas(
 }
 
 #[tokio::test]
-async fn two_replicas_share_thousands_of_referrals_delivering_each_exactly_once() {
+async fn two_replicas_share_thousands_of_referrals_delivering_each_under_one_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let partner = FhirPartner::start().await.expect("partner");
     let (a, b, token) = two_replicas(dir.path(), &partner).await;
@@ -123,21 +123,39 @@ async fn two_replicas_share_thousands_of_referrals_delivering_each_exactly_once(
         acknowledged,
         "delivered set differs from acknowledged"
     );
-    assert_eq!(accepted, keys, "a delivery was accepted twice");
-    assert!(
-        per_referral.values().all(|n| *n == 1),
-        "a referral was delivered twice"
+    // Delivery is at least once (DESIGN.md section 7): a replica starved of CPU past its lease
+    // can send a delivery another replica then sends again. What must hold is that a repeat
+    // carries the same idempotency key, so the partner can drop it: one key per referral.
+    assert_eq!(
+        keys,
+        acknowledged.len(),
+        "a referral was delivered under two idempotency keys"
     );
+    let redelivered = accepted - keys;
+    assert!(
+        redelivered * 20 <= acknowledged.len(),
+        "{redelivered} redeliveries of {} referrals: leases are not holding",
+        acknowledged.len()
+    );
+    if redelivered > 0 {
+        eprintln!("{redelivered} redeliveries (same key) under load");
+    }
     drop(b);
 }
 
 #[tokio::test]
-async fn replicas_racing_the_same_conditional_create_make_one_referral() {
+async fn replicas_racing_the_same_conditional_create_however_spelled_make_one_referral() {
     let dir = tempfile::tempdir().expect("tempdir");
     let partner = FhirPartner::start().await.expect("partner");
     let (a, b, token) = two_replicas(dir.path(), &partner).await;
-    let condition = "identifier=https://fhir.riverside-surgery.example/referral|RS-2026-000184";
-    let racers = (0..12).map(|n| {
+    // Equivalent criteria, spelled three ways: with the system, without it, and as one of two.
+    let conditions = [
+        "identifier=https://fhir.riverside-surgery.example/referral|RS-2026-000184",
+        "identifier=RS-2026-000184",
+        "identifier=RS-2026-000184,RS-2026-999999",
+    ];
+    let racers = (0..24).map(|n| {
+        let condition = conditions[(n / 2) % conditions.len()];
         let fhir = if n % 2 == 0 {
             a.fhir.clone()
         } else {
@@ -168,7 +186,7 @@ async fn replicas_racing_the_same_conditional_create_make_one_referral() {
     );
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
-        11,
+        23,
         "{statuses:?}"
     );
     let found: Value = reqwest::Client::new()

@@ -73,6 +73,11 @@ impl Parsed {
                 ),
             );
         }
+        if let Some(store) = &self.store
+            && store.call_timeout_ms == 0
+        {
+            push("store.call_timeout_ms".into(), "must be at least 1".into());
+        }
         if let Some(delivery) = &self.delivery {
             if delivery.max_attempts == 0 {
                 push("delivery.max_attempts".into(), "must be at least 1".into());

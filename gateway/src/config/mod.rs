@@ -114,14 +114,24 @@ pub struct StoreConfig {
     /// `sqlite://path/to/file.db` (PostgreSQL follows in its own issue).
     #[serde(default = "default_store_url")]
     pub url: String,
+    /// Longest any one store call may take before it is answered as failed (503).
+    #[serde(default = "default_store_call_ms")]
+    pub call_timeout_ms: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             url: default_store_url(),
+            call_timeout_ms: default_store_call_ms(),
         }
     }
+}
+
+/// A few seconds: longer than any healthy call (group commits, claims under load), short
+/// enough that a stalled database is answered as unavailable.
+fn default_store_call_ms() -> u64 {
+    5000
 }
 
 fn default_store_url() -> String {

@@ -32,10 +32,9 @@ use tracing::Instrument;
 /// busy through that; for a slow one they wait, and are given back if their lease runs short.
 const HELD_PER_SLOT: usize = 8;
 
-/// A claimed delivery, when it was claimed (its lease runs from then), and what to send.
+/// A claimed delivery and what to send.
 struct Claimed {
     delivery: ClaimedDelivery,
-    at: Instant,
     /// What to send and how, or why it cannot be sent.
     prepared: Result<Prepared, String>,
 }
@@ -104,6 +103,9 @@ pub struct DeliveryWorker {
     id: String,
     breakers: Mutex<Breakers>,
     held: Mutex<HashMap<String, Held>>,
+    /// Every delivery this worker holds a lease on (waiting or being sent), by id, with the
+    /// claim's fencing token; renewed while held, so a long delivery keeps its lease.
+    leased: Mutex<HashMap<String, String>>,
 }
 
 fn undeliverable(reason: impl Into<String>) -> DeliveryError {
@@ -150,6 +152,35 @@ impl DeliveryWorker {
             id,
             breakers: Mutex::new(breakers),
             held: Mutex::default(),
+            leased: Mutex::default(),
+        }
+    }
+
+    /// Whether this worker still holds the lease on a delivery (a renewal may have found it lost).
+    fn holds(&self, id: &str) -> bool {
+        lock(&self.leased).contains_key(id)
+    }
+
+    /// Extends the lease of every delivery held; forgets those whose lease was lost (another
+    /// worker claimed them after this one was paused past the lease), so they are not sent.
+    async fn renew_leases(&self, lease: Duration) {
+        let mut by_claim: HashMap<String, Vec<String>> = HashMap::new();
+        for (id, token) in lock(&self.leased).iter() {
+            by_claim.entry(token.clone()).or_default().push(id.clone());
+        }
+        for (token, ids) in by_claim {
+            match self.store.renew(&ids, &token, lease).await {
+                Ok(renewed) => {
+                    let mut leased = lock(&self.leased);
+                    for id in ids.iter().filter(|id| !renewed.contains(id)) {
+                        tracing::warn!(delivery = %id, "lost the lease on a delivery; another worker has it now");
+                        leased.remove(id);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not renew delivery leases; will retry");
+                }
+            }
         }
     }
 
@@ -220,8 +251,8 @@ impl DeliveryWorker {
             tasks.spawn(async move { worker.deliver_one(claimed).await });
         }
         for claimed in give_back {
-            let store = self.store.clone();
-            tasks.spawn(async move { give_back_claim(&*store, &claimed.delivery.entry.id).await });
+            let worker = self.clone();
+            tasks.spawn(async move { worker.give_back(&claimed.delivery).await });
         }
     }
 
@@ -230,8 +261,15 @@ impl DeliveryWorker {
         let worker = Arc::new(self);
         let poll = Duration::from_millis(worker.config.poll_interval_ms);
         let lease = Duration::from_secs(worker.config.lease_seconds);
+        // Renewed well before it runs out, so a renewal delayed by a busy store still lands.
+        let renew_every = lease / 3;
+        let mut renewed_at = Instant::now();
         let mut tasks = JoinSet::new();
         loop {
+            if renewed_at.elapsed() >= renew_every {
+                worker.renew_leases(lease).await;
+                renewed_at = Instant::now();
+            }
             worker.dispatch(&mut tasks);
             while tasks.try_join_next().is_some() {}
             let limits = worker.limits();
@@ -251,7 +289,12 @@ impl DeliveryWorker {
                 }
             };
             if !claimed.is_empty() {
-                match worker.prepare(claimed, Instant::now()).await {
+                lock(&worker.leased).extend(
+                    claimed
+                        .iter()
+                        .map(|c| (c.entry.id.clone(), c.lease.clone())),
+                );
+                match worker.prepare(claimed).await {
                     Ok(ready) => {
                         let mut held = lock(&worker.held);
                         for claimed in ready {
@@ -269,7 +312,7 @@ impl DeliveryWorker {
             }
             tokio::select! {
                 _ = worker.wake.notified() => {}
-                _ = tokio::time::sleep(poll) => {}
+                _ = tokio::time::sleep(poll.min(renew_every.saturating_sub(renewed_at.elapsed()))) => {}
                 _ = stop.changed() => break,
             }
         }
@@ -280,7 +323,7 @@ impl DeliveryWorker {
             .flat_map(|h| h.waiting.drain(..).collect::<Vec<_>>())
             .collect();
         for claimed in &waiting {
-            give_back_claim(&*worker.store, &claimed.delivery.entry.id).await;
+            worker.give_back(&claimed.delivery).await;
         }
         let _ =
             tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
@@ -300,15 +343,12 @@ impl DeliveryWorker {
             partner: entry.destination.as_str(),
         };
         let attempt = claimed.delivery.attempts + 1;
-        let lease = Duration::from_secs(self.config.lease_seconds);
+        let lease = claimed.delivery.lease.as_str();
+        if !self.holds(&entry.id) {
+            // Another worker claimed it after this one lost the lease; it is theirs to send.
+            return;
+        }
         let result = match &claimed.prepared {
-            // Sent this late, it could still be with the partner when the lease lets another
-            // worker claim it: give it back instead, untouched.
-            Ok(prepared) if claimed.at.elapsed() + prepared.adapter.timeout() >= lease => {
-                drop(slot);
-                give_back_claim(&*self.store, &entry.id).await;
-                return;
-            }
             Ok(prepared) => match prepared.delivery(&claimed.delivery) {
                 Ok(delivery) => prepared.adapter.deliver(&delivery).await.map(|_| ()),
                 Err(reason) => Err(undeliverable(reason)),
@@ -322,7 +362,7 @@ impl DeliveryWorker {
                 metrics::breaker(entry.destination.as_str(), false);
                 metrics::delivery(entry.adapter.as_str(), "delivered");
                 tracing::info!(delivery = %entry.id, destination = %entry.destination, attempt, "delivered");
-                self.store.mark_delivered(&entry.id).await
+                self.store.mark_delivered(&entry.id, lease).await
             }
             Err(e @ DeliveryError::Transient { retry_after, .. })
                 if attempt < self.config.max_attempts =>
@@ -338,7 +378,9 @@ impl DeliveryWorker {
                 metrics::delivery(entry.adapter.as_str(), "retry");
                 tracing::warn!(delivery = %entry.id, destination = %entry.destination, attempt, retry_in_ms = delay.as_millis() as u64, error = %e, "delivery failed; will retry");
                 let at = now().plus_millis(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
-                self.store.mark_retry(&entry.id, at, &e.record()).await
+                self.store
+                    .mark_retry(&entry.id, lease, at, &e.record())
+                    .await
             }
             Err(e) => {
                 if matches!(e, DeliveryError::Transient { .. }) {
@@ -347,22 +389,25 @@ impl DeliveryWorker {
                 drop(slot);
                 metrics::delivery(entry.adapter.as_str(), "dead");
                 tracing::error!(delivery = %entry.id, destination = %entry.destination, attempt, error = %e, "delivery is dead");
-                self.store.mark_dead(&entry.id, &e.record()).await
+                self.store.mark_dead(&entry.id, lease, &e.record()).await
             }
         };
-        if let Err(e) = recorded {
-            tracing::error!(delivery = %entry.id, error = %e, "could not record a delivery outcome; it may be sent again");
+        lock(&self.leased).remove(&entry.id);
+        match recorded {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(delivery = %entry.id, "the lease ran out before the outcome was recorded; the worker holding it now records its own");
+            }
+            Err(e) => {
+                tracing::error!(delivery = %entry.id, error = %e, "could not record a delivery outcome; it may be sent again");
+            }
         }
     }
 
     /// Loads what the claimed rows deliver, in one read: the exact Task and ServiceRequest
     /// versions each row names. Done at claim time, so a delivery is ready the moment its
     /// partner has a free slot.
-    async fn prepare(
-        &self,
-        claimed: Vec<ClaimedDelivery>,
-        at: Instant,
-    ) -> Result<Vec<Claimed>, StoreError> {
+    async fn prepare(&self, claimed: Vec<ClaimedDelivery>) -> Result<Vec<Claimed>, StoreError> {
         let keys: Vec<(&str, &str, i64)> = claimed
             .iter()
             .flat_map(|c| {
@@ -385,11 +430,7 @@ impl DeliveryWorker {
             .into_iter()
             .map(|delivery| {
                 let prepared = self.prepare_one(&delivery, &found);
-                Claimed {
-                    delivery,
-                    at,
-                    prepared,
-                }
+                Claimed { delivery, prepared }
             })
             .collect())
     }
@@ -439,10 +480,17 @@ impl DeliveryWorker {
     }
 }
 
-/// Gives a claimed delivery back untouched, so it can be claimed again at once.
-async fn give_back_claim(store: &dyn Store, id: &str) {
-    if let Err(e) = store.release(id).await {
-        tracing::warn!(error = %e, "could not give back a delivery; its lease will expire");
+impl DeliveryWorker {
+    /// Gives a claimed delivery back untouched, so it can be claimed again at once.
+    async fn give_back(&self, delivery: &ClaimedDelivery) {
+        lock(&self.leased).remove(&delivery.entry.id);
+        if let Err(e) = self
+            .store
+            .release(&delivery.entry.id, &delivery.lease)
+            .await
+        {
+            tracing::warn!(error = %e, "could not give back a delivery; its lease will expire");
+        }
     }
 }
 
@@ -541,11 +589,12 @@ mod tests {
             .await
             .expect("claim");
         assert_eq!(claimed.len(), 1);
-        for ready in worker
-            .prepare(claimed, Instant::now())
-            .await
-            .expect("prepare")
-        {
+        lock(&worker.leased).extend(
+            claimed
+                .iter()
+                .map(|c| (c.entry.id.clone(), c.lease.clone())),
+        );
+        for ready in worker.prepare(claimed).await.expect("prepare") {
             worker.attempt(ready).await;
         }
 

@@ -96,6 +96,19 @@ impl From<StoreError> for ApiError {
             ),
             // A value that cannot be stored or read back will not get better by retrying.
             StoreError::Corrupt(_) => Self::internal(e),
+            // Saying "nothing was saved" here could make the sender create it twice.
+            StoreError::OutcomeUnknown(_) => {
+                let mut error = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Issue::error(
+                        IssueType::Transient,
+                        "the store stopped answering while saving; this may or may not have been saved: \
+                         retry with If-None-Exist (or, for BaRS, the same X-Request-Id) so it is not made twice",
+                    ),
+                );
+                error.detail = Some(format!("store failure: {e}"));
+                error
+            }
             other => {
                 let mut error = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,

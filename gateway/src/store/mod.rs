@@ -5,6 +5,7 @@
 //! resource, its index and the outbox rows announcing it are written together or not at all.
 
 mod apply;
+mod deadline;
 mod dialect;
 mod index_keys;
 mod outbox_sql;
@@ -24,7 +25,8 @@ use serde_json::value::RawValue;
 use signpost_adapters::DeliveryEvent;
 use signpost_profiles::OdsCode;
 
-pub use outbox_types::{AdapterKind, DeliveryState};
+pub use deadline::WithDeadline;
+pub use outbox_types::{AdapterKind, DeadLetterAction, DeliveryState};
 pub use postgres::PostgresStore;
 pub use search::{Comparator, Criterion, SearchQuery, SortOrder};
 pub use sqlite::SqliteStore;
@@ -53,6 +55,13 @@ pub enum StoreError {
     /// A resource could not be serialised for storage.
     #[error("cannot store the resource: {0}")]
     Corrupt(String),
+    /// A commit's answer was lost (the connection dropped during COMMIT, or the deadline passed)
+    /// and what it wrote cannot be found: it may or may not have been saved.
+    #[error("the outcome of the commit is unknown: {0}")]
+    OutcomeUnknown(String),
+    /// The store did not answer within its deadline; nothing was changed by this call.
+    #[error("the store did not answer within {0:?}")]
+    Timeout(Duration),
     /// An update named a version that is no longer current.
     #[error("{resource_type}/{id} is at version {current}, not {expected}")]
     VersionConflict {
@@ -211,6 +220,8 @@ pub struct ClaimedDelivery {
     pub entry: OutboxEntry,
     /// Attempts made before this one.
     pub attempts: u32,
+    /// The claim's fencing token: only its holder may renew the lease or record the outcome.
+    pub lease: String,
 }
 
 /// An outbox row as operators see it.
@@ -246,6 +257,8 @@ pub struct OutboxCounts {
     pub delivered: i64,
     /// Gave up; needs an operator.
     pub dead: i64,
+    /// Dropped by an operator (or superseded by a later delivered version).
+    pub discarded: i64,
     /// When the oldest pending delivery was queued.
     pub oldest_pending: Option<Instant>,
 }
@@ -295,22 +308,40 @@ pub trait OutboxStore: Send + Sync {
         limits: &ClaimLimits,
         lease: Duration,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
-    /// Gives back a claimed delivery untouched (no attempt was made).
-    async fn release(&self, id: &str) -> Result<(), StoreError>;
+    /// Gives back a claimed delivery untouched (no attempt was made); `false` if the lease was lost.
+    async fn release(&self, id: &str, lease: &str) -> Result<bool, StoreError>;
+    /// Extends the leases of claimed deliveries still held under `lease` (a long delivery, or
+    /// one waiting for a slot); the ids whose lease was renewed.
+    async fn renew(
+        &self,
+        ids: &[String],
+        lease: &str,
+        duration: Duration,
+    ) -> Result<Vec<String>, StoreError>;
     /// Deliveries in a state, oldest first.
     async fn list_deliveries(
         &self,
         state: DeliveryState,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
-    /// Queues a dead delivery again with a fresh set of attempts: `None` if unknown, `Some(false)` if not dead.
-    async fn replay(&self, id: &str) -> Result<Option<bool>, StoreError>;
-    /// The partner acknowledged a delivery.
-    async fn mark_delivered(&self, id: &str) -> Result<(), StoreError>;
-    /// A delivery failed; try again at `retry_at`.
-    async fn mark_retry(&self, id: &str, retry_at: Instant, error: &str) -> Result<(), StoreError>;
-    /// A delivery failed for good.
-    async fn mark_dead(&self, id: &str, error: &str) -> Result<(), StoreError>;
+    /// Queues a dead delivery again with a fresh set of attempts, in its place before the
+    /// deliveries of its Task that it held back; if a later version already reached the partner
+    /// it is discarded instead, so the partner is never sent an older version.
+    async fn replay(&self, id: &str) -> Result<DeadLetterAction, StoreError>;
+    /// Drops a dead delivery, letting the deliveries it held back go.
+    async fn discard(&self, id: &str) -> Result<DeadLetterAction, StoreError>;
+    /// The partner acknowledged a delivery; `false` (nothing written) unless `lease` still holds it.
+    async fn mark_delivered(&self, id: &str, lease: &str) -> Result<bool, StoreError>;
+    /// A delivery failed; try again at `retry_at`. `false` unless `lease` still holds it.
+    async fn mark_retry(
+        &self,
+        id: &str,
+        lease: &str,
+        retry_at: Instant,
+        error: &str,
+    ) -> Result<bool, StoreError>;
+    /// A delivery failed for good. `false` unless `lease` still holds it.
+    async fn mark_dead(&self, id: &str, lease: &str, error: &str) -> Result<bool, StoreError>;
     /// Outbox rows by state.
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
     /// Wakes `wake` whenever any process adds outbox rows (the in-process wake covers this process).

@@ -8,27 +8,35 @@ use std::time::Duration;
 use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 use super::dialect::Dialect;
-use super::outbox_types::{AdapterKind, DeliveryState, stored_destination, stored_event};
+use super::outbox_types::{
+    AdapterKind, DeadLetterAction, DeliveryState, stored_destination, stored_event,
+};
 use super::{
     ClaimLimits, ClaimedDelivery, DeliveryRecord, Instant, OutboxCounts, OutboxEntry, StoreError,
     now,
 };
 
-/// What happened to a claimed delivery, as written to its outbox row.
+/// What happened to a claimed delivery, as written to its outbox row by the claim that holds
+/// it (`lease`, its fencing token).
 #[derive(Debug, Clone)]
 pub(super) enum OutboxUpdate {
     /// The partner acknowledged it.
-    Delivered { id: String },
+    Delivered { id: String, lease: String },
     /// It failed; try again at `at`.
     Retry {
         id: String,
+        lease: String,
         at: Instant,
         error: String,
     },
     /// It failed for good.
-    Dead { id: String, error: String },
+    Dead {
+        id: String,
+        lease: String,
+        error: String,
+    },
     /// Given back untouched (no attempt was made).
-    Release { id: String },
+    Release { id: String, lease: String },
 }
 
 /// What marking a row delivered sets (after `SET`; `$1` is now).
@@ -39,8 +47,9 @@ pub(super) const DELIVERED: &str = "state = 'delivered', delivered_us = $1, atte
 ///
 /// Destinations with no room are left out in SQL (bound from `$3`), so a partner whose breaker is
 /// open cannot fill the candidates; `$1` is now, `$2` the number of candidates. A row waits while
-/// an earlier row for the same Task and destination is still pending: that is what keeps one
-/// Task's deliveries in order. The order is the `outbox_due` index's, so a claim reads only the
+/// an earlier row for the same Task and destination is still pending or dead: that is what keeps
+/// one Task's deliveries in order, through failures too, until an operator replays or discards
+/// the dead one. The order is the `outbox_due` index's, so a claim reads only the
 /// rows it takes and those skipped before them, however long the backlog.
 pub(super) fn candidates_sql(limits: &ClaimLimits, lock: &str) -> (String, Vec<String>) {
     let closed: Vec<String> = limits
@@ -57,7 +66,7 @@ pub(super) fn candidates_sql(limits: &ClaimLimits, lock: &str) -> (String, Vec<S
          WHERE o.state = 'pending' AND o.next_attempt_us <= $1 \
            AND (o.lease_until_us IS NULL OR o.lease_until_us < $1){skip} \
            AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.task_id = o.task_id \
-             AND e.destination = o.destination AND e.seq < o.seq AND e.state = 'pending') \
+             AND e.destination = o.destination AND e.seq < o.seq AND e.state IN ('pending', 'dead')) \
          ORDER BY o.next_attempt_us, o.seq LIMIT $2{lock}"
     );
     (sql, closed)
@@ -80,13 +89,13 @@ pub(super) fn choose(candidates: &[(i64, String)], limits: &ClaimLimits) -> Vec<
     chosen
 }
 
-/// Leases the chosen rows (`$1` worker, `$2` lease end, `$3`.. the rows' seq) and returns them.
+/// Leases the chosen rows (`$1` the claim's fencing token, `$2` lease end, `$3`.. the rows' seq) and returns them.
 pub(super) fn lease_sql(rows: usize) -> String {
     let seqs: Vec<String> = (0..rows).map(|i| format!("${}", i + 3)).collect();
     format!(
         "UPDATE outbox SET lease_owner = $1, lease_until_us = $2 WHERE seq IN ({}) \
          RETURNING id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
-           idempotency_key, correlation_id, attempts, traceparent",
+           idempotency_key, correlation_id, attempts, traceparent, lease_owner",
         seqs.join(", ")
     )
 }
@@ -129,6 +138,7 @@ where
                 traceparent: row.try_get("traceparent")?,
             },
             attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+            lease: row.try_get("lease_owner")?,
         })
     }
 
@@ -167,28 +177,129 @@ where
             .collect()
     }
 
-    /// Queues a dead delivery again (see `OutboxStore::replay`).
-    pub(super) async fn replay(writer: &Pool<DB>, id: &str) -> Result<Option<bool>, StoreError> {
+    /// Queues a dead delivery again, or discards it if a later version of its Task already
+    /// reached the partner (see `OutboxStore::replay`). Nothing behind a dead row can be
+    /// delivered meanwhile, so what is checked stays true until the row is changed.
+    pub(super) async fn replay(
+        writer: &Pool<DB>,
+        id: &str,
+    ) -> Result<DeadLetterAction, StoreError> {
+        let Some((task_id, destination, seq)) = Self::dead_row(writer, id).await? else {
+            return Self::not_dead(writer, id).await;
+        };
+        let superseded: Option<i64> = sqlx::query_scalar::<DB, i64>(
+            "SELECT seq FROM outbox WHERE task_id = $1 AND destination = $2 AND seq > $3 \
+             AND state = 'delivered' LIMIT 1",
+        )
+        .bind(task_id.as_str())
+        .bind(destination.as_str())
+        .bind(seq)
+        .fetch_optional(writer)
+        .await?;
+        let changed = if superseded.is_some() {
+            sqlx::query::<DB>(
+                "UPDATE outbox SET state = 'discarded', \
+                 last_error = 'not replayed: the partner already holds a later version' \
+                 WHERE id = $1 AND state = 'dead'",
+            )
+            .bind(id)
+            .execute(writer)
+            .await?
+        } else {
+            sqlx::query::<DB>(
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_us = $2, \
+                 lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND state = 'dead'",
+            )
+            .bind(id)
+            .bind(now().0)
+            .execute(writer)
+            .await?
+        };
+        Ok(match (DB::rows_affected(&changed), superseded) {
+            (0, _) => DeadLetterAction::NotDead,
+            (_, Some(_)) => DeadLetterAction::Superseded,
+            (_, None) => DeadLetterAction::Done,
+        })
+    }
+
+    /// Drops a dead delivery (see `OutboxStore::discard`).
+    pub(super) async fn discard(
+        writer: &Pool<DB>,
+        id: &str,
+    ) -> Result<DeadLetterAction, StoreError> {
+        let changed = sqlx::query::<DB>(
+            "UPDATE outbox SET state = 'discarded' WHERE id = $1 AND state = 'dead'",
+        )
+        .bind(id)
+        .execute(writer)
+        .await?;
+        if DB::rows_affected(&changed) == 0 {
+            return Self::not_dead(writer, id).await;
+        }
+        Ok(DeadLetterAction::Done)
+    }
+
+    /// A dead row's Task, destination and place in the queue; `None` if it is not dead.
+    async fn dead_row(
+        writer: &Pool<DB>,
+        id: &str,
+    ) -> Result<Option<(String, String, i64)>, StoreError> {
+        let row = sqlx::query::<DB>(
+            "SELECT task_id, destination, seq FROM outbox WHERE id = $1 AND state = 'dead'",
+        )
+        .bind(id)
+        .fetch_optional(writer)
+        .await?;
+        row.map(|row| {
+            Ok((
+                row.try_get("task_id")?,
+                row.try_get("destination")?,
+                row.try_get("seq")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Why a row could not be replayed or discarded: unknown, or not dead.
+    async fn not_dead(writer: &Pool<DB>, id: &str) -> Result<DeadLetterAction, StoreError> {
         let state: Option<String> =
             sqlx::query_scalar::<DB, String>("SELECT state FROM outbox WHERE id = $1")
                 .bind(id)
                 .fetch_optional(writer)
                 .await?;
-        match state.as_deref().map(DeliveryState::stored).transpose()? {
-            None => Ok(None),
-            Some(DeliveryState::Dead) => {
-                sqlx::query::<DB>(
-                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_us = $2, \
-                     lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND state = 'dead'",
-                )
-                .bind(id)
-                .bind(now().0)
-                .execute(writer)
-                .await?;
-                Ok(Some(true))
-            }
-            Some(_) => Ok(Some(false)),
+        Ok(match state {
+            None => DeadLetterAction::Unknown,
+            Some(_) => DeadLetterAction::NotDead,
+        })
+    }
+
+    /// Extends the leases `lease` still holds (see `OutboxStore::renew`).
+    pub(super) async fn renew<'e, E>(
+        executor: E,
+        ids: &[String],
+        lease: &str,
+        duration: Duration,
+    ) -> Result<Vec<String>, StoreError>
+    where
+        E: Executor<'e, Database = DB>,
+    {
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
+        let until = now().plus_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+        let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "UPDATE outbox SET lease_until_us = $1 WHERE lease_owner = $2 AND state = 'pending' \
+             AND id IN ({}) RETURNING id",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_scalar::<DB, String>(AssertSqlSafe(sql))
+            .bind(until.0)
+            .bind(lease);
+        for id in ids {
+            query = query.bind(id.as_str());
+        }
+        Ok(query.fetch_all(executor).await?)
     }
 
     /// Outbox rows by state (see `OutboxStore::outbox_counts`).
@@ -208,42 +319,59 @@ where
                 }
                 DeliveryState::Delivered => counts.delivered = n,
                 DeliveryState::Dead => counts.dead = n,
+                DeliveryState::Discarded => counts.discarded = n,
             }
         }
         Ok(counts)
     }
 
-    /// Writes what happened to a claimed delivery; a row no longer pending is left alone.
-    pub(super) async fn update<'e, E>(executor: E, update: &OutboxUpdate) -> Result<(), StoreError>
+    /// Writes what happened to a claimed delivery; `false` (nothing written) if the row is no
+    /// longer pending or no longer held by this claim: a worker paused past its lease must not
+    /// overwrite the outcome of the worker that claimed the row after it.
+    pub(super) async fn update<'e, E>(
+        executor: E,
+        update: &OutboxUpdate,
+    ) -> Result<bool, StoreError>
     where
         E: Executor<'e, Database = DB>,
     {
         let query = match update {
-            OutboxUpdate::Delivered { id } => sqlx::query::<DB>(AssertSqlSafe(format!(
-                "UPDATE outbox SET {DELIVERED} WHERE id = $2 AND state = 'pending'"
+            OutboxUpdate::Delivered { id, lease } => sqlx::query::<DB>(AssertSqlSafe(format!(
+                "UPDATE outbox SET {DELIVERED} WHERE id = $2 AND lease_owner = $3 AND state = 'pending'"
             )))
             .bind(now().0)
-            .bind(id.as_str()),
-            OutboxUpdate::Retry { id, at, error } => sqlx::query::<DB>(
+            .bind(id.as_str())
+            .bind(lease.as_str()),
+            OutboxUpdate::Retry {
+                id,
+                lease,
+                at,
+                error,
+            } => sqlx::query::<DB>(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_us = $2, last_error = $3, \
-                 lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND state = 'pending'",
+                 lease_owner = NULL, lease_until_us = NULL \
+                 WHERE id = $1 AND lease_owner = $4 AND state = 'pending'",
             )
             .bind(id.as_str())
             .bind(at.0)
-            .bind(error.as_str()),
-            OutboxUpdate::Dead { id, error } => sqlx::query::<DB>(
+            .bind(error.as_str())
+            .bind(lease.as_str()),
+            OutboxUpdate::Dead { id, lease, error } => sqlx::query::<DB>(
                 "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = $2, \
-                 lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND state = 'pending'",
+                 lease_owner = NULL, lease_until_us = NULL \
+                 WHERE id = $1 AND lease_owner = $3 AND state = 'pending'",
             )
             .bind(id.as_str())
-            .bind(error.as_str()),
-            OutboxUpdate::Release { id } => sqlx::query::<DB>(
-                "UPDATE outbox SET lease_owner = NULL, lease_until_us = NULL WHERE id = $1 AND state = 'pending'",
+            .bind(error.as_str())
+            .bind(lease.as_str()),
+            OutboxUpdate::Release { id, lease } => sqlx::query::<DB>(
+                "UPDATE outbox SET lease_owner = NULL, lease_until_us = NULL \
+                 WHERE id = $1 AND lease_owner = $2 AND state = 'pending'",
             )
-            .bind(id.as_str()),
+            .bind(id.as_str())
+            .bind(lease.as_str()),
         };
-        query.execute(executor).await?;
-        Ok(())
+        Ok(DB::rows_affected(&query.execute(executor).await?) == 1)
     }
 
     /// Claims due deliveries within `limits` on `conn`, which the caller holds in a transaction.
@@ -280,8 +408,11 @@ where
         if chosen.is_empty() {
             return Ok(Vec::new());
         }
+        // A token per claim, not per worker: a worker that claims a row again after its own lease
+        // ran out must not be able to finish the earlier attempt's outcome as if it were current.
+        let token = format!("{worker}/{}", uuid::Uuid::new_v4().simple());
         let mut query = sqlx::query::<DB>(AssertSqlSafe(lease_sql(chosen.len())))
-            .bind(worker)
+            .bind(token)
             .bind(until.0);
         for seq in chosen {
             query = query.bind(seq);

@@ -15,8 +15,24 @@ pub enum DeliveryState {
     Pending,
     /// Acknowledged by the partner.
     Delivered,
-    /// Gave up; needs an operator.
+    /// Gave up; needs an operator. Later deliveries of its Task to the same partner wait.
     Dead,
+    /// Dropped by an operator, or superseded by a later version the partner already holds.
+    Discarded,
+}
+
+/// What an operator's replay or discard of a delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterAction {
+    /// Done: queued again, or discarded.
+    Done,
+    /// Not replayed: the partner already received a later version of the Task, so the delivery
+    /// was discarded instead.
+    Superseded,
+    /// The delivery is not dead; nothing changed.
+    NotDead,
+    /// No such delivery.
+    Unknown,
 }
 
 impl DeliveryState {
@@ -26,6 +42,7 @@ impl DeliveryState {
             DeliveryState::Pending => "pending",
             DeliveryState::Delivered => "delivered",
             DeliveryState::Dead => "dead",
+            DeliveryState::Discarded => "discarded",
         }
     }
 
@@ -35,6 +52,7 @@ impl DeliveryState {
             "pending" => Some(DeliveryState::Pending),
             "delivered" => Some(DeliveryState::Delivered),
             "dead" => Some(DeliveryState::Dead),
+            "discarded" => Some(DeliveryState::Discarded),
             _ => None,
         }
     }

@@ -3,18 +3,19 @@
 //! other's delivery workers with `LISTEN/NOTIFY`; conditional creates are serialised by an
 //! advisory lock on their criteria, so racing replicas make one resource.
 
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::Notify;
 
 use super::outbox_sql::OutboxUpdate;
 use super::{
-    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, DeliveryRecord,
-    DeliveryState, Instant, OnceStore, OutboxCounts, OutboxStore, ResourceStore, SearchPage,
-    SearchQuery, Store, StoreError, StoredResource, now,
+    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, Criterion, DeadLetterAction,
+    DeliveryRecord, DeliveryState, Instant, OnceStore, OutboxCounts, OutboxStore, ResourceStore,
+    SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
 };
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -33,10 +34,21 @@ impl PostgresStore {
     /// Connects to a `postgres://` URL and applies migrations (safe with several replicas:
     /// sqlx takes a migration lock).
     pub async fn open(url: &str) -> Result<Self, StoreError> {
+        // sqlx cannot set keepalive on its own sockets, so the server is asked to probe: a
+        // connection whose peer vanished (a cut network) is dropped by the server within about
+        // 25 s, its locks freed, instead of when the kernel gives up hours later. Each call's own
+        // deadline (`WithDeadline`) bounds how long Signpost waits meanwhile.
+        let options = PgConnectOptions::from_str(url)?.options([
+            ("tcp_keepalives_idle", "10"),
+            ("tcp_keepalives_interval", "5"),
+            ("tcp_keepalives_count", "3"),
+            // A transaction left open by a stalled client must not hold its locks for long.
+            ("idle_in_transaction_session_timeout", "30000"),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .connect_with(options)
             .await?;
         MIGRATIONS.run(&pool).await?;
         Ok(Self {
@@ -44,6 +56,91 @@ impl PostgresStore {
             reader: pool,
         })
     }
+}
+
+/// The advisory locks a conditional create takes, sorted: one per value its criteria name and
+/// per identifier of the resource it creates, each without its system. Two creates that could
+/// find each other's resource (`identifier=sys|v` and `identifier=v`, or `identifier=a,b` and
+/// `identifier=a`) share a key whatever the spelling, so they queue; unrelated ones rarely do.
+fn creation_locks(changes: &ChangeSet) -> Vec<String> {
+    let Some(Condition::IfNoneExist(query)) = &changes.condition else {
+        return Vec::new();
+    };
+    let kind = query.resource_type.as_str();
+    let mut keys: Vec<String> = query
+        .criteria
+        .iter()
+        .flat_map(|criterion| match criterion {
+            Criterion::Index { param, any_of } => any_of
+                .iter()
+                .map(|(_, value)| format!("{kind}:{param}:{value}"))
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    keys.extend(
+        changes
+            .writes
+            .iter()
+            .filter(|w| w.resource.resource_type == kind && w.resource.version == 1)
+            .flat_map(|w| w.index.iter())
+            .filter(|entry| entry.param == "identifier")
+            .map(|entry| format!("{kind}:identifier:{}", entry.value)),
+    );
+    if keys.is_empty() {
+        // Criteria with no values to key on (a date range, say): all such creates of the type queue.
+        keys.push(format!("{kind}:"));
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// How long a lost commit answer is looked for (the store may be unreachable for a moment).
+const LOOK_FOR_LOST_COMMIT: Duration = Duration::from_secs(5);
+
+impl PostgresStore {
+    /// Whether a commit whose answer was lost was saved: its first write is looked up (the ids
+    /// were generated here, so nothing else writes them) once the store answers again. A
+    /// transaction is all or nothing, so that one write stands for the whole change set.
+    async fn outcome_of(
+        &self,
+        changes: &ChangeSet,
+        lost: &sqlx::Error,
+    ) -> Result<CommitOutcome, StoreError> {
+        let unknown = || StoreError::OutcomeUnknown(lost.to_string());
+        let Some(first) = changes.writes.first() else {
+            return Err(unknown());
+        };
+        let r = &first.resource;
+        let deadline = tokio::time::Instant::now() + LOOK_FOR_LOST_COMMIT;
+        loop {
+            let found = tokio::time::timeout_at(
+                deadline,
+                ResourceSql::vread(&self.reader, &r.resource_type, &r.id, r.version),
+            )
+            .await;
+            match found {
+                Ok(Ok(Some(stored))) if same_json(&stored, r) => {
+                    tracing::warn!(resource = %format!("{}/{}", r.resource_type, r.id), error = %lost, "the answer to a commit was lost; it was saved");
+                    return Ok(CommitOutcome::Committed);
+                }
+                // Not there (or another body under that version): the server may still be
+                // finishing it, so this is not known either way.
+                Ok(Ok(_)) => return Err(unknown()),
+                Ok(Err(_)) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(Err(_)) | Err(_) => return Err(unknown()),
+            }
+        }
+    }
+}
+
+/// Whether a stored body is the one written (jsonb keeps the values, not the spelling).
+fn same_json(stored: &StoredResource, written: &StoredResource) -> bool {
+    let parse = |r: &StoredResource| serde_json::from_str::<serde_json::Value>(r.body.get()).ok();
+    parse(stored).is_some_and(|s| Some(s) == parse(written))
 }
 
 /// The outbox statements both stores share, on Postgres.
@@ -57,10 +154,11 @@ type WriteSql = super::apply::Writes<sqlx::Postgres>;
 impl ResourceStore for PostgresStore {
     async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
         let mut tx = self.writer.begin().await?;
-        if let Some(Condition::IfNoneExist(query)) = &changes.condition {
-            // Replicas creating with the same criteria queue here, so only one finds nothing.
+        // Replicas creating what could match the same criteria queue here, so only one finds
+        // nothing; taken in one order everywhere, so two creates never wait on each other.
+        for key in creation_locks(&changes) {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                .bind(format!("{}:{:?}", query.resource_type, query.criteria))
+                .bind(key)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -82,8 +180,13 @@ impl ResourceStore for PostgresStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        tx.commit().await?;
-        Ok(CommitOutcome::Committed)
+        match tx.commit().await {
+            Ok(()) => Ok(CommitOutcome::Committed),
+            // The server refused the commit: nothing was saved.
+            Err(e @ sqlx::Error::Database(_)) => Err(e.into()),
+            // The answer was lost: find out before answering.
+            Err(e) => self.outcome_of(&changes, &e).await,
+        }
     }
 
     async fn read(
@@ -139,8 +242,21 @@ impl OutboxStore for PostgresStore {
         Ok(claimed)
     }
 
-    async fn release(&self, id: &str) -> Result<(), StoreError> {
-        OutboxSql::update(&self.writer, &OutboxUpdate::Release { id: id.into() }).await
+    async fn release(&self, id: &str, lease: &str) -> Result<bool, StoreError> {
+        let update = OutboxUpdate::Release {
+            id: id.into(),
+            lease: lease.into(),
+        };
+        OutboxSql::update(&self.writer, &update).await
+    }
+
+    async fn renew(
+        &self,
+        ids: &[String],
+        lease: &str,
+        duration: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        OutboxSql::renew(&self.writer, ids, lease, duration).await
     }
 
     async fn list_deliveries(
@@ -151,26 +267,42 @@ impl OutboxStore for PostgresStore {
         OutboxSql::list(&self.reader, state, limit).await
     }
 
-    async fn replay(&self, id: &str) -> Result<Option<bool>, StoreError> {
+    async fn replay(&self, id: &str) -> Result<DeadLetterAction, StoreError> {
         OutboxSql::replay(&self.writer, id).await
     }
 
-    async fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
-        OutboxSql::update(&self.writer, &OutboxUpdate::Delivered { id: id.into() }).await
+    async fn discard(&self, id: &str) -> Result<DeadLetterAction, StoreError> {
+        OutboxSql::discard(&self.writer, id).await
     }
 
-    async fn mark_retry(&self, id: &str, retry_at: Instant, error: &str) -> Result<(), StoreError> {
+    async fn mark_delivered(&self, id: &str, lease: &str) -> Result<bool, StoreError> {
+        let update = OutboxUpdate::Delivered {
+            id: id.into(),
+            lease: lease.into(),
+        };
+        OutboxSql::update(&self.writer, &update).await
+    }
+
+    async fn mark_retry(
+        &self,
+        id: &str,
+        lease: &str,
+        retry_at: Instant,
+        error: &str,
+    ) -> Result<bool, StoreError> {
         let update = OutboxUpdate::Retry {
             id: id.into(),
+            lease: lease.into(),
             at: retry_at,
             error: error.into(),
         };
         OutboxSql::update(&self.writer, &update).await
     }
 
-    async fn mark_dead(&self, id: &str, error: &str) -> Result<(), StoreError> {
+    async fn mark_dead(&self, id: &str, lease: &str, error: &str) -> Result<bool, StoreError> {
         let update = OutboxUpdate::Dead {
             id: id.into(),
+            lease: lease.into(),
             error: error.into(),
         };
         OutboxSql::update(&self.writer, &update).await

@@ -9,6 +9,8 @@
 //! or fails on its own (its savepoint is rolled back), sees everything committed before it, and
 //! is answered only once the transaction holding it is durable.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::{AssertSqlSafe, Connection, SqliteConnection, SqlitePool};
@@ -33,13 +35,23 @@ enum Op {
         lease: Duration,
     },
     Update(OutboxUpdate),
+    Renew {
+        ids: Vec<String>,
+        lease: String,
+        duration: Duration,
+    },
+    /// A write that changes nothing lasting, to find out whether the writer can commit.
+    Probe,
 }
 
 /// What an [`Op`] did, sent once its transaction is durable.
 enum Answer {
     Commit(CommitOutcome),
     Claim(Vec<ClaimedDelivery>),
-    Update,
+    /// Whether the claim still held the row.
+    Update(bool),
+    Renewed(Vec<String>),
+    Probed,
 }
 
 /// An op waiting for the writer, and where to send its answer.
@@ -54,6 +66,8 @@ pub(super) struct GroupCommit {
     queue: mpsc::UnboundedSender<Pending>,
     /// Shared with the checkpointer, which skips its passes while nothing is written.
     log: LogState,
+    /// Whether the writer's last transaction failed (until one commits again).
+    failing: Arc<AtomicBool>,
 }
 
 impl GroupCommit {
@@ -68,6 +82,8 @@ impl GroupCommit {
         let (queue, receiver) = mpsc::unbounded_channel();
         let log = LogState::default();
         let shared = log.clone();
+        let failing = Arc::new(AtomicBool::new(false));
+        let writer_failing = failing.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -77,11 +93,15 @@ impl GroupCommit {
             .spawn(move || {
                 runtime.block_on(async move {
                     tokio::spawn(super::checkpoint::run(checkpointer, shared.clone()));
-                    run(writer, receiver, shared).await;
+                    run(writer, receiver, shared, writer_failing).await;
                 });
             })
             .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-        Ok(Self { queue, log })
+        Ok(Self {
+            queue,
+            log,
+            failing,
+        })
     }
 
     /// Counts a transaction committed on the writer connection outside the queue (a replay, a
@@ -124,10 +144,39 @@ impl GroupCommit {
         }
     }
 
-    /// Records what happened to a claimed delivery.
-    pub(super) async fn update(&self, update: OutboxUpdate) -> Result<(), StoreError> {
+    /// Records what happened to a claimed delivery; `false` if the claim no longer held it.
+    pub(super) async fn update(&self, update: OutboxUpdate) -> Result<bool, StoreError> {
         match self.submit(Op::Update(update)).await? {
-            Answer::Update => Ok(()),
+            Answer::Update(recorded) => Ok(recorded),
+            _ => Err(mismatched()),
+        }
+    }
+
+    /// Whether the writer can commit: while its last transaction failed, a probe finds out.
+    pub(super) async fn writer_ready(&self) -> Result<(), StoreError> {
+        if !self.failing.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        match self.submit(Op::Probe).await? {
+            Answer::Probed => Ok(()),
+            _ => Err(mismatched()),
+        }
+    }
+
+    /// Extends the leases a claim still holds (see [`super::Store::renew`]).
+    pub(super) async fn renew(
+        &self,
+        ids: &[String],
+        lease: &str,
+        duration: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        let op = Op::Renew {
+            ids: ids.to_vec(),
+            lease: lease.to_owned(),
+            duration,
+        };
+        match self.submit(op).await? {
+            Answer::Renewed(ids) => Ok(ids),
             _ => Err(mismatched()),
         }
     }
@@ -143,7 +192,12 @@ fn mismatched() -> StoreError {
     ))
 }
 
-async fn run(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Pending>, log: LogState) {
+async fn run(
+    writer: SqlitePool,
+    mut queue: mpsc::UnboundedReceiver<Pending>,
+    log: LogState,
+    failing: Arc<AtomicBool>,
+) {
     while let Some(first) = queue.recv().await {
         // Everything that queues while the connection is busy joins this batch.
         let mut connection = writer.acquire().await;
@@ -160,9 +214,20 @@ async fn run(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Pending>, lo
             }
         }
         let answers = match connection {
-            Ok(mut conn) => commit_batch(&mut conn, &batch).await,
+            Ok(mut conn) => {
+                let answers = commit_batch(&mut conn, &batch).await;
+                if answers.is_err() {
+                    // After a failed transaction (disk full, an I/O error) SQLite has rolled back
+                    // on its own, so the ROLLBACK sent after it fails and the connection still
+                    // counts itself inside a transaction: every later batch would be refused.
+                    // A fresh connection starts clean, so the writer recovers once the fault is gone.
+                    conn.close_on_drop();
+                }
+                answers
+            }
             Err(e) => Err(e),
         };
+        failing.store(answers.is_err(), Ordering::Release);
         match answers {
             Ok(answers) => {
                 log.committed();
@@ -196,15 +261,15 @@ async fn commit_batch(
     // Change sets that only create, and deliveries to mark delivered, waiting to be written
     // together: each statement is a round trip to SQLite's thread, two thread wake-ups.
     let mut creates: Vec<(usize, &ChangeSet)> = Vec::new();
-    let mut delivered: Vec<(usize, &str)> = Vec::new();
+    let mut delivered: Vec<(usize, &str, &str)> = Vec::new();
     for (i, pending) in batch.iter().enumerate() {
         match &pending.op {
             Op::Commit(changes) if only_creates(changes) => {
                 creates.push((i, changes));
                 continue;
             }
-            Op::Update(OutboxUpdate::Delivered { id }) => {
-                delivered.push((i, id));
+            Op::Update(OutboxUpdate::Delivered { id, lease }) => {
+                delivered.push((i, id, lease));
                 continue;
             }
             _ => {}
@@ -225,7 +290,16 @@ async fn commit_batch(
                 .map(Answer::Claim),
             Op::Update(update) => OutboxSql::update(&mut *tx, update)
                 .await
-                .map(|()| Answer::Update),
+                .map(Answer::Update),
+            Op::Renew {
+                ids,
+                lease,
+                duration,
+            } => OutboxSql::renew(&mut *tx, ids, lease, *duration)
+                .await
+                .map(Answer::Renewed),
+            // Written and removed in the same transaction: the commit still has to reach the log.
+            Op::Probe => probe(&mut tx).await.map(|()| Answer::Probed),
         };
         answers[i] = Some(answer);
     }
@@ -238,37 +312,52 @@ async fn commit_batch(
         .collect())
 }
 
-/// Marks the waiting deliveries delivered with one statement (a row no longer pending is left
-/// alone, as one at a time).
+/// Marks the waiting deliveries delivered with one statement; as one at a time, a row no
+/// longer pending, or no longer held by the claim that sent it, is left alone.
 async fn mark_delivered_together(
     conn: &mut SqliteConnection,
-    delivered: &mut Vec<(usize, &str)>,
+    delivered: &mut Vec<(usize, &str, &str)>,
     answers: &mut [Option<Result<Answer, StoreError>>],
 ) {
     if delivered.is_empty() {
         return;
     }
-    let ids: Vec<String> = (0..delivered.len())
-        .map(|n| format!("${}", n + 2))
+    let pairs: Vec<String> = (0..delivered.len())
+        .map(|n| format!("(${}, ${})", 2 * n + 2, 2 * n + 3))
         .collect();
     let sql = format!(
-        "UPDATE outbox SET {} WHERE state = 'pending' AND id IN ({})",
+        "UPDATE outbox SET {} WHERE state = 'pending' AND (id, lease_owner) IN (VALUES {}) \
+         RETURNING id",
         crate::store::outbox_sql::DELIVERED,
-        ids.join(", ")
+        pairs.join(", ")
     );
-    let mut update = sqlx::query(AssertSqlSafe(sql)).bind(now().0);
-    for (_, id) in delivered.iter() {
-        update = update.bind(*id);
+    let mut update = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql)).bind(now().0);
+    for (_, id, lease) in delivered.iter() {
+        update = update.bind(*id).bind(*lease);
     }
-    let result = update.execute(&mut *conn).await;
-    for (i, _) in delivered.drain(..) {
+    let result = update.fetch_all(&mut *conn).await;
+    for (i, id, _) in delivered.drain(..) {
         answers[i] = Some(match &result {
-            Ok(_) => Ok(Answer::Update),
+            Ok(marked) => Ok(Answer::Update(marked.iter().any(|m| m == id))),
             Err(e) => Err(StoreError::Database(sqlx::Error::Protocol(format!(
                 "could not mark deliveries delivered: {e}"
             )))),
         });
     }
+}
+
+/// Writes a row and removes it again.
+async fn probe(conn: &mut SqliteConnection) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO used_jtis (client_id, jti, expires_us) VALUES ('signpost:ready', $1, 0)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM used_jtis WHERE client_id = 'signpost:ready'")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// A change set with nothing to check: no condition, one-time value or version guard, and only
@@ -482,12 +571,29 @@ mod tests {
             .await
             .expect("queue");
         assert!(matches!(queued, CommitOutcome::Committed));
-        // Queued at once, so they share statements; d0 is marked twice and counts once.
+        let limits = crate::store::ClaimLimits {
+            total: 20,
+            per_destination: 20,
+            rooms: std::collections::HashMap::new(),
+        };
+        let claimed = store
+            .claim_deliveries("w", &limits, std::time::Duration::from_secs(60))
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 20);
+        let lease = claimed[0].lease.clone();
+        // Queued at once, so they share statements; d0 is marked twice and counts once, and a
+        // mark under another claim's token is refused.
         let mut marks = tokio::task::JoinSet::new();
         for id in (0..20).map(|n| format!("d{n}")).chain(["d0".to_owned()]) {
-            let store = store.clone();
-            marks.spawn(async move { store.mark_delivered(&id).await });
+            let (store, lease) = (store.clone(), lease.clone());
+            marks.spawn(async move { store.mark_delivered(&id, &lease).await });
         }
+        let stale = store.mark_delivered("d1", "w/some-earlier-claim");
+        assert!(
+            !stale.await.expect("marked"),
+            "another claim's mark is refused"
+        );
         while let Some(joined) = marks.join_next().await {
             joined.expect("task").expect("marked");
         }

@@ -15,9 +15,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::outbox_sql::OutboxUpdate;
 use super::{
-    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, DeliveryRecord, DeliveryState, Instant,
-    OnceStore, OutboxCounts, OutboxStore, ResourceStore, SearchPage, SearchQuery, Store,
-    StoreError, StoredResource, now,
+    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, DeadLetterAction, DeliveryRecord,
+    DeliveryState, Instant, OnceStore, OutboxCounts, OutboxStore, ResourceStore, SearchPage,
+    SearchQuery, Store, StoreError, StoredResource, now,
 };
 use group_commit::GroupCommit;
 
@@ -152,10 +152,22 @@ impl OutboxStore for SqliteStore {
         self.commits.claim(worker, limits, lease).await
     }
 
-    async fn release(&self, id: &str) -> Result<(), StoreError> {
+    async fn release(&self, id: &str, lease: &str) -> Result<bool, StoreError> {
         self.commits
-            .update(OutboxUpdate::Release { id: id.into() })
+            .update(OutboxUpdate::Release {
+                id: id.into(),
+                lease: lease.into(),
+            })
             .await
+    }
+
+    async fn renew(
+        &self,
+        ids: &[String],
+        lease: &str,
+        duration: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        self.commits.renew(ids, lease, duration).await
     }
 
     async fn list_deliveries(
@@ -166,32 +178,49 @@ impl OutboxStore for SqliteStore {
         OutboxSql::list(&self.reader, state, limit).await
     }
 
-    async fn replay(&self, id: &str) -> Result<Option<bool>, StoreError> {
+    async fn replay(&self, id: &str) -> Result<DeadLetterAction, StoreError> {
         let replayed = OutboxSql::replay(&self.writer, id).await;
         self.commits.committed_outside();
         replayed
     }
 
-    async fn mark_delivered(&self, id: &str) -> Result<(), StoreError> {
+    async fn discard(&self, id: &str) -> Result<DeadLetterAction, StoreError> {
+        let discarded = OutboxSql::discard(&self.writer, id).await;
+        self.commits.committed_outside();
+        discarded
+    }
+
+    async fn mark_delivered(&self, id: &str, lease: &str) -> Result<bool, StoreError> {
         self.commits
-            .update(OutboxUpdate::Delivered { id: id.into() })
+            .update(OutboxUpdate::Delivered {
+                id: id.into(),
+                lease: lease.into(),
+            })
             .await
     }
 
-    async fn mark_retry(&self, id: &str, retry_at: Instant, error: &str) -> Result<(), StoreError> {
+    async fn mark_retry(
+        &self,
+        id: &str,
+        lease: &str,
+        retry_at: Instant,
+        error: &str,
+    ) -> Result<bool, StoreError> {
         self.commits
             .update(OutboxUpdate::Retry {
                 id: id.into(),
+                lease: lease.into(),
                 at: retry_at,
                 error: error.into(),
             })
             .await
     }
 
-    async fn mark_dead(&self, id: &str, error: &str) -> Result<(), StoreError> {
+    async fn mark_dead(&self, id: &str, lease: &str, error: &str) -> Result<bool, StoreError> {
         self.commits
             .update(OutboxUpdate::Dead {
                 id: id.into(),
+                lease: lease.into(),
                 error: error.into(),
             })
             .await
@@ -234,6 +263,8 @@ impl OnceStore for SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ready(&self) -> Result<bool, StoreError> {
+        // A writer that cannot commit (the disk is full) is not ready, though reads still work.
+        self.commits.writer_ready().await?;
         let applied: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
                 .fetch_one(&self.reader)

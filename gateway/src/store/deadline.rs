@@ -1,0 +1,190 @@
+//! Every store call within a deadline: a stalled database answers in bounded time (503 at the
+//! HTTP edge) instead of holding each request, and its connection, as long as the stall lasts.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use super::{
+    ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, DeadLetterAction, DeliveryRecord,
+    DeliveryState, Instant, OnceStore, OutboxCounts, OutboxStore, ResourceStore, SearchPage,
+    SearchQuery, Store, StoreError, StoredResource,
+};
+
+/// A store whose every call ends within `limit`.
+pub struct WithDeadline {
+    inner: Arc<dyn Store>,
+    limit: Duration,
+}
+
+impl WithDeadline {
+    /// Wraps `inner`; each call gets `limit`.
+    pub fn new(inner: Arc<dyn Store>, limit: Duration) -> Self {
+        Self { inner, limit }
+    }
+
+    /// A call that changes nothing unless it completes.
+    async fn within<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.limit, call)
+            .await
+            .unwrap_or(Err(StoreError::Timeout(self.limit)))
+    }
+
+    /// A write that may still complete after it was given up on (it was queued, or its COMMIT
+    /// sent), so a timeout leaves its outcome unknown.
+    async fn write_within<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.limit, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::OutcomeUnknown(format!(
+                    "no answer within {:?}",
+                    self.limit
+                )))
+            })
+    }
+}
+
+#[async_trait]
+impl ResourceStore for WithDeadline {
+    async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
+        self.write_within(self.inner.commit(changes)).await
+    }
+
+    async fn read(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        self.within(self.inner.read(resource_type, id)).await
+    }
+
+    async fn vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: i64,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        self.within(self.inner.vread(resource_type, id, version))
+            .await
+    }
+
+    async fn vread_many(
+        &self,
+        keys: &[(&str, &str, i64)],
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        self.within(self.inner.vread_many(keys)).await
+    }
+
+    async fn history(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        self.within(self.inner.history(resource_type, id)).await
+    }
+
+    async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
+        self.within(self.inner.search(query)).await
+    }
+}
+
+#[async_trait]
+impl OutboxStore for WithDeadline {
+    async fn claim_deliveries(
+        &self,
+        worker: &str,
+        limits: &ClaimLimits,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        // A claim given up on may still lease rows; they come back when the lease runs out.
+        self.within(self.inner.claim_deliveries(worker, limits, lease))
+            .await
+    }
+
+    async fn release(&self, id: &str, lease: &str) -> Result<bool, StoreError> {
+        self.within(self.inner.release(id, lease)).await
+    }
+
+    async fn renew(
+        &self,
+        ids: &[String],
+        lease: &str,
+        duration: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        self.within(self.inner.renew(ids, lease, duration)).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        state: DeliveryState,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.within(self.inner.list_deliveries(state, limit)).await
+    }
+
+    async fn replay(&self, id: &str) -> Result<DeadLetterAction, StoreError> {
+        self.write_within(self.inner.replay(id)).await
+    }
+
+    async fn discard(&self, id: &str) -> Result<DeadLetterAction, StoreError> {
+        self.write_within(self.inner.discard(id)).await
+    }
+
+    async fn mark_delivered(&self, id: &str, lease: &str) -> Result<bool, StoreError> {
+        self.write_within(self.inner.mark_delivered(id, lease))
+            .await
+    }
+
+    async fn mark_retry(
+        &self,
+        id: &str,
+        lease: &str,
+        retry_at: Instant,
+        error: &str,
+    ) -> Result<bool, StoreError> {
+        self.write_within(self.inner.mark_retry(id, lease, retry_at, error))
+            .await
+    }
+
+    async fn mark_dead(&self, id: &str, lease: &str, error: &str) -> Result<bool, StoreError> {
+        self.write_within(self.inner.mark_dead(id, lease, error))
+            .await
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        self.within(self.inner.outbox_counts()).await
+    }
+
+    async fn watch_outbox(&self, wake: Arc<Notify>) -> Result<(), StoreError> {
+        self.within(self.inner.watch_outbox(wake)).await
+    }
+}
+
+#[async_trait]
+impl OnceStore for WithDeadline {
+    async fn remember_once(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires: Instant,
+    ) -> Result<bool, StoreError> {
+        self.write_within(self.inner.remember_once(client_id, jti, expires))
+            .await
+    }
+}
+
+#[async_trait]
+impl Store for WithDeadline {
+    async fn ready(&self) -> Result<bool, StoreError> {
+        self.within(self.inner.ready()).await
+    }
+}
