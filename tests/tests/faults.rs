@@ -1,4 +1,5 @@
-//! Faults injected under the real binary: the store's disk fills up and is freed again.
+//! Faults injected under the real binary: the store's disk fills up and is freed again; the
+//! answer to a PostgreSQL COMMIT is lost; the connection to PostgreSQL stalls.
 
 use crate::support;
 
@@ -9,7 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use signpost_conformance::simulators::FhirPartner;
-use support::{GatewayProcess, write_config};
+use support::{CommitFault, GatewayProcess, PgProxy, fresh_postgres, write_config};
 
 const REFERRAL: &str = signpost_profiles::examples::REFERRAL_FROM_GP;
 
@@ -169,5 +170,149 @@ async fn a_full_disk_gives_503s_and_the_store_recovers_once_space_is_freed() {
         usize::try_from(stored).unwrap_or(0),
         acknowledged.len(),
         "only acknowledged referrals are stored"
+    );
+}
+
+/// A gateway on a fresh PostgreSQL database reached through a fault-injecting proxy, with
+/// `store` settings added to its config; (gateway, proxy, GP token, tempdir).
+async fn through_proxy(store: &str) -> (GatewayProcess, PgProxy, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let partner = FhirPartner::start().await.expect("partner");
+    let config = write_config(dir.path(), &partner.url());
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replacen("[store]\n", &format!("[store]\n{store}"), 1),
+    )
+    .expect("config");
+    let url = fresh_postgres().await;
+    let proxy = PgProxy::start(PgProxy::upstream_of(&url)).await;
+    let through = proxy.url_for(&url);
+    let gw =
+        GatewayProcess::start_with(&config, dir.path(), &[("SIGNPOST_STORE_URL", &through)]).await;
+    let token = gw.gp_token(dir.path()).await;
+    (gw, proxy, token, dir)
+}
+
+/// How many ServiceRequests carry the example's identifier system with `value`.
+async fn referrals_with(
+    http: &reqwest::Client,
+    gw: &GatewayProcess,
+    token: &str,
+    value: &str,
+) -> i64 {
+    let found: Value = http
+        .get(format!(
+            "{}/ServiceRequest?identifier=https://fhir.riverside-surgery.example/referral|{value}",
+            gw.fhir
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("search")
+        .json()
+        .await
+        .expect("json");
+    found["total"].as_i64().expect("total")
+}
+
+async fn post_as(
+    http: &reqwest::Client,
+    gw: &GatewayProcess,
+    token: &str,
+    identifier: &str,
+    condition: Option<&str>,
+) -> (u16, Value) {
+    let mut request = http
+        .post(format!("{}/ServiceRequest", gw.fhir))
+        .bearer_auth(token)
+        .header("content-type", "application/fhir+json")
+        .body(REFERRAL.replace("RS-2026-000184", identifier));
+    if let Some(c) = condition {
+        request = request.header("if-none-exist", c);
+    }
+    let response = request.send().await.expect("post");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_lost_commit_answer_on_postgres_is_found_out_before_answering() {
+    let (gw, proxy, token, _dir) = through_proxy("").await;
+    let http = reqwest::Client::new();
+
+    // The COMMIT reaches the server, its answer does not: the referral was saved, and says so.
+    proxy.on_commit_carrying("RS-LOST-ANSWER", CommitFault::LoseTheAnswer);
+    let (status, sr) = post_as(&http, &gw, &token, "RS-LOST-ANSWER", None).await;
+    assert_eq!(proxy.commits_interfered(), 1, "the fault never fired");
+    assert_eq!(status, 201, "{sr}\n{}", gw.log());
+    assert_eq!(
+        referrals_with(&http, &gw, &token, "RS-LOST-ANSWER").await,
+        1
+    );
+
+    // The COMMIT never reaches the server: Signpost cannot know that, and must not claim it.
+    proxy.on_commit_carrying("RS-LOST-COMMIT", CommitFault::LoseTheCommit);
+    let (status, outcome) = post_as(&http, &gw, &token, "RS-LOST-COMMIT", None).await;
+    assert_eq!(proxy.commits_interfered(), 2, "the fault never fired");
+    assert_eq!(status, 503, "{outcome}");
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    let said = outcome["issue"][0]["diagnostics"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        said.contains("may or may not have been saved") && !said.contains("nothing was saved"),
+        "{said}"
+    );
+    // Retried as told, it is made once.
+    let condition = "identifier=https://fhir.riverside-surgery.example/referral|RS-LOST-COMMIT";
+    let (status, sr) = post_as(&http, &gw, &token, "RS-LOST-COMMIT", Some(condition)).await;
+    assert_eq!(status, 201, "{sr}");
+    let (status, _) = post_as(&http, &gw, &token, "RS-LOST-COMMIT", Some(condition)).await;
+    assert_eq!(status, 200, "the retry found the one made");
+    assert_eq!(
+        referrals_with(&http, &gw, &token, "RS-LOST-COMMIT").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_postgres_gives_503_within_the_deadline_and_recovers() {
+    let (gw, proxy, token, _dir) = through_proxy("call_timeout_ms = 1000\n").await;
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let (status, sr) = post_as(&http, &gw, &token, "RS-BEFORE-STALL", None).await;
+    assert_eq!(status, 201, "{sr}");
+
+    proxy.stall(true);
+    let (status, outcome) = post_as(&http, &gw, &token, "RS-DURING-STALL", None).await;
+    let ready = readyz(&http, &gw).await;
+    // Answered while the database was still stalled: the deadline, not the stall, ended them.
+    assert!(proxy.is_stalled());
+    assert_eq!(status, 503, "{outcome}");
+    assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
+    assert_eq!(ready, 503, "a stalled store is not ready");
+    proxy.stall(false);
+
+    let mut recovered = false;
+    for n in 0..20 {
+        let (status, _) = post_as(&http, &gw, &token, &format!("RS-AFTER-STALL-{n}"), None).await;
+        if status == 201 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert!(
+        recovered,
+        "no referral was accepted after the stall:\n{}",
+        gw.log()
+    );
+    assert_eq!(readyz(&http, &gw).await, 200);
+    assert_eq!(
+        referrals_with(&http, &gw, &token, "RS-BEFORE-STALL").await,
+        1
     );
 }

@@ -9,6 +9,7 @@ mod journey;
 mod operations;
 mod replicas;
 mod sandbox_guide;
+mod soak;
 mod support;
 mod walking_skeleton;
 

@@ -8,8 +8,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use config::TestConfig;
+pub use proxy::{CommitFault, PgProxy};
 
 mod config;
+mod proxy;
 
 /// The `signpost` binary, built once per test process (a no-op when it is up to date).
 pub fn binary() -> PathBuf {

@@ -331,14 +331,38 @@ async fn mark_delivered_together(
         crate::store::outbox_sql::DELIVERED,
         pairs.join(", ")
     );
+    // Who held each row before it is marked (the mark clears it), so that of two marks of one
+    // row under different claims, only the holder's is answered as recorded.
+    let ids: Vec<String> = (0..delivered.len())
+        .map(|n| format!("${}", n + 1))
+        .collect();
+    let holders_sql = format!(
+        "SELECT id, lease_owner FROM outbox WHERE state = 'pending' AND id IN ({})",
+        ids.join(", ")
+    );
+    let mut holders = sqlx::query_as::<_, (String, Option<String>)>(AssertSqlSafe(holders_sql));
+    for (_, id, _) in delivered.iter() {
+        holders = holders.bind(*id);
+    }
     let mut update = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql)).bind(now().0);
     for (_, id, lease) in delivered.iter() {
         update = update.bind(*id).bind(*lease);
     }
-    let result = update.fetch_all(&mut *conn).await;
-    for (i, id, _) in delivered.drain(..) {
+    let result = match holders.fetch_all(&mut *conn).await {
+        Ok(holders) => update
+            .fetch_all(&mut *conn)
+            .await
+            .map(|marked| (holders, marked)),
+        Err(e) => Err(e),
+    };
+    for (i, id, lease) in delivered.drain(..) {
         answers[i] = Some(match &result {
-            Ok(marked) => Ok(Answer::Update(marked.iter().any(|m| m == id))),
+            Ok((holders, marked)) => Ok(Answer::Update(
+                marked.iter().any(|m| m == id)
+                    && holders
+                        .iter()
+                        .any(|(h, owner)| h == id && owner.as_deref() == Some(lease)),
+            )),
             Err(e) => Err(StoreError::Database(sqlx::Error::Protocol(format!(
                 "could not mark deliveries delivered: {e}"
             )))),
