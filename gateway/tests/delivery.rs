@@ -469,3 +469,56 @@ async fn a_webhook_partner_gets_signed_events_and_reports_status_back() {
         "now it is used"
     );
 }
+
+#[tokio::test]
+async fn deliveries_waiting_longer_than_their_lease_keep_it_and_go_once() {
+    let partner = FhirPartner::start().await.expect("partner");
+    partner.delay(Duration::from_millis(600));
+    // One at a time, 600 ms each: the last of six waits about 3 s behind the others, longer
+    // than its 2 s lease. Renewed, it is neither claimed again nor given back and sent twice.
+    let gw = TestGateway::spawn_setup(Setup {
+        adapters: vec![(
+            "LWS001",
+            format!(
+                "kind = \"fhir-rest\"\nurl = \"{}\"\ntimeout_seconds = 1\n",
+                partner.url()
+            ),
+        )],
+        delivery: "per_partner_concurrency = 1\nlease_seconds = 2\npoll_interval_ms = 20\n".into(),
+        extra: String::new(),
+    })
+    .await;
+    let body = |n: usize| REFERRAL.replace("RS-2026-000184", &format!("RS-L-{n}"));
+    let answers = tokio::join!(
+        gw.post_referral(body(0)),
+        gw.post_referral(body(1)),
+        gw.post_referral(body(2)),
+        gw.post_referral(body(3)),
+        gw.post_referral(body(4)),
+        gw.post_referral(body(5)),
+    );
+    for (status, _, _) in [
+        answers.0, answers.1, answers.2, answers.3, answers.4, answers.5,
+    ] {
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    assert!(
+        wait_for(|| async { admin(&gw, "operator", "delivered").await.1["count"] == 6 }).await,
+        "not all delivered"
+    );
+    let received = partner.received();
+    assert_eq!(
+        received.len(),
+        6,
+        "a delivery was sent twice: {:?}",
+        received.iter().map(|r| &r.request_id).collect::<Vec<_>>()
+    );
+    let (_, delivered) = admin(&gw, "operator", "delivered").await;
+    let attempts: Vec<&Value> = delivered["deliveries"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|d| &d["attempts"])
+        .collect();
+    assert!(attempts.iter().all(|a| **a == 1), "{attempts:?}");
+}

