@@ -166,12 +166,19 @@ async fn soak(store_url: Option<String>, proxy: Option<PgProxy>) {
         }
         keys
     };
-    let all_in = partner
-        .wait_until(PATIENCE, |_| {
-            let got = delivered(&partner);
-            tally.acknowledged.iter().all(|id| got.contains_key(id))
-        })
-        .await;
+    // Polled gently: copying what the partner received holds its lock, and a long soak leaves
+    // thousands of requests there, so polling every few milliseconds made the partner time out.
+    let patience = tokio::time::Instant::now() + PATIENCE;
+    let all_in = loop {
+        let got = delivered(&partner);
+        if tally.acknowledged.iter().all(|id| got.contains_key(id)) {
+            break true;
+        }
+        if tokio::time::Instant::now() >= patience {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     assert!(all_in, "not every 201 was delivered:\n{}", gateway.log());
 
     let http = reqwest::Client::new();

@@ -29,7 +29,7 @@ use tracing::Instrument;
 
 /// Claimed deliveries held per in-flight slot: the one being sent and the rest waiting. A claim
 /// waits for the writer's current transaction and then its own, so these keep a fast partner
-/// busy through that; for a slow one they wait, and are given back if their lease runs short.
+/// busy through that; for a slow one they wait, their leases renewed while they do.
 const HELD_PER_SLOT: usize = 8;
 
 /// A claimed delivery and what to send.
@@ -172,9 +172,11 @@ impl DeliveryWorker {
         for (token, ids) in by_claim {
             match self.store.renew(&ids, &token, lease).await {
                 Ok(renewed) => {
+                    // Those finished meanwhile were forgotten already.
                     for id in ids.iter().filter(|id| !renewed.contains(id)) {
-                        tracing::warn!(delivery = %id, "lost the lease on a delivery; another worker has it now");
-                        self.forget(id, &token);
+                        if self.forget(id, &token) {
+                            tracing::warn!(delivery = %id, "lost the lease on a delivery; another worker has it now");
+                        }
                     }
                 }
                 Err(e) => {
@@ -392,7 +394,7 @@ impl DeliveryWorker {
                 self.store.mark_dead(&entry.id, lease, &e.record()).await
             }
         };
-        self.forget(&entry.id, lease);
+        let _ = self.forget(&entry.id, lease);
         match recorded {
             Ok(true) => {}
             Ok(false) => {
@@ -481,17 +483,20 @@ impl DeliveryWorker {
 }
 
 impl DeliveryWorker {
-    /// Stops renewing a delivery's lease under this claim (a later claim of it is kept).
-    fn forget(&self, id: &str, lease: &str) {
+    /// Stops renewing a delivery's lease under this claim (a later claim of it is kept);
+    /// whether it was still held.
+    fn forget(&self, id: &str, lease: &str) -> bool {
         let mut leased = lock(&self.leased);
-        if leased.get(id).is_some_and(|held| held == lease) {
+        let held = leased.get(id).is_some_and(|held| held == lease);
+        if held {
             leased.remove(id);
         }
+        held
     }
 
     /// Gives a claimed delivery back untouched, so it can be claimed again at once.
     async fn give_back(&self, delivery: &ClaimedDelivery) {
-        self.forget(&delivery.entry.id, &delivery.lease);
+        let _ = self.forget(&delivery.entry.id, &delivery.lease);
         if let Err(e) = self
             .store
             .release(&delivery.entry.id, &delivery.lease)
