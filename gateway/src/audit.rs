@@ -159,6 +159,7 @@ pub async fn operator_action(
         "what": {"display": format!("outbox delivery {delivery}")},
         "description": done,
     }]);
+    write.index = index_entries(&body);
     write.resource.body = serde_json::value::to_raw_value(&body).map_err(corrupt)?;
     store
         .commit(ChangeSet {
