@@ -71,12 +71,11 @@ async fn named_referral(
     who: &Principal,
     cancellation: &Cancellation,
 ) -> Result<StoredResource, WorkflowError> {
-    if let Some(id) = &cancellation.id {
-        if let Some(found) = services.store.read("ServiceRequest", id).await? {
-            if tenancy::may_see(who, &found) {
-                return Ok(found);
-            }
-        }
+    if let Some(id) = &cancellation.id
+        && let Some(found) = services.store.read("ServiceRequest", id).await?
+        && tenancy::may_see(who, &found)
+    {
+        return Ok(found);
     }
     let Some((system, value)) = &cancellation.identifier else {
         return Err(WorkflowError::NotFound(format!(
