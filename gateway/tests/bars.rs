@@ -658,6 +658,32 @@ async fn a_cancellation_names_the_referral_by_signposts_id() {
 }
 
 #[tokio::test]
+async fn a_referral_that_has_ended_cannot_be_cancelled_and_the_answer_names_the_message_status() {
+    let (gw, _) = spawn_with_bars_partner().await;
+    let (_, _, sr) = send(&gw, "riverside-gp", &refreq03_from_riverside(), Some("new")).await;
+    let id = sr["id"].as_str().expect("id");
+    let (_, _, tasks) = gw
+        .get_as("riverside-lw", &format!("Task?focus=ServiceRequest/{id}"))
+        .await;
+    gw.move_task("riverside-lw", &tasks["entry"][0]["resource"], "rejected")
+        .await;
+    let message = cancelling(refreq03_from_riverside(), Some(id), None);
+    let (status, headers, outcome) = send(&gw, "riverside-gp", &message, Some("late")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    echoed(&headers, &rid("late"));
+    assert_eq!(
+        bars_issues(&outcome),
+        expect(&[(
+            "error",
+            "business-rule",
+            "Bundle.entry[1].resource.status",
+            "REC_UNPROCESSABLE_ENTITY"
+        )])
+    );
+    assert_eq!(task_status(&gw, id).await, "rejected");
+}
+
+#[tokio::test]
 async fn a_cancellation_by_an_identifier_of_several_live_referrals_is_refused_and_changes_nothing()
 {
     let (gw, _) = spawn_with_bars_partner().await;

@@ -6,10 +6,11 @@
 //! ServiceRequest is `revoked` or `entered-in-error` cancels the referral it names.
 
 use signpost_adapters::bars::inbound::{self, MessageError, Places};
-use signpost_profiles::parse_resource;
+use signpost_profiles::{Issue, IssueType, parse_resource};
 
 use super::cancel_referral::{Cancellation, cancel_referral};
 use super::submit_referral::{Submission, Submitted, submit_referral};
+use super::task_status::Refusal;
 use super::task_update::UpdateError;
 use super::{Services, WorkflowError};
 use crate::auth::Principal;
@@ -128,6 +129,17 @@ fn relocated(error: WorkflowError, places: &Places) -> WorkflowError {
         WorkflowError::Update(UpdateError::Invalid(issues)) => {
             WorkflowError::Update(UpdateError::Invalid(places.relocate(issues)))
         }
+        // BaRS cancels only a live referral: one that has ended is a business rule broken in the
+        // message's ServiceRequest.status, not a clash over a Task the sender never sent.
+        WorkflowError::Update(UpdateError::Transition(
+            refusal @ Refusal::NoSuchTransition { .. },
+        )) => WorkflowError::Unprocessable(vec![
+            Issue::error(
+                IssueType::BusinessRule,
+                format!("the referral can no longer be cancelled: {refusal}"),
+            )
+            .at(places.in_message("Task.status")),
+        ]),
         WorkflowError::Invalid { message, at } => WorkflowError::Invalid {
             message,
             at: places.in_message(&at),
