@@ -60,12 +60,6 @@ const TASK_PARAMS: &[SearchParam] = &[
         expression: "Task.partOf",
         definition: "http://hl7.org/fhir/SearchParameter/Task-part-of",
     },
-    SearchParam {
-        name: "based-on",
-        kind: Kind::Reference("ServiceRequest"),
-        expression: "Task.basedOn",
-        definition: "http://hl7.org/fhir/SearchParameter/Task-based-on",
-    },
 ];
 
 const SERVICE_REQUEST_PARAMS: &[SearchParam] = &[

@@ -81,7 +81,7 @@ async fn status(
     let change = TaskChange {
         id: update.task_id,
         expected: update.version,
-        correlation_id: correlation_id(&headers),
+        correlation_id: correlation_id(&headers)?,
         once: Some(once),
     };
     // The partner is authenticated by its signature and may update its Tasks: no scope to check.

@@ -491,14 +491,7 @@ async fn metadata_lists_what_is_implemented() {
         .iter()
         .filter_map(|p| p["name"].as_str())
         .collect();
-    for want in [
-        "owner",
-        "status",
-        "focus",
-        "part-of",
-        "based-on",
-        "_lastUpdated",
-    ] {
+    for want in ["owner", "status", "focus", "part-of", "_lastUpdated"] {
         assert!(params.contains(&want), "{want} missing from {params:?}");
     }
     let task_interactions: Vec<&str> = task["interaction"]
@@ -631,4 +624,128 @@ async fn a_referral_coded_other_than_social_prescribing_is_accepted_with_a_warni
     let (status, headers, _) = gw.post_referral(plain.to_string()).await;
     assert_eq!(status, StatusCode::CREATED);
     assert!(!headers.contains_key("warning"));
+}
+
+#[tokio::test]
+async fn id_headers_that_are_not_uuids_are_refused_and_valid_ones_echoed_on_refusals() {
+    let gw = spawn_gateway().await;
+    let correlation = "0f8e2a34-5b6c-4d7e-8f90-a1b2c3d4e5f6";
+    let request_id = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d";
+    for (name, value, named) in [
+        ("x-correlation-id", "xyz", "X-Correlation-Id"),
+        ("x-request-id", "req-1", "X-Request-Id"),
+    ] {
+        let (status, headers, outcome) = gw
+            .post_as("riverside-gp", "ServiceRequest", REFERRAL, &[(name, value)])
+            .await;
+        assert_eq!(
+            (status, issue(&outcome)),
+            (StatusCode::BAD_REQUEST, ("invalid", named)),
+            "{outcome}"
+        );
+        assert_eq!(headers[name], value, "echoed as sent");
+    }
+    assert_eq!(
+        gw.stored().await,
+        (0, 0, OutboxCounts::default()),
+        "nothing is done, nor passed on, with an unchecked id"
+    );
+
+    let ids = [
+        ("x-correlation-id", correlation),
+        ("x-request-id", request_id),
+    ];
+    let mut bad = referral();
+    bad["subject"]["identifier"]["value"] = json!("9434765918");
+    let (status, headers, _) = gw
+        .post_as("riverside-gp", "ServiceRequest", bad.to_string(), &ids)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(headers["x-correlation-id"], correlation);
+    assert_eq!(headers["x-request-id"], request_id);
+    let (status, headers, _) = gw
+        .post_as("riverside-gp", "ServiceRequest", "{", &ids)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(headers["x-request-id"], request_id);
+    assert_eq!(headers["x-correlation-id"], correlation);
+}
+
+#[tokio::test]
+async fn the_capability_statement_declares_what_can_match_by_real_names() {
+    let gw = spawn_gateway().await;
+    let (_, _, cs) = gw.get_as("riverside-gp", "metadata").await;
+    let resource = |t: &str| {
+        cs["rest"][0]["resource"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .find(|r| r["type"] == t)
+            .cloned()
+            .expect("declared")
+    };
+    let params = |t: &str| -> Vec<(String, String)> {
+        resource(t)["searchParam"]
+            .as_array()
+            .expect("params")
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap_or_default().to_owned(),
+                    p["type"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let sr = params("ServiceRequest");
+    assert!(
+        sr.contains(&("subject".into(), "reference".into())),
+        "{sr:?}"
+    );
+    for t in ["ServiceRequest", "Task", "AuditEvent"] {
+        let declared = params(t);
+        assert!(
+            declared.iter().all(|(name, _)| !name.contains(':')),
+            "a modifier in a name: {declared:?}"
+        );
+        for common in [
+            ("_count", "number"),
+            ("_sort", "special"),
+            ("_lastUpdated", "date"),
+        ] {
+            assert!(
+                declared.contains(&(common.0.into(), common.1.into())),
+                "{t} lacks {common:?}"
+            );
+        }
+    }
+    let task = params("Task");
+    assert!(!task.iter().any(|(n, _)| n == "based-on"), "{task:?}");
+    // What is not declared is refused, never silently ignored.
+    let (status, _, _) = gw
+        .get_as("riverside-gp", "Task?based-on=ServiceRequest/x")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(cs["patchFormat"], json!(["application/json-patch+json"]));
+    let messages: Vec<(&str, &str)> = cs["messaging"][0]["supportedMessage"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["mode"].as_str().unwrap_or_default(),
+                m["definition"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(messages.contains(&(
+        "receiver",
+        "https://fhir.nhs.uk/MessageDefinition/bars-message-servicerequest-request-referral"
+    )));
+    assert!(
+        !messages.iter().any(|(_, d)| d.ends_with("-validation")),
+        "validation requests are not taken: {messages:?}"
+    );
+    let rule = cs["messaging"][0]["documentation"].as_str().expect("rule");
+    assert!(rule.contains("871731000000106"), "{rule}");
 }

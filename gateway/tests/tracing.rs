@@ -43,7 +43,7 @@ async fn one_trace_runs_from_intake_through_delivery_to_the_partner() {
         .bearer_auth(token)
         .header("content-type", "application/fhir+json")
         .header("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))
-        .header("x-correlation-id", "corr-trace-1")
+        .header("x-correlation-id", "7c9e6679-7425-40de-944b-e07fc1f90ae7")
         .body(REFERRAL)
         .send()
         .await
@@ -51,7 +51,7 @@ async fn one_trace_runs_from_intake_through_delivery_to_the_partner() {
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(
         response.headers()["x-correlation-id"],
-        "corr-trace-1",
+        "7c9e6679-7425-40de-944b-e07fc1f90ae7",
         "the correlation id is echoed"
     );
 
@@ -70,7 +70,10 @@ async fn one_trace_runs_from_intake_through_delivery_to_the_partner() {
         Some(TRACE_ID),
         "{traceparent}"
     );
-    assert_eq!(received.correlation_id.as_deref(), Some("corr-trace-1"));
+    assert_eq!(
+        received.correlation_id.as_deref(),
+        Some("7c9e6679-7425-40de-944b-e07fc1f90ae7")
+    );
 
     let expected = TraceId::from_hex(TRACE_ID).expect("trace id");
     let mut names = Vec::new();

@@ -12,6 +12,18 @@ use support::{GatewayProcess, write_config};
 const REFERRAL: &str = signpost_profiles::examples::REFERRAL_FROM_GP;
 const PATIENCE: Duration = Duration::from_secs(20);
 
+/// A correlation id (a UUID, as Signpost requires) of each referral's own.
+fn correlation_for(identifier: &str) -> String {
+    let n = identifier.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!(
+        "{:08x}-0000-4000-8000-{:012x}",
+        n >> 32,
+        n & 0xffff_ffff_ffff
+    )
+}
+
 async fn post_referral(
     gateway: &GatewayProcess,
     dir: &std::path::Path,
@@ -22,7 +34,7 @@ async fn post_referral(
         .post(format!("{}/ServiceRequest", gateway.fhir))
         .bearer_auth(gateway.gp_token(dir).await)
         .header("content-type", "application/fhir+json")
-        .header("x-correlation-id", format!("corr-{identifier}"))
+        .header("x-correlation-id", correlation_for(identifier))
         .body(body)
         .send()
         .await
@@ -53,7 +65,10 @@ async fn the_task_arrives_at_the_link_worker_with_owner_focus_and_patient() {
     let received = partner.received();
     assert_eq!(received.len(), 1);
     let delivery = &received[0];
-    assert_eq!(delivery.correlation_id.as_deref(), Some("corr-RS-1"));
+    assert_eq!(
+        delivery.correlation_id.as_deref(),
+        Some(correlation_for("RS-1").as_str())
+    );
     assert!(delivery.request_id.is_some());
     assert_eq!(delivery.body["type"], "transaction");
     let task = &partner.accepted_tasks()[0];

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use signpost_profiles::{Issue, IssueType, ParseError, operation_outcome};
 
 use crate::store::StoreError;
+use crate::telemetry::IdHeaderError;
 use crate::telemetry::refusals::{IssueCodes, ServerErrorDetail};
 use crate::workflow::WorkflowError;
 use crate::workflow::task_status::Refusal;
@@ -138,7 +139,7 @@ impl From<WorkflowError> for ApiError {
         };
         match e {
             WorkflowError::Parse(e) => e.into(),
-            WorkflowError::Invalid { at, .. } => {
+            WorkflowError::Invalid { ref at, .. } => {
                 answer(StatusCode::BAD_REQUEST, IssueType::Invalid, Some(at))
             }
             WorkflowError::Unstorable(_) => {
@@ -146,8 +147,8 @@ impl From<WorkflowError> for ApiError {
             }
             WorkflowError::Unprocessable(issues) => Self::unprocessable(issues),
             WorkflowError::Routing(e) => Self::unprocessable(vec![e.issue()]),
-            WorkflowError::Forbidden { at, .. } => {
-                answer(StatusCode::FORBIDDEN, IssueType::Forbidden, at)
+            WorkflowError::Forbidden { ref at, .. } => {
+                answer(StatusCode::FORBIDDEN, IssueType::Forbidden, at.as_deref())
             }
             WorkflowError::Update(UpdateError::Invalid(issues)) => Self::unprocessable(issues),
             WorkflowError::Update(UpdateError::Transition(Refusal::NoSuchTransition {
@@ -190,12 +191,72 @@ impl From<WorkflowError> for ApiError {
     }
 }
 
+impl From<IdHeaderError> for ApiError {
+    fn from(e: IdHeaderError) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            Issue::error(IssueType::Invalid, e.to_string()).at(e.header),
+        )
+    }
+}
+
+/// The issues a refusal was answered with, kept on the response so that an exchange with its
+/// own error dialect (BaRS) can answer them in it.
+#[derive(Debug, Clone)]
+pub(crate) struct RefusalIssues(Vec<Issue>);
+
+/// BaRS error codes (STANDARDS.md 1.7): the receiver's code for each HTTP status.
+pub const BARS_ERROR_SYSTEM: &str = "https://fhir.nhs.uk/Codesystem/http-error-codes";
+
+fn bars_error_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "REC_UNAUTHORIZED",
+        403 => "REC_FORBIDDEN",
+        404 => "REC_NOT_FOUND",
+        405 => "REC_METHOD_NOT_ALLOWED",
+        406 => "REC_NOT_ACCEPTABLE",
+        408 => "REC_TIMEOUT",
+        409 => "REC_CONFLICT",
+        422 => "REC_UNPROCESSABLE_ENTITY",
+        429 => "REC_TOO_MANY_REQUESTS",
+        501 => "REC_NOT_IMPLEMENTED",
+        503 => "REC_UNAVAILABLE",
+        s if s >= 500 => "REC_SERVER_ERROR",
+        _ => "REC_BAD_REQUEST",
+    }
+}
+
+/// A refusal answered as a BaRS receiver does: each error issue carries the BaRS error code
+/// for the status in `details.coding`, the outcome the UK Core profile. Other answers pass as they are.
+pub(crate) fn in_bars_dialect(mut response: Response) -> Response {
+    let Some(RefusalIssues(issues)) = response.extensions_mut().remove::<RefusalIssues>() else {
+        return response;
+    };
+    let code = bars_error_code(response.status());
+    let mut outcome = operation_outcome(&issues);
+    outcome["meta"] = serde_json::json!({"profile": ["https://fhir.hl7.org.uk/StructureDefinition/UKCore-OperationOutcome"]});
+    for issue in outcome["issue"].as_array_mut().into_iter().flatten() {
+        if issue["severity"] == "error" {
+            issue["details"] =
+                serde_json::json!({"coding": [{"system": BARS_ERROR_SYSTEM, "code": code}]});
+        }
+    }
+    let (parts, _) = response.into_parts();
+    let mut response = Response::from_parts(parts, axum::body::Body::from(outcome.to_string()));
+    // The length was the old body's.
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = operation_outcome(&self.issues).to_string();
         let codes = IssueCodes(self.issues.iter().map(|i| i.code.code()).collect());
         let mut response = (self.status, body).into_response();
         response.extensions_mut().insert(codes);
+        response
+            .extensions_mut()
+            .insert(RefusalIssues(self.issues.clone()));
         if let Some(detail) = self.detail {
             response.extensions_mut().insert(ServerErrorDetail(detail));
         }

@@ -40,7 +40,7 @@ pub async fn create_service_request(
     } else {
         Answer::Resource
     };
-    let correlation_id = crate::telemetry::correlation_id(&headers);
+    let correlation_id = crate::telemetry::correlation_id(&headers)?;
     let submitted = submit(&state, &who, &bytes, if_none_exist, correlation_id, None).await?;
     Ok(answered(&state, answer, submitted))
 }
@@ -55,7 +55,7 @@ pub(crate) enum Answer {
 }
 
 /// `Prefer: return=OperationOutcome`.
-fn prefers_outcome(headers: &HeaderMap) -> bool {
+pub(crate) fn prefers_outcome(headers: &HeaderMap) -> bool {
     headers
         .get_all("prefer")
         .iter()

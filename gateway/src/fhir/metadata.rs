@@ -4,42 +4,105 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
+use signpost_adapters::bars::REFERRAL_DEFINITION;
+use signpost_adapters::bars::inbound::{
+    self, CANCELLATION_DEFINITION, CATEGORY_SYSTEM, VALIDATION_DEFINITION,
+};
 use signpost_profiles::Validator;
 
 use super::fhir_response;
-use crate::search_index::{Kind, RESOURCE_TYPES, params_for};
+use super::search_params::{DEFAULT_COUNT, MAX_COUNT};
+use crate::search_index::{Kind, RESOURCE_TYPES, SearchParam, params_for};
 use crate::state::AppState;
 
+/// One declared search parameter: its FHIR name (a modifier is never part of it) and type, and
+/// in words what values and modifiers Signpost takes.
+fn search_param(p: &SearchParam) -> Value {
+    let (name, documentation) = match (p.name.split_once(':'), p.kind) {
+        (Some((base, modifier)), _) => (
+            base,
+            format!(
+                "only with the :{modifier} modifier, e.g. {base}:{modifier}=https://fhir.nhs.uk/Id/nhs-number|9434765919"
+            ),
+        ),
+        (None, Kind::Reference("Organization")) => (
+            p.name,
+            format!(
+                "an organisation by ODS code: {0}=Organization/A81001, or with the :identifier modifier {0}:identifier=https://fhir.nhs.uk/Id/ods-organization-code|A81001",
+                p.name
+            ),
+        ),
+        (None, Kind::Reference(target)) => (
+            p.name,
+            format!("a literal reference, e.g. {}={target}/{{id}}", p.name),
+        ),
+        (None, Kind::Token) => (
+            p.name,
+            format!(
+                "system|code or code; alternatives comma-separated, e.g. {}=a,b",
+                p.name
+            ),
+        ),
+    };
+    let kind = match (p.name.contains(':'), p.kind) {
+        // `subject:identifier` is indexed as a token, but the parameter is the reference `subject`.
+        (true, _) | (false, Kind::Reference(_)) => "reference",
+        (false, Kind::Token) => "token",
+    };
+    json!({"name": name, "definition": p.definition, "type": kind, "documentation": documentation})
+}
+
+/// The result and common parameters every search takes.
+fn common_search_params() -> Vec<Value> {
+    vec![
+        json!({
+            "name": "_lastUpdated",
+            "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
+            "type": "date",
+            "documentation": "prefix eq, gt, ge, lt or le, then YYYY-MM-DD or an instant",
+        }),
+        json!({
+            "name": "_count",
+            "type": "number",
+            "documentation": format!("page size, at most {MAX_COUNT} (default {DEFAULT_COUNT}); the Bundle's next link pages on"),
+        }),
+        json!({
+            "name": "_sort",
+            "type": "special",
+            "documentation": "_lastUpdated or -_lastUpdated only",
+        }),
+    ]
+}
+
 fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
-    let mut interactions = vec!["read", "vread", "history-instance", "search-type"];
+    let mut interactions = vec![
+        json!({"code": "read"}),
+        json!({"code": "vread"}),
+        json!({"code": "history-instance"}),
+        json!({"code": "search-type"}),
+    ];
     if resource_type == "AuditEvent" {
-        interactions = vec!["read", "search-type"];
+        interactions = vec![json!({"code": "read"}), json!({"code": "search-type"})];
     }
     if resource_type == "ServiceRequest" {
-        interactions.push("create");
+        interactions.push(json!({"code": "create", "documentation": "If-None-Exist honoured"}));
     }
     if resource_type == "Task" {
-        interactions.extend(["update", "patch"]);
+        interactions.push(json!({"code": "update", "documentation": "If-Match required"}));
+        interactions.push(json!({
+            "code": "patch",
+            "documentation": "JSON Patch (application/json-patch+json) only; If-Match required",
+        }));
     }
     let mut search_params: Vec<Value> = params_for(resource_type)
         .unwrap_or_default()
         .iter()
-        .map(|p| {
-            json!({
-                "name": p.name,
-                "definition": p.definition,
-                "type": match p.kind { Kind::Token => "token", Kind::Reference(_) => "reference" },
-            })
-        })
+        .map(search_param)
         .collect();
-    search_params.push(json!({
-        "name": "_lastUpdated",
-        "definition": "http://hl7.org/fhir/SearchParameter/Resource-lastUpdated",
-        "type": "date",
-    }));
+    search_params.extend(common_search_params());
     let mut entry = json!({
         "type": resource_type,
-        "interaction": interactions.iter().map(|code| json!({"code": code})).collect::<Vec<_>>(),
+        "interaction": interactions,
         "versioning": if resource_type == "Task" { "versioned-update" } else { "versioned" },
         "readHistory": true,
         "updateCreate": false,
@@ -66,6 +129,35 @@ fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
     entry
 }
 
+/// The BaRS messages Signpost takes and sends, and how it reads a referral.
+fn messaging(state: &AppState) -> Value {
+    let (system, code, display) = inbound::SOCIAL_PRESCRIBING_CODE;
+    json!({
+        "endpoint": [{
+            "protocol": {"system": "http://terminology.hl7.org/CodeSystem/message-transport", "code": "http"},
+            "address": format!("{}/$process-message", state.config.server.fhir_base()),
+        }],
+        "documentation": format!(
+            "NHS BaRS over POST /$process-message, X-Request-Id and X-Correlation-Id required (UUIDs, echoed). \
+             Taken: servicerequest-request messages built to {REFERRAL_DEFINITION} (reason new) whose ServiceRequest.category \
+             includes {CATEGORY_SYSTEM}#referral; a cancellation (reason update, the ServiceRequest revoked or entered-in-error, \
+             definition {REFERRAL_DEFINITION} or {CANCELLATION_DEFINITION}) names the referral by the ServiceRequest.id Signpost \
+             gave out, or by an identifier of exactly one live referral. Refused as not supported: validation requests \
+             ({VALIDATION_DEFINITION}, category validation) and other events. Every BaRS referral sent to Signpost is a \
+             referral to social prescribing: a ServiceRequest.code, when sent, is kept; when absent it is recorded as \
+             {system}|{code} ({display}) with a warning; the BaRS use-case category is kept as sent and not interpreted. \
+             The requesting organisation is MessageHeader.sender when ServiceRequest.requester is a Practitioner or \
+             PractitionerRole. ODS and NHS number systems are read as published (/Id/) and in the lower-case /id/ \
+             spelling, stored canonical, with a warning."
+        ),
+        "supportedMessage": [
+            {"mode": "receiver", "definition": REFERRAL_DEFINITION},
+            {"mode": "receiver", "definition": CANCELLATION_DEFINITION},
+            {"mode": "sender", "definition": REFERRAL_DEFINITION},
+        ],
+    })
+}
+
 /// The CapabilityStatement.
 pub async fn capability_statement(State(state): State<AppState>) -> Response {
     let statement = json!({
@@ -81,6 +173,7 @@ pub async fn capability_statement(State(state): State<AppState>) -> Response {
         },
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "json"],
+        "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
             "security": {
@@ -97,9 +190,11 @@ pub async fn capability_statement(State(state): State<AppState>) -> Response {
             "resource": RESOURCE_TYPES.iter().map(|t| resource_entry(t, state.validator)).collect::<Vec<_>>(),
             "operation": [{
                 "name": "process-message",
-                "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message"
+                "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",
+                "documentation": "NHS BaRS messages: see messaging"
             }],
         }],
+        "messaging": [messaging(&state)],
     });
     fhir_response(StatusCode::OK, statement.to_string())
 }

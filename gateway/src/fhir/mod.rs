@@ -8,6 +8,7 @@ mod json_patch;
 mod messaging;
 mod metadata;
 mod read;
+mod request_ids;
 pub mod search_params;
 pub(crate) mod update;
 
@@ -67,10 +68,6 @@ async fn unknown_route() -> ApiError {
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/metadata", get(metadata::capability_statement))
-        .route(
-            "/$process-message",
-            axum::routing::post(messaging::process_message_handler),
-        )
         .route("/{type}", get(read::search).post(create))
         .route(
             "/{type}/{id}",
@@ -78,6 +75,13 @@ pub fn router() -> Router<AppState> {
         )
         .route("/{type}/{id}/_history", get(read::history))
         .route("/{type}/{id}/_history/{vid}", get(read::vread))
+        // Applies to the routes above; $process-message checks its ids the BaRS way.
+        .route_layer(axum::middleware::from_fn(request_ids::checked))
+        .route(
+            "/$process-message",
+            axum::routing::post(messaging::process_message_handler)
+                .layer(axum::middleware::from_fn(messaging::bars_exchange)),
+        )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -73,7 +73,7 @@ pub async fn put(
                     "the body's id ({}) must equal the URL's ({id})",
                     other.unwrap_or("missing")
                 ),
-                at: "Task.id",
+                at: "Task.id".into(),
             }),
         }
     })
@@ -132,7 +132,7 @@ async fn update(
     let change = TaskChange {
         id: id.to_owned(),
         expected: Some(expected),
-        correlation_id: correlation_id(headers),
+        correlation_id: correlation_id(headers)?,
         once: None,
     };
     update_as(state, who, change, propose).await

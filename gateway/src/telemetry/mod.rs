@@ -7,7 +7,10 @@ mod redact;
 pub mod refusals;
 pub mod traces;
 
-pub use correlation::{CORRELATION_HEADER, correlation_id};
+pub use correlation::{
+    CORRELATION_HEADER, CorrelationMadeHere, IdHeaderError, REQUEST_ID_HEADER, correlation_id,
+    request_id,
+};
 pub use logs::{ALLOWED_FIELDS, LogFormat, RedactingLayer};
 pub use redact::redact;
 

@@ -17,7 +17,9 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::telemetry::{CORRELATION_HEADER, correlation_id};
+use crate::telemetry::{
+    CORRELATION_HEADER, CorrelationMadeHere, REQUEST_ID_HEADER, correlation_id,
+};
 
 /// A tracer provider: OTLP over HTTP to `endpoint` when given, otherwise ids and propagation only.
 pub fn provider(endpoint: Option<&str>) -> anyhow::Result<SdkTracerProvider> {
@@ -75,24 +77,45 @@ pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
     }
 }
 
-/// Every request runs in a span whose parent is the caller's `traceparent`; its
-/// `X-Correlation-Id` (taken in, or made) is echoed on the answer.
+/// Every request runs in a span whose parent is the caller's `traceparent`. Its `X-Correlation-Id`
+/// (taken in, or made when none was sent) and its `X-Request-Id` are echoed on every answer,
+/// refusals included; an id that is not a UUID is left as sent for the route to refuse.
 pub async fn trace_request(mut request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let correlation = correlation_id(request.headers());
-    if let Ok(v) = HeaderValue::from_str(&correlation) {
-        request.headers_mut().insert(CORRELATION_HEADER, v);
+    let mut echoed: Vec<(&'static str, HeaderValue)> = Vec::new();
+    if !request.headers().contains_key(CORRELATION_HEADER) {
+        request.extensions_mut().insert(CorrelationMadeHere);
     }
+    match correlation_id(request.headers()) {
+        Ok(correlation) => {
+            if let Ok(v) = HeaderValue::from_str(&correlation) {
+                request.headers_mut().insert(CORRELATION_HEADER, v.clone());
+                echoed.push((CORRELATION_HEADER, v));
+            }
+        }
+        Err(_) => echoed.extend(
+            request
+                .headers()
+                .get(CORRELATION_HEADER)
+                .map(|v| (CORRELATION_HEADER, v.clone())),
+        ),
+    }
+    echoed.extend(
+        request
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .map(|v| (REQUEST_ID_HEADER, v.clone())),
+    );
     let method = request.method().clone();
     let span = tracing::info_span!("request", method = %method, route = %route);
     let _ = span.set_parent(TraceContextPropagator::new().extract(&Headers(request.headers())));
     let mut response = next.run(request).instrument(span.clone()).await;
     span.in_scope(|| super::refusals::log(&method, &route, &response));
-    if let Ok(v) = HeaderValue::from_str(&correlation) {
-        response.headers_mut().insert(CORRELATION_HEADER, v);
+    for (name, value) in echoed {
+        response.headers_mut().insert(name, value);
     }
     response
 }

@@ -18,7 +18,7 @@ pub enum WorkflowError {
         /// What is wrong.
         message: String,
         /// The element at fault.
-        at: &'static str,
+        at: String,
     },
     /// The resource cannot be turned into what is stored.
     #[error("could not store the resource: {0}")]
@@ -35,7 +35,7 @@ pub enum WorkflowError {
         /// Why not.
         message: String,
         /// The element that decided it, if one did.
-        at: Option<&'static str>,
+        at: Option<String>,
     },
     /// The proposed Task change breaks the workflow rules.
     #[error(transparent)]

@@ -1,15 +1,17 @@
 //! NHS BaRS referral messages from a GP system.
 //!
-//! A new referral (`servicerequest-request`, reason `new`) is turned into the ServiceRequest
-//! shape `submit_referral` takes (the person contained, the requester by ODS code) and submitted
-//! like any other: same checks, routing and answers. An update whose ServiceRequest is `revoked`
-//! or `entered-in-error` cancels the existing referral.
+//! A new referral (`servicerequest-request`, reason `new`) is turned by the BaRS adapter into the
+//! ServiceRequest shape `submit_referral` takes and submitted like any other: same checks, routing
+//! and answers, with every issue pointing back into the message as sent. An update whose
+//! ServiceRequest is `revoked` or `entered-in-error` cancels the referral it names.
 
-use signpost_adapters::bars::inbound::{self, MessageError};
+use signpost_adapters::bars::inbound::{self, MessageError, Places};
 use signpost_profiles::{Issue, IssueType, parse_resource};
 
 use super::cancel_referral::{Cancellation, cancel_referral};
 use super::submit_referral::{Submission, Submitted, submit_referral};
+use super::task_status::Refusal;
+use super::task_update::UpdateError;
 use super::{Services, WorkflowError};
 use crate::auth::Principal;
 use crate::store::{Instant, Once, StoredResource, now};
@@ -32,9 +34,7 @@ impl From<MessageError> for WorkflowError {
     /// A malformed message is invalid; one asking for what Signpost does not do is unprocessable.
     fn from(error: MessageError) -> Self {
         if error.is_unsupported() {
-            WorkflowError::Unprocessable(vec![
-                Issue::error(IssueType::NotSupported, error.to_string()).at(error.at()),
-            ])
+            WorkflowError::Unprocessable(vec![error.issue()])
         } else {
             WorkflowError::Invalid {
                 message: error.to_string(),
@@ -57,6 +57,19 @@ pub async fn process_message(
     request_id: &str,
     correlation_id: String,
 ) -> Result<Processed, WorkflowError> {
+    let places = message.places().clone();
+    run(services, who, message, request_id, correlation_id)
+        .await
+        .map_err(|e| relocated(e, &places))
+}
+
+async fn run(
+    services: Services<'_>,
+    who: &Principal,
+    message: BarsMessage,
+    request_id: &str,
+    correlation_id: String,
+) -> Result<Processed, WorkflowError> {
     // The id is recorded in the same transaction as the change, so a failed attempt can be retried.
     let once = Once {
         scope: format!("bars:{}", who.client_id),
@@ -65,8 +78,9 @@ pub async fn process_message(
     };
     match message {
         BarsMessage::NewReferral(referral) => {
+            let referral = *referral;
             // The reshaped ServiceRequest is checked as FHIR R4 like one posted directly.
-            let bytes = serde_json::to_vec(&referral)
+            let bytes = serde_json::to_vec(&referral.service_request)
                 .map_err(|e| WorkflowError::Internal(format!("a referral is not JSON: {e}")))?;
             let submission = Submission {
                 service_request: parse_resource(&bytes, Some("ServiceRequest"))?.json,
@@ -74,18 +88,28 @@ pub async fn process_message(
                 correlation_id,
                 once: Some(once),
             };
-            Ok(Processed::Submitted(
-                submit_referral(services, who, submission).await?,
-            ))
+            let submitted = match submit_referral(services, who, submission).await? {
+                Submitted::Created {
+                    service_request,
+                    warnings,
+                } => {
+                    // The adapter's warnings (how the message was read) come before the profile's.
+                    let mut all = referral.warnings;
+                    all.extend(referral.places.relocate(warnings));
+                    Submitted::Created {
+                        service_request,
+                        warnings: all,
+                    }
+                }
+                existing => existing,
+            };
+            Ok(Processed::Submitted(submitted))
         }
-        BarsMessage::Cancel {
-            system,
-            value,
-            reason,
-        } => {
+        BarsMessage::Cancel(cancel) => {
             let cancellation = Cancellation {
-                identifier: (system, value),
-                reason,
+                id: cancel.id,
+                identifier: cancel.identifier,
+                reason: cancel.reason,
                 correlation_id,
                 once: Some(once),
             };
@@ -93,5 +117,44 @@ pub async fn process_message(
                 cancel_referral(services, who, cancellation).await?,
             ))
         }
+    }
+}
+
+/// The error with its expressions pointing into the message rather than the intake shape.
+fn relocated(error: WorkflowError, places: &Places) -> WorkflowError {
+    match error {
+        WorkflowError::Unprocessable(issues) => {
+            WorkflowError::Unprocessable(places.relocate(issues))
+        }
+        WorkflowError::Update(UpdateError::Invalid(issues)) => {
+            WorkflowError::Update(UpdateError::Invalid(places.relocate(issues)))
+        }
+        // BaRS cancels only a live referral: one that has ended is a business rule broken in the
+        // message's ServiceRequest.status, not a clash over a Task the sender never sent.
+        WorkflowError::Update(UpdateError::Transition(
+            refusal @ Refusal::NoSuchTransition { .. },
+        )) => WorkflowError::Unprocessable(vec![
+            Issue::error(
+                IssueType::BusinessRule,
+                format!("the referral can no longer be cancelled: {refusal}"),
+            )
+            .at(places.in_message("Task.status")),
+        ]),
+        WorkflowError::Invalid { message, at } => WorkflowError::Invalid {
+            message,
+            at: places.in_message(&at),
+        },
+        WorkflowError::Forbidden { message, at } => WorkflowError::Forbidden {
+            message,
+            at: at.map(|at| places.in_message(&at)),
+        },
+        WorkflowError::Parse(e) => {
+            let issue = e.issue();
+            WorkflowError::Invalid {
+                message: issue.diagnostics,
+                at: places.in_message(issue.expression.as_deref().unwrap_or("ServiceRequest")),
+            }
+        }
+        other => other,
     }
 }

@@ -168,7 +168,7 @@ async fn checked(
                 "this client acts for {} and cannot send a referral whose requester is {}",
                 who.organisation, referral.requester
             ),
-            at: Some("ServiceRequest.requester.identifier.value"),
+            at: Some("ServiceRequest.requester.identifier.value".into()),
         });
     }
     Ok((referral, warnings))
