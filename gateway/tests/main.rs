@@ -6,6 +6,8 @@ mod auth;
 mod bars;
 mod delivery;
 mod fhir_api;
+mod hardening;
+mod properties;
 mod store_contract;
 mod support;
 mod workflow;
