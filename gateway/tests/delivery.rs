@@ -424,11 +424,12 @@ async fn a_webhook_partner_gets_signed_events_and_reports_status_back() {
         (status, issue(&outcome).0),
         (StatusCode::UNAUTHORIZED, "login")
     );
+    // An organisation that is no webhook partner gets the answer a bad signature gets.
     assert_eq!(
         post_status(&gw, "VCS002", &update, signed(&update, "msg_4", now))
             .await
             .0,
-        StatusCode::NOT_FOUND
+        StatusCode::UNAUTHORIZED
     );
     let cancel = json!({"task_id": task_id, "status": "cancelled"});
     assert_eq!(
