@@ -25,5 +25,9 @@ pub fn app(state: AppState) -> Router {
         ))
         .fallback(crate::root::unknown)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            limit,
+            crate::fhir::over_limit_as_outcome,
+        ))
         .with_state(state)
 }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod delivery;
 pub mod fhir;
 pub mod health;

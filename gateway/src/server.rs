@@ -69,6 +69,20 @@ impl Gateway {
         .with_context(|| format!("token signing key {}", config.auth.signing_key.display()))?;
         let validator =
             signpost_profiles::Validator::standard().context("loading the Signpost profiles")?;
+        crate::connections::check_against_file_limit(
+            config.server.max_connections,
+            crate::connections::open_file_limit(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        let audit_key = crate::audit::AuditKey::load_or_create(&config.auth.audit_key_path())
+            .context("audit key")?;
+        let client_limits = crate::auth::ClientRateLimits::new(
+            config.server.client_requests_per_second,
+            config.clients.iter().map(|c| c.id.as_str()),
+        );
+        let unauthenticated = crate::audit::unauthenticated::UnauthenticatedRefusals::new(
+            config.server.unauthenticated_refusals_per_minute,
+        );
         let listener = tokio::net::TcpListener::bind(&config.server.listen)
             .await
             .with_context(|| format!("listening on {}", config.server.listen))?;
@@ -80,6 +94,9 @@ impl Gateway {
             client_keys: Arc::new(client_keys),
             token_signer: Arc::new(token_signer),
             validator,
+            audit_key: Arc::new(audit_key),
+            unauthenticated: Arc::new(unauthenticated),
+            client_limits: Arc::new(client_limits),
             worker_running: Arc::default(),
         };
         Ok(Self {
@@ -121,15 +138,25 @@ impl Gateway {
             worker.run(stop_rx, grace).await;
             running.store(false, Ordering::SeqCst);
         });
+        let tallies = tokio::spawn(record_unauthenticated_refusals(
+            self.state.store.clone(),
+            self.state.unauthenticated.clone(),
+            stop_tx.subscribe(),
+        ));
         let mut stopping = stop_tx.subscribe();
-        let serve = axum::serve(self.listener, app(self.state).merge(self.extra))
-            .with_graceful_shutdown(async move {
+        let limits = self.state.config.server.connection_limits();
+        let serve = crate::connections::serve(
+            self.listener,
+            app(self.state).merge(self.extra),
+            limits,
+            async move {
                 shutdown_signal().await;
                 tracing::info!(
                     "stopping: no new connections; finishing requests and deliveries in flight"
                 );
                 let _ = stop_tx.send(true);
-            });
+            },
+        );
         // Requests still running when the grace period ends are abandoned (their transactions
         // either committed before the answer or roll back: nothing is half-written).
         let deadline = async move {
@@ -137,12 +164,40 @@ impl Gateway {
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            served = serve => served?,
+            () = serve => {}
             _ = deadline => tracing::warn!("grace period over; stopping with requests still in flight"),
         }
         let _ = tokio::time::timeout(grace, worker).await;
+        let _ = tokio::time::timeout(grace, tallies).await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Writes each ended minute's tallies of unauthenticated refusals, and the current minute's at
+/// shutdown.
+async fn record_unauthenticated_refusals(
+    store: Arc<dyn Store>,
+    counts: Arc<crate::audit::unauthenticated::UnauthenticatedRefusals>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        let stopping = tokio::select! {
+            _ = tick.tick() => false,
+            _ = stop.wait_for(|stop| *stop) => true,
+        };
+        let tallies = if stopping {
+            counts.take_all()
+        } else {
+            counts.take_finished(crate::store::now().0 / 1_000_000)
+        };
+        if let Err(e) = crate::audit::unauthenticated::record(store.as_ref(), &tallies).await {
+            tracing::error!(error = %e, tallies = tallies.len(), "could not audit refusals of unauthenticated requests");
+        }
+        if stopping {
+            return;
+        }
     }
 }
 

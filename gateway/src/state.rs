@@ -26,6 +26,12 @@ pub struct AppState {
     pub token_signer: Arc<TokenSigner>,
     /// The Signpost profiles, read once at start-up.
     pub validator: &'static signpost_profiles::Validator,
+    /// The key audited identifier values are hashed with.
+    pub audit_key: Arc<crate::audit::AuditKey>,
+    /// Counts and rate-limits refusals of requests without a valid token.
+    pub unauthenticated: Arc<crate::audit::unauthenticated::UnauthenticatedRefusals>,
+    /// Each client's request rate.
+    pub client_limits: Arc<crate::auth::ClientRateLimits>,
     /// Whether the delivery worker is running (for `/readyz`).
     pub worker_running: Arc<std::sync::atomic::AtomicBool>,
 }

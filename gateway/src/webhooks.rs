@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use serde_json::{Value, json};
-use signpost_adapters::webhook::{InboundError, SignatureError};
+use signpost_adapters::webhook::InboundError;
 use signpost_profiles::{Issue, IssueType, OdsCode};
 
 use crate::auth::{Interaction, Principal, Scope, Scopes};
@@ -32,7 +32,14 @@ async fn status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let unknown = || ApiError::not_found(format!("no webhook partner {ods}"));
+    // One answer for an unknown partner and for any message that does not verify, so the
+    // endpoint does not tell a stranger which partners exist.
+    let unknown = || {
+        unauthorized(
+            "the webhook message could not be verified: check the webhook-id, webhook-timestamp \
+             (within 5 minutes of now) and webhook-signature headers and the secret in use",
+        )
+    };
     let organisation = OdsCode::parse(&ods).map_err(|_| unknown())?;
     let updates = state
         .directory
@@ -51,11 +58,11 @@ async fn status(
             now,
         )
         .map_err(|e| match e {
-            InboundError::Signature(SignatureError::Stale) => unauthorized(
-                "webhook-timestamp is more than 5 minutes from now; send a fresh message",
-            ),
             InboundError::Body(_) => ApiError::bad_request(IssueType::Structure, e.to_string()),
-            other => unauthorized(other.to_string()),
+            other => {
+                tracing::info!(partner = %organisation, reason = %other, "webhook message refused");
+                unknown()
+            }
         })?;
     // A verified id is remembered until its timestamp could no longer pass, so a replay is refused.
     let keep_until = Instant(signed.remember_until().saturating_mul(1_000_000));

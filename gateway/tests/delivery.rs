@@ -53,6 +53,7 @@ async fn a_partner_that_stays_down_goes_dead_and_is_replayed_once_it_is_up() {
         adapters: vec![("LWS001", fhir_rest(&partner))],
         delivery: "max_attempts = 3\nbackoff_base_ms = 10\nbackoff_max_ms = 20\npoll_interval_ms = 20\nbreaker_failures = 100\n".into(),
         extra: String::new(),
+        ..Setup::default()
     })
     .await;
     assert_eq!(gw.post_referral(REFERRAL).await.0, StatusCode::CREATED);
@@ -143,6 +144,7 @@ async fn a_partner_refusing_the_content_makes_it_dead_at_once_with_its_answer_ke
         adapters: vec![("LWS001", fhir_rest(&partner))],
         delivery: "max_attempts = 10\nbackoff_base_ms = 10\npoll_interval_ms = 20\n".into(),
         extra: String::new(),
+        ..Setup::default()
     })
     .await;
     gw.post_referral(REFERRAL).await;
@@ -172,6 +174,7 @@ async fn a_failing_partner_trips_its_breaker_instead_of_burning_attempts() {
                    per_partner_concurrency = 1\nbreaker_failures = 2\nbreaker_open_seconds = 600\n"
             .into(),
         extra: String::new(),
+        ..Setup::default()
     })
     .await;
     for n in 0..3 {
@@ -202,6 +205,7 @@ async fn a_hung_partner_holds_up_no_other() {
         adapters: vec![("LWS001", fhir_rest(&hung)), ("LWS002", fhir_rest(&prompt))],
         delivery: "concurrency = 4\nper_partner_concurrency = 2\npoll_interval_ms = 20\n".into(),
         extra: "[[route]]\nfrom = \"A81002\"\nto = \"LWS002\"\n".into(),
+        ..Setup::default()
     })
     .await;
     for n in 0..6 {
@@ -240,6 +244,7 @@ async fn a_backlog_to_one_partner_moves_on_as_each_delivery_ends_not_at_each_pol
         adapters: vec![("LWS001", fhir_rest(&partner))],
         delivery: "per_partner_concurrency = 1\npoll_interval_ms = 3600000\n".into(),
         extra: String::new(),
+        ..Setup::default()
     })
     .await;
     // Posted together, so one wake-up finds them all queued.
@@ -271,6 +276,7 @@ async fn updates_to_one_task_arrive_in_order_even_through_retries() {
         adapters: vec![("A81001", fhir_rest(&gp_system))],
         delivery: "backoff_base_ms = 50\nbackoff_max_ms = 100\npoll_interval_ms = 20\nbreaker_failures = 100\n".into(),
         extra: String::new(),
+        ..Setup::default()
     })
     .await;
     let (_, task) = gw.referral_with_task().await;
@@ -418,11 +424,12 @@ async fn a_webhook_partner_gets_signed_events_and_reports_status_back() {
         (status, issue(&outcome).0),
         (StatusCode::UNAUTHORIZED, "login")
     );
+    // An organisation that is no webhook partner gets the answer a bad signature gets.
     assert_eq!(
         post_status(&gw, "VCS002", &update, signed(&update, "msg_4", now))
             .await
             .0,
-        StatusCode::NOT_FOUND
+        StatusCode::UNAUTHORIZED
     );
     let cancel = json!({"task_id": task_id, "status": "cancelled"});
     assert_eq!(

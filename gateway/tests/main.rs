@@ -7,6 +7,8 @@ mod bars;
 mod dead_letters;
 mod delivery;
 mod fhir_api;
+mod hardening;
+mod properties;
 mod store_contract;
 mod support;
 mod workflow;

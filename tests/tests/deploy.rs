@@ -107,6 +107,26 @@ fn the_dockerfile_is_multi_stage_non_root_and_exposes_the_configured_port() {
 }
 
 #[test]
+fn compose_gives_signpost_an_open_file_limit_above_its_connection_cap() {
+    let signpost = service("signpost");
+    let limit = signpost["ulimits"]["nofile"]["soft"]
+        .as_u64()
+        .expect("compose sets ulimits.nofile.soft for signpost");
+    let cap = config()["server"]["max_connections"]
+        .as_integer()
+        .and_then(|n| u64::try_from(n).ok())
+        .expect("the example config sets server.max_connections");
+    assert!(
+        limit >= cap + RESERVED_FILES,
+        "nofile {limit} leaves no room above max_connections {cap}"
+    );
+}
+
+/// The descriptors `signpost serve` keeps back from the connection cap (RESERVED_FILES in
+/// gateway/src/connections.rs; the kit does not depend on the gateway).
+const RESERVED_FILES: u64 = 64;
+
+#[test]
 fn compose_wires_signpost_postgres_and_the_collector_with_health_checks() {
     let compose = &yaml_documents(&deploy().join("compose.yaml"))[0];
     let services = &compose["services"];

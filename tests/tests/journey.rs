@@ -140,6 +140,9 @@ async fn a_referral_travels_to_two_vcs_providers_and_the_outcome_comes_back_to_t
     journey.the_gp_sees_the_referral_completed().await;
     journey.the_history_tells_the_whole_story().await;
     journey.a_search_by_nhs_number_is_refused().await;
+    journey
+        .token_less_requests_spell_the_person_in_their_paths()
+        .await;
     journey.the_log_never_holds_the_persons_details();
     journey.every_delivery_was_unique();
 }
@@ -619,6 +622,29 @@ impl Journey {
         assert_eq!(status, StatusCode::FORBIDDEN);
     }
 
+    /// Requests without a token naming the person in their path and query, percent-encoded.
+    async fn token_less_requests_spell_the_person_in_their_paths(&self) {
+        let _step = Step("token_less_requests_spell_the_person_in_their_paths");
+        let encoded =
+            |text: &str| -> String { text.bytes().map(|b| format!("%{b:02X}")).collect() };
+        let http = &self.vcs1.http;
+        for url in [
+            format!(
+                "{}/ServiceRequest?subject:identifier=https://fhir.nhs.uk/Id/nhs-number%7C{}",
+                self.vcs1.fhir,
+                encoded(NHS_NUMBER)
+            ),
+            format!(
+                "{}/Patient/{}",
+                self.vcs1.fhir,
+                encoded("Margaret Okafor 1948-03-14 S1 2AB")
+            ),
+        ] {
+            let status = http.get(&url).send().await.expect("send").status();
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{url}");
+        }
+    }
+
     /// The gateway's log (JSON lines outside the sandbox) never holds the person's details.
     fn the_log_never_holds_the_persons_details(&self) {
         let _step = Step("the_log_never_holds_the_persons_details");
@@ -645,6 +671,14 @@ impl Journey {
             "Prefers phone",
         ] {
             assert!(!log.contains(private), "{private} reached the log");
+        }
+        // Nor spelt percent-encoded, as a path or query carries it.
+        let decoded = percent_encoding::percent_decode_str(&log).decode_utf8_lossy();
+        for private in [NHS_NUMBER, "Okafor", "Margaret", "1948-03-14", "S1 2AB"] {
+            assert!(
+                !decoded.contains(private),
+                "{private} reached the log percent-encoded"
+            );
         }
     }
 

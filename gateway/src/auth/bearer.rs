@@ -1,12 +1,15 @@
 //! The HTTP edge of authentication: the bearer token checked and turned into a [`Principal`],
 //! and the scope check that answers 403.
 
-use axum::extract::FromRequestParts;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use signpost_profiles::{Issue, IssueType, OdsCode};
 
 use super::{Interaction, Principal, Scopes, TokenRejection};
+use crate::audit::unauthenticated::Verdict;
 use crate::audit::{self, Outcome};
 use crate::fhir::ApiError;
 use crate::state::AppState;
@@ -60,27 +63,52 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let target = parts.uri.path().to_owned();
-        let result = authenticate(parts, state);
-        if let Err(e) = &result {
-            audit::refusal(
-                state.store.as_ref(),
-                None,
-                Interaction::Read,
-                &target,
-                Outcome::Refused(e.status.as_u16()),
-            )
-            .await;
+        let who = match authenticate(parts, state) {
+            Ok(who) => who,
+            Err(refused) => {
+                // Counted per source and minute, not audited one by one: a loop of token-less
+                // requests must not be able to fill the disk through the audit trail.
+                let peer = parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(addr)| addr.ip());
+                let now = crate::store::now().0 / 1_000_000;
+                return match state.unauthenticated.note(peer, now) {
+                    Verdict::Refuse => Err(refused),
+                    Verdict::Limited {
+                        retry_after_seconds,
+                    } => Err(ApiError::too_many_requests(
+                        "too many requests without a valid token from this address; retry later",
+                        retry_after_seconds,
+                    )),
+                };
+            }
+        };
+        if let Err(wait) = state.client_limits.check(&who.client_id) {
+            tracing::info!(client = %who.client_id, "client over its request rate");
+            return Err(ApiError::too_many_requests(
+                "this client is over its request rate; retry after the time given",
+                wait.as_secs_f64().ceil() as u64,
+            ));
         }
-        result
+        Ok(who)
     }
 }
 
 fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
-    let header = parts
+    let mut headers = parts
         .headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+        .get_all(axum::http::header::AUTHORIZATION)
+        .iter();
+    let header = headers.next();
+    // Two credentials leave it to chance which one is checked and which one is logged or passed on.
+    if headers.next().is_some() {
+        return Err(ApiError::bad_request(
+            IssueType::Invalid,
+            "the request has more than one Authorization header; send exactly one",
+        ));
+    }
+    let header = header.and_then(|v| v.to_str().ok());
     let Some(header) = header else {
         return Err(unauthorized(
             IssueType::Login,

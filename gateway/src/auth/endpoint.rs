@@ -32,6 +32,15 @@ pub struct TokenRequest {
     client_assertion: Option<String>,
 }
 
+/// The claims checked once the signature verifies (iss, sub and aud are checked by the validation).
+#[derive(Debug, Deserialize)]
+struct VerifiedClaims {
+    exp: u64,
+    #[serde(default)]
+    iat: Option<u64>,
+    jti: String,
+}
+
 /// An OAuth error answer.
 #[derive(Debug)]
 pub struct OAuthError {
@@ -108,6 +117,12 @@ pub async fn token(
             "the client assertion must be signed with RS384 or ES384",
         ));
     }
+    // An extension the sender marks critical must be understood; Signpost understands none.
+    if header.crit.is_some() {
+        return Err(OAuthError::client(
+            "the client assertion's header lists crit extensions; Signpost supports none",
+        ));
+    }
     let kid = header
         .kid
         .ok_or_else(|| OAuthError::client("the client assertion header needs a kid"))?;
@@ -116,20 +131,29 @@ pub async fn token(
         .map_err(|e| {
             OAuthError::client(format!("the client assertion claims are incomplete: {e}"))
         })?;
+    // One answer whether the client, its key or the key's fit is wrong: a stranger must not
+    // learn which client ids exist. The operator finds the reason in the log.
+    let unverifiable = |reason: &str| {
+        // The claimed iss is the sender's text, unverified: it stays out of the log.
+        tracing::info!(reason, "client assertion not verifiable");
+        OAuthError::client(
+            "the client assertion could not be verified: check iss, kid and the keys registered for the client",
+        )
+    };
     let client = state
         .config
         .clients
         .iter()
         .find(|c| c.id == unverified.iss)
-        .ok_or_else(|| OAuthError::client("unknown client"))?;
+        .ok_or_else(|| unverifiable("unknown client"))?;
     let jwk = state
         .client_keys
         .key(&client.id, &kid)
         .await
-        .map_err(|e| OAuthError::client(e.to_string()))?;
+        .map_err(|e| unverifiable(&e.to_string()))?;
     if !key_fits(&jwk, header.alg) {
-        return Err(OAuthError::client(
-            "the key named by kid does not fit the assertion's algorithm",
+        return Err(unverifiable(
+            "the key named by kid does not fit the algorithm",
         ));
     }
     let key = DecodingKey::from_jwk(&jwk)
@@ -140,12 +164,19 @@ pub async fn token(
     validation.set_issuer(&[&client.id]);
     validation.sub = Some(client.id.clone());
     validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-    let claims = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation)
+    validation.validate_nbf = true;
+    let claims = jsonwebtoken::decode::<VerifiedClaims>(assertion, &key, &validation)
         .map_err(|e| OAuthError::client(format!("the client assertion was refused: {e}")))?
         .claims;
     if claims.exp > unix_now() + MAX_ASSERTION_LIFETIME + LEEWAY {
         return Err(OAuthError::client(
             "the client assertion's exp is more than 5 minutes ahead",
+        ));
+    }
+    // An assertion issued in the future was made on a wrong clock or made to outlive its exp check.
+    if claims.iat.is_some_and(|iat| iat > unix_now() + LEEWAY) {
+        return Err(OAuthError::client(
+            "the client assertion's iat is in the future",
         ));
     }
     if claims.jti.trim().is_empty() {

@@ -4,6 +4,7 @@ pub mod bearer;
 mod client_keys;
 mod endpoint;
 mod principal;
+mod rate_limit;
 mod scope;
 pub mod tenancy;
 mod token;
@@ -11,6 +12,7 @@ mod verified_tokens;
 
 pub use client_keys::{ClientKeys, read_jwks_file};
 pub use principal::Principal;
+pub use rate_limit::ClientRateLimits;
 pub use scope::{Interaction, Scope, ScopeError, Scopes};
 pub use token::{AccessClaims, TokenRejection, TokenSigner, write_private};
 

@@ -59,6 +59,27 @@ impl Parsed {
                     "must start with http:// or https://".into(),
                 );
             }
+            if server.max_connections == 0 {
+                push("server.max_connections".into(), "must be at least 1".into());
+            }
+            for (key, seconds) in [
+                (
+                    "header_read_timeout_seconds",
+                    server.header_read_timeout_seconds,
+                ),
+                (
+                    "keep_alive_timeout_seconds",
+                    server.keep_alive_timeout_seconds,
+                ),
+                ("idle_timeout_seconds", server.idle_timeout_seconds),
+            ] {
+                if seconds == 0 {
+                    push(
+                        format!("server.{key}"),
+                        "must be at least 1: without it idle connections are never closed".into(),
+                    );
+                }
+            }
         }
         if let Some(store) = &self.store
             && !["sqlite:", "postgres://", "postgresql://"]
@@ -368,6 +389,21 @@ to = "LWS001"
         assert_eq!(
             paths(&GOOD.replace("127.0.0.1:8080\"\nbase", "localhost\"\nbase")),
             vec!["server.listen"]
+        );
+    }
+
+    #[test]
+    fn connection_limits_of_zero_are_refused() {
+        let text = GOOD.replace(
+            "[server]\n",
+            "[server]\nmax_connections = 0\nheader_read_timeout_seconds = 0\n",
+        );
+        assert_eq!(
+            paths(&text),
+            vec![
+                "server.max_connections",
+                "server.header_read_timeout_seconds"
+            ]
         );
     }
 }

@@ -6,6 +6,7 @@ mod check;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -69,6 +70,27 @@ pub struct ServerConfig {
     /// On SIGTERM, how long requests and deliveries in flight get to finish.
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u64,
+    /// Connections open at once; must stay below the process's file limit.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A request's headers must arrive in full within this many seconds.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_seconds: u64,
+    /// A connection with no request in hand that moves no bytes is closed after this many seconds.
+    #[serde(default = "default_keep_alive_timeout")]
+    pub keep_alive_timeout_seconds: u64,
+    /// A connection that moves no bytes at all, mid-request included, is closed after this many seconds.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_seconds: u64,
+    /// Refusals of requests without a valid token one source address gets per minute before 429s.
+    #[serde(default = "default_unauthenticated_per_minute")]
+    pub unauthenticated_refusals_per_minute: u64,
+    /// Requests per second each client may make (bursts of twice that); 0 switches the limit off.
+    #[serde(default = "default_client_rate")]
+    pub client_requests_per_second: u32,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>`.
+    #[serde(default)]
+    pub metrics_token: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -78,8 +100,35 @@ impl Default for ServerConfig {
             base_url: default_base_url(),
             max_body_bytes: default_max_body(),
             shutdown_grace_seconds: default_grace(),
+            max_connections: default_max_connections(),
+            header_read_timeout_seconds: default_header_read_timeout(),
+            keep_alive_timeout_seconds: default_keep_alive_timeout(),
+            idle_timeout_seconds: default_idle_timeout(),
+            unauthenticated_refusals_per_minute: default_unauthenticated_per_minute(),
+            client_requests_per_second: default_client_rate(),
+            metrics_token: None,
         }
     }
+}
+
+fn default_max_connections() -> usize {
+    // Below the common 1024 soft file limit with room for the store and partners.
+    900
+}
+fn default_header_read_timeout() -> u64 {
+    10
+}
+fn default_keep_alive_timeout() -> u64 {
+    5
+}
+fn default_idle_timeout() -> u64 {
+    60
+}
+fn default_unauthenticated_per_minute() -> u64 {
+    60
+}
+fn default_client_rate() -> u32 {
+    200
 }
 
 fn default_grace() -> u64 {
@@ -99,6 +148,16 @@ impl ServerConfig {
     /// The parsed listen address (checked at load time).
     pub fn listen_addr(&self) -> Result<SocketAddr, std::net::AddrParseError> {
         self.listen.parse()
+    }
+
+    /// The connection limits the accept loop enforces.
+    pub fn connection_limits(&self) -> crate::connections::ConnectionLimits {
+        crate::connections::ConnectionLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_seconds),
+            keep_alive_timeout: Duration::from_secs(self.keep_alive_timeout_seconds),
+            idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
+        }
     }
 
     /// The FHIR base, e.g. `http://127.0.0.1:8080/fhir`.
@@ -148,6 +207,19 @@ pub struct AuthConfig {
     /// PEM file of the gateway's token signing key; created if absent.
     #[serde(default = "default_signing_key")]
     pub signing_key: PathBuf,
+    /// File of the HMAC key audited identifier values are hashed with; created if absent.
+    /// Default: `audit-key` beside the signing key.
+    #[serde(default)]
+    pub audit_key: Option<PathBuf>,
+}
+
+impl AuthConfig {
+    /// The audit key file: as configured, or `audit-key` beside the signing key.
+    pub fn audit_key_path(&self) -> PathBuf {
+        self.audit_key
+            .clone()
+            .unwrap_or_else(|| self.signing_key.with_file_name("audit-key"))
+    }
 }
 
 impl Default for AuthConfig {
@@ -155,6 +227,7 @@ impl Default for AuthConfig {
         Self {
             token_ttl_seconds: default_token_ttl(),
             signing_key: default_signing_key(),
+            audit_key: None,
         }
     }
 }

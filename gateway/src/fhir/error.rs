@@ -23,6 +23,8 @@ pub struct ApiError {
     pub challenge: Option<String>,
     /// For a server error, what went wrong: logged, never sent.
     pub detail: Option<String>,
+    /// `Retry-After` seconds, for 429 and 503 answers.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -33,6 +35,7 @@ impl ApiError {
             issues: vec![issue],
             challenge: None,
             detail: None,
+            retry_after: None,
         }
     }
 
@@ -48,7 +51,18 @@ impl ApiError {
             issues,
             challenge: None,
             detail: None,
+            retry_after: None,
         }
+    }
+
+    /// 429: over a rate limit, with when to come back.
+    pub fn too_many_requests(diagnostics: impl Into<String>, retry_after: u64) -> Self {
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            Issue::error(IssueType::Throttled, diagnostics),
+        );
+        error.retry_after = Some(retry_after.max(1));
+        error
     }
 
     /// Adds a `WWW-Authenticate` challenge.
@@ -264,6 +278,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static(super::FHIR_JSON),
         );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response
                 .headers_mut()
@@ -271,4 +290,30 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Every over-limit answer an OperationOutcome: a body refused by the size limit before any
+/// handler read it (PATCH, the webhook, the token endpoint) is answered in plain text by axum,
+/// so the router's 413s are rewritten here, naming the limit in force.
+pub async fn over_limit_as_outcome(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let already = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == super::FHIR_JSON.as_bytes());
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE || already {
+        return response;
+    }
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        Issue::error(
+            IssueType::TooLong,
+            format!("the body is larger than this server accepts ({limit} bytes)"),
+        ),
+    )
+    .into_response()
 }

@@ -17,7 +17,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-pub use error::ApiError;
+pub use error::{ApiError, over_limit_as_outcome};
 
 use crate::state::AppState;
 use crate::store::StoredResource;

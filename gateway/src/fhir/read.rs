@@ -102,7 +102,10 @@ pub async fn search(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     served(&rtype)?;
-    let target = format!("{rtype}?{}", raw.as_deref().unwrap_or(""));
+    // Audited with identifier values as keyed hashes: the trail holds no NHS numbers.
+    let target = state
+        .audit_key
+        .search_target(&rtype, raw.as_deref().unwrap_or(""));
     crate::auth::bearer::require(&who, &state, &rtype, Interaction::Search, &target).await?;
     let parsed = parse_search(&rtype, raw.as_deref().unwrap_or(""))?;
     // A VCS provider's view carries no NHS number, so it may not search by one either.

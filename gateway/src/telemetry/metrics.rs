@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -64,7 +65,28 @@ pub fn breaker(partner: &str, open: bool) {
 }
 
 /// `GET /metrics`: the outbox gauges are read from the store at scrape time.
-pub async fn render(State(state): State<AppState>) -> Response {
+/// With `server.metrics_token` set, only a scraper sending it as a bearer token is answered.
+pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &state.config.server.metrics_token {
+        let sent = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), expected.as_bytes())
+            .is_err()
+        {
+            return crate::fhir::ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                signpost_profiles::Issue::error(
+                    signpost_profiles::IssueType::Login,
+                    "/metrics needs the bearer token configured as server.metrics_token",
+                ),
+            )
+            .with_challenge("Bearer realm=\"signpost-metrics\"".into())
+            .into_response();
+        }
+    }
     if let Ok(counts) = state.store.outbox_counts().await {
         metrics::gauge!("signpost_outbox_pending").set(counts.pending as f64);
         metrics::gauge!("signpost_outbox_dead").set(counts.dead as f64);

@@ -22,8 +22,30 @@ fn is_postcode(word: &str) -> bool {
     inward_ok && outward_ok
 }
 
-/// Masks digit runs of 10 or more (spaces allowed between groups), `YYYY-MM-DD` dates and UK postcodes.
+/// Times percent-decoding is repeated, for text encoded more than once (`%2539`).
+const DECODE_ROUNDS: usize = 3;
+
+/// Masks digit runs of 10 or more (spaces allowed between groups), `YYYY-MM-DD` dates and UK
+/// postcodes, in the text as percent-decoded: a path or query spelling an NHS number as
+/// `%39%34...` or `943%20476%205919` is masked like the plain one.
 pub fn redact(text: &str) -> String {
+    let mut decoded = std::borrow::Cow::Borrowed(text);
+    for _ in 0..DECODE_ROUNDS {
+        if !decoded.contains('%') {
+            break;
+        }
+        let next = percent_encoding::percent_decode_str(&decoded)
+            .decode_utf8_lossy()
+            .into_owned();
+        if next == decoded {
+            break;
+        }
+        decoded = next.into();
+    }
+    mask(&decoded)
+}
+
+fn mask(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -107,6 +129,24 @@ mod tests {
             ("born 1948-03-14.", "1948-03-14"),
             ("lives at S1 2AB now", "S1 2AB"),
             ("postcode SW1A1AA", "SW1A1AA"),
+        ] {
+            let out = redact(input);
+            assert!(!out.contains(leaked), "{input} -> {out}");
+            assert!(out.contains(MASK), "{input} -> {out}");
+        }
+    }
+
+    #[test]
+    fn percent_encoded_identifiers_are_masked_too() {
+        for (input, leaked) in [
+            ("/fhir/Task/%39%34%33%34%37%36%35%39%31%39", "9434765919"),
+            ("nhs-number%7C943%20476%205919", "943 476 5919"),
+            ("born%201948%2D03%2D14", "1948-03-14"),
+            ("at%20S1%202AB", "S1 2AB"),
+            (
+                "twice%2539%2534%2533%2534%2537%2536%2535%2539%2531%2539",
+                "9434765919",
+            ),
         ] {
             let out = redact(input);
             assert!(!out.contains(leaked), "{input} -> {out}");

@@ -5,6 +5,7 @@ pub mod cancel_referral;
 mod error;
 pub mod issues;
 pub mod outcomes;
+pub mod parties;
 pub mod process_message;
 pub mod propagation;
 pub mod referral;

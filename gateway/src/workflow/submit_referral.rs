@@ -57,6 +57,7 @@ pub async fn submit_referral(
         None => None,
         Some(_) => Some(onward_parent(services, who, &sr).await?),
     };
+    super::parties::check_parties(services.directory, &referral, parent_task.is_some())?;
     let owner = match parent_task {
         Some(_) => services.directory.onward_destination(&referral),
         None => services.directory.destination(&referral),

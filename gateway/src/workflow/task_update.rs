@@ -6,7 +6,8 @@ use signpost_profiles::{Issue, IssueType, ODS_SYSTEM, OdsCode};
 use super::outcomes::check_outputs;
 use super::task_status::{Actor, Refusal, TaskStatus, can_move};
 
-/// Elements the parties may change; everything else is fixed when the Task is created.
+/// Elements the parties may change; everything else is fixed when the Task is created. Narrative
+/// (`text`) is fixed too: another party's system shows it, so no party may rewrite it.
 const MUTABLE: &[&str] = &[
     "status",
     "statusReason",
@@ -15,7 +16,6 @@ const MUTABLE: &[&str] = &[
     "output",
     "lastModified",
     "meta",
-    "text",
 ];
 /// Elements only the owner may change (the requester may change status, to cancel, and add notes).
 const OWNER_ONLY: &[&str] = &["businessStatus", "output"];
@@ -183,6 +183,23 @@ mod tests {
             check_update(&task(), &proposed, Actor::Owner).expect("allowed"),
             (TaskStatus::Requested, TaskStatus::Accepted)
         );
+    }
+
+    #[test]
+    fn narrative_is_fixed_like_every_element_not_listed_as_mutable() {
+        let mut proposed = task();
+        proposed["status"] = json!("received");
+        proposed["text"] = json!({"status": "generated",
+            "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><script>alert(1)</script></div>"});
+        match check_update(&task(), &proposed, Actor::Owner) {
+            Err(UpdateError::Invalid(issues)) => {
+                let at: Vec<_> = issues.iter().filter_map(|i| i.expression.clone()).collect();
+                assert_eq!(at, vec!["Task.text"]);
+            }
+            other => panic!("expected refusal, got {other:?}"),
+        }
+        let merged = merge(&task(), &proposed);
+        assert!(merged.get("text").is_none(), "{merged}");
     }
 
     #[test]

@@ -98,6 +98,8 @@ pub struct Setup {
     pub delivery: String,
     /// Appended to the config (more routes, clients).
     pub extra: String,
+    /// More `[server]` settings (connection limits, rates).
+    pub server: String,
 }
 
 impl Default for Setup {
@@ -115,6 +117,7 @@ impl Default for Setup {
             )],
             delivery: "max_attempts = 1000\nbackoff_base_ms = 1000\n".into(),
             extra: String::new(),
+            server: String::new(),
         }
     }
 }
@@ -135,10 +138,11 @@ const ORGANISATIONS: &[(&str, &str, &str)] = &[
 /// The config text; A81002 is a practice with no route unless `extra` adds one.
 fn config_text(dir: &Path, setup: &Setup) -> String {
     let mut text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://gateway.test\"\n\
+        "[server]\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://gateway.test\"\n{}\
          [store]\nurl = \"sqlite://{}\"\n\
          [auth]\nsigning_key = \"{}\"\ntoken_ttl_seconds = 300\n\
          [delivery]\n{}",
+        setup.server,
         dir.join("signpost.db").display(),
         dir.join("token-key.pem").display(),
         setup.delivery,

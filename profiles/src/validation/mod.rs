@@ -2,6 +2,7 @@
 //! (`profiles/definitions/`), read once; every problem found is reported, each with its location.
 
 mod identifiers;
+mod narrative;
 mod rules;
 mod select;
 mod structure;
@@ -261,6 +262,7 @@ impl Validator {
             );
             return;
         };
+        narrative::check(resource, expr, issues);
         let root = Node::root(expr, resource);
         let cx = rules::Context {
             validator: self,

@@ -14,12 +14,14 @@ use crate::process::{ServerProcess, free_port};
 const CLIENT: &str = "bench-gp-system";
 
 /// The config: one practice routed to one link-worker service reached by `fhir-rest`; every
-/// delivery and server setting left at its default, as an operator would start.
+/// delivery and server setting left at its default, as an operator would start, except the
+/// per-client rate limit: the harness is one client measuring throughput, not a client to throttle.
 fn config(port: u16, partner_url: &str) -> String {
     format!(
         r#"[server]
 listen = "127.0.0.1:{port}"
 base_url = "http://127.0.0.1:{port}"
+client_requests_per_second = 0
 
 [store]
 url = "sqlite://signpost.db"

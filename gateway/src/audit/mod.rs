@@ -1,9 +1,16 @@
 //! AuditEvent: who did what to which resource, and whether it was allowed.
 //!
 //! Creates and updates put their AuditEvent in the same change set as the change; reads,
-//! searches and refusals write theirs on their own. Audit records hold references, never patient data.
+//! searches and refusals write theirs on their own. Audit records hold references, never patient
+//! data: searched identifier values are keyed hashes ([`AuditKey`]), every audited path or query is
+//! bounded, and unauthenticated refusals are counted per source and minute ([`unauthenticated`]).
+
+mod key;
+pub mod unauthenticated;
 
 use serde_json::{Value, json};
+
+pub use key::{AuditKey, AuditKeyError};
 
 use crate::auth::{Interaction, Principal};
 use crate::search_index::index_entries;
@@ -32,6 +39,33 @@ fn codes(interaction: Interaction) -> (&'static str, &'static str) {
     }
 }
 
+/// Longest audited target kept whole, in bytes; a longer one keeps its start and a hash of all of
+/// it, so a 60 kB path costs a few hundred bytes of audit, not 60 kB.
+pub const MAX_TARGET_BYTES: usize = 512;
+
+/// Bytes of a long target's start kept before its hash.
+const KEPT_PREFIX_BYTES: usize = 256;
+
+/// `target` itself if short, else its first bytes (on a character boundary), its length and the
+/// SHA-256 of the whole, which tells two long targets apart and matches one known to an auditor.
+pub fn bounded(target: &str) -> std::borrow::Cow<'_, str> {
+    if target.len() <= MAX_TARGET_BYTES {
+        return target.into();
+    }
+    let mut end = KEPT_PREFIX_BYTES;
+    while !target.is_char_boundary(end) {
+        end -= 1;
+    }
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, target.as_bytes());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}...[{} bytes, sha256:{hex}]",
+        &target[..end],
+        target.len()
+    )
+    .into()
+}
+
 /// Builds the AuditEvent write for one interaction. `target` is `Type/id` or, for a search, its URL path and query.
 pub fn event(
     who: Option<&Principal>,
@@ -41,6 +75,8 @@ pub fn event(
     at: Instant,
 ) -> Result<ResourceWrite, serde_json::Error> {
     let id = uuid::Uuid::now_v7().to_string();
+    let target = bounded(target);
+    let target = target.as_ref();
     let (subtype, action) = codes(interaction);
     let agent = match who {
         Some(p) => json!({
