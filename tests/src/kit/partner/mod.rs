@@ -104,6 +104,7 @@ impl PartnerContext {
             id: key.to_owned(),
             idempotency_key: key.to_owned(),
             correlation_id: uuid::Uuid::new_v4().to_string(),
+            destination: self.target.ods.clone(),
             event,
             task: referral.task.clone(),
             focus: referral.focus.clone(),
