@@ -8,6 +8,7 @@ mod delivery;
 mod fhir_api;
 mod store_contract;
 mod support;
+mod transaction;
 mod workflow;
 
 /// With `autotests = false` a file added here runs only once it is declared above.

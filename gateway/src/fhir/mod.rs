@@ -9,6 +9,7 @@ mod messaging;
 mod metadata;
 mod read;
 pub mod search_params;
+mod transaction;
 pub(crate) mod update;
 
 use axum::Router;
@@ -66,6 +67,7 @@ async fn unknown_route() -> ApiError {
 /// The `/fhir` routes.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/", axum::routing::post(transaction::transaction))
         .route("/metadata", get(metadata::capability_statement))
         .route(
             "/$process-message",

@@ -10,6 +10,7 @@ use std::time::Duration;
 pub use config::TestConfig;
 
 mod config;
+pub mod oracle;
 
 /// The `signpost` binary, built once per test process (a no-op when it is up to date).
 pub fn binary() -> PathBuf {
