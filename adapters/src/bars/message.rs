@@ -171,6 +171,24 @@ impl Links {
         if let Some(Value::String(reference)) = object.get("reference") {
             if let Some(target) = self.by_reference.get(reference) {
                 object.insert("reference".into(), Value::String(target.clone()));
+            } else if let Some(("Organization", ods)) = relative(reference) {
+                // Signpost keys organisations by ODS code, so `Organization/{ods}` names one.
+                let ods = ods.to_owned();
+                object.remove("reference");
+                object
+                    .entry("type")
+                    .or_insert_with(|| json!("Organization"));
+                match self.by_ods.get(&ods) {
+                    Some(target) => {
+                        object.insert("reference".into(), Value::String(target.clone()));
+                    }
+                    None => {
+                        object.insert(
+                            "identifier".into(),
+                            json!({"system": signpost_profiles::ODS_SYSTEM, "value": ods}),
+                        );
+                    }
+                }
             } else if let Some((rtype, id)) = relative(reference) {
                 let (rtype, id) = (rtype.to_owned(), uuid_of(id)?);
                 object.remove("reference");

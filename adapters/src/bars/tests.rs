@@ -260,6 +260,20 @@ fn every_reference_in_the_message_resolves_to_one_of_its_entries() {
     for reference in &found {
         assert!(urls.contains(&reference.as_str()), "{reference} dangles");
     }
+    // An organisation named Signpost's way, `Organization/{ods}`, is its entry or its ODS code.
+    let mut by_ods = delivery(DeliveryEvent::TaskCreated, "LWS001", task("1", "requested"));
+    by_ods.focus["requester"] = json!({"reference": "Organization/A81001"});
+    by_ods.focus["performer"] = json!([{"reference": "Organization/LWS002"}]);
+    let linked = message(&by_ods, &config()).expect("message");
+    let sr = of_type(&linked, "ServiceRequest")[0];
+    assert_eq!(
+        resolve(&linked, &sr["requester"])["identifier"][0]["value"],
+        "A81001"
+    );
+    assert_eq!(
+        sr["performer"][1],
+        json!({"type": "Organization", "identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "LWS002"}})
+    );
     // What the message cannot carry is named logically, by the urn:uuid: of the resource.
     let task = of_type(&ours, "Task")[0];
     assert_eq!(
