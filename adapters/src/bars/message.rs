@@ -190,13 +190,16 @@ impl Links {
                     }
                 }
             } else if let Some((rtype, id)) = relative(reference) {
-                let (rtype, id) = (rtype.to_owned(), uuid_of(id)?);
+                // A UUID is named as the URI it is; any other id (a directory service's, say)
+                // by its value, with the type saying what it is the id of.
+                let identifier = match Uuid::parse_str(id) {
+                    Ok(id) => json!({"system": URI_SYSTEM, "value": urn(id)}),
+                    Err(_) => json!({"value": id}),
+                };
+                let rtype = rtype.to_owned();
                 object.remove("reference");
                 object.entry("type").or_insert_with(|| Value::String(rtype));
-                object.insert(
-                    "identifier".into(),
-                    json!({"system": URI_SYSTEM, "value": urn(id)}),
-                );
+                object.insert("identifier".into(), identifier);
             }
             return Ok(());
         }

@@ -263,7 +263,7 @@ fn every_reference_in_the_message_resolves_to_one_of_its_entries() {
     // An organisation named Signpost's way, `Organization/{ods}`, is its entry or its ODS code.
     let mut by_ods = delivery(DeliveryEvent::TaskCreated, "LWS001", task("1", "requested"));
     by_ods.focus["requester"] = json!({"reference": "Organization/A81001"});
-    by_ods.focus["performer"] = json!([{"reference": "Organization/LWS002"}]);
+    by_ods.focus["performer"] = json!([{"reference": "Organization/LWS002"}, {"reference": "HealthcareService/mill-lane-walks"}]);
     let linked = message(&by_ods, &config()).expect("message");
     let sr = of_type(&linked, "ServiceRequest")[0];
     assert_eq!(
@@ -273,6 +273,11 @@ fn every_reference_in_the_message_resolves_to_one_of_its_entries() {
     assert_eq!(
         sr["performer"][1],
         json!({"type": "Organization", "identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "LWS002"}})
+    );
+    // A directory service whose id is not a UUID is named by that id, not refused.
+    assert_eq!(
+        sr["performer"][2],
+        json!({"type": "HealthcareService", "identifier": {"value": "mill-lane-walks"}})
     );
     // What the message cannot carry is named logically, by the urn:uuid: of the resource.
     let task = of_type(&ours, "Task")[0];
