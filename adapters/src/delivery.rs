@@ -42,6 +42,9 @@ pub struct Delivery {
     pub idempotency_key: String,
     /// Threads every message about one referral (`X-Correlation-Id`).
     pub correlation_id: String,
+    /// The ODS code of the organisation it goes to (the Task's owner, or its requester when
+    /// the owner's progress goes back up the chain).
+    pub destination: String,
     /// Why it is sent.
     pub event: DeliveryEvent,
     /// The Task, at the version the outbox row names.
@@ -59,6 +62,9 @@ pub struct Delivery {
 pub struct Receipt {
     /// The HTTP status it answered with.
     pub status: u16,
+    /// Its answer body (at most 64 KiB), for checks of what a partner acknowledges with (BaRS
+    /// receivers answer with a message); `None` when it was empty.
+    pub answer: Option<String>,
 }
 
 /// A failed delivery, with the verdict on whether trying again can help.

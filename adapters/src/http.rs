@@ -23,12 +23,18 @@ pub fn client(
 /// Longest answer body kept in an error message (partners sometimes answer with a whole web page).
 const MAX_BODY_IN_ERROR: usize = 1024;
 
+/// Longest acknowledgement body kept in a receipt.
+const MAX_ANSWER: usize = 64 * 1024;
+
 /// Classifies a partner's HTTP answer: 2xx is a receipt; 408, 429 and 5xx are transient; other codes are permanent.
 pub async fn classify(response: reqwest::Response) -> Result<Receipt, DeliveryError> {
     let status = response.status();
     if status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        let answer = (!body.is_empty()).then(|| body.chars().take(MAX_ANSWER).collect());
         return Ok(Receipt {
             status: status.as_u16(),
+            answer,
         });
     }
     let retry_after = response

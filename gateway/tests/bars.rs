@@ -252,8 +252,18 @@ async fn a_bars_cancellation_cancels_the_referral_and_the_platform_hears_of_it()
         .into_iter()
         .find(|r| r.body["entry"][0]["resource"]["reason"]["coding"][0]["code"] == "update")
         .expect("update");
-    assert_eq!(update.body["entry"][1]["resource"]["status"], "revoked");
-    assert_eq!(update.body["entry"][2]["resource"]["status"], "cancelled");
+    let of_type = |rtype: &str| {
+        update.body["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| &e["resource"])
+            .find(|r| r["resourceType"] == rtype)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(of_type("ServiceRequest")["status"], "revoked");
+    assert_eq!(of_type("Task")["status"], "cancelled");
 }
 
 #[tokio::test]

@@ -105,7 +105,7 @@ async fn creation_dead_and_cancellation_held(kind: &str) -> (TestGateway, FhirPa
     let gw = TestGateway::spawn_setup(Setup {
         adapters: vec![("LWS001", adapter(kind, &partner))],
         delivery: "max_attempts = 2\nbackoff_base_ms = 10\nbackoff_max_ms = 20\npoll_interval_ms = 20\nbreaker_failures = 100\n".into(),
-        extra: String::new(),
+        ..Setup::default()
     })
     .await;
     let (_, task) = gw.referral_with_task().await;

@@ -492,7 +492,7 @@ async fn deliveries_waiting_longer_than_their_lease_keep_it_and_go_once() {
             ),
         )],
         delivery: "per_partner_concurrency = 1\nlease_seconds = 2\npoll_interval_ms = 20\n".into(),
-        extra: String::new(),
+        ..Setup::default()
     })
     .await;
     let body = |n: usize| REFERRAL.replace("RS-2026-000184", &format!("RS-L-{n}"));

@@ -11,6 +11,7 @@ mod hardening;
 mod properties;
 mod store_contract;
 mod support;
+mod transaction;
 mod workflow;
 
 /// With `autotests = false` a file added here runs only once it is declared above.

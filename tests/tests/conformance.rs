@@ -690,3 +690,53 @@ async fn a_webhook_partner_reporting_status_is_checked_and_a_wrong_signature_fai
         run.stdout
     );
 }
+
+#[tokio::test]
+async fn a_bars_partner_must_acknowledge_with_a_message_not_just_a_2xx() {
+    let partner = FhirPartner::start().await.expect("partner");
+    // A 200 with an empty JSON object: the HTTP status says yes, the body is no BaRS answer.
+    partner.acknowledge_with("{}");
+    let run = run_kit(vec![
+        "--role".into(),
+        "link-worker".into(),
+        "--target".into(),
+        partner.url(),
+        "--adapter".into(),
+        "bars".into(),
+    ])
+    .await;
+    assert!(!run.ok, "{}", run.stdout);
+    assert_eq!(
+        run.failed(),
+        BTreeSet::from([
+            "partner.accepts-new-task".to_owned(),
+            "partner.duplicate-is-idempotent".to_owned(),
+            "partner.accepts-update".to_owned()
+        ]),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("a BaRS acknowledgement"),
+        "{}",
+        run.stdout
+    );
+    // An OperationOutcome reporting an error is no acceptance either.
+    partner.acknowledge_with(
+        r#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid"}]}"#,
+    );
+    let run = run_kit(vec![
+        "--role".into(),
+        "link-worker".into(),
+        "--target".into(),
+        partner.url(),
+        "--adapter".into(),
+        "bars".into(),
+    ])
+    .await;
+    assert!(
+        run.stdout.contains("an OperationOutcome with errors"),
+        "{}",
+        run.stdout
+    );
+}

@@ -1,6 +1,7 @@
 //! The end-to-end tests in one binary: each file here is a module, so the gateway and the kit are
 //! linked once for all of them rather than once per file.
 
+mod bars_outbound;
 mod cli;
 mod conformance;
 mod deploy;

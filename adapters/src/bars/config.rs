@@ -26,6 +26,9 @@ pub struct BarsConfig {
     /// Signpost's own endpoint as the receiver should reply to it (`source.endpoint`), `system|value`.
     #[serde(default = "default_source_endpoint")]
     pub source_endpoint: String,
+    /// The BaRS API version asked for in `Accept` (default 1.0.0, the version the API publishes).
+    #[serde(default = "default_api_version")]
+    pub api_version: String,
     /// Seconds to wait for the answer (default 30).
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
@@ -33,6 +36,10 @@ pub struct BarsConfig {
 
 fn default_target_system() -> String {
     "https://fhir.nhs.uk/Id/dos-service-id".into()
+}
+
+fn default_api_version() -> String {
+    "1.0.0".into()
 }
 
 fn default_source_endpoint() -> String {

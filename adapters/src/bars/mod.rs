@@ -5,6 +5,7 @@
 
 mod config;
 pub mod inbound;
+mod message;
 #[cfg(test)]
 mod tests;
 
@@ -16,9 +17,14 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 pub use config::{BarsConfig, EXAMPLE};
+pub use message::{
+    BUNDLE_PROFILE, CANCELLED_DEFINITION, CATEGORY_SYSTEM, Direction, EVENT_SYSTEM, MessageError,
+    Party, REASON_SYSTEM, REFERRAL_DEFINITION, REQUEST_HEADER_PROFILE, RESPONSE_DEFINITION,
+    RESPONSE_HEADER_PROFILE, SERVICE_REQUEST_PROFILE, direction, message, sender,
+};
 
 use crate::registry::{AdapterConfigError, Registration, settings};
-use crate::{Adapter, Delivery, DeliveryError, DeliveryEvent, Receipt, http};
+use crate::{Adapter, Delivery, DeliveryError, Receipt, http};
 
 /// The config `kind` of this adapter.
 pub const KIND: &str = "bars";
@@ -29,14 +35,6 @@ pub const REGISTRATION: Registration = Registration {
     build,
     example: EXAMPLE,
 };
-/// BaRS message events (https://fhir.nhs.uk/CodeSystem/message-events-bars).
-pub const EVENT_SYSTEM: &str = "https://fhir.nhs.uk/CodeSystem/message-events-bars";
-/// BaRS message reasons (https://fhir.nhs.uk/CodeSystem/message-reason-bars).
-pub const REASON_SYSTEM: &str = "https://fhir.nhs.uk/CodeSystem/message-reason-bars";
-/// The referral request MessageDefinition.
-pub const REFERRAL_DEFINITION: &str =
-    "https://fhir.nhs.uk/MessageDefinition/bars-message-servicerequest-request-referral";
-
 /// Delivers to one BaRS receiver.
 pub struct Bars {
     config: BarsConfig,
@@ -52,45 +50,35 @@ pub fn build(value: &Value) -> Result<Adapter, AdapterConfigError> {
     Ok(Adapter::outbound_only(Arc::new(Bars { config, client })))
 }
 
-fn entry(resource: &Value) -> Value {
-    json!({"fullUrl": format!("urn:uuid:{}", resource["id"].as_str().unwrap_or_default()), "resource": resource})
+/// Signpost as a product, the same in every installation: the BaRS API asks that the
+/// requesting software's identifier be consistent across instances of a product.
+pub const SOFTWARE_ID: &str = "urn:uuid:5b0e6d2a-8c1f-4a57-9b3e-0c6f2d9a7e41";
+
+/// `Accept`: FHIR JSON and the BaRS API version (the API takes its version from this header).
+pub fn accept(config: &BarsConfig) -> String {
+    format!("application/fhir+json; version={}", config.api_version)
 }
 
-/// The message Bundle: MessageHeader, then the ServiceRequest (its focus) and the Task.
-pub fn message(delivery: &Delivery, config: &BarsConfig) -> Value {
-    let sr_id = delivery.focus["id"].as_str().unwrap_or_default();
-    // A cancelled or ended referral is an update; BaRS carries the cancellation in ServiceRequest.status.
-    let reason = match delivery.event {
-        DeliveryEvent::TaskCreated => "new",
-        DeliveryEvent::TaskUpdated => "update",
-    };
-    let timestamp = delivery
-        .task
-        .pointer("/meta/lastUpdated")
-        .cloned()
-        .unwrap_or(Value::Null);
-    let header = json!({
-        "resourceType": "MessageHeader",
-        "id": delivery.idempotency_key,
-        "eventCoding": {"system": EVENT_SYSTEM, "code": "servicerequest-request"},
-        "destination": [{"endpoint": format!("{}|{}", config.target_system, config.target_identifier)}],
-        "source": {"name": "Signpost", "software": "Signpost", "version": env!("CARGO_PKG_VERSION"), "endpoint": config.source_endpoint},
-        "reason": {"coding": [{"system": REASON_SYSTEM, "code": reason}]},
-        "focus": [{"reference": format!("urn:uuid:{sr_id}")}],
-        "definition": REFERRAL_DEFINITION,
-    });
-    json!({
-        "resourceType": "Bundle",
-        "id": delivery.id,
-        "meta": {"profile": ["https://fhir.nhs.uk/StructureDefinition/BARSBundleMessage"]},
-        "type": "message",
-        "timestamp": timestamp,
-        "entry": [
-            {"fullUrl": format!("urn:uuid:{}", delivery.idempotency_key), "resource": header},
-            entry(&delivery.focus),
-            entry(&delivery.task),
-        ],
-    })
+/// `NHSD-Requesting-Software`: Base64 of a FHIR Device naming Signpost and its version.
+pub fn requesting_software() -> String {
+    STANDARD.encode(
+        json!({
+            "resourceType": "Device",
+            "identifier": [{"system": "urn:ietf:rfc:3986", "value": SOFTWARE_ID}],
+            "deviceName": [{"name": "Signpost", "type": "manufacturer-name"}],
+            "version": [{"value": env!("CARGO_PKG_VERSION")}],
+        })
+        .to_string(),
+    )
+}
+
+/// `NHSD-End-User-Organisation`: Base64 of a FHIR Organization, the one the message is sent for.
+pub fn end_user_organisation(party: &Party) -> String {
+    let mut org = json!({"resourceType": "Organization", "identifier": [party.identifier]});
+    if let Some(name) = &party.name {
+        org["name"] = json!(name);
+    }
+    STANDARD.encode(org.to_string())
 }
 
 /// `NHSD-Target-Identifier`: Base64 of `{"value": ..., "system": ...}`.
@@ -111,22 +99,14 @@ impl crate::Outbound for Bars {
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt, DeliveryError> {
-        let body = serde_json::to_vec(&message(delivery, &self.config)).map_err(|e| {
+        let unsendable = |e: MessageError| {
+            DeliveryError::permanent(format!("cannot build the BaRS message: {e}"))
+        };
+        let bundle = message(delivery, &self.config).map_err(unsendable)?;
+        let body = serde_json::to_vec(&bundle).map_err(|e| {
             DeliveryError::permanent(format!("could not serialise the message: {e}"))
         })?;
-        let software = STANDARD.encode(
-            json!({"resourceType": "Device", "deviceName": [{"name": "Signpost", "type": "manufacturer-name"}],
-                   "version": [{"value": env!("CARGO_PKG_VERSION")}]})
-            .to_string(),
-        );
-        let requester = delivery
-            .task
-            .pointer("/requester")
-            .cloned()
-            .unwrap_or(Value::Null);
-        let end_user = STANDARD.encode(
-            json!({"resourceType": "Organization", "identifier": [requester["identifier"]], "name": requester["display"]}).to_string(),
-        );
+        let on_behalf_of = sender(delivery).map_err(unsendable)?;
         let response = self
             .client
             .post(format!(
@@ -134,10 +114,13 @@ impl crate::Outbound for Bars {
                 self.config.url.trim_end_matches('/')
             ))
             .header(reqwest::header::CONTENT_TYPE, "application/fhir+json")
-            .header(reqwest::header::ACCEPT, "application/fhir+json")
+            .header(reqwest::header::ACCEPT, accept(&self.config))
             .header("NHSD-Target-Identifier", target_identifier(&self.config))
-            .header("NHSD-Requesting-Software", software)
-            .header("NHSD-End-User-Organisation", end_user)
+            .header("NHSD-Requesting-Software", requesting_software())
+            .header(
+                "NHSD-End-User-Organisation",
+                end_user_organisation(&on_behalf_of),
+            )
             .header("X-Request-Id", &delivery.idempotency_key)
             .header("X-Correlation-Id", &delivery.correlation_id)
             .headers(http::trace_headers(delivery))

@@ -47,21 +47,36 @@ impl FhirRest {
 }
 
 /// The transaction Bundle: the ServiceRequest first so the Task's focus resolves on the partner's server.
-pub fn transaction_bundle(delivery: &Delivery) -> Value {
+///
+/// Each `fullUrl` is absolute, the partner's base plus type and id: R4 requires an absolute URL
+/// there (a relative one is invalid), and relative references such as the Task's
+/// `ServiceRequest/{id}` then resolve against that base. A resource without its type or id
+/// cannot be addressed, so it is refused rather than sent as `ServiceRequest/`.
+pub fn transaction_bundle(delivery: &Delivery, base: &str) -> Result<Value, DeliveryError> {
+    let base = base.trim_end_matches('/');
     let entry = |resource: &Value| {
-        let rtype = resource["resourceType"].as_str().unwrap_or_default();
-        let id = resource["id"].as_str().unwrap_or_default();
-        json!({
-            "fullUrl": format!("{rtype}/{id}"),
+        let field = |name: &str| {
+            resource[name]
+                .as_str()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    DeliveryError::permanent(format!(
+                        "a resource in the delivery has no {name}; it cannot be addressed on the partner's server"
+                    ))
+                })
+        };
+        let (rtype, id) = (field("resourceType")?, field("id")?);
+        Ok::<_, DeliveryError>(json!({
+            "fullUrl": format!("{base}/{rtype}/{id}"),
             "resource": resource,
             "request": {"method": "PUT", "url": format!("{rtype}/{id}")}
-        })
+        }))
     };
-    json!({
+    Ok(json!({
         "resourceType": "Bundle",
         "type": "transaction",
-        "entry": [entry(&delivery.focus), entry(&delivery.task)],
-    })
+        "entry": [entry(&delivery.focus)?, entry(&delivery.task)?],
+    }))
 }
 
 #[async_trait]
@@ -75,7 +90,8 @@ impl Outbound for FhirRest {
     }
 
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt, DeliveryError> {
-        let body = serde_json::to_vec(&transaction_bundle(delivery)).map_err(|e| {
+        let bundle = transaction_bundle(delivery, &self.config.url)?;
+        let body = serde_json::to_vec(&bundle).map_err(|e| {
             DeliveryError::permanent(format!("could not serialise the bundle: {e}"))
         })?;
         let response = self

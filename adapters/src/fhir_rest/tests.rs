@@ -11,6 +11,7 @@ fn delivery() -> Delivery {
         id: "d1".into(),
         idempotency_key: "key-1".into(),
         correlation_id: "corr-1".into(),
+        destination: "LWS001".into(),
         event: DeliveryEvent::TaskCreated,
         task: json!({"resourceType": "Task", "id": "t1", "focus": {"reference": "ServiceRequest/s1"}}),
         focus: json!({"resourceType": "ServiceRequest", "id": "s1"}),
@@ -61,6 +62,7 @@ fn adapter(url: String) -> FhirRest {
 #[tokio::test]
 async fn posts_a_transaction_with_the_service_request_then_the_task() {
     let (url, seen) = partner(StatusCode::OK, None).await;
+    let base = url.clone();
     let receipt = adapter(url).deliver(&delivery()).await.expect("delivered");
     assert_eq!(receipt.status, 200);
     let seen = seen.lock().expect("lock");
@@ -76,6 +78,45 @@ async fn posts_a_transaction_with_the_service_request_then_the_task() {
     assert_eq!(bundle["entry"][0]["request"]["url"], "ServiceRequest/s1");
     assert_eq!(bundle["entry"][1]["request"]["method"], "PUT");
     assert_eq!(bundle["entry"][1]["resource"]["id"], "t1");
+    // R4 (Bundle.entry.fullUrl): absolute, the partner's own base plus type and id.
+    assert_eq!(
+        bundle["entry"][0]["fullUrl"],
+        format!("{base}/ServiceRequest/s1")
+    );
+    assert_eq!(bundle["entry"][1]["fullUrl"], format!("{base}/Task/t1"));
+}
+
+#[test]
+fn full_urls_are_absolute_on_the_partner_base_whatever_its_trailing_slash() {
+    for base in [
+        "https://partner.example/fhir",
+        "https://partner.example/fhir/",
+    ] {
+        let bundle = transaction_bundle(&delivery(), base).expect("bundle");
+        let urls: Vec<&str> = bundle["entry"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter_map(|e| e["fullUrl"].as_str())
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "https://partner.example/fhir/ServiceRequest/s1",
+                "https://partner.example/fhir/Task/t1"
+            ]
+        );
+    }
+}
+
+#[test]
+fn a_resource_without_an_id_is_refused_not_sent_with_an_empty_address() {
+    let mut delivery = delivery();
+    delivery.focus = json!({"resourceType": "ServiceRequest"});
+    match transaction_bundle(&delivery, "https://partner.example/fhir") {
+        Err(e @ DeliveryError::Permanent { .. }) => assert!(e.to_string().contains("no id"), "{e}"),
+        other => panic!("expected a permanent refusal, got {other:?}"),
+    }
 }
 
 #[tokio::test]

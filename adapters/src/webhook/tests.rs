@@ -105,6 +105,7 @@ fn delivery() -> Delivery {
         id: "d1".into(),
         idempotency_key: "key-7".into(),
         correlation_id: "corr-7".into(),
+        destination: "VCS001".into(),
         event: DeliveryEvent::TaskCreated,
         task: json!({"resourceType": "Task", "id": "t1", "meta": {"versionId": "1"}, "status": "requested",
             "owner": {"identifier": {"value": "VCS001"}}, "requester": {"identifier": {"value": "LWS001"}},

@@ -72,6 +72,7 @@ impl Prepared {
             id: entry.id.clone(),
             idempotency_key: entry.idempotency_key.clone(),
             correlation_id: entry.correlation_id.clone(),
+            destination: entry.destination.to_string(),
             event: entry.event,
             task: json(&self.task)?,
             focus: json(&self.focus)?,

@@ -110,7 +110,7 @@ fn created(
 }
 
 /// The scope check, then the body and `If-None-Exist` parsed, then the workflow command.
-async fn submit(
+pub(crate) async fn submit(
     state: &AppState,
     who: &Principal,
     bytes: &[u8],

@@ -188,6 +188,10 @@ pub async fn capability_statement(State(state): State<AppState>) -> Response {
                 }]
             },
             "resource": RESOURCE_TYPES.iter().map(|t| resource_entry(t, state.validator)).collect::<Vec<_>>(),
+            "interaction": [{
+                "code": "transaction",
+                "documentation": "POST /fhir: one referral (a ServiceRequest) with its Patient and Organizations by urn:uuid or identifier, all or nothing; batch is not supported"
+            }],
             "operation": [{
                 "name": "process-message",
                 "definition": "http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message",

@@ -10,6 +10,7 @@ mod metadata;
 mod read;
 mod request_ids;
 pub mod search_params;
+mod transaction;
 pub(crate) mod update;
 
 use axum::Router;
@@ -67,6 +68,7 @@ async fn unknown_route() -> ApiError {
 /// The `/fhir` routes.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/", axum::routing::post(transaction::transaction))
         .route("/metadata", get(metadata::capability_statement))
         .route("/{type}", get(read::search).post(create))
         .route(

@@ -45,6 +45,8 @@ struct Behaviour {
     failure: (StatusCode, String),
     delay: Duration,
     received: Vec<Received>,
+    /// The 2xx answer's body instead of the usual one.
+    acknowledgement: Option<String>,
 }
 
 impl Default for Behaviour {
@@ -55,6 +57,7 @@ impl Default for Behaviour {
             failure: (StatusCode::SERVICE_UNAVAILABLE, String::new()),
             delay: Duration::ZERO,
             received: Vec::new(),
+            acknowledgement: None,
         }
     }
 }
@@ -108,7 +111,19 @@ async fn receive(
                 .collect(),
         });
         let answer = if accepted {
-            (StatusCode::OK, "{}".to_owned())
+            // A BaRS receiver's synchronous answer echoes the message (BaRS API example
+            // `ValidationRequest (HTTP Response)`); a FHIR server's transaction answer is not checked.
+            let json = &b
+                .received
+                .last()
+                .map(|r| r.body.clone())
+                .unwrap_or(Value::Null);
+            let body = match &b.acknowledgement {
+                Some(fixed) => fixed.clone(),
+                None if json["type"] == "message" => String::from_utf8_lossy(&body).into_owned(),
+                None => "{}".to_owned(),
+            };
+            (StatusCode::OK, body)
         } else {
             b.failure.clone()
         };
@@ -150,6 +165,11 @@ impl FhirPartner {
             StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
             body.to_owned(),
         );
+    }
+
+    /// Acknowledge with this body (default: a message echoed, `{}` otherwise).
+    pub fn acknowledge_with(&self, body: &str) {
+        lock(&self.behaviour).acknowledgement = Some(body.to_owned());
     }
 
     /// Wait this long before answering each request (a hung partner).

@@ -11,6 +11,7 @@ pub use config::TestConfig;
 pub use proxy::{CommitFault, PgProxy};
 
 mod config;
+pub mod oracle;
 mod proxy;
 
 /// The `signpost` binary, built once per test process (a no-op when it is up to date).

@@ -104,6 +104,7 @@ impl PartnerContext {
             id: key.to_owned(),
             idempotency_key: key.to_owned(),
             correlation_id: uuid::Uuid::new_v4().to_string(),
+            destination: self.target.ods.clone(),
             event,
             task: referral.task.clone(),
             focus: referral.focus.clone(),
@@ -149,6 +150,65 @@ impl PartnerContext {
                 response_body: answer.clone(),
             });
         }
-        result.map_err(|_| fail(format!("{what}: a 2xx acknowledgement"), answer))
+        let receipt = result.map_err(|_| fail(format!("{what}: a 2xx acknowledgement"), answer))?;
+        if self.target.kind == "bars"
+            && let Some(problem) =
+                bars_acknowledgement_problem(&delivery.id, receipt.answer.as_deref())
+        {
+            return Err(fail(
+                format!(
+                    "{what}: a BaRS acknowledgement (the message echoed, a servicerequest-response to Bundle {}, or an OperationOutcome without errors)",
+                    delivery.id
+                ),
+                problem,
+            ));
+        }
+        Ok(receipt)
+    }
+}
+
+/// What is wrong with a BaRS receiver's 2xx answer to the message whose Bundle.id is `sent`, if
+/// anything. A BaRS receiver answers with a message (its synchronous response echoes the
+/// request, as the BaRS API's own example does; a response message names the request in
+/// `MessageHeader.response.identifier`) or an OperationOutcome; an empty or non-FHIR body is not
+/// an acknowledgement the sender can rely on.
+pub fn bars_acknowledgement_problem(sent: &str, answer: Option<&str>) -> Option<String> {
+    let Some(answer) = answer else {
+        return Some("an empty body".into());
+    };
+    let Ok(json) = serde_json::from_str::<Value>(answer) else {
+        return Some(format!("a body that is not JSON: {answer}"));
+    };
+    match json["resourceType"].as_str() {
+        Some("Bundle") => {
+            let header = &json["entry"][0]["resource"];
+            if json["type"] != "message" || header["resourceType"] != "MessageHeader" {
+                return Some(format!(
+                    "a Bundle that is not a message with its MessageHeader first: {answer}"
+                ));
+            }
+            let event = header["eventCoding"]["code"].as_str();
+            let names_it = match event {
+                Some("servicerequest-response") => header["response"]["identifier"] == sent,
+                _ => json["id"] == sent,
+            };
+            (!names_it).then(|| {
+                format!(
+                    "a {} message that does not answer Bundle {sent}: {answer}",
+                    event.unwrap_or("(no event)")
+                )
+            })
+        }
+        Some("OperationOutcome") => {
+            let errors = json["issue"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|i| matches!(i["severity"].as_str(), Some("error" | "fatal")));
+            errors.then(|| format!("an OperationOutcome with errors: {answer}"))
+        }
+        _ => Some(format!(
+            "a body that is not a FHIR message or OperationOutcome: {answer}"
+        )),
     }
 }
