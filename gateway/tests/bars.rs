@@ -306,10 +306,12 @@ fn refreq03() -> Value {
     serde_json::from_str(&official("bars-REFREQ03-referral.json")).expect("REFREQ03")
 }
 
-/// REFREQ03 with two fields changed: the patient's NHS number (entry 6; the IG's 3478526985
-/// fails modulus 11) to the valid 9434765919, and the sender Organization's ODS code (entry 12,
-/// "RND") to the sandbox practice's, A81001. Everything else, the lower-case `/id/` ODS systems
-/// included, is as published.
+/// REFREQ03 with three fields changed: the patient's NHS number (entry 6; the IG's 3478526985
+/// fails modulus 11) to the valid 9434765919, the sender Organization's ODS code (entry 12,
+/// "RND") to the sandbox practice's, A81001, and the receiving Organization's (entry 11, "RYE",
+/// the performer HealthcareService's `providedBy`) to the sandbox link-worker service's, LWS001:
+/// a GP referral's performer must be a link-worker service registered here. Everything else, the
+/// lower-case `/id/` ODS systems included, is as published.
 fn refreq03_from_riverside() -> Value {
     let mut message = refreq03();
     assert_eq!(message["entry"][6]["resource"]["resourceType"], "Patient");
@@ -319,6 +321,11 @@ fn refreq03_from_riverside() -> Value {
         "Sender Organization"
     );
     message["entry"][12]["resource"]["identifier"][0]["value"] = json!("A81001");
+    assert_eq!(
+        message["entry"][11]["resource"]["identifier"][0]["value"],
+        "RYE"
+    );
+    message["entry"][11]["resource"]["identifier"][0]["value"] = json!("LWS001");
     message
 }
 
@@ -376,6 +383,27 @@ async fn refreq03_as_published_is_refused_for_its_nhs_number_named_where_the_mes
     );
     assert!(
         !outcome.to_string().contains("ServiceRequest.contained"),
+        "{outcome}"
+    );
+    assert_eq!(gw.stored().await.0, 0);
+}
+
+#[tokio::test]
+async fn a_referral_to_a_receiver_not_registered_here_is_refused_naming_its_entry() {
+    let (gw, _) = spawn_with_bars_partner().await;
+    let mut message = refreq03_from_riverside();
+    message["entry"][11]["resource"]["identifier"][0]["value"] = json!("RYE");
+    let (status, headers, outcome) = send(&gw, "riverside-gp", &message, Some("to-rye")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    echoed(&headers, &rid("to-rye"));
+    assert_eq!(
+        bars_issues(&outcome),
+        expect(&[(
+            "error",
+            "business-rule",
+            "Bundle.entry[11].resource.identifier[0].value",
+            "REC_UNPROCESSABLE_ENTITY"
+        )]),
         "{outcome}"
     );
     assert_eq!(gw.stored().await.0, 0);
