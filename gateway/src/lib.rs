@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod delivery;
+pub mod directory;
 pub mod fhir;
 pub mod health;
 pub mod keygen;

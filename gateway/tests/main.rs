@@ -5,6 +5,8 @@
 mod auth;
 mod bars;
 mod delivery;
+mod directory;
+mod directory_import;
 mod fhir_api;
 mod store_contract;
 mod support;

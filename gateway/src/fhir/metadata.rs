@@ -18,7 +18,7 @@ fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
     if resource_type == "ServiceRequest" {
         interactions.push("create");
     }
-    if resource_type == "Task" {
+    if resource_type == "Task" || resource_type == "HealthcareService" {
         interactions.extend(["update", "patch"]);
     }
     let mut search_params: Vec<Value> = params_for(resource_type)
@@ -28,7 +28,11 @@ fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
             json!({
                 "name": p.name,
                 "definition": p.definition,
-                "type": match p.kind { Kind::Token => "token", Kind::Reference(_) => "reference" },
+                "type": match p.kind {
+                    Kind::Token | Kind::Capacity => "token",
+                    Kind::Reference(_) => "reference",
+                    Kind::Words | Kind::Postcode => "string",
+                },
             })
         })
         .collect();
@@ -40,7 +44,7 @@ fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
     let mut entry = json!({
         "type": resource_type,
         "interaction": interactions.iter().map(|code| json!({"code": code})).collect::<Vec<_>>(),
-        "versioning": if resource_type == "Task" { "versioned-update" } else { "versioned" },
+        "versioning": if matches!(resource_type, "Task" | "HealthcareService") { "versioned-update" } else { "versioned" },
         "readHistory": true,
         "updateCreate": false,
         "conditionalCreate": resource_type == "ServiceRequest",
@@ -60,7 +64,16 @@ fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
     }
     if resource_type == "ServiceRequest" {
         entry["documentation"] = json!(
-            "Posting a referral creates the link-worker Task and schedules its delivery. If-None-Exist is honoured."
+            "Posting a referral creates the link-worker Task and schedules its delivery. If-None-Exist is honoured. \
+             An onward referral's performer may be a HealthcareService of the directory: a service without room is refused (409) with alternatives."
+        );
+    }
+    if resource_type == "HealthcareService" {
+        entry["documentation"] = json!(
+            "The service directory: read and search need no scope of their own (no patient data). \
+             name matches a whole word of the name; postcode matches the postcode district a service is at or covers; \
+             capacity is the Gravity (SDOH Clinical Care 3.0.0) status as it holds now, an expired declaration being unknown. \
+             A provider declares its capacity by PUT or PATCH with system/HealthcareService.u and If-Match."
         );
     }
     entry
