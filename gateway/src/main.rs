@@ -539,6 +539,7 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
         let mut gateway = Gateway::start(config).await?;
         if let Some(routes) = demo_partners {
             gateway = gateway.with_routes(routes);
+            sandbox::directory::seed(gateway.state.store.as_ref()).await?;
             if let Err(e) = sandbox::note_url(&gateway.state.config) {
                 tracing::warn!(error = %e, "cannot note the sandbox's address for the tour");
             }

@@ -580,3 +580,72 @@ async fn unmet_demand_counts_refusals_and_searches_without_room_and_suppresses_s
         "one search is below the threshold of 2"
     );
 }
+
+fn counted(service: &Value) -> (String, Option<u64>) {
+    let status =
+        service["extension"][0]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"]
+            .as_str()
+            .expect("status")
+            .to_owned();
+    let available = service["extension"][1]["extension"]
+        .as_array()
+        .and_then(|parts| parts.iter().find(|p| p["url"] == "available"))
+        .and_then(|p| p["valueUnsignedInt"].as_u64());
+    (status, available)
+}
+
+#[tokio::test]
+async fn a_place_comes_back_when_the_task_ends_and_an_at_capacity_decline_marks_the_service_full() {
+    let gw = TestGateway::spawn().await;
+    let keys = directory(&gw).await;
+    let sr_id = accepted_referral(&gw).await;
+    let walk2 = format!("HealthcareService/{}", keys["walk2"]);
+    let (status, _, _) = gw
+        .post_as(
+            "riverside-lw",
+            "ServiceRequest",
+            onward(&sr_id, &keys["walk2"], false),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, _, service) = gw.get_as("riverside-lw", &walk2).await;
+    assert_eq!(counted(&service), ("capacity".into(), Some(2)));
+
+    // The provider declines for another reason: the place is given back.
+    let (_, _, mine) = gw
+        .get_as("mill-lane-app", "Task?owner=VCS001&status=requested")
+        .await;
+    let task = mine["entry"][0]["resource"].clone();
+    gw.move_task("mill-lane-app", &task, "rejected").await;
+    let (_, _, service) = gw.get_as("riverside-lw", &walk2).await;
+    assert_eq!(counted(&service), ("capacity".into(), Some(3)));
+
+    // Declined "at capacity" (Signpost's reason code): Signpost learns the service is full.
+    let (status, _, _) = gw
+        .post_as(
+            "riverside-lw",
+            "ServiceRequest",
+            onward(&sr_id, &keys["walk2"], false),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, _, mine) = gw
+        .get_as("mill-lane-app", "Task?owner=VCS001&status=requested")
+        .await;
+    let mut task = mine["entry"][0]["resource"].clone();
+    task["statusReason"] = json!({"coding": [{"system": "https://signpost.example/fhir/CodeSystem/decline-reason", "code": "at-capacity"}], "text": "We are full"});
+    gw.move_task("mill-lane-app", &task, "rejected").await;
+    let (_, _, service) = gw.get_as("riverside-lw", &walk2).await;
+    assert_eq!(counted(&service), ("no-capacity".into(), Some(0)));
+    let (status, _, _) = gw
+        .post_as(
+            "riverside-lw",
+            "ServiceRequest",
+            onward(&sr_id, &keys["walk2"], false),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}

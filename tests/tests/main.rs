@@ -4,6 +4,7 @@
 mod cli;
 mod conformance;
 mod deploy;
+mod directory;
 mod journey;
 mod operations;
 mod replicas;

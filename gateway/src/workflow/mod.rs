@@ -2,6 +2,7 @@
 //! step produces. Nothing here knows of HTTP.
 
 pub mod cancel_referral;
+pub mod capacity_feedback;
 pub mod declare_capacity;
 pub mod directory_sync;
 mod error;
