@@ -299,7 +299,7 @@ async fn a_provider_declares_its_own_services_capacity_and_nothing_else() {
         {"url": GRAVITY_CAPACITY_URL, "extension": [{"url": "capacityStatus", "valueCodeableConcept": {"coding": [{"system": GRAVITY_CAPACITY_SYSTEM, "code": "waitlist"}]}}, {"url": "capacityNotes", "valueString": "Back in March"}]}
     ]);
     // Another organisation's client may not, even with the scope's letters: it is not the provider.
-    let (status, _) = put_service(
+    let (status, outcome) = put_service(
         &gw,
         "walking-directory",
         &{
@@ -310,9 +310,12 @@ async fn a_provider_declares_its_own_services_capacity_and_nothing_else() {
         "1",
     )
     .await;
-    assert!(
-        status == StatusCode::FORBIDDEN || status == StatusCode::UNPROCESSABLE_ENTITY,
-        "{status}"
+    assert_eq!(
+        (status, issue(&outcome)),
+        (
+            StatusCode::FORBIDDEN,
+            ("forbidden", "HealthcareService.providedBy")
+        )
     );
     // A client without system/HealthcareService.u may not.
     let (status, _) = put_service(&gw, "mill-lane-app", &declared, &version).await;

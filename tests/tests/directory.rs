@@ -104,12 +104,15 @@ async fn link_workers_on_two_postgres_replicas_racing_for_the_last_place_exactly
     .await;
     let mut service = found["entry"][0]["resource"].clone();
     let id = service["id"].as_str().expect("imported service").to_owned();
-    service["extension"] = json!([
-        {"url": "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-ExtensionHealthcareServiceCapacityStatus",
-         "extension": [{"url": "capacityStatus", "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes", "code": "capacity"}]}}]},
-        {"url": "https://signpost.example/fhir/StructureDefinition/service-capacity",
-         "extension": [{"url": "available", "valueUnsignedInt": 1}, {"url": "maximum", "valueUnsignedInt": 12}]}
+    // Added beside the feed's own extensions (its website), which the provider may not change.
+    let mut extensions = service["extension"].as_array().cloned().unwrap_or_default();
+    extensions.extend([
+        json!({"url": "http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-ExtensionHealthcareServiceCapacityStatus",
+         "extension": [{"url": "capacityStatus", "valueCodeableConcept": {"coding": [{"system": "http://hl7.org/fhir/us/sdoh-clinicalcare/CodeSystem/SDOHCC-CodeSystemTemporaryCodes", "code": "capacity"}]}}]}),
+        json!({"url": "https://signpost.example/fhir/StructureDefinition/service-capacity",
+         "extension": [{"url": "available", "valueUnsignedInt": 1}, {"url": "maximum", "valueUnsignedInt": 12}]}),
     ]);
+    service["extension"] = Value::Array(extensions);
     let (status, declared) = send(
         http.put(format!("{}/HealthcareService/{id}", b.fhir))
             .bearer_auth(&vcs)
