@@ -6,7 +6,7 @@ mod adapter;
 pub mod bars;
 mod delivery;
 pub mod fhir_rest;
-mod http;
+pub mod http;
 pub mod registry;
 pub mod webhook;
 

@@ -124,9 +124,20 @@ fn refused(id: &str, action: DeadLetterAction, verb: &str) -> ApiError {
     )
 }
 
+/// `GET /admin/unmet-demand`: refusals for capacity and searches without room, per category,
+/// district and week, small counts suppressed by the `[directory]` policy.
+async fn unmet_demand(State(state): State<AppState>, who: Principal) -> Result<Response, ApiError> {
+    operator(&who)?;
+    let report =
+        crate::workflow::unmet_demand::unmet_demand(state.store.as_ref(), &state.config.directory)
+            .await?;
+    Ok(Json(report).into_response())
+}
+
 /// The `/admin` routes.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/admin/unmet-demand", get(unmet_demand))
         .route("/admin/deliveries", get(deliveries))
         .route("/admin/deliveries/{id}/replay", post(replay))
         .route("/admin/deliveries/{id}/discard", post(discard))

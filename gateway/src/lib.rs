@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod connections;
 pub mod delivery;
+pub mod directory;
 pub mod fhir;
 pub mod health;
 pub mod keygen;

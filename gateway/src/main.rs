@@ -82,6 +82,9 @@ enum Command {
     /// The sandbox's own tools.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+    /// The service directory.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
     /// Get an access token (SMART Backend Services) and print it.
     Token {
         /// Client id.
@@ -106,6 +109,21 @@ enum SandboxCommand {
     /// first, in this directory), printing every request and answer: the same steps as the
     /// guide the sandbox prints.
     Tour,
+}
+
+/// `signpost directory ...`.
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Import an Open Referral UK feed (v1 or 3.0, by its base URL) or a JSON file of ORUK
+    /// services into the directory, printing the feed quality report (JSON) on stdout; exit 1
+    /// if any record was skipped.
+    Import {
+        /// The feed's base URL (http:// or https://) or a JSON file.
+        source: String,
+        /// TOML config file naming the store.
+        #[arg(long, env = "SIGNPOST_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// `signpost conformance` options.
@@ -228,6 +246,9 @@ fn main() -> ExitCode {
             }
         }
         Command::Probe { url } => probe(&url),
+        Command::Directory(DirectoryCommand::Import { source, config }) => {
+            directory_import(&source, config)
+        }
         Command::Sandbox(SandboxCommand::Tour) => tour(),
         Command::Conformance(args) => {
             let ConformanceArgs {
@@ -518,6 +539,7 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
         let mut gateway = Gateway::start(config).await?;
         if let Some(routes) = demo_partners {
             gateway = gateway.with_routes(routes);
+            sandbox::directory::seed(gateway.state.store.as_ref()).await?;
             if let Err(e) = sandbox::note_url(&gateway.state.config) {
                 tracing::warn!(error = %e, "cannot note the sandbox's address for the tour");
             }
@@ -540,4 +562,60 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `signpost directory import`: the sandbox's store unless a config names one.
+fn directory_import(source: &str, config: Option<PathBuf>) -> ExitCode {
+    let config = match config {
+        Some(path) => match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => match sandbox::config() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("{e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let store = match signpost_gateway::server::open_store(&config.store.url).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cannot open the store: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match signpost_gateway::workflow::import_directory::import_feed(store.as_ref(), source)
+            .await
+        {
+            Ok(report) => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+                eprintln!("{}", report.summary());
+                if report.problems.is_empty() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
 }

@@ -14,6 +14,19 @@ pub enum Kind {
     Token,
     /// A reference to another resource, stored as `Type/id`; organisations by ODS code.
     Reference(&'static str),
+    /// Words of a text, matched whole and case-insensitively (a directory service's `name`).
+    Words,
+    /// A UK postcode district (`S1`); a full postcode asked for means its district.
+    Postcode,
+    /// A directory service's capacity status as it holds now (an expired one is `unknown`).
+    Capacity,
+}
+
+impl Kind {
+    /// Whether the value is computed by the directory rather than read at the element path.
+    pub fn computed(self) -> bool {
+        matches!(self, Kind::Words | Kind::Postcode | Kind::Capacity)
+    }
 }
 
 /// One search parameter of one resource type.
@@ -134,8 +147,59 @@ const AUDIT_EVENT_PARAMS: &[SearchParam] = &[
     },
 ];
 
+const HEALTHCARE_SERVICE_PARAMS: &[SearchParam] = &[
+    SearchParam {
+        name: "identifier",
+        kind: Kind::Token,
+        expression: "HealthcareService.identifier",
+        definition: "http://hl7.org/fhir/SearchParameter/HealthcareService-identifier",
+    },
+    SearchParam {
+        name: "name",
+        kind: Kind::Words,
+        expression: "HealthcareService.name",
+        definition: "http://hl7.org/fhir/SearchParameter/HealthcareService-name",
+    },
+    SearchParam {
+        name: "service-category",
+        kind: Kind::Token,
+        expression: "HealthcareService.category.coding",
+        definition: "http://hl7.org/fhir/SearchParameter/HealthcareService-service-category",
+    },
+    SearchParam {
+        name: "service-type",
+        kind: Kind::Token,
+        expression: "HealthcareService.type.coding",
+        definition: "http://hl7.org/fhir/SearchParameter/HealthcareService-service-type",
+    },
+    SearchParam {
+        name: "organization",
+        kind: Kind::Reference("Organization"),
+        expression: "HealthcareService.providedBy",
+        definition: "http://hl7.org/fhir/SearchParameter/HealthcareService-organization",
+    },
+    SearchParam {
+        name: "active",
+        kind: Kind::Token,
+        expression: "HealthcareService.active",
+        definition: "http://hl7.org/fhir/SearchParameter/HealthcareService-active",
+    },
+    SearchParam {
+        name: "postcode",
+        kind: Kind::Postcode,
+        expression: "HealthcareService.location.resolve().address.postalCode | HealthcareService.coverageArea.resolve().address.postalCode",
+        definition: "https://signpost.example/fhir/SearchParameter/HealthcareService-postcode",
+    },
+    SearchParam {
+        name: "capacity",
+        kind: Kind::Capacity,
+        expression: "HealthcareService.extension('http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-ExtensionHealthcareServiceCapacityStatus')",
+        definition: "https://signpost.example/fhir/SearchParameter/HealthcareService-capacity",
+    },
+];
+
 /// Resource types Signpost serves.
-pub const RESOURCE_TYPES: &[&str] = &["ServiceRequest", "Task", "AuditEvent"];
+pub const RESOURCE_TYPES: &[&str] = &["ServiceRequest", "Task", "HealthcareService", "AuditEvent"];
 
 /// The search parameters of a resource type, or `None` if Signpost does not serve it.
 pub fn params_for(resource_type: &str) -> Option<&'static [SearchParam]> {
@@ -143,6 +207,7 @@ pub fn params_for(resource_type: &str) -> Option<&'static [SearchParam]> {
         "Task" => Some(TASK_PARAMS),
         "ServiceRequest" => Some(SERVICE_REQUEST_PARAMS),
         "AuditEvent" => Some(AUDIT_EVENT_PARAMS),
+        "HealthcareService" => Some(HEALTHCARE_SERVICE_PARAMS),
         _ => None,
     }
 }
@@ -202,11 +267,23 @@ pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
         .and_then(Value::as_str)
         .unwrap_or_default();
     let mut entries = Vec::new();
+    if rtype == "HealthcareService" {
+        entries.extend(crate::directory::service::index_entries(resource));
+    }
     for param in params_for(rtype).unwrap_or_default() {
+        if param.kind.computed() {
+            continue;
+        }
         for value in values_at(resource, param.expression) {
             match param.kind {
                 Kind::Token => {
-                    if let Some(code) = value.as_str() {
+                    if let Some(flag) = value.as_bool() {
+                        entries.push(IndexEntry {
+                            param: param.name,
+                            system: String::new(),
+                            value: flag.to_string(),
+                        });
+                    } else if let Some(code) = value.as_str() {
                         entries.push(IndexEntry {
                             param: param.name,
                             system: String::new(),
@@ -228,6 +305,7 @@ pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
                         });
                     }
                 }
+                Kind::Words | Kind::Postcode | Kind::Capacity => {}
                 Kind::Reference(target) => {
                     if let Some(r) = reference_value(value, target) {
                         entries.push(IndexEntry {

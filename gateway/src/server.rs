@@ -132,6 +132,11 @@ impl Gateway {
             .store
             .watch_outbox(self.state.outbox_wake.clone())
             .await?;
+        crate::workflow::directory_sync::spawn_feed_syncs(
+            self.state.store.clone(),
+            &self.state.config.directory.feeds,
+            stop_rx.clone(),
+        );
         let running = self.state.worker_running.clone();
         running.store(true, Ordering::SeqCst);
         let worker = tokio::spawn(async move {

@@ -6,6 +6,8 @@ mod auth;
 mod bars;
 mod dead_letters;
 mod delivery;
+mod directory;
+mod directory_import;
 mod fhir_api;
 mod hardening;
 mod properties;

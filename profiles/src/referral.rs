@@ -230,8 +230,21 @@ fn performers(sr: &Value, issues: &mut Vec<Issue>) -> Vec<OdsCode> {
     };
     list.iter()
         .enumerate()
+        // A directory service is not an organisation: the gateway routes it to its provider.
+        .filter(|(_, p)| !names_healthcare_service(p))
         .filter_map(|(i, p)| ods_in(p, &format!("ServiceRequest.performer[{i}]"), issues))
         .collect()
+}
+
+/// Whether a reference is a literal reference to a HealthcareService (relative or absolute).
+fn names_healthcare_service(reference: &Value) -> bool {
+    reference.get("identifier").is_none()
+        && reference
+            .get("reference")
+            .and_then(Value::as_str)
+            .map(|r| r.split("/_history/").next().unwrap_or(r))
+            .and_then(|r| r.rsplit('/').nth(1))
+            == Some("HealthcareService")
 }
 
 /// An organisation reference must carry `identifier` with the ODS system and a well-formed code.
@@ -362,6 +375,16 @@ mod tests {
                 "missing {want:?} in {found:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_directory_service_performer_is_not_an_organisation() {
+        let mut sr = referral();
+        sr["performer"] = json!([{"reference": "HealthcareService/walk-1"}]);
+        let r = Referral::from_service_request(&sr).expect("a service reference is accepted");
+        assert!(r.performers.is_empty());
+        sr["performer"] = json!([{"reference": "Organization/walk-1"}]);
+        assert!(Referral::from_service_request(&sr).is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use signpost_conformance::simulators::{FhirPartner, WebhookPartner};
 
-const GATEWAY_CHECKS: usize = 16;
+const GATEWAY_CHECKS: usize = 19;
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const WRONG_SECRET: &str = "whsec_c2lnbnBvc3Qtd3Jvbmctc2VjcmV0LWtleS0xMjM0";
 
@@ -344,12 +344,13 @@ async fn without_the_sandbox_keys_the_kit_says_where_to_run_it_or_what_to_pass()
 }
 
 /// The gateway checks that need the link worker's or the VCS provider's client.
-const NEED_OTHER_CLIENTS: [&str; 6] = [
+const NEED_OTHER_CLIENTS: [&str; 7] = [
     "tenancy.vcs-cannot-read-gp-referral",
     "tenancy.requester-is-caller",
     "update.if-match-required",
     "update.stale-if-match",
     "workflow.forbidden-transition",
+    "directory.full-service-refused",
     "journey.referral-to-outcome",
 ];
 
@@ -422,7 +423,7 @@ async fn checks_needing_a_client_the_kit_was_not_given_are_skipped_not_failed() 
         run.stdout
     );
     assert!(
-        run.html.contains("<span class=\"skip\">6 skipped</span>")
+        run.html.contains("<span class=\"skip\">7 skipped</span>")
             && run
                 .html
                 .contains("<p class=\"skip\">Skipped: needs a VCS provider&apos;s client"),

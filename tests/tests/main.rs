@@ -5,6 +5,7 @@ mod bars_outbound;
 mod cli;
 mod conformance;
 mod deploy;
+mod directory;
 mod faults;
 mod journey;
 mod operations;

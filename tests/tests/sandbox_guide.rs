@@ -222,6 +222,13 @@ async fn the_printed_guide_walks_the_whole_journey_when_pasted_into_a_shell() {
         base: format!("http://127.0.0.1:{port}"),
         keys: dir.path().join("signpost-data/keys"),
     };
+    // The directory step: the full service is refused, naming the one with room as an alternative.
+    assert!(
+        stdout.contains("this service has no room now")
+            && stdout.contains("alternative: HealthcareService/")
+            && stdout.contains("Mill Lane Saturday Strollers"),
+        "the guide shows a refusal with alternatives:\n{stdout}"
+    );
     let sr = echoed(&stdout, "SR");
     verifier
         .journey_completed(
@@ -267,6 +274,10 @@ async fn the_tour_walks_the_same_journey_and_prints_every_exchange() {
             "-> POST http://127.0.0.1:{port}/fhir/ServiceRequest"
         )) && stdout.contains("<- 201 Created"),
         "{stdout}"
+    );
+    assert!(
+        stdout.contains("<- 409 Conflict") && stdout.contains("Mill Lane Saturday Strollers"),
+        "the tour shows the full service refused with alternatives: {stdout}"
     );
     let var = |name: &str| {
         stdout

@@ -213,9 +213,12 @@ impl Scopes {
         Scopes(granted)
     }
 
-    /// Whether any scope permits the interaction.
+    /// Whether any scope permits the interaction. Reading and searching the service directory
+    /// needs no scope of its own: it holds no patient data and every party refers through it.
     pub fn allows(&self, resource_type: &str, interaction: Interaction) -> bool {
-        self.0.iter().any(|s| s.allows(resource_type, interaction))
+        (resource_type == "HealthcareService"
+            && matches!(interaction, Interaction::Read | Interaction::Search))
+            || self.0.iter().any(|s| s.allows(resource_type, interaction))
     }
 
     /// Whether operator access was granted.

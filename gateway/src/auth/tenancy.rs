@@ -12,9 +12,10 @@ use crate::config::Role;
 use crate::search_index::{index_entries, party_params};
 use crate::store::{Criterion, SearchQuery, StoredResource};
 
-/// Resource types everyone with the right scope sees whole (the operator's audit trail).
+/// Resource types everyone with the right scope sees whole: the operator's audit trail, and the
+/// service directory (it holds no patient data, and every party needs to find services).
 fn is_operational(resource_type: &str) -> bool {
-    resource_type == "AuditEvent"
+    matches!(resource_type, "AuditEvent" | "HealthcareService")
 }
 
 /// Whether the principal's organisation is named on the resource (requester, owner, performer).

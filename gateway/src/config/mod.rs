@@ -2,6 +2,7 @@
 //! then checks that report every mistake with its path.
 
 mod check;
+mod directory;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -12,6 +13,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
 use signpost_profiles::OdsCode;
+
+pub use directory::{DirectoryConfig, FeedConfig};
 
 pub use check::ConfigErrors;
 
@@ -34,6 +37,9 @@ pub struct Config {
     /// Where traces go.
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    /// The service directory's feeds and reporting policy.
+    #[serde(default)]
+    pub directory: DirectoryConfig,
     /// Every organisation Signpost knows, keyed by ODS code.
     #[serde(default, rename = "organisation")]
     pub organisations: Vec<Organisation>,
@@ -493,6 +499,7 @@ struct Parsed {
     auth: Option<AuthConfig>,
     delivery: Option<DeliveryConfig>,
     telemetry: Option<TelemetryConfig>,
+    directory: Option<DirectoryConfig>,
     organisations: Vec<Option<Organisation>>,
     clients: Vec<Option<Client>>,
     routes: Vec<Option<Route>>,
@@ -508,6 +515,7 @@ impl Parsed {
             auth: Some(AuthConfig::default()),
             delivery: Some(DeliveryConfig::default()),
             telemetry: Some(TelemetryConfig::default()),
+            directory: Some(DirectoryConfig::default()),
             organisations: Vec::new(),
             clients: Vec::new(),
             routes: Vec::new(),
@@ -519,6 +527,7 @@ impl Parsed {
             "auth",
             "delivery",
             "telemetry",
+            "directory",
             "organisation",
             "client",
             "route",
@@ -537,6 +546,7 @@ impl Parsed {
                 "auth" => parsed.auth = section(key, value, errors),
                 "delivery" => parsed.delivery = section(key, value, errors),
                 "telemetry" => parsed.telemetry = section(key, value, errors),
+                "directory" => parsed.directory = section(key, value, errors),
                 "organisation" => parsed.organisations = elements(key, value, errors),
                 "client" => parsed.clients = elements(key, value, errors),
                 "route" => parsed.routes = elements(key, value, errors),
@@ -583,6 +593,7 @@ impl Parsed {
             auth: self.auth?,
             delivery: self.delivery?,
             telemetry: self.telemetry?,
+            directory: self.directory?,
             organisations: self.organisations.into_iter().collect::<Option<_>>()?,
             clients: self.clients.into_iter().collect::<Option<_>>()?,
             routes: self.routes.into_iter().collect::<Option<_>>()?,

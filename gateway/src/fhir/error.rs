@@ -194,6 +194,11 @@ impl From<WorkflowError> for ApiError {
                 answer(StatusCode::CONFLICT, IssueType::Transient, None)
             }
             WorkflowError::Duplicate => answer(StatusCode::CONFLICT, IssueType::Duplicate, None),
+            WorkflowError::NoRoom(issues) => {
+                let mut error = Self::new(StatusCode::CONFLICT, issues[0].clone());
+                error.issues = issues;
+                error
+            }
             WorkflowError::MultipleMatches => answer(
                 StatusCode::PRECONDITION_FAILED,
                 IssueType::MultipleMatches,

@@ -43,11 +43,27 @@ fn search_param(p: &SearchParam) -> Value {
                 p.name
             ),
         ),
+        (None, Kind::Capacity) => (
+            p.name,
+            "the capacity status as it holds now (an expired declaration is unknown): capacity, no-capacity, waitlist, additional-assessment-required or unknown".to_owned(),
+        ),
+        (None, Kind::Words) => (
+            p.name,
+            format!("whole words, any case, e.g. {}=walking", p.name),
+        ),
+        (None, Kind::Postcode) => (
+            p.name,
+            format!(
+                "a postcode or its district; a full postcode matches its district, e.g. {}=S1 2AB",
+                p.name
+            ),
+        ),
     };
     let kind = match (p.name.contains(':'), p.kind) {
         // `subject:identifier` is indexed as a token, but the parameter is the reference `subject`.
         (true, _) | (false, Kind::Reference(_)) => "reference",
-        (false, Kind::Token) => "token",
+        (false, Kind::Token | Kind::Capacity) => "token",
+        (false, Kind::Words | Kind::Postcode) => "string",
     };
     json!({"name": name, "definition": p.definition, "type": kind, "documentation": documentation})
 }
@@ -87,7 +103,7 @@ fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
     if resource_type == "ServiceRequest" {
         interactions.push(json!({"code": "create", "documentation": "If-None-Exist honoured"}));
     }
-    if resource_type == "Task" {
+    if resource_type == "Task" || resource_type == "HealthcareService" {
         interactions.push(json!({"code": "update", "documentation": "If-Match required"}));
         interactions.push(json!({
             "code": "patch",
@@ -103,7 +119,7 @@ fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
     let mut entry = json!({
         "type": resource_type,
         "interaction": interactions,
-        "versioning": if resource_type == "Task" { "versioned-update" } else { "versioned" },
+        "versioning": if matches!(resource_type, "Task" | "HealthcareService") { "versioned-update" } else { "versioned" },
         "readHistory": true,
         "updateCreate": false,
         "conditionalCreate": resource_type == "ServiceRequest",
@@ -123,7 +139,16 @@ fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
     }
     if resource_type == "ServiceRequest" {
         entry["documentation"] = json!(
-            "Posting a referral creates the link-worker Task and schedules its delivery. If-None-Exist is honoured."
+            "Posting a referral creates the link-worker Task and schedules its delivery. If-None-Exist is honoured. \
+             An onward referral's performer may be a HealthcareService of the directory: a service without room is refused (409) with alternatives."
+        );
+    }
+    if resource_type == "HealthcareService" {
+        entry["documentation"] = json!(
+            "The service directory: read and search need no scope of their own (no patient data). \
+             name matches a whole word of the name; postcode matches the postcode district a service is at or covers; \
+             capacity is the Gravity (SDOH Clinical Care 3.0.0) status as it holds now, an expired declaration being unknown. \
+             A provider declares its capacity by PUT or PATCH with system/HealthcareService.u and If-Match."
         );
     }
     entry

@@ -2,6 +2,7 @@
 
 mod body;
 mod bundle;
+mod directory;
 mod error;
 mod intake;
 mod json_patch;

@@ -15,6 +15,11 @@ use crate::state::AppState;
 use crate::store::StoredResource;
 use crate::workflow::visible::visible;
 
+/// What `who` is shown of a resource: its tenancy view, and a directory entry's capacity as it holds now.
+fn shown(who: &Principal, resource: &StoredResource) -> StoredResource {
+    super::directory::served(tenancy::view(who, resource).into_owned())
+}
+
 fn served(resource_type: &str) -> Result<(), ApiError> {
     params_for(resource_type).map(|_| ()).ok_or_else(|| {
         ApiError::not_found(format!("Signpost does not serve {resource_type} resources"))
@@ -34,7 +39,7 @@ pub async fn read(
     audit::access(state.store.as_ref(), &who, Interaction::Read, &target).await?;
     Ok(resource_response(
         StatusCode::OK,
-        &tenancy::view(&who, &resource),
+        &shown(&who, &resource),
         None,
     ))
 }
@@ -63,7 +68,7 @@ pub async fn vread(
     audit::access(state.store.as_ref(), &who, Interaction::Read, &target).await?;
     Ok(resource_response(
         StatusCode::OK,
-        &tenancy::view(&who, &resource),
+        &shown(&who, &resource),
         None,
     ))
 }
@@ -83,7 +88,7 @@ pub async fn history(
         .history(&rtype, &id)
         .await?
         .iter()
-        .map(|v| tenancy::view(&who, v).into_owned())
+        .map(|v| shown(&who, v))
         .collect();
     audit::access(state.store.as_ref(), &who, Interaction::Read, &target).await?;
     let base = state.config.server.fhir_base();
@@ -134,11 +139,9 @@ pub async fn search(
     let mut query = parsed.query.clone();
     tenancy::restrict(&who, &mut query);
     let mut page = state.store.search(&query).await?;
-    page.resources = page
-        .resources
-        .iter()
-        .map(|r| tenancy::view(&who, r).into_owned())
-        .collect();
+    crate::workflow::routing_decision::note_search(state.store.as_ref(), &who, &query, page.total)
+        .await?;
+    page.resources = page.resources.iter().map(|r| shown(&who, r)).collect();
     audit::access(state.store.as_ref(), &who, Interaction::Search, &target).await?;
     let base = state.config.server.fhir_base();
     let link = |offset: usize| {

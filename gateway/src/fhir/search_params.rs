@@ -6,8 +6,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::ApiError;
+use crate::directory::capacity::CapacityStatus;
+use crate::directory::service::{name_words, postcode_district, sortable_instant};
 use crate::search_index::{Kind, SearchParam, params_for};
-use crate::store::{Comparator, Criterion, Instant, SearchQuery, SortOrder};
+use crate::store::{Comparator, Criterion, Instant, SearchQuery, SortOrder, now};
 
 /// Page size when the client gives no `_count`.
 pub const DEFAULT_COUNT: usize = 20;
@@ -85,7 +87,7 @@ pub fn parse_search(resource_type: &str, raw_query: &str) -> Result<ParsedSearch
             "_lastUpdated" => query.criteria.extend(last_updated(&value)?),
             _ => query
                 .criteria
-                .push(criterion(params, resource_type, &name, &value)?),
+                .extend(criterion(params, resource_type, &name, &value)?),
         }
         used.push((name, value));
     }
@@ -97,7 +99,7 @@ fn criterion(
     resource_type: &str,
     name: &str,
     value: &str,
-) -> Result<Criterion, ApiError> {
+) -> Result<Vec<Criterion>, ApiError> {
     // A declared name wins (`subject:identifier`); otherwise the part after ':' is a modifier.
     let (base, modifier) = match name.split_once(':') {
         Some((b, m)) if !params.iter().any(|p| p.name == name) => (b, Some(m)),
@@ -115,6 +117,50 @@ fn criterion(
     })?;
     if value.is_empty() {
         return Err(invalid_param(name, "needs a value"));
+    }
+    if modifier.is_some() && param.kind.computed() {
+        return Err(invalid_param(
+            name,
+            "modifiers are not supported on this parameter",
+        ));
+    }
+    match param.kind {
+        Kind::Capacity => return capacity_criteria(name, value),
+        Kind::Words => {
+            return Ok(vec![Criterion::Index {
+                param: param.name,
+                any_of: value
+                    .split(',')
+                    .map(|alt| {
+                        let words = name_words(alt);
+                        match words.as_slice() {
+                            [word] => Ok((None, word.clone())),
+                            _ => Err(invalid_param(
+                                name,
+                                format!("\"{alt}\": give one word of the name (alternatives with a comma)"),
+                            )),
+                        }
+                    })
+                    .collect::<Result<_, _>>()?,
+            }]);
+        }
+        Kind::Postcode => {
+            return Ok(vec![Criterion::Index {
+                param: param.name,
+                any_of: value
+                    .split(',')
+                    .map(|alt| {
+                        postcode_district(alt).map(|d| (None, d)).ok_or_else(|| {
+                            invalid_param(
+                                name,
+                                format!("\"{alt}\" is not a UK postcode or postcode district"),
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            }]);
+        }
+        _ => {}
     }
     let any_of = value
         .split(',')
@@ -144,12 +190,62 @@ fn criterion(
                 name,
                 format!("modifier :{m} is not supported"),
             )),
+            (Kind::Words | Kind::Postcode | Kind::Capacity, None) => {
+                Err(invalid_param(name, "is computed, not a plain token"))
+            }
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Criterion::Index {
+    Ok(vec![Criterion::Index {
         param: param.name,
         any_of,
-    })
+    }])
+}
+
+/// `capacity=capacity,waitlist`: declared so and not expired; `capacity=unknown`: nothing
+/// declared that still holds. The two cannot be mixed in one parameter.
+fn capacity_criteria(name: &str, value: &str) -> Result<Vec<Criterion>, ApiError> {
+    let statuses = value
+        .split(',')
+        .map(|alt| {
+            let code = alt.rsplit('|').next().unwrap_or(alt);
+            CapacityStatus::parse(code).ok_or_else(|| {
+                let codes: Vec<&str> = CapacityStatus::ALL.iter().map(|s| s.code()).collect();
+                invalid_param(
+                    name,
+                    format!("\"{alt}\" is not one of {}", codes.join(", ")),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let fresh_from = sortable_instant(now());
+    let unknown = statuses.contains(&CapacityStatus::Unknown);
+    if unknown && statuses.len() > 1 {
+        return Err(invalid_param(
+            name,
+            "unknown cannot be combined with other statuses; search them separately",
+        ));
+    }
+    if unknown {
+        return Ok(vec![Criterion::IndexedFrom {
+            param: "capacity-until",
+            from: fresh_from,
+            present: false,
+        }]);
+    }
+    Ok(vec![
+        Criterion::Index {
+            param: "capacity",
+            any_of: statuses
+                .iter()
+                .map(|s| (Some(s.system().to_owned()), s.code().to_owned()))
+                .collect(),
+        },
+        Criterion::IndexedFrom {
+            param: "capacity-until",
+            from: fresh_from,
+            present: true,
+        },
+    ])
 }
 
 /// `_lastUpdated=gt2026-11-20T10:00:00Z`; a bare date covers that whole day.

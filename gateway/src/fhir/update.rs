@@ -42,14 +42,16 @@ fn if_match(headers: &HeaderMap) -> Result<i64, ApiError> {
 }
 
 fn only_tasks(resource_type: &str) -> Result<(), ApiError> {
-    if resource_type == "Task" {
+    if resource_type == "Task" || resource_type == "HealthcareService" {
         Ok(())
     } else {
         Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             Issue::error(
                 IssueType::NotSupported,
-                format!("{resource_type} cannot be updated; Tasks carry the workflow"),
+                format!(
+                    "{resource_type} cannot be updated; Tasks carry the workflow and providers declare capacity on HealthcareService"
+                ),
             ),
         ))
     }
@@ -64,6 +66,9 @@ pub async fn put(
     FhirBody(bytes): FhirBody,
 ) -> Result<Response, ApiError> {
     only_tasks(&rtype)?;
+    if rtype == "HealthcareService" {
+        return super::directory::put(&state, &who, &id, if_match(&headers)?, &bytes).await;
+    }
     update(&state, &who, &id, &headers, |_| {
         let proposed = parse_resource(&bytes, Some("Task"))?.json;
         match proposed.get("id").and_then(Value::as_str) {
@@ -108,6 +113,9 @@ pub async fn patch(
             format!("the JSON Patch is not valid JSON: {e}"),
         )
     })?;
+    if rtype == "HealthcareService" {
+        return super::directory::patch(&state, &who, &id, if_match(&headers)?, &ops).await;
+    }
     update(&state, &who, &id, &headers, |current| {
         let mut patched = current.clone();
         json_patch::apply(&mut patched, &ops, state.config.server.max_body_bytes).map_err(|e| {

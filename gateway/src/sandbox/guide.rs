@@ -87,6 +87,13 @@ fn request_command(
             );
             curl.push_str(" -H 'Content-Type: application/fhir+json' --data @-");
         }
+        Body::OnwardToService { based_on, service } => {
+            before = format!(
+                "jq --arg sr \"ServiceRequest/${based_on}\" --arg hs \"HealthcareService/${service}\" '.basedOn = [{{reference: $sr}}] | .performer = [{{reference: $hs}}]' {DATA_DIR}/{} | ",
+                super::examples::ONWARD_REFERRAL
+            );
+            curl.push_str(" -H 'Content-Type: application/fhir+json' --data @-");
+        }
         Body::PatchFile(_) | Body::Patch(_) => {}
     }
     match capture {
@@ -102,7 +109,9 @@ fn patch_body(body: &Body) -> String {
     match body {
         Body::Patch(patch) => quoted(&patch.to_string()),
         Body::PatchFile(file) => format!("@{DATA_DIR}/{file}"),
-        Body::Empty | Body::Resource(_) | Body::Onward { .. } => "''".into(),
+        Body::Empty | Body::Resource(_) | Body::Onward { .. } | Body::OnwardToService { .. } => {
+            "''".into()
+        }
     }
 }
 
@@ -133,6 +142,12 @@ pub fn command(action: &Action, base: &str, exe: &str, token_url: &str) -> Strin
             capture,
             show,
         } => request_command(base, party, *method, path, body, *capture, show),
+        Action::Refused {
+            party,
+            path,
+            body,
+            show,
+        } => request_command(base, party, Method::Post, path, body, None, show),
         Action::PatchTask { party, task, body } => format!(
             "patch_task \"${}\" \"${task}\" {}",
             party.token_var,

@@ -79,6 +79,14 @@ pub enum Body {
         /// The VCS provider's ODS code and name.
         performer: (&'static str, &'static str),
     },
+    /// The onward referral file, `basedOn` the GP referral in `based_on`, addressed to the
+    /// directory service whose id is in the shell variable `service`.
+    OnwardToService {
+        /// Shell variable holding the GP referral's id.
+        based_on: &'static str,
+        /// Shell variable holding the HealthcareService's id.
+        service: &'static str,
+    },
 }
 
 /// HTTP methods the journey uses.
@@ -118,6 +126,17 @@ pub enum Action {
         task: &'static str,
         /// The patch.
         body: Body,
+    },
+    /// A referral the gateway is expected to refuse with 409 (a full service), showing why.
+    Refused {
+        /// Who sends it.
+        party: Party,
+        /// e.g. `/fhir/ServiceRequest`.
+        path: String,
+        /// What it sends.
+        body: Body,
+        /// The parts of the refusal worth showing: (label, JSON pointer).
+        show: Vec<(&'static str, &'static str)>,
     },
     /// Give the delivery worker a moment.
     Pause(Duration),
@@ -216,6 +235,24 @@ pub fn steps(config: &Config) -> Vec<Step> {
         GP.scope,
         VCS.scope
     ));
+    let mut full_service = step(
+        "Tuesday's walk is full: Signpost refuses the referral and lists services of the same category and area with room",
+        vec![Action::Refused {
+            party: LINK_WORKER,
+            path: "/fhir/ServiceRequest".into(),
+            body: Body::OnwardToService {
+                based_on: "SR",
+                service: "FULL",
+            },
+            show: vec![("refused", "/issue/0/diagnostics"), ("issues", "/issue")],
+        }],
+    );
+    full_service.note = Some(
+        "The answer is 409 with an OperationOutcome: the first issue says why, the information \
+         issues after it name the alternatives. Nothing of the refused referral is stored but the \
+         routing decision, which operators read as an AuditEvent (subtype routing-decision)."
+            .into(),
+    );
     let mut onward_vcs002 = step(
         "The link worker also refers the person to the debt advice service (VCS002)",
         vec![refer_onward(("VCS002", "Sheffield Money and Debt Advice"))],
@@ -276,6 +313,21 @@ pub fn steps(config: &Config) -> Vec<Step> {
             "The link worker refers the person onward to Mill Lane Walking Group (VCS001)",
             vec![refer_onward(("VCS001", "Mill Lane Walking Group"))],
         ),
+        step(
+            "The link worker looks in the service directory for social activities near the person (postcode district S1)",
+            vec![
+                showing(
+                    get(LINK_WORKER, DIRECTORY_SEARCH),
+                    &[("services", "/total"), ("names", "/entry")],
+                ),
+                capturing(
+                    get(LINK_WORKER, FULL_SERVICE),
+                    "FULL",
+                    "/entry/0/resource/id",
+                ),
+            ],
+        ),
+        full_service,
         onward_vcs002,
         step(
             "The walking group finds its Task (it sees the person's name and phone, not the NHS number)",
@@ -338,6 +390,17 @@ pub fn steps(config: &Config) -> Vec<Step> {
             ],
         ),
     ]
+}
+
+/// The directory search the guide shows: the sandbox's social activities in district S1.
+const DIRECTORY_SEARCH: &str = "/fhir/HealthcareService?service-category=https://openreferraluk.org/taxonomy/sandbox|social-activity&postcode=S1&_count=5";
+/// The sandbox's full service, found by its identifier.
+const FULL_SERVICE: &str =
+    "/fhir/HealthcareService?identifier=https://signpost.example/sandbox/services|walk-tuesday";
+
+/// `ServiceRequest.performer` naming one directory service.
+pub fn service_performer_json(service_id: &str) -> Value {
+    json!([{ "reference": format!("HealthcareService/{service_id}") }])
 }
 
 /// `ServiceRequest.performer` naming one organisation by ODS code.

@@ -2,6 +2,7 @@
 //! prints, the tour that walks the same journey, and the demo partner that receives its pushes.
 
 pub mod demo_partner;
+pub mod directory;
 mod examples;
 pub mod guide;
 pub mod journey;

@@ -10,7 +10,7 @@ use signpost_conformance::keys::ClientKey;
 use signpost_conformance::smart::request_token;
 
 use super::examples::ONWARD_REFERRAL;
-use super::journey::{Action, Body, Method, Party, onward_body, steps};
+use super::journey::{Action, Body, Method, Party, onward_body, service_performer_json, steps};
 use crate::config::Config;
 
 /// Why the tour stopped.
@@ -196,6 +196,37 @@ impl Tour {
                 println!("  (the Task is at version {version})");
                 self.patch(party, &path, &patch, &version).await
             }
+            Action::Refused {
+                party, path, body, ..
+            } => {
+                let url = format!("{}{}", self.base, self.expand(path));
+                let body = self.body(body)?.unwrap_or(Value::Null);
+                println!("-> POST {url}   (as {}, expecting a refusal)", party.who);
+                print!("{}", indented(&pretty(&body)));
+                let request = self
+                    .http
+                    .post(&url)
+                    .bearer_auth(self.token(party)?)
+                    .header("content-type", "application/fhir+json")
+                    .body(body.to_string());
+                let response = request
+                    .send()
+                    .await
+                    .map_err(|source| TourError::Unreachable {
+                        url: url.clone(),
+                        source,
+                    })?;
+                let status = response.status();
+                let answer: Value = response.json().await.unwrap_or(Value::Null);
+                println!("<- {status}");
+                print!("{}", indented(&pretty(&answer)));
+                if status != reqwest::StatusCode::CONFLICT {
+                    return Err(TourError::Step(format!(
+                        "POST {url} should have been refused with 409 (the service is full), not {status}"
+                    )));
+                }
+                Ok(())
+            }
             Action::Pause(d) => {
                 println!("  (waiting {} s for the delivery worker)", d.as_secs());
                 tokio::time::sleep(*d).await;
@@ -230,6 +261,23 @@ impl Tour {
                         why: e.to_string(),
                     })?,
                 )
+            }
+            Body::OnwardToService { based_on, service } => {
+                let var = |name: &str| {
+                    self.vars.get(name).ok_or_else(|| TourError::Missing {
+                        var: name.to_owned(),
+                        pointer: "/id".into(),
+                    })
+                };
+                let (sr, service) = (var(based_on)?, var(service)?);
+                let text = self.read(ONWARD_REFERRAL)?;
+                let mut body =
+                    onward_body(&text, sr, ("", "")).map_err(|e| TourError::Content {
+                        path: self.data.join(ONWARD_REFERRAL),
+                        why: e.to_string(),
+                    })?;
+                body["performer"] = service_performer_json(service);
+                Some(body)
             }
         })
     }

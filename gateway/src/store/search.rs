@@ -56,6 +56,16 @@ pub enum Criterion {
     },
     /// `_lastUpdated` compared with an instant.
     LastUpdated(Comparator, Instant),
+    /// Whether (`present`) or not a value at least `from` is indexed under `param` (values that
+    /// sort as text as they do as numbers, e.g. a capacity's zero-padded expiry).
+    IndexedFrom {
+        /// Parameter name as indexed.
+        param: &'static str,
+        /// The smallest value that counts.
+        from: String,
+        /// `true`: such a value exists; `false`: none does.
+        present: bool,
+    },
 }
 
 /// A search the store can run.
@@ -131,6 +141,20 @@ pub(super) fn where_clause(query: &SearchQuery) -> (String, Vec<Bind>) {
                     "s.param IN ({}) AND s.value = {v}",
                     names.join(", ")
                 )));
+            }
+            Criterion::IndexedFrom {
+                param,
+                from,
+                present,
+            } => {
+                let p = next(&mut binds, Bind::Text((*param).to_owned()));
+                let v = next(&mut binds, Bind::Text(from.clone()));
+                let condition = indexed(&format!("s.param = {p} AND s.value >= {v}"));
+                if *present {
+                    sql.push_str(&condition);
+                } else {
+                    sql.push_str(&condition.replacen(" AND EXISTS", " AND NOT EXISTS", 1));
+                }
             }
             Criterion::LastUpdated(cmp, at) => {
                 let t = next(&mut binds, Bind::Int(at.0));

@@ -63,6 +63,9 @@ pub enum WorkflowError {
     /// Resources up or down the chain kept changing through every retry.
     #[error("the referral chain kept changing while this update was applied; please retry")]
     ChainKeptChanging,
+    /// The onward referral's service has no room: the refusal and the alternatives with room.
+    #[error("the service named as performer has no room")]
+    NoRoom(Vec<Issue>),
     /// The message or event id was already processed.
     #[error("this message was already processed")]
     Duplicate,

@@ -2,17 +2,24 @@
 //! step produces. Nothing here knows of HTTP.
 
 pub mod cancel_referral;
+pub mod capacity_feedback;
+pub mod declare_capacity;
+pub mod directory_sync;
 mod error;
+pub mod import_directory;
 pub mod issues;
 pub mod outcomes;
 pub mod parties;
 pub mod process_message;
 pub mod propagation;
 pub mod referral;
+pub mod routing_decision;
+pub mod service_target;
 mod services;
 pub mod submit_referral;
 pub mod task_status;
 pub mod task_update;
+pub mod unmet_demand;
 pub mod update_task;
 pub mod visible;
 

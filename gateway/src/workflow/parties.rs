@@ -1,6 +1,7 @@
 //! Who may be party to a referral (DESIGN.md section 13), decided in this one place: a GP
 //! referral's performers are registered link-worker services; an onward referral names exactly
-//! one performer, a registered VCS organisation. Every party named on a referral can read it, so
+//! one performer, a registered VCS organisation or one of the directory's services (whose
+//! provider `service_target` checks is a registered VCS). Every party named on a referral can read it, so
 //! an extra or wrong performer would hand the person's record to an unrelated organisation.
 
 use signpost_profiles::{Issue, IssueType, OdsCode, Referral};
@@ -9,8 +10,7 @@ use super::WorkflowError;
 use crate::config::Role;
 use crate::routing::Directory;
 
-/// Whether `ods` may receive an onward referral. The service directory widens this to a VCS
-/// organisation's services.
+/// Whether `ods` may receive an onward referral.
 fn is_vcs_party(directory: &Directory, ods: &OdsCode) -> bool {
     directory
         .organisation(ods)
@@ -24,21 +24,23 @@ fn is_link_worker(directory: &Directory, ods: &OdsCode) -> bool {
 }
 
 /// Refuses (422, naming each offending `performer`) a referral whose parties break the rules for
-/// its kind: `onward` is true for a referral `basedOn` a GP's.
+/// its kind: `onward` is true for a referral `basedOn` a GP's; `service` is the index of a
+/// `performer` naming a directory HealthcareService, which `referral.performers` leaves out.
 pub fn check_parties(
     directory: &Directory,
     referral: &Referral,
     onward: bool,
+    service: Option<usize>,
 ) -> Result<(), WorkflowError> {
     let mut issues = Vec::new();
+    let named = referral.performers.len() + usize::from(service.is_some());
     if onward {
-        if referral.performers.len() != 1 {
+        if named != 1 {
             issues.push(
                 Issue::error(
                     IssueType::BusinessRule,
                     format!(
-                        "an onward referral names exactly one performer, the VCS organisation it goes to; this one names {}",
-                        referral.performers.len()
+                        "an onward referral names exactly one performer, the VCS organisation or service it goes to; this one names {named}"
                     ),
                 )
                 .at("ServiceRequest.performer"),
@@ -56,6 +58,15 @@ pub fn check_parties(
             }
         }
     } else {
+        if let Some(i) = service {
+            issues.push(
+                Issue::error(
+                    IssueType::BusinessRule,
+                    "a GP referral goes to a link-worker service named by its ODS code; a directory HealthcareService is named only by a link worker's onward referral",
+                )
+                .at(format!("ServiceRequest.performer[{i}]")),
+            );
+        }
         for (i, ods) in referral.performers.iter().enumerate() {
             if !is_link_worker(directory, ods) {
                 issues.push(
@@ -137,22 +148,33 @@ role = "vcs"
     #[test]
     fn a_gp_referral_names_link_worker_services_only() {
         let d = directory();
-        assert!(check_parties(&d, &referral("A81001", &[]), false).is_ok());
-        assert!(check_parties(&d, &referral("A81001", &["LWS001"]), false).is_ok());
+        assert!(check_parties(&d, &referral("A81001", &[]), false, None).is_ok());
+        assert!(check_parties(&d, &referral("A81001", &["LWS001"]), false, None).is_ok());
         assert_eq!(
             refused_at(check_parties(
                 &d,
                 &referral("A81001", &["LWS001", "B82002"]),
-                false
+                false,
+                None
             )),
             vec!["ServiceRequest.performer[1].identifier.value"]
         );
         assert_eq!(
-            refused_at(check_parties(&d, &referral("A81001", &["VCS001"]), false)),
+            refused_at(check_parties(
+                &d,
+                &referral("A81001", &["VCS001"]),
+                false,
+                None
+            )),
             vec!["ServiceRequest.performer[0].identifier.value"]
         );
         assert_eq!(
-            refused_at(check_parties(&d, &referral("A81001", &["X99999"]), false)),
+            refused_at(check_parties(
+                &d,
+                &referral("A81001", &["X99999"]),
+                false,
+                None
+            )),
             vec!["ServiceRequest.performer[0].identifier.value"]
         );
     }
@@ -160,12 +182,13 @@ role = "vcs"
     #[test]
     fn an_onward_referral_names_exactly_one_registered_vcs_organisation() {
         let d = directory();
-        assert!(check_parties(&d, &referral("LWS001", &["VCS001"]), true).is_ok());
+        assert!(check_parties(&d, &referral("LWS001", &["VCS001"]), true, None).is_ok());
         assert_eq!(
             refused_at(check_parties(
                 &d,
                 &referral("LWS001", &["VCS001", "B82002"]),
-                true
+                true,
+                None
             )),
             vec![
                 "ServiceRequest.performer",
@@ -176,16 +199,38 @@ role = "vcs"
             refused_at(check_parties(
                 &d,
                 &referral("LWS001", &["VCS001", "VCS002"]),
-                true
+                true,
+                None
             )),
             vec!["ServiceRequest.performer"]
         );
         assert_eq!(
-            refused_at(check_parties(&d, &referral("LWS001", &[]), true)),
+            refused_at(check_parties(&d, &referral("LWS001", &[]), true, None)),
             vec!["ServiceRequest.performer"]
         );
+        // A directory service alone is one performer; beside an organisation it makes two.
+        assert!(check_parties(&d, &referral("LWS001", &[]), true, Some(0)).is_ok());
         assert_eq!(
-            refused_at(check_parties(&d, &referral("LWS001", &["LWS001"]), true)),
+            refused_at(check_parties(
+                &d,
+                &referral("LWS001", &["VCS001"]),
+                true,
+                Some(1)
+            )),
+            vec!["ServiceRequest.performer"]
+        );
+        // A GP cannot bypass the link worker by naming a service.
+        assert_eq!(
+            refused_at(check_parties(&d, &referral("A81001", &[]), false, Some(0))),
+            vec!["ServiceRequest.performer[0]"]
+        );
+        assert_eq!(
+            refused_at(check_parties(
+                &d,
+                &referral("LWS001", &["LWS001"]),
+                true,
+                None
+            )),
             vec!["ServiceRequest.performer[0].identifier.value"]
         );
     }

@@ -6,15 +6,20 @@ use signpost_profiles::{Issue, IssueType, Referral, Severity, has_errors};
 use super::issues::merge as merge_issues;
 use super::propagation::reference_id;
 use super::referral::new_referral;
+use super::routing_decision::decision_record;
+use super::service_target::{Decision, Resolution, accepts_waitlist, named_service, resolve};
 use super::task_status::TaskStatus;
 use super::task_update::status_of;
 use super::{Services, WorkflowError};
 use crate::audit::{self, Outcome};
 use crate::auth::{Interaction, Principal, tenancy};
 use crate::store::{
-    CommitOutcome, Condition, Criterion, Once, SearchQuery, SortOrder, StoreError, StoredResource,
-    now,
+    ChangeSet, CommitOutcome, Condition, Criterion, Instant, Once, ResourceWrite, SearchQuery,
+    SortOrder, StoreError, StoredResource, now,
 };
+
+/// Referrals racing for a service's places: decide again this often before giving up.
+const SERVICE_ATTEMPTS: usize = 5;
 
 /// A referral to submit.
 #[derive(Debug)]
@@ -57,11 +62,13 @@ pub async fn submit_referral(
         None => None,
         Some(_) => Some(onward_parent(services, who, &sr).await?),
     };
-    super::parties::check_parties(services.directory, &referral, parent_task.is_some())?;
-    let owner = match parent_task {
-        Some(_) => services.directory.onward_destination(&referral),
-        None => services.directory.destination(&referral),
-    }?;
+    let named_service = named_service(&sr);
+    super::parties::check_parties(
+        services.directory,
+        &referral,
+        parent_task.is_some(),
+        named_service.as_ref().map(|(i, _)| *i),
+    )?;
     let condition = submission.if_none_exist.map(|mut search| {
         search.count = 2;
         search.offset = 0;
@@ -69,52 +76,111 @@ pub async fn submit_referral(
         tenancy::restrict(who, &mut search);
         Condition::IfNoneExist(search)
     });
-
-    let at = now();
-    let mut built = new_referral(
-        &sr,
-        &referral,
-        owner,
-        services.directory,
-        &submission.correlation_id,
-        parent_task.as_ref().map(|(id, _)| id.as_str()),
-        at,
-    )
-    .map_err(|e| WorkflowError::Unstorable(e.to_string()))?;
-    built.changes.condition = condition;
-    built.changes.once = submission.once;
-    // The parent Task must still be as it was checked: a cancellation in between refuses this.
-    if let Some((id, version)) = &parent_task {
-        built
-            .changes
-            .unchanged
-            .push(("Task".into(), id.clone(), *version));
-    }
-    let target = format!("ServiceRequest/{}", built.service_request_id);
-    let audit_event = audit::event(
-        Some(who),
-        Interaction::Create,
-        &target,
-        Outcome::Success,
-        at,
-    )
-    .map_err(|e| WorkflowError::Internal(format!("cannot build an AuditEvent: {e}")))?;
-    built.changes.writes.push(audit_event);
-    let has_delivery = !built.changes.outbox.is_empty();
-    let stored_sr = built.changes.writes[0].resource.clone();
-
-    let committed = match services.store.commit(built.changes).await {
-        Err(StoreError::VersionConflict { resource_type, .. }) if resource_type == "Task" => {
-            return Err(WorkflowError::ParentTaskChanged);
+    let mut attempts = 0;
+    let (committed, built_id, stored_sr, owner_ods, has_delivery) = loop {
+        attempts += 1;
+        let at = now();
+        // An onward referral to a directory service goes to its provider if the service has room.
+        let (owner, service_write, decision) = match (&parent_task, &named_service) {
+            (Some(_), Some(named)) => match resolve(
+                services.store,
+                services.directory,
+                named.clone(),
+                accepts_waitlist(&sr),
+                at,
+            )
+            .await?
+            {
+                Resolution::Placed(p) => (p.owner, p.service_write, Some(p.decision)),
+                Resolution::Full { issues, decision } => {
+                    record_refusal(services, who, &decision, at).await?;
+                    return Err(WorkflowError::NoRoom(issues));
+                }
+            },
+            (Some(_), None) => (
+                services.directory.onward_destination(&referral)?,
+                None,
+                None,
+            ),
+            (None, _) => (services.directory.destination(&referral)?, None, None),
+        };
+        let mut built = new_referral(
+            &sr,
+            &referral,
+            owner,
+            services.directory,
+            &submission.correlation_id,
+            parent_task.as_ref().map(|(id, _)| id.as_str()),
+            at,
+        )
+        .map_err(|e| WorkflowError::Unstorable(e.to_string()))?;
+        built.changes.condition = condition.clone();
+        built.changes.once = submission.once.clone();
+        // The parent Task must still be as it was checked: a cancellation in between refuses this.
+        if let Some((id, version)) = &parent_task {
+            built
+                .changes
+                .unchanged
+                .push(("Task".into(), id.clone(), *version));
         }
-        other => other?,
+        let target = format!("ServiceRequest/{}", built.service_request_id);
+        if let Some(decision) = &decision {
+            note_decision(&mut built.changes.writes, decision, at)?;
+            built.changes.writes.push(
+                decision_record(who, decision, Some(&target), at).map_err(|e| {
+                    WorkflowError::Internal(format!("cannot record a decision: {e}"))
+                })?,
+            );
+        }
+        // The service's new version is guarded like any update: of two referrals racing for its
+        // last place, the store lets exactly one commit.
+        built.changes.writes.extend(service_write);
+        let audit_event = audit::event(
+            Some(who),
+            Interaction::Create,
+            &target,
+            Outcome::Success,
+            at,
+        )
+        .map_err(|e| WorkflowError::Internal(format!("cannot build an AuditEvent: {e}")))?;
+        built.changes.writes.push(audit_event);
+        let has_delivery = !built.changes.outbox.is_empty();
+        let stored_sr = built.changes.writes[0].resource.clone();
+        match services.store.commit(built.changes).await {
+            Err(StoreError::VersionConflict { resource_type, .. }) if resource_type == "Task" => {
+                return Err(WorkflowError::ParentTaskChanged);
+            }
+            // Another referral took a place meanwhile: decide again on the service as it is now.
+            Err(StoreError::VersionConflict { resource_type, .. })
+                if resource_type == "HealthcareService" && attempts < SERVICE_ATTEMPTS =>
+            {
+                tracing::info!(
+                    attempts,
+                    "the service changed while referring; deciding again"
+                );
+            }
+            Err(StoreError::VersionConflict { resource_type, .. })
+                if resource_type == "HealthcareService" =>
+            {
+                return Err(WorkflowError::ChainKeptChanging);
+            }
+            other => {
+                break (
+                    other?,
+                    built.service_request_id,
+                    stored_sr,
+                    owner.ods.clone(),
+                    has_delivery,
+                );
+            }
+        }
     };
     match committed {
         CommitOutcome::Committed => {
             if has_delivery {
                 services.outbox_wake.notify_one();
             }
-            tracing::info!(service_request = %built.service_request_id, owner = %owner.ods, "referral accepted");
+            tracing::info!(service_request = %built_id, owner = %owner_ods, "referral accepted");
             Ok(Submitted::Created {
                 service_request: stored_sr,
                 warnings,
@@ -223,4 +289,45 @@ async fn onward_parent(
             other.map_or("in an unknown state", TaskStatus::code)
         ))),
     }
+}
+
+/// Writes the decision on the new Task as a note, so the parties read why it went where it went.
+fn note_decision(
+    writes: &mut [ResourceWrite],
+    decision: &Decision,
+    at: Instant,
+) -> Result<(), WorkflowError> {
+    let Some(task) = writes
+        .iter_mut()
+        .find(|w| w.resource.resource_type == "Task")
+    else {
+        return Err(WorkflowError::Internal(
+            "a new referral without its Task".into(),
+        ));
+    };
+    let mut json: Value = serde_json::from_str(task.resource.body.get())
+        .map_err(|e| WorkflowError::Internal(format!("a new Task is not JSON: {e}")))?;
+    json["note"] = Value::Array(vec![decision.note(at)]);
+    task.resource.body = serde_json::value::to_raw_value(&json)
+        .map_err(|e| WorkflowError::Unstorable(e.to_string()))?;
+    Ok(())
+}
+
+/// Records a refusal for capacity on its own: nothing else of the referral is written.
+async fn record_refusal(
+    services: Services<'_>,
+    who: &Principal,
+    decision: &Decision,
+    at: Instant,
+) -> Result<(), WorkflowError> {
+    let record = decision_record(who, decision, None, at)
+        .map_err(|e| WorkflowError::Internal(format!("cannot record a decision: {e}")))?;
+    services
+        .store
+        .commit(ChangeSet {
+            writes: vec![record],
+            ..ChangeSet::default()
+        })
+        .await?;
+    Ok(())
 }

@@ -116,6 +116,11 @@ async fn attempt_update(
     chain.put(next.clone(), current.version);
     chain.follow(&next, from, to, &who.organisation).await?;
     let mut changes = chain.into_change_set().await?;
+    // A counted place comes back when the Task ends; an at-capacity decline marks the service full.
+    changes.writes.extend(
+        super::capacity_feedback::service_after_task_end(services.store, &next, from, to, at)
+            .await?,
+    );
     let audit_event = audit::event(
         Some(who),
         Interaction::Update,

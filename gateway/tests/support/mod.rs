@@ -74,6 +74,12 @@ pub const CLIENTS: &[(&str, &str, &str, KeyAlgorithm)] = &[
         r#"["system/ServiceRequest.rs", "system/Task.rus"]"#,
         KeyAlgorithm::Es384,
     ),
+    (
+        "walking-directory",
+        "VCS001",
+        r#"["system/HealthcareService.u"]"#,
+        KeyAlgorithm::Es384,
+    ),
 ];
 
 pub struct TestGateway {

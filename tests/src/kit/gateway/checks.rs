@@ -101,6 +101,24 @@ pub static CHECKS: &[Check<GatewayContext>] = &[
         run: forbidden_transition,
     },
     Check {
+        id: "directory.search-any-party",
+        title: "any party searches the service directory (HealthcareService) and gets a searchset",
+        requirement: "DESIGN section 11; README, Service directory: open to every party, no patient data",
+        run: super::directory::search_any_party,
+    },
+    Check {
+        id: "directory.capacity-codes",
+        title: "capacity is in SDOH Clinical Care 3.0.0 codes, and capacity=capacity finds only services showing room",
+        requirement: "HL7 SDOH Clinical Care 3.0.0 capacity-status extension; stale is unknown",
+        run: super::directory::capacity_codes,
+    },
+    Check {
+        id: "directory.full-service-refused",
+        title: "an onward referral to a full service is 409 naming the performer, with at most five alternatives",
+        requirement: "README, Service directory: onward referral to a service",
+        run: super::directory::full_service_refused,
+    },
+    Check {
         id: "journey.referral-to-outcome",
         title: "GP refers, link worker refers onward, the VCS provider completes, the GP sees the outcome",
         requirement: "README, The referral journey; HL7 Gravity SDOH referral",

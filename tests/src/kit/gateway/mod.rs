@@ -2,6 +2,7 @@
 //! against a Signpost-compatible gateway.
 
 mod checks;
+mod directory;
 mod parties;
 
 use std::collections::HashMap;

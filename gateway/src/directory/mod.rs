@@ -1,0 +1,7 @@
+//! The service directory: VCS services as FHIR HealthcareService resources, their capacity, and
+//! the import of Open Referral UK feeds. Pure domain code: no HTTP, no SQL, no workflow.
+
+pub mod capacity;
+pub mod feed;
+pub mod oruk;
+pub mod service;

@@ -1,0 +1,362 @@
+//! Open Referral UK feeds, v1 and 3.0: which version a feed speaks (from `GET /`), the two
+//! page shapes of `GET /services`, and an ORUK service mapped to a FHIR HealthcareService
+//! (the HL7 Human Services Directory mapping: service → HealthcareService, taxonomy terms →
+//! category and type, service_at_location → contained Location, schedules → availableTime,
+//! contacts and email → telecom). Every record that cannot be used is reported, not guessed.
+
+use serde_json::{Map, Value, json};
+use signpost_profiles::ODS_SYSTEM;
+
+/// The ORUK API version a feed speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrukVersion {
+    /// The original, unversioned UK profile (pages `{totalElements, totalPages, number, content}`).
+    V1,
+    /// The UK profile of HSDS 3.0 (pages `{total_items, total_pages, page_number, contents}`).
+    V3,
+}
+
+/// The version named by a feed's `GET /` answer; like the official validator, v1 unless it says 3.
+pub fn detect_version(root: &Value) -> OrukVersion {
+    let named = root
+        .get("version")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if named.trim_start_matches(['v', 'V']).starts_with('3') {
+        OrukVersion::V3
+    } else {
+        OrukVersion::V1
+    }
+}
+
+/// One page of `GET /services`: the records and whether more pages follow.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The page's records as sent.
+    pub records: Vec<Value>,
+    /// Whether this was the last page.
+    pub last: bool,
+}
+
+/// Reads a services page in either shape (a bare array is one last page).
+pub fn read_page(body: &Value) -> Result<Page, String> {
+    if let Some(records) = body.as_array() {
+        return Ok(Page {
+            records: records.clone(),
+            last: true,
+        });
+    }
+    let (records, last, number, total) = if body.get("contents").is_some() {
+        (
+            body.get("contents"),
+            body.get("last_page").and_then(Value::as_bool),
+            body.get("page_number").and_then(Value::as_u64),
+            body.get("total_pages").and_then(Value::as_u64),
+        )
+    } else if body.get("content").is_some() {
+        (
+            body.get("content"),
+            body.get("last").and_then(Value::as_bool),
+            // v1 numbers pages from 0 in some feeds and 1 in others; `last` decides when present.
+            body.get("number").and_then(Value::as_u64),
+            body.get("totalPages").and_then(Value::as_u64),
+        )
+    } else {
+        return Err("the services page has neither contents (v3) nor content (v1)".into());
+    };
+    let records = records
+        .and_then(Value::as_array)
+        .cloned()
+        .ok_or("the page's records are not an array")?;
+    let last = match (last, number, total) {
+        (Some(l), _, _) => l,
+        (None, Some(n), Some(t)) => n >= t,
+        _ => records.is_empty(),
+    };
+    Ok(Page { records, last })
+}
+
+/// A problem with one record of a feed, for the import's quality report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// The record's id, if it has one.
+    pub record: Option<String>,
+    /// Where in the record, e.g. `status`.
+    pub element: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+const STATUSES: [&str; 4] = ["active", "inactive", "defunct", "temporarily closed"];
+
+fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+fn list<'a>(v: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
+    v.get(key).and_then(Value::as_array).into_iter().flatten()
+}
+
+/// The identifier system for services of the feed at `base`.
+pub fn service_system(base: &str) -> String {
+    format!("{}/services", base.trim_end_matches('/'))
+}
+
+/// The taxonomy terms a service is classified by (v3 `attributes[].taxonomy_term`, v1
+/// `service_taxonomys[].taxonomy`), as FHIR codings.
+fn codings(service: &Value) -> Vec<Value> {
+    list(service, "attributes")
+        .filter_map(|a| a.get("taxonomy_term"))
+        .chain(list(service, "service_taxonomys").filter_map(|t| t.get("taxonomy")))
+        .filter_map(|term| {
+            let code = text(term, "id")?;
+            let vocabulary = text(term, "taxonomy")
+                .or_else(|| text(term, "vocabulary"))
+                .unwrap_or("oruk");
+            let mut coding = json!({
+                "system": format!("https://openreferraluk.org/taxonomy/{vocabulary}"),
+                "code": code,
+            });
+            if let Some(name) = text(term, "name") {
+                coding["display"] = json!(name);
+            }
+            Some(coding)
+        })
+        .collect()
+}
+
+/// The postcodes of a service's locations (v3 `service_at_locations[].location.addresses[]`, v1
+/// `service_at_locations[].location.physical_addresses[]`).
+fn postcodes(service: &Value) -> Vec<String> {
+    list(service, "service_at_locations")
+        .filter_map(|sal| sal.get("location"))
+        .flat_map(|loc| list(loc, "addresses").chain(list(loc, "physical_addresses")))
+        .filter_map(|a| text(a, "postal_code"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The provider: by ODS code when the feed gives one (an organisation identifier whose scheme
+/// says ODS), else by the feed's organisation id, a Signpost-assigned identifier.
+fn provided_by(service: &Value, base: &str) -> Option<Value> {
+    let org = service.get("organization")?;
+    let ods = list(org, "organization_identifiers").find_map(|i| {
+        let scheme = text(i, "identifier_scheme")
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        (scheme.contains("ODS") || scheme == "GB-NHS")
+            .then(|| text(i, "identifier"))
+            .flatten()
+    });
+    let identifier = match ods {
+        Some(code) => json!({"system": ODS_SYSTEM, "value": code}),
+        None => {
+            json!({"system": format!("{}/organizations", base.trim_end_matches('/')), "value": text(org, "id")?})
+        }
+    };
+    let mut reference = json!({"type": "Organization", "identifier": identifier});
+    if let Some(name) = text(org, "name") {
+        reference["display"] = json!(name);
+    }
+    Some(reference)
+}
+
+fn available_times(service: &Value) -> Vec<Value> {
+    const DAYS: [(&str, &str); 7] = [
+        ("MO", "mon"),
+        ("TU", "tue"),
+        ("WE", "wed"),
+        ("TH", "thu"),
+        ("FR", "fri"),
+        ("SA", "sat"),
+        ("SU", "sun"),
+    ];
+    list(service, "schedules")
+        .filter_map(|s| {
+            let days: Vec<&str> = text(s, "byday")?
+                .split(',')
+                .filter_map(|d| {
+                    DAYS.iter()
+                        .find(|(r, _)| d.trim().ends_with(r))
+                        .map(|(_, f)| *f)
+                })
+                .collect();
+            if days.is_empty() {
+                return None;
+            }
+            let mut t = json!({"daysOfWeek": days});
+            let is_time = |v: &str| {
+                ::time::Time::parse(
+                    v,
+                    ::time::macros::format_description!("[hour]:[minute]:[second]"),
+                )
+                .is_ok()
+            };
+            if let (Some(open), Some(close)) = (text(s, "opens_at"), text(s, "closes_at"))
+                && is_time(open)
+                && is_time(close)
+            {
+                t["availableStartTime"] = json!(open);
+                t["availableEndTime"] = json!(close);
+            }
+            Some(t)
+        })
+        .collect()
+}
+
+/// Maps one full ORUK service record from the feed at `base` to a HealthcareService, or says why
+/// it cannot be used.
+pub fn to_healthcare_service(service: &Value, base: &str) -> Result<Value, Vec<Problem>> {
+    let record = text(service, "id").map(str::to_owned);
+    let mut problems = Vec::new();
+    let problem = |element: &str, message: String| Problem {
+        record: record.clone(),
+        element: element.into(),
+        message,
+    };
+    if record.is_none() {
+        problems.push(problem("id", "a service needs an id".into()));
+    }
+    let name = text(service, "name");
+    if name.is_none() {
+        problems.push(problem("name", "a service needs a name".into()));
+    }
+    let status = service.get("status").and_then(Value::as_str);
+    match status {
+        Some(s) if STATUSES.contains(&s) => {}
+        Some(s) => problems.push(problem(
+            "status",
+            format!("\"{s}\" is not one of {}", STATUSES.join(", ")),
+        )),
+        None => problems.push(problem("status", "a service needs a status".into())),
+    }
+    let provider = provided_by(service, base);
+    if provider.is_none() {
+        problems.push(problem(
+            "organization",
+            "a service needs its organisation (with an id)".into(),
+        ));
+    }
+    for (element, key) in [
+        ("minimum_age", "minimum_age"),
+        ("maximum_age", "maximum_age"),
+    ] {
+        if let Some(v) = service.get(key)
+            && !v.is_null()
+            && v.as_u64().is_none()
+        {
+            problems.push(problem(
+                element,
+                format!("{v} is not an age in whole years"),
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let (Some(id), Some(name), Some(provider)) = (record, name, provider) else {
+        return Err(problems);
+    };
+    let mut hs = Map::new();
+    hs.insert("resourceType".into(), json!("HealthcareService"));
+    hs.insert(
+        "identifier".into(),
+        json!([{"system": service_system(base), "value": id}]),
+    );
+    hs.insert("active".into(), json!(status == Some("active")));
+    hs.insert("providedBy".into(), provider);
+    let codings = codings(service);
+    if !codings.is_empty() {
+        hs.insert("category".into(), json!([{"coding": codings}]));
+        hs.insert("type".into(), json!([{"coding": [codings[0].clone()]}]));
+    }
+    hs.insert("name".into(), json!(name));
+    if let Some(d) = text(service, "description") {
+        hs.insert("comment".into(), json!(d));
+    }
+    let postcodes = postcodes(service);
+    if !postcodes.is_empty() {
+        let contained: Vec<Value> = postcodes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| json!({"resourceType": "Location", "id": format!("loc{i}"), "address": {"postalCode": p}}))
+            .collect();
+        let refs: Vec<Value> = (0..postcodes.len())
+            .map(|i| json!({"reference": format!("#loc{i}")}))
+            .collect();
+        hs.insert("contained".into(), Value::Array(contained));
+        hs.insert("location".into(), Value::Array(refs));
+    }
+    let mut telecom = Vec::new();
+    if let Some(e) = text(service, "email") {
+        telecom.push(json!({"system": "email", "value": e}));
+    }
+    for phone in list(service, "contacts").flat_map(|c| list(c, "phones")) {
+        if let Some(n) = text(phone, "number") {
+            telecom.push(json!({"system": "phone", "value": n}));
+        }
+    }
+    if !telecom.is_empty() {
+        hs.insert("telecom".into(), Value::Array(telecom));
+    }
+    let mut eligibility = Vec::new();
+    let ages = (
+        service.get("minimum_age").and_then(Value::as_u64),
+        service.get("maximum_age").and_then(Value::as_u64),
+    );
+    let age_text = match ages {
+        (Some(a), Some(b)) => Some(format!("Ages {a} to {b}")),
+        (Some(a), None) => Some(format!("Ages {a} and over")),
+        (None, Some(b)) => Some(format!("Ages up to {b}")),
+        (None, None) => None,
+    };
+    if let Some(t) = text(service, "eligibility_description")
+        .map(str::to_owned)
+        .or(age_text)
+    {
+        eligibility.push(json!({"comment": t}));
+    }
+    if !eligibility.is_empty() {
+        hs.insert("eligibility".into(), Value::Array(eligibility));
+    }
+    let times = available_times(service);
+    if !times.is_empty() {
+        hs.insert("availableTime".into(), Value::Array(times));
+    }
+    if let Some(url) = text(service, "url") {
+        hs.insert("extension".into(), json!([{"url": "https://signpost.example/fhir/StructureDefinition/service-website", "valueUrl": url}]));
+    }
+    Ok(Value::Object(hs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_version_comes_from_the_root_and_defaults_to_v1() {
+        assert_eq!(detect_version(&json!({"version": "3.0"})), OrukVersion::V3);
+        assert_eq!(
+            detect_version(&json!({"version": "V3.0.1"})),
+            OrukVersion::V3
+        );
+        assert_eq!(
+            detect_version(&json!({"name": "a v1 feed"})),
+            OrukVersion::V1
+        );
+    }
+
+    #[test]
+    fn both_page_shapes_are_read() {
+        let v3 = json!({"total_items": 2, "total_pages": 2, "page_number": 1, "size": 1, "first_page": true, "last_page": false, "empty": false, "contents": [{"id": "a"}]});
+        let page = read_page(&v3).expect("v3");
+        assert_eq!((page.records.len(), page.last), (1, false));
+        let v1 = json!({"totalElements": 2, "totalPages": 2, "number": 2, "size": 1, "first": false, "last": true, "content": [{"id": "b"}]});
+        let page = read_page(&v1).expect("v1");
+        assert_eq!((page.records.len(), page.last), (1, true));
+        assert!(read_page(&json!({"items": []})).is_err());
+    }
+}
