@@ -1,8 +1,9 @@
-//! A bounded soak under faults, on each store: intake and delivery run while an injector
-//! `kill -9`s and restarts the gateway, stalls its PostgreSQL connection, and flips the partner
-//! between failing and healthy. Then: every 201 is stored and delivered, each referral under one
-//! idempotency key (repeats only as documented redeliveries), and no partner saw a Task's
-//! versions out of order.
+//! A bounded soak under faults, on each store: intake, cancellations and delivery run while an
+//! injector `kill -9`s and restarts the gateway, stalls or cuts its PostgreSQL connections, and
+//! flips the partner between failing and healthy. Then: every 201 is stored and delivered, each
+//! Task version under one idempotency key (repeats only as documented redeliveries), no partner
+//! saw a Task's versions out of order, and every acknowledged cancellation is the last thing the
+//! partner holds of its Task.
 //!
 //! `SIGNPOST_SOAK_SECONDS` sets how long the faults run (default 8, for CI); the README gives
 //! the numbers of a longer run.
@@ -38,8 +39,94 @@ fn soak_time() -> Duration {
 struct Tally {
     /// ServiceRequest ids answered 201.
     acknowledged: HashSet<String>,
+    /// Task ids whose cancellation by the GP was answered 200.
+    cancelled: HashSet<String>,
     /// Requests answered otherwise, or not at all (the process was killed).
     failed: usize,
+}
+
+/// The GP cancels the referral's Task (`PUT` with `If-Match`); the Task id if answered 200.
+/// Any failure (the gateway killed, the database cut) just means no acknowledged cancellation.
+async fn cancel_referral(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    referral: &str,
+) -> Option<String> {
+    let found: Value = http
+        .get(format!("{base}/Task?focus=ServiceRequest/{referral}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let mut task = found["entry"][0]["resource"].clone();
+    let id = task["id"].as_str()?.to_owned();
+    let version = task["meta"]["versionId"].as_str()?.to_owned();
+    task["status"] = Value::String("cancelled".into());
+    let answer = http
+        .put(format!("{base}/Task/{id}"))
+        .bearer_auth(token)
+        .header("content-type", "application/fhir+json")
+        .header("if-match", format!("W/\"{version}\""))
+        .body(task.to_string())
+        .send()
+        .await
+        .ok()?;
+    (answer.status() == 200).then_some(id)
+}
+
+/// What the partner accepted, in the order it accepted it.
+struct Seen {
+    /// Idempotency keys per (Task id, version).
+    keys: HashMap<(String, i64), HashSet<String>>,
+    /// Referrals (ServiceRequest ids) delivered at least once.
+    referrals: HashSet<String>,
+    /// The last (version, status) accepted per Task.
+    last: HashMap<String, (i64, String)>,
+    /// Each Task version accepted after a later one.
+    backwards: Vec<String>,
+}
+
+impl Seen {
+    fn of(partner: &FhirPartner) -> Self {
+        let mut seen = Seen {
+            keys: HashMap::new(),
+            referrals: HashSet::new(),
+            last: HashMap::new(),
+            backwards: Vec::new(),
+        };
+        for r in partner.received().into_iter().filter(|r| r.accepted) {
+            let task = &r.body["entry"][1]["resource"];
+            let (Some(id), Some(version), Some(status), Some(focus)) = (
+                task["id"].as_str(),
+                task["meta"]["versionId"]
+                    .as_str()
+                    .and_then(|v| v.parse::<i64>().ok()),
+                task["status"].as_str(),
+                task["focus"]["reference"].as_str(),
+            ) else {
+                continue;
+            };
+            seen.referrals
+                .insert(focus.trim_start_matches("ServiceRequest/").to_owned());
+            seen.keys
+                .entry((id.to_owned(), version))
+                .or_default()
+                .insert(r.request_id.clone().unwrap_or_default());
+            if let Some((before, _)) = seen.last.get(id)
+                && *before > version
+            {
+                seen.backwards
+                    .push(format!("Task/{id}: version {version} after {before}"));
+            }
+            seen.last
+                .insert(id.to_owned(), (version, status.to_owned()));
+        }
+        seen
+    }
 }
 
 async fn start(config: &Path, dir: &Path, env: &[(String, String)]) -> GatewayProcess {
@@ -94,6 +181,7 @@ async fn soak(store_url: Option<String>, proxy: Option<PgProxy>) {
                     _ => None,
                 };
                 let failed = created.is_none();
+                let cancel = created.clone().filter(|_| n % 3 == 0);
                 {
                     let mut tally = tally.lock().expect("lock");
                     match created {
@@ -102,6 +190,12 @@ async fn soak(store_url: Option<String>, proxy: Option<PgProxy>) {
                         }
                         None => tally.failed += 1,
                     }
+                }
+                // Every third referral the GP cancels at once, racing its creation's delivery.
+                if let Some(id) = cancel
+                    && let Some(task) = cancel_referral(&http, &base, &token, &id).await
+                {
+                    tally.lock().expect("lock").cancelled.insert(task);
                 }
                 if failed {
                     // While the gateway restarts, a failing request comes back at once.
@@ -126,9 +220,9 @@ async fn soak(store_url: Option<String>, proxy: Option<PgProxy>) {
         })
     };
 
-    // The injector: kill -9 and restart, and (PostgreSQL) stall the database, in turns.
+    // The injector: kill -9 and restart, and (PostgreSQL) stall or cut the database, in turns.
     let deadline = tokio::time::Instant::now() + soak_time();
-    let (mut kills, mut stalls) = (0, 0);
+    let (mut kills, mut stalls, mut cuts) = (0, 0, 0);
     while tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         gateway.kill();
@@ -137,10 +231,15 @@ async fn soak(store_url: Option<String>, proxy: Option<PgProxy>) {
         *fhir.write().expect("lock") = gateway.fhir.clone();
         if let Some(proxy) = &proxy {
             tokio::time::sleep(Duration::from_millis(1000)).await;
-            proxy.stall(true);
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            proxy.stall(false);
-            stalls += 1;
+            if (stalls + cuts) % 2 == 0 {
+                proxy.stall(true);
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                proxy.stall(false);
+                stalls += 1;
+            } else {
+                proxy.cut_for(Duration::from_millis(1500)).await;
+                cuts += 1;
+            }
         }
     }
     stop.store(true, Ordering::SeqCst);
@@ -155,23 +254,22 @@ async fn soak(store_url: Option<String>, proxy: Option<PgProxy>) {
         "too little load to mean anything: {} acknowledged",
         tally.acknowledged.len()
     );
-    let delivered = |partner: &FhirPartner| {
-        let mut keys: HashMap<String, HashSet<String>> = HashMap::new();
-        for r in partner.received().into_iter().filter(|r| r.accepted) {
-            if let Some(focus) = r.body["entry"][1]["resource"]["focus"]["reference"].as_str() {
-                keys.entry(focus.trim_start_matches("ServiceRequest/").to_owned())
-                    .or_default()
-                    .insert(r.request_id.clone().unwrap_or_default());
-            }
-        }
-        keys
-    };
     // Polled gently: copying what the partner received holds its lock, and a long soak leaves
     // thousands of requests there, so polling every few milliseconds made the partner time out.
     let patience = tokio::time::Instant::now() + PATIENCE;
     let all_in = loop {
-        let got = delivered(&partner);
-        if tally.acknowledged.iter().all(|id| got.contains_key(id)) {
+        let seen = Seen::of(&partner);
+        let cancellations_in = tally.cancelled.iter().all(|task| {
+            seen.last
+                .get(task)
+                .is_some_and(|(_, status)| status == "cancelled")
+        });
+        if tally
+            .acknowledged
+            .iter()
+            .all(|id| seen.referrals.contains(id))
+            && cancellations_in
+        {
             break true;
         }
         if tokio::time::Instant::now() >= patience {
@@ -179,7 +277,11 @@ async fn soak(store_url: Option<String>, proxy: Option<PgProxy>) {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
-    assert!(all_in, "not every 201 was delivered:\n{}", gateway.log());
+    assert!(
+        all_in,
+        "not every 201 was delivered, or a partner's last word on a cancelled Task is not the cancellation:\n{}",
+        gateway.log()
+    );
 
     let http = reqwest::Client::new();
     for id in &tally.acknowledged {
@@ -192,34 +294,24 @@ async fn soak(store_url: Option<String>, proxy: Option<PgProxy>) {
             .status();
         assert_eq!(status, 200, "acknowledged {id} was lost");
     }
-    let keys = delivered(&partner);
-    for (referral, keys) in &keys {
-        assert_eq!(keys.len(), 1, "{referral} was delivered under {keys:?}");
-    }
-    // Per Task, the versions the partner accepted never go backwards.
-    let mut last: HashMap<String, i64> = HashMap::new();
-    for r in partner.received().into_iter().filter(|r| r.accepted) {
-        let task = &r.body["entry"][1]["resource"];
-        let (Some(id), Some(version)) = (
-            task["id"].as_str(),
-            task["meta"]["versionId"]
-                .as_str()
-                .and_then(|v| v.parse::<i64>().ok()),
-        ) else {
-            continue;
-        };
-        let seen = last.entry(id.to_owned()).or_insert(version);
-        assert!(
-            version >= *seen,
-            "Task/{id}: version {version} after {seen}"
+    let seen = Seen::of(&partner);
+    for ((task, version), keys) in &seen.keys {
+        assert_eq!(
+            keys.len(),
+            1,
+            "Task/{task} version {version} was delivered under {keys:?}"
         );
-        *seen = version;
     }
+    assert!(
+        seen.backwards.is_empty(),
+        "versions out of order: {:?}",
+        seen.backwards
+    );
     let accepted = partner.received().iter().filter(|r| r.accepted).count();
     eprintln!(
-        "soak ({}): {:?} of faults, {kills} kill -9, {stalls} database stalls, {} partner flips; \
-         {} acknowledged, {} failed or cut off, {} deliveries accepted ({} redeliveries under the same key), \
-         {} referrals delivered",
+        "soak ({}): {:?} of faults, {kills} kill -9, {stalls} database stalls, {cuts} database cuts, {} partner flips; \
+         {} acknowledged, {} cancellations acknowledged, {} failed or cut off, {} deliveries accepted \
+         ({} redeliveries under the same key), {} referrals delivered",
         if store_url.is_some() {
             "postgres"
         } else {
@@ -228,10 +320,11 @@ async fn soak(store_url: Option<String>, proxy: Option<PgProxy>) {
         soak_time(),
         flips.load(Ordering::SeqCst),
         tally.acknowledged.len(),
+        tally.cancelled.len(),
         tally.failed,
         accepted,
-        accepted - keys.len(),
-        keys.len(),
+        accepted - seen.keys.len(),
+        seen.referrals.len(),
     );
 }
 

@@ -128,7 +128,7 @@ impl GatewayProcess {
             dir,
             GP_CLIENT,
             GP_CLIENT,
-            "system/ServiceRequest.crs system/Task.rs",
+            "system/ServiceRequest.crs system/Task.rus",
         )
         .await
     }
@@ -241,7 +241,7 @@ pub fn write_config(dir: &Path, partner_url: &str) -> PathBuf {
             dir,
             GP_CLIENT,
             "A81001",
-            r#"["system/ServiceRequest.crs", "system/Task.rs"]"#,
+            r#"["system/ServiceRequest.crs", "system/Task.rus"]"#,
         )
         .route("A81001", "LWS001")
         .write(dir.join("signpost.toml"))

@@ -1,5 +1,6 @@
 //! A TCP proxy between Signpost and PostgreSQL that injects faults: it can stall every
-//! connection, or let a transaction's COMMIT reach the server and swallow the answer.
+//! connection, cut every connection and refuse new ones for a while, or let a transaction's
+//! COMMIT reach the server and swallow the answer.
 //!
 //! It reads the client's side of the PostgreSQL wire protocol just far enough to see message
 //! boundaries (the untyped startup message, then a type byte and a length per message), so it
@@ -36,6 +37,9 @@ pub struct PgProxy {
     addr: SocketAddr,
     faults: Arc<Mutex<Faults>>,
     stalled: Arc<AtomicBool>,
+    /// Set while connections are cut: open ones are closed and new ones refused.
+    cutting: Arc<AtomicBool>,
+    cuts: Arc<tokio::sync::Notify>,
 }
 
 impl PgProxy {
@@ -46,14 +50,26 @@ impl PgProxy {
             addr: listener.local_addr().expect("addr"),
             faults: Arc::default(),
             stalled: Arc::default(),
+            cutting: Arc::default(),
+            cuts: Arc::default(),
         };
         let shared = proxy.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if shared.cutting.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
                 let (proxy, upstream) = (shared.clone(), upstream.clone());
                 tokio::spawn(async move {
+                    let cut = proxy.cuts.clone();
+                    let cut = cut.notified();
                     if let Ok(server) = TcpStream::connect(&upstream).await {
-                        proxy.pipe(client, server).await;
+                        // Dropping the pipe closes both sockets: the client sees a reset.
+                        tokio::select! {
+                            () = proxy.pipe(client, server) => {}
+                            () = cut => {}
+                        }
                     }
                 });
             }
@@ -88,6 +104,14 @@ impl PgProxy {
     /// While stalled, nothing is forwarded either way (connections stay open).
     pub fn stall(&self, stalled: bool) {
         self.stalled.store(stalled, Ordering::SeqCst);
+    }
+
+    /// Closes every open connection and refuses new ones for `length`, as a network cut would.
+    pub async fn cut_for(&self, length: Duration) {
+        self.cutting.store(true, Ordering::SeqCst);
+        self.cuts.notify_waiters();
+        tokio::time::sleep(length).await;
+        self.cutting.store(false, Ordering::SeqCst);
     }
 
     /// Whether the proxy is stalling.
