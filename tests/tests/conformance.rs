@@ -29,9 +29,17 @@ struct Sandbox {
 }
 
 impl Drop for Sandbox {
+    /// Stops the sandbox and, unless the test already failed, checks its whole log holds none
+    /// of the test person's details.
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("sandbox.log")).unwrap_or_default();
+            let leaked = support::patient_data_in(&log);
+            assert!(leaked.is_empty(), "the sandbox's log holds {leaked:?}");
+        }
     }
 }
 

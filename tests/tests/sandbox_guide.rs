@@ -245,6 +245,8 @@ async fn the_printed_guide_walks_the_whole_journey_when_pasted_into_a_shell() {
         log.contains("demo partner: received"),
         "the demo partner received pushed deliveries:\n{log}"
     );
+    let leaked = support::patient_data_in(&log);
+    assert!(leaked.is_empty(), "the sandbox's log holds {leaked:?}");
     stop(sandbox);
 }
 

@@ -188,9 +188,44 @@ impl GatewayProcess {
 }
 
 impl Drop for GatewayProcess {
+    /// Stops the process and, unless the test already failed, fails it if the log holds any of
+    /// the test person's details: so every gateway any end-to-end test starts has its whole log
+    /// checked, not only the journey's.
     fn drop(&mut self) {
         self.kill();
+        if !std::thread::panicking() {
+            let leaked = patient_data_in(&self.log());
+            assert!(
+                leaked.is_empty(),
+                "the gateway's log ({}) holds the person's details: {leaked:?}",
+                self.log.display()
+            );
+        }
     }
+}
+
+/// The example referral's person, as the tests send them: none of it may reach a log.
+const PERSON: [&str; 9] = [
+    "9434765919",
+    "Okafor",
+    "Margaret",
+    "1948-03-14",
+    "12 Mill Lane",
+    "S1 2AB",
+    "07700 900123",
+    "Lonely since bereavement",
+    "Prefers phone",
+];
+
+/// Which of the test person's details `log` holds, as written or percent-encoded (as a path or
+/// query carries them).
+pub fn patient_data_in(log: &str) -> Vec<String> {
+    let decoded = percent_encoding::percent_decode_str(log).decode_utf8_lossy();
+    PERSON
+        .iter()
+        .filter(|private| log.contains(**private) || decoded.contains(**private))
+        .map(|private| (*private).to_owned())
+        .collect()
 }
 
 /// A fresh PostgreSQL database on the test server (`SIGNPOST_TEST_POSTGRES`, as `.ci/run` sets it).
@@ -245,4 +280,20 @@ pub fn write_config(dir: &Path, partner_url: &str) -> PathBuf {
         )
         .route("A81001", "LWS001")
         .write(dir.join("signpost.toml"))
+}
+
+#[test]
+fn the_log_check_finds_the_person_written_or_percent_encoded() {
+    assert_eq!(
+        patient_data_in("GET /fhir/Task/9434765919 401"),
+        ["9434765919"]
+    );
+    assert_eq!(
+        patient_data_in("path=/fhir/Patient?name=Okafor%20Margaret"),
+        ["Okafor", "Margaret"]
+    );
+    assert_eq!(patient_data_in("born 1948%2D03%2D14"), ["1948-03-14"]);
+    assert!(
+        patient_data_in(r#"{"message":"referral accepted","nhs_number":"943***5919"}"#).is_empty()
+    );
 }
