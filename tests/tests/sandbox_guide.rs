@@ -389,8 +389,10 @@ async fn the_readme_run_command_starts_the_sandbox_verbatim() {
     let status = ready.status();
     let body: Value = ready.json().await.unwrap_or(Value::Null);
     // cargo runs the gateway as its child: stop the whole process group the command leads.
+    // `--` first: procps kill reads `-TERM -1234` as signal options and sent SIGTERM to
+    // `kill(-1)`, every process the user owns (seen: it took the test runner down).
     let _ = Command::new("kill")
-        .args(["-TERM", &format!("-{}", child.id())])
+        .args(["-TERM", "--", &format!("-{}", child.id())])
         .status();
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop(child);
