@@ -8,7 +8,7 @@
 use serde_json::{Map, Value, json};
 use signpost_profiles::{Issue, IssueType, NHS_NUMBER_SYSTEM, ODS_SYSTEM, Severity};
 
-use super::{EVENT_SYSTEM, REASON_SYSTEM, REFERRAL_DEFINITION};
+use super::{EVENT_SYSTEM, REASON_SYSTEM, REFERRAL_DEFINITION, RESPONSE_DEFINITION};
 
 /// The BaRS cancellation MessageDefinition (a `servicerequest-request` with reason `update`).
 pub const CANCELLATION_DEFINITION: &str =
@@ -22,6 +22,15 @@ pub const CATEGORY_SYSTEM: &str = "https://fhir.nhs.uk/CodeSystem/message-catego
 /// so that responses can be addressed back to it.
 pub const SOURCE_ENDPOINT_EXTENSION: &str =
     "https://signpost.example/fhir/StructureDefinition/bars-source-endpoint";
+/// Where a BaRS sender's request `Bundle.id` is kept on the stored ServiceRequest: BaRS
+/// responses name the request by it in `MessageHeader.response.identifier` (IG Core 1-5-0
+/// `Standard-Pattern-Composite-Messages/Message-Headers.page.md`).
+pub const REQUEST_MESSAGE_EXTENSION: &str =
+    "https://signpost.example/fhir/StructureDefinition/bars-request-message";
+/// A GP's entry Signpost keeps contained with the referral (see [`relay`]), referenced from the
+/// ServiceRequest by this extension where no ServiceRequest element may name it.
+pub const RELAYED_EXTENSION: &str =
+    "https://signpost.example/fhir/StructureDefinition/bars-relayed-entry";
 /// What a BaRS referral without `ServiceRequest.code` is recorded as: every BaRS referral
 /// message addressed to Signpost is a referral to social prescribing.
 pub const SOCIAL_PRESCRIBING_CODE: (&str, &str, &str) = (
@@ -37,6 +46,8 @@ pub enum BarsMessage {
     NewReferral(Box<InboundReferral>),
     /// Cancel one of the sender's referrals.
     Cancel(InboundCancellation),
+    /// The performer's progress on a referral Signpost sent it (`servicerequest-response`).
+    Progress(InboundProgress),
 }
 
 impl BarsMessage {
@@ -45,6 +56,7 @@ impl BarsMessage {
         match self {
             BarsMessage::NewReferral(referral) => &referral.places,
             BarsMessage::Cancel(cancellation) => &cancellation.places,
+            BarsMessage::Progress(progress) => &progress.places,
         }
     }
 }
@@ -71,6 +83,21 @@ pub struct InboundCancellation {
     /// Why, kept as the Task's `statusReason.text`.
     pub reason: String,
     /// Where the ServiceRequest is in the message.
+    pub places: Places,
+}
+
+/// A performer's response to a referral message Signpost sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundProgress {
+    /// `MessageHeader.response.identifier`: the `Bundle.id` of the request it answers.
+    pub responds_to: String,
+    /// The Task the response carries (the one Signpost sent), by its id.
+    pub task_id: String,
+    /// Its new `status`.
+    pub status: String,
+    /// `businessStatus`, `statusReason` and `output` as sent, message-local references resolved.
+    pub changes: Map<String, Value>,
+    /// Where the Task is in the message.
     pub places: Places,
 }
 
@@ -190,6 +217,19 @@ pub enum MessageError {
         "ServiceRequest.requester is a {0}: MessageHeader.sender must then reference the sending Organization entry"
     )]
     NoSender(String),
+    /// No `Bundle.id`, which a response to this message would have to name.
+    #[error("Bundle.id is required: a BaRS response names the request it answers by its Bundle.id")]
+    NoBundleId,
+    /// A response that does not say what it answers.
+    #[error(
+        "MessageHeader.response.identifier is required: the Bundle.id of the request this responds to"
+    )]
+    NoResponseIdentifier,
+    /// A response without the Task Signpost reads the progress from.
+    #[error(
+        "a servicerequest-response to Signpost carries the Task it was sent, with its new status: Signpost reads the performer's progress from it"
+    )]
+    NoTask,
     /// A cancellation that does not say which referral.
     #[error(
         "a cancellation names the referral by ServiceRequest.id (as Signpost gave it) or ServiceRequest.identifier"
@@ -215,6 +255,11 @@ impl MessageError {
                 "Bundle.entry[0].resource.reason".into()
             }
             MessageError::NoSender(_) => "Bundle.entry[0].resource.sender".into(),
+            MessageError::NoBundleId => "Bundle.id".into(),
+            MessageError::NoResponseIdentifier => {
+                "Bundle.entry[0].resource.response.identifier".into()
+            }
+            MessageError::NoTask => "Bundle.entry".into(),
             MessageError::NotAReferral { at, .. }
             | MessageError::NoCategory { at }
             | MessageError::NoIdentifier { at } => at.clone(),
@@ -242,6 +287,9 @@ impl MessageError {
                 MessageError::NoDefinition
                 | MessageError::NoReason
                 | MessageError::NoSender(_)
+                | MessageError::NoBundleId
+                | MessageError::NoResponseIdentifier
+                | MessageError::NoTask
                 | MessageError::NoCategory { .. }
                 | MessageError::NoIdentifier { .. } => IssueType::Required,
                 _ => IssueType::Invalid,
@@ -261,7 +309,11 @@ pub fn parse(bundle: &Value) -> Result<BarsMessage, MessageError> {
         return Err(MessageError::NoMessageHeader);
     }
     let event = header["eventCoding"]["code"].as_str().unwrap_or_default();
-    if header["eventCoding"]["system"] != EVENT_SYSTEM || event != "servicerequest-request" {
+    let known = header["eventCoding"]["system"] == EVENT_SYSTEM;
+    if known && event == "servicerequest-response" {
+        return progress(bundle, header);
+    }
+    if !known || event != "servicerequest-request" {
         return Err(MessageError::UnsupportedEvent(event.to_owned()));
     }
     let definition = header["definition"]
@@ -289,6 +341,55 @@ pub fn parse(bundle: &Value) -> Result<BarsMessage, MessageError> {
         }
         other => Err(MessageError::UnsupportedReason(other.to_owned())),
     }
+}
+
+/// A performer's response: the Task entry's new state, for the request it names.
+fn progress(bundle: &Value, header: &Value) -> Result<BarsMessage, MessageError> {
+    let definition = header["definition"]
+        .as_str()
+        .ok_or(MessageError::NoDefinition)?;
+    if definition != RESPONSE_DEFINITION {
+        return Err(MessageError::UnsupportedDefinition(definition.to_owned()));
+    }
+    let responds_to = header
+        .pointer("/response/identifier")
+        .and_then(Value::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or(MessageError::NoResponseIdentifier)?;
+    let (index, task) = bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .find(|(_, e)| e["resource"]["resourceType"] == "Task")
+        .ok_or(MessageError::NoTask)?;
+    let task_id = task["resource"]["id"]
+        .as_str()
+        .or_else(|| {
+            task["fullUrl"]
+                .as_str()
+                .and_then(|u| u.strip_prefix("urn:uuid:"))
+        })
+        .ok_or(MessageError::NoTask)?;
+    let status = task["resource"]["status"]
+        .as_str()
+        .ok_or(MessageError::NoTask)?;
+    let mut warnings = Vec::new();
+    let mut changes = Map::new();
+    for key in ["businessStatus", "statusReason", "output"] {
+        if let Some(value) = task["resource"].get(key) {
+            changes.insert(key.to_owned(), localise(bundle, value, &mut warnings));
+        }
+    }
+    let mut places = Places::default();
+    places.add("Task", &format!("Bundle.entry[{index}].resource"));
+    Ok(BarsMessage::Progress(InboundProgress {
+        responds_to: responds_to.to_owned(),
+        task_id: task_id.to_owned(),
+        status: status.to_owned(),
+        changes,
+        places,
+    }))
 }
 
 /// Only referrals: a validation request (or a ServiceRequest of no BaRS category) is refused.
@@ -499,6 +600,8 @@ fn referral_from_message(
         out.insert("subject".into(), subject);
     }
 
+    relay(bundle, sr, &mut out);
+
     let requester =
         resolve(bundle, sr.get("requester")).map(|(i, r)| (i, r["resourceType"].clone()));
     let requesting_org = match requester {
@@ -576,11 +679,17 @@ fn referral_from_message(
         );
     }
 
+    let request_message = bundle["id"]
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .ok_or(MessageError::NoBundleId)?;
+    let mut kept = vec![json!({"url": REQUEST_MESSAGE_EXTENSION, "valueString": request_message})];
     if let Some(endpoint) = header.pointer("/source/endpoint").and_then(Value::as_str) {
-        let extensions = out.entry("extension").or_insert_with(|| json!([]));
-        if let Some(list) = extensions.as_array_mut() {
-            list.push(json!({"url": SOURCE_ENDPOINT_EXTENSION, "valueString": endpoint}));
-        }
+        kept.push(json!({"url": SOURCE_ENDPOINT_EXTENSION, "valueString": endpoint}));
+    }
+    let extensions = out.entry("extension").or_insert_with(|| json!([]));
+    if let Some(list) = extensions.as_array_mut() {
+        list.extend(kept);
     }
 
     let service_request = localise(bundle, &Value::Object(out), &mut warnings);
@@ -589,6 +698,202 @@ fn referral_from_message(
         warnings,
         places,
     })
+}
+
+/// The elements Signpost keeps of each entry the referral MessageDefinition requires and it
+/// relays: who the resource is about and its identity, status and coding, not free text.
+const RELAYED: &[(&str, &[&str])] = &[
+    (
+        "Encounter",
+        &["identifier", "status", "class", "period", "subject"],
+    ),
+    (
+        "CarePlan",
+        &[
+            "identifier",
+            "status",
+            "intent",
+            "subject",
+            "encounter",
+            "period",
+            "created",
+        ],
+    ),
+    (
+        "Consent",
+        &[
+            "status",
+            "scope",
+            "category",
+            "patient",
+            "dateTime",
+            "policyRule",
+            "provision",
+        ],
+    ),
+    ("Practitioner", &["identifier", "name", "telecom"]),
+    (
+        "PractitionerRole",
+        &[
+            "identifier",
+            "practitioner",
+            "organization",
+            "code",
+            "specialty",
+            "telecom",
+        ],
+    ),
+];
+
+/// The entries the BaRS referral MessageDefinition requires (min 1) that the GP sent about this
+/// referral, kept contained with it so they go on to the performer: the Encounter
+/// (`ServiceRequest.encounter`), the CarePlan it is based on, the Consent(s) about the patient,
+/// and the requesting Practitioner with the PractitionerRole(s) naming them. The others are
+/// referenced by [`RELAYED_EXTENSION`] (FHIR dom-3: a contained resource must be referenced):
+/// Signpost's `basedOn` names an earlier referral, its `requester` the organisation, and its
+/// profile lets `supportingInfo` name only clinical findings.
+fn relay(bundle: &Value, sr: &Value, out: &mut Map<String, Value>) {
+    let entries = bundle["entry"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let url = |reference: Option<&Value>| {
+        reference
+            .and_then(|r| r.get("reference"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let patient = url(sr.get("subject"));
+    let mut picked: Vec<(String, String)> = Vec::new();
+    let mut pick = |full_url: Option<String>, local: String| {
+        if let Some(full_url) = full_url
+            && !picked.iter().any(|(u, _)| *u == full_url)
+        {
+            picked.push((full_url, local));
+        }
+    };
+    pick(url(sr.get("encounter")), "encounter".into());
+    if let Some(plans) = sr["basedOn"].as_array() {
+        for plan in plans {
+            if resolve(bundle, Some(plan)).is_some_and(|(_, r)| r["resourceType"] == "CarePlan") {
+                pick(url(Some(plan)), "careplan".into());
+                break;
+            }
+        }
+    }
+    let requester =
+        resolve(bundle, sr.get("requester")).and_then(|(i, r)| match r["resourceType"].as_str() {
+            Some("Practitioner") => Some(entries[i]["fullUrl"].clone()),
+            Some("PractitionerRole") => r
+                .get("practitioner")
+                .and_then(|p| p.get("reference"))
+                .cloned(),
+            _ => None,
+        });
+    if let Some(Value::String(person)) = &requester {
+        pick(Some(person.clone()), "requester".into());
+    }
+    let mut consents = 0;
+    let mut roles = 0;
+    for entry in entries {
+        let resource = &entry["resource"];
+        let full_url = entry["fullUrl"].as_str().map(str::to_owned);
+        match resource["resourceType"].as_str() {
+            Some("Consent") if url(resource.get("patient")) == patient && patient.is_some() => {
+                consents += 1;
+                pick(full_url, format!("consent-{consents}"));
+            }
+            Some("PractitionerRole")
+                if requester.is_some()
+                    && resource.pointer("/practitioner/reference") == requester.as_ref() =>
+            {
+                roles += 1;
+                pick(full_url, format!("requester-role-{roles}"));
+            }
+            _ => {}
+        }
+    }
+    let mut locals: Vec<(String, String)> = picked.clone();
+    if let Some(patient) = &patient {
+        locals.push((patient.clone(), "patient".into()));
+    }
+    let mut contained = Vec::new();
+    let mut supporting = Vec::new();
+    for (full_url, local) in &picked {
+        let Some((_, resource)) = resolve(bundle, Some(&json!({"reference": full_url}))) else {
+            continue;
+        };
+        let Some((rtype, keep)) = RELAYED.iter().find(|(t, _)| resource["resourceType"] == *t)
+        else {
+            continue;
+        };
+        let mut kept = Map::new();
+        kept.insert("resourceType".into(), json!(rtype));
+        kept.insert("id".into(), json!(local));
+        for key in *keep {
+            if let Some(value) = resource.get(*key) {
+                kept.insert((*key).to_owned(), within(value, &locals));
+            }
+        }
+        contained.push(Value::Object(kept));
+        match *rtype {
+            "Encounter" => {
+                out.insert(
+                    "encounter".into(),
+                    json!({"reference": format!("#{local}")}),
+                );
+            }
+            "CarePlan" | "Consent" | "PractitionerRole" => {
+                supporting.push(relayed_extension(local));
+            }
+            _ => {}
+        }
+    }
+    // A requesting Practitioner without a role in the message is referenced on its own.
+    if roles == 0 && picked.iter().any(|(_, l)| l == "requester") {
+        supporting.push(relayed_extension("requester"));
+    }
+    if contained.is_empty() {
+        return;
+    }
+    if let Some(list) = out.get_mut("contained").and_then(Value::as_array_mut) {
+        list.extend(contained);
+    } else {
+        out.insert("contained".into(), Value::Array(contained));
+    }
+    if !supporting.is_empty() {
+        match out.get_mut("extension").and_then(Value::as_array_mut) {
+            Some(list) => list.extend(supporting),
+            None => {
+                out.insert("extension".into(), Value::Array(supporting));
+            }
+        }
+    }
+}
+
+fn relayed_extension(local: &str) -> Value {
+    json!({"url": RELAYED_EXTENSION, "valueReference": {"reference": format!("#{local}")}})
+}
+
+/// `value` with references to entries kept with the referral made local (`#id`).
+fn within(value: &Value, locals: &[(String, String)]) -> Value {
+    match value {
+        Value::Object(map) => {
+            let target = map.get("reference").and_then(Value::as_str).and_then(|r| {
+                locals
+                    .iter()
+                    .find(|(u, _)| u == r)
+                    .map(|(_, l)| format!("#{l}"))
+            });
+            let mut out = Map::new();
+            for (key, item) in map {
+                out.insert(key.clone(), within(item, locals));
+            }
+            if let Some(local) = target {
+                out.insert("reference".into(), json!(local));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|i| within(i, locals)).collect()),
+        other => other.clone(),
+    }
 }
 
 /// A copy with every message-local (`urn:uuid:`) reference resolved: to a logical reference by
@@ -676,8 +981,11 @@ mod tests {
         assert_eq!(sr["contained"][0]["id"], "patient");
         assert_eq!(sr["requester"]["identifier"]["value"], "A81001");
         assert_eq!(
-            sr["extension"][0],
-            json!({"url": SOURCE_ENDPOINT_EXTENSION, "valueString": "https://fhir.nhs.uk/Id/ods-organization-code|A81001"})
+            sr["extension"],
+            json!([
+                {"url": REQUEST_MESSAGE_EXTENSION, "valueString": "3f2b0c9e-6a71-4c1b-9a52-0d7e3c1f8a44"},
+                {"url": SOURCE_ENDPOINT_EXTENSION, "valueString": "https://fhir.nhs.uk/Id/ods-organization-code|A81001"}
+            ])
         );
         assert!(!sr.to_string().contains("urn:uuid:"), "{sr}");
     }

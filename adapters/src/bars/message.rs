@@ -64,6 +64,12 @@ pub enum MessageError {
     /// The delivery is for neither side of the Task.
     #[error("the delivery goes to {0}, which is neither the Task's owner nor its requester")]
     UnknownParty(String),
+    /// A response names the request it answers, and Signpost has no BaRS message of the
+    /// requester's for this referral (it came in another way): no id is made up instead.
+    #[error(
+        "the referral did not come in as a BaRS message, so there is no request Bundle.id for MessageHeader.response.identifier"
+    )]
+    NoRequestMessage,
     /// No Patient, contained or by NHS number.
     #[error("the ServiceRequest contains no Patient and neither it nor the Task names one")]
     NoPatient,
@@ -226,6 +232,52 @@ fn entry(urn: &str, resource: Value) -> Value {
     json!({"fullUrl": urn, "resource": resource})
 }
 
+/// The `Bundle.id` of the request message Signpost sends the performer about version `version`
+/// of Task `task_id`: derived from both, so a retry carries the same id and a performer's
+/// `servicerequest-response` can be checked against it without a record of every message.
+pub fn request_message_id(task_id: &str, version: i64) -> Option<String> {
+    message_id(task_id, version, Direction::Request)
+}
+
+fn message_id(task_id: &str, version: i64, direction: Direction) -> Option<String> {
+    let task = Uuid::parse_str(task_id).ok()?;
+    let mut bytes = *task.as_bytes();
+    for (b, v) in bytes.iter_mut().zip(version.to_be_bytes()) {
+        *b ^= v;
+    }
+    bytes[8] ^= match direction {
+        Direction::Request => 0x5a,
+        Direction::Response => 0xa5,
+    };
+    Some(Uuid::new_v8(bytes).to_string())
+}
+
+/// A string extension of the referral, as the BaRS adapter's inbound side stored it.
+fn kept(focus: &Value, url: &str) -> Option<String> {
+    focus["extension"]
+        .as_array()?
+        .iter()
+        .find(|e| e["url"] == url)?["valueString"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Where the message goes, `(system, value)`: the service configured for the partner, or for a
+/// response the `MessageHeader.source.endpoint` the requester's message named, when it sent one.
+pub fn destination(delivery: &Delivery, config: &BarsConfig) -> (String, String) {
+    let named = match direction(delivery) {
+        Ok(Direction::Response) => kept(&delivery.focus, super::inbound::SOURCE_ENDPOINT_EXTENSION),
+        _ => None,
+    };
+    match named.as_deref().and_then(|e| e.split_once('|')) {
+        Some((system, value)) => (system.to_owned(), value.to_owned()),
+        None => (
+            config.target_system.clone(),
+            config.target_identifier.clone(),
+        ),
+    }
+}
+
 /// The direction of `delivery`: its destination is the Task's owner or its requester.
 pub fn direction(delivery: &Delivery) -> Result<Direction, MessageError> {
     let ods = |element: &str| delivery.task[element]["identifier"]["value"].as_str();
@@ -307,6 +359,17 @@ pub fn message(delivery: &Delivery, config: &BarsConfig) -> Result<Value, Messag
             with_meta(&mut resource, format!("{UKCORE}Patient"), &at);
             patient = Some((urn(id), resource));
         } else {
+            // What the GP's message carried and Signpost relays (see `inbound`), under its UK Core profile.
+            if let Some(
+                rtype
+                @ ("Encounter" | "CarePlan" | "Consent" | "Practitioner" | "PractitionerRole"),
+            ) = resource["resourceType"]
+                .as_str()
+                .map(str::to_owned)
+                .as_deref()
+            {
+                with_meta(&mut resource, format!("{UKCORE}{rtype}"), &at);
+            }
             others.push((urn(id), resource));
         }
     }
@@ -330,6 +393,11 @@ pub fn message(delivery: &Delivery, config: &BarsConfig) -> Result<Value, Messag
     };
     sr["subject"]["reference"] = json!(patient.0);
 
+    // BaRS bases the referral on the GP's CarePlan; one Signpost relays stands there when the
+    // referral is not an onward one (whose basedOn names the referral it came from).
+    if sr.get("basedOn").is_none() && links.by_reference.contains_key("#careplan") {
+        sr["basedOn"] = json!([{"reference": "#careplan"}]);
+    }
     sr["intent"] = json!("plan");
     sr["category"] = json!([referral_category(&sr["category"])]);
     if direction == Direction::Request {
@@ -372,7 +440,7 @@ pub fn message(delivery: &Delivery, config: &BarsConfig) -> Result<Value, Messag
 
     let header = header(
         delivery, config, direction, &sr, &sender, &receiver, &sr_urn, &at,
-    );
+    )?;
     let mut entries = vec![
         entry(&urn(header_uuid), header),
         entry(&sr_urn, sr),
@@ -383,9 +451,18 @@ pub fn message(delivery: &Delivery, config: &BarsConfig) -> Result<Value, Messag
         entry(&service_urn, service),
     ];
     entries.extend(others.into_iter().map(|(u, r)| entry(&u, r)));
+    let version = delivery.task["meta"]["versionId"]
+        .as_str()
+        .and_then(|v| v.parse::<i64>().ok())
+        .ok_or(MessageError::Missing {
+            what: "Task",
+            field: "meta.versionId",
+        })?;
+    let bundle_id = message_id(task_id, version, direction)
+        .ok_or_else(|| MessageError::NotUuid(task_id.to_owned()))?;
     Ok(json!({
         "resourceType": "Bundle",
-        "id": delivery.id,
+        "id": bundle_id,
         "meta": {"lastUpdated": at, "profile": [BUNDLE_PROFILE]},
         "type": "message",
         "timestamp": at,
@@ -423,7 +500,7 @@ fn header(
     receiver: &Party,
     sr_urn: &str,
     at: &Value,
-) -> Value {
+) -> Result<Value, MessageError> {
     let cancelled = matches!(sr["status"].as_str(), Some("revoked" | "entered-in-error"));
     let (event, profile, definition, reason) = match direction {
         Direction::Request => (
@@ -451,13 +528,14 @@ fn header(
             },
         ),
     };
+    let (system, value) = destination(delivery, config);
     let mut header = json!({
         "resourceType": "MessageHeader",
         "id": delivery.idempotency_key,
         "meta": {"lastUpdated": at, "profile": [profile]},
         "eventCoding": {"system": EVENT_SYSTEM, "code": event},
         "destination": [{
-            "endpoint": format!("{}|{}", config.target_system, config.target_identifier),
+            "endpoint": format!("{system}|{value}"),
             "receiver": {"reference": receiver.urn},
         }],
         "sender": {"reference": sender.urn},
@@ -467,9 +545,11 @@ fn header(
         "definition": definition,
     });
     if direction == Direction::Response {
-        // The referral as the requester knows it: the ServiceRequest id Signpost gave out (the
-        // id BaRS cancellations name it by). Signpost keeps no id of the message it came in.
-        header["response"] = json!({"identifier": sr["id"], "code": "ok"});
+        // BaRS: the Bundle.id of the original request (IG Core 1-5-0 Message-Headers page), which
+        // the inbound side kept; FHIR R4 would name its MessageHeader.id, BaRS does not.
+        let request = kept(&delivery.focus, super::inbound::REQUEST_MESSAGE_EXTENSION)
+            .ok_or(MessageError::NoRequestMessage)?;
+        header["response"] = json!({"identifier": request, "code": "ok"});
     }
-    header
+    Ok(header)
 }

@@ -20,7 +20,8 @@ pub use config::{BarsConfig, EXAMPLE};
 pub use message::{
     BUNDLE_PROFILE, CANCELLED_DEFINITION, CATEGORY_SYSTEM, Direction, EVENT_SYSTEM, MessageError,
     Party, REASON_SYSTEM, REFERRAL_DEFINITION, REQUEST_HEADER_PROFILE, RESPONSE_DEFINITION,
-    RESPONSE_HEADER_PROFILE, SERVICE_REQUEST_PROFILE, direction, message, sender,
+    RESPONSE_HEADER_PROFILE, SERVICE_REQUEST_PROFILE, destination, direction, message,
+    request_message_id, sender,
 };
 
 use crate::registry::{AdapterConfigError, Registration, settings};
@@ -81,11 +82,10 @@ pub fn end_user_organisation(party: &Party) -> String {
     STANDARD.encode(org.to_string())
 }
 
-/// `NHSD-Target-Identifier`: Base64 of `{"value": ..., "system": ...}`.
-pub fn target_identifier(config: &BarsConfig) -> String {
-    STANDARD.encode(
-        json!({"value": config.target_identifier, "system": config.target_system}).to_string(),
-    )
+/// `NHSD-Target-Identifier`: Base64 of `{"value": ..., "system": ...}` for where the message goes.
+pub fn target_identifier(delivery: &Delivery, config: &BarsConfig) -> String {
+    let (system, value) = destination(delivery, config);
+    STANDARD.encode(json!({"value": value, "system": system}).to_string())
 }
 
 #[async_trait]
@@ -115,7 +115,10 @@ impl crate::Outbound for Bars {
             ))
             .header(reqwest::header::CONTENT_TYPE, "application/fhir+json")
             .header(reqwest::header::ACCEPT, accept(&self.config))
-            .header("NHSD-Target-Identifier", target_identifier(&self.config))
+            .header(
+                "NHSD-Target-Identifier",
+                target_identifier(delivery, &self.config),
+            )
             .header("NHSD-Requesting-Software", requesting_software())
             .header(
                 "NHSD-End-User-Organisation",

@@ -60,6 +60,19 @@ fn delivery(event: DeliveryEvent, destination: &str, task: Value) -> Delivery {
     }
 }
 
+/// The GP's request message id and reply address, as the inbound side keeps them.
+const GP_MESSAGE: &str = "9ae77bb4-db12-42f3-a90c-733fe232f26c";
+const GP_ENDPOINT: &str = "https://fhir.nhs.uk/Id/dos-service-id|2222222222";
+
+/// `d` about a referral that came in as a BaRS message.
+fn from_bars(mut d: Delivery) -> Delivery {
+    d.focus["extension"] = json!([
+        {"url": inbound::REQUEST_MESSAGE_EXTENSION, "valueString": GP_MESSAGE},
+        {"url": inbound::SOURCE_ENDPOINT_EXTENSION, "valueString": GP_ENDPOINT}
+    ]);
+    d
+}
+
 fn new_referral() -> Value {
     message(
         &delivery(DeliveryEvent::TaskCreated, "LWS001", task("1", "requested")),
@@ -289,7 +302,11 @@ fn every_reference_in_the_message_resolves_to_one_of_its_entries() {
 
 #[test]
 fn the_performers_progress_goes_back_as_a_servicerequest_response() {
-    let accepted = delivery(DeliveryEvent::TaskUpdated, "A81001", task("2", "accepted"));
+    let accepted = from_bars(delivery(
+        DeliveryEvent::TaskUpdated,
+        "A81001",
+        task("2", "accepted"),
+    ));
     let ours = message(&accepted, &config()).expect("message");
     let h = header(&ours);
     assert_eq!(
@@ -299,7 +316,16 @@ fn the_performers_progress_goes_back_as_a_servicerequest_response() {
     assert_eq!(h["meta"]["profile"][0], RESPONSE_HEADER_PROFILE);
     assert_eq!(h["definition"], RESPONSE_DEFINITION);
     assert_eq!(h["reason"]["coding"][0]["code"], "new");
-    assert_eq!(h["response"], json!({"identifier": SR_ID, "code": "ok"}));
+    // BaRS: the Bundle.id of the GP's request, not the ServiceRequest's or MessageHeader's id.
+    assert_eq!(
+        h["response"],
+        json!({"identifier": GP_MESSAGE, "code": "ok"})
+    );
+    assert_eq!(h["destination"][0]["endpoint"], GP_ENDPOINT);
+    assert_ne!(
+        ours["id"], GP_MESSAGE,
+        "the response is a message of its own"
+    );
     // From the performer's side: the link worker sends, the practice receives.
     assert_eq!(
         resolve(&ours, &h["sender"])["identifier"][0]["value"],
@@ -311,9 +337,108 @@ fn the_performers_progress_goes_back_as_a_servicerequest_response() {
     );
     assert_eq!(of_type(&ours, "Task")[0]["status"], "accepted");
     // A later change updates that response.
-    let completed = delivery(DeliveryEvent::TaskUpdated, "A81001", task("4", "completed"));
+    let completed = from_bars(delivery(
+        DeliveryEvent::TaskUpdated,
+        "A81001",
+        task("4", "completed"),
+    ));
     let later = message(&completed, &config()).expect("message");
     assert_eq!(header(&later)["reason"]["coding"][0]["code"], "update");
+    assert_eq!(header(&later)["response"]["identifier"], GP_MESSAGE);
+}
+
+#[test]
+fn a_response_about_a_referral_that_came_in_another_way_is_refused_not_made_up() {
+    let rest = delivery(DeliveryEvent::TaskUpdated, "A81001", task("2", "accepted"));
+    assert_eq!(
+        message(&rest, &config()).err(),
+        Some(MessageError::NoRequestMessage)
+    );
+}
+
+#[test]
+fn the_request_bundle_id_is_the_one_a_performer_response_is_checked_against() {
+    let first = new_referral();
+    assert_eq!(
+        first["id"].as_str(),
+        request_message_id(TASK_ID, 1).as_deref()
+    );
+    let update = message(
+        &delivery(DeliveryEvent::TaskUpdated, "LWS001", task("2", "cancelled")),
+        &config(),
+    )
+    .expect("message");
+    assert_eq!(
+        update["id"].as_str(),
+        request_message_id(TASK_ID, 2).as_deref()
+    );
+    assert_ne!(first["id"], update["id"]);
+}
+
+#[test]
+fn the_entries_the_gp_sent_are_relayed_as_entries() {
+    let mut d = delivery(DeliveryEvent::TaskCreated, "LWS001", task("1", "requested"));
+    let sr = d.focus.as_object_mut().expect("object");
+    sr.insert("encounter".into(), json!({"reference": "#encounter"}));
+    sr.insert("extension".into(), ["careplan", "consent-1", "requester-role-1"].iter().map(|l| json!({"url": inbound::RELAYED_EXTENSION, "valueReference": {"reference": format!("#{l}")}})).collect());
+    let contained = sr["contained"].as_array_mut().expect("contained");
+    contained.extend([
+        json!({"resourceType": "Encounter", "id": "encounter", "status": "finished", "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"}, "subject": {"reference": "#pat"}}),
+        json!({"resourceType": "CarePlan", "id": "careplan", "status": "completed", "intent": "plan", "subject": {"reference": "#pat"}, "encounter": {"reference": "#encounter"}}),
+        json!({"resourceType": "Consent", "id": "consent-1", "status": "active", "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]}, "category": [{"coding": [{"system": "https://fhir.nhs.uk/CodeSystem/consent-categories-bars", "code": "DRC"}]}], "patient": {"reference": "#pat"}}),
+        json!({"resourceType": "Practitioner", "id": "requester", "identifier": [{"system": "https://fhir.nhs.uk/Id/sds-role-profile-id", "value": "PT2489"}]}),
+        json!({"resourceType": "PractitionerRole", "id": "requester-role-1", "practitioner": {"reference": "#requester"}}),
+    ]);
+    let ours = message(&d, &config()).expect("message");
+    let sr = of_type(&ours, "ServiceRequest")[0];
+    assert_eq!(
+        resolve(&ours, &sr["encounter"])["resourceType"],
+        "Encounter"
+    );
+    let relayed: Vec<&Value> = sr["extension"]
+        .as_array()
+        .expect("extension")
+        .iter()
+        .map(|e| &resolve(&ours, &e["valueReference"])["resourceType"])
+        .collect();
+    assert_eq!(relayed, ["CarePlan", "Consent", "PractitionerRole"]);
+    // As in REFREQ03, the ServiceRequest is basedOn the CarePlan.
+    assert_eq!(
+        resolve(&ours, &sr["basedOn"][0])["resourceType"],
+        "CarePlan"
+    );
+    let role = of_type(&ours, "PractitionerRole")[0];
+    assert_eq!(
+        resolve(&ours, &role["practitioner"])["identifier"][0]["value"],
+        "PT2489"
+    );
+    let patient = of_type(&ours, "Patient")[0];
+    for rtype in ["Encounter", "CarePlan"] {
+        assert_eq!(
+            resolve(&ours, &of_type(&ours, rtype)[0]["subject"]),
+            patient,
+            "{rtype}"
+        );
+    }
+    assert_eq!(
+        resolve(&ours, &of_type(&ours, "Consent")[0]["patient"]),
+        patient
+    );
+    for rtype in [
+        "Encounter",
+        "CarePlan",
+        "Consent",
+        "Practitioner",
+        "PractitionerRole",
+    ] {
+        assert_eq!(of_type(&ours, rtype).len(), 1, "{rtype}");
+        let meta = &of_type(&ours, rtype)[0]["meta"];
+        assert!(meta["lastUpdated"].is_string(), "{rtype}: {meta}");
+        assert_eq!(
+            meta["profile"][0],
+            format!("https://fhir.hl7.org.uk/StructureDefinition/UKCore-{rtype}")
+        );
+    }
 }
 
 #[test]
@@ -330,11 +455,11 @@ fn a_cancellation_is_a_request_update_under_the_cancellation_definition() {
 
 #[test]
 fn a_retry_is_byte_identical() {
-    let d = delivery(
+    let d = from_bars(delivery(
         DeliveryEvent::TaskUpdated,
         "A81001",
         task("3", "in-progress"),
-    );
+    ));
     let (first, again) = (message(&d, &config()), message(&d, &config()));
     assert_eq!(first.map(|m| m.to_string()), again.map(|m| m.to_string()));
 }
@@ -362,13 +487,30 @@ fn what_cannot_be_addressed_or_sent_is_refused_never_sent_empty() {
 
 #[test]
 fn the_target_identifier_header_is_base64_json_of_system_and_value() {
-    let decoded = STANDARD
-        .decode(target_identifier(&config()))
-        .expect("base64");
-    let json: Value = serde_json::from_slice(&decoded).expect("json");
+    let header = |d: &Delivery| -> Value {
+        let decoded = STANDARD
+            .decode(target_identifier(d, &config()))
+            .expect("base64");
+        serde_json::from_slice(&decoded).expect("json")
+    };
+    let request = from_bars(delivery(
+        DeliveryEvent::TaskCreated,
+        "LWS001",
+        task("1", "requested"),
+    ));
     assert_eq!(
-        json,
+        header(&request),
         json!({"value": "2000123456", "system": "https://fhir.nhs.uk/Id/dos-service-id"})
+    );
+    // A response goes to the endpoint the GP's message named as its source.
+    let response = from_bars(delivery(
+        DeliveryEvent::TaskUpdated,
+        "A81001",
+        task("2", "accepted"),
+    ));
+    assert_eq!(
+        header(&response),
+        json!({"value": "2222222222", "system": "https://fhir.nhs.uk/Id/dos-service-id"})
     );
 }
 

@@ -77,7 +77,7 @@ pub async fn process_message_handler(
     let message = read_message(&bundle)?;
     let (resource_type, interaction) = match &message {
         BarsMessage::NewReferral(_) => ("ServiceRequest", Interaction::Create),
-        BarsMessage::Cancel(_) => ("Task", Interaction::Update),
+        BarsMessage::Cancel(_) | BarsMessage::Progress(_) => ("Task", Interaction::Update),
     };
     crate::auth::bearer::require(&who, &state, resource_type, interaction, resource_type).await?;
     let processed = process_message(
@@ -95,7 +95,9 @@ pub async fn process_message_handler(
     };
     let mut response = match processed {
         Processed::Submitted(submitted) => answered(&state, answer, submitted),
-        Processed::Cancelled(task) => resource_response(StatusCode::OK, &task, None),
+        Processed::Cancelled(task) | Processed::Progressed(task) => {
+            resource_response(StatusCode::OK, &task, None)
+        }
     };
     // The trace layer echoes both too; set here so the answer is complete on its own.
     for (name, value) in [

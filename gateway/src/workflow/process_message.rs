@@ -3,15 +3,20 @@
 //! A new referral (`servicerequest-request`, reason `new`) is turned by the BaRS adapter into the
 //! ServiceRequest shape `submit_referral` takes and submitted like any other: same checks, routing
 //! and answers, with every issue pointing back into the message as sent. An update whose
-//! ServiceRequest is `revoked` or `entered-in-error` cancels the referral it names.
+//! ServiceRequest is `revoked` or `entered-in-error` cancels the referral it names. A performer's
+//! `servicerequest-response` to a message Signpost sent it moves the Task that message carried.
 
-use signpost_adapters::bars::inbound::{self, MessageError, Places};
+use serde_json::Value;
+use signpost_adapters::bars::inbound::{self, InboundProgress, MessageError, Places};
+use signpost_adapters::bars::request_message_id;
 use signpost_profiles::{Issue, IssueType, parse_resource};
 
 use super::cancel_referral::{Cancellation, cancel_referral};
 use super::submit_referral::{Submission, Submitted, submit_referral};
 use super::task_status::Refusal;
 use super::task_update::UpdateError;
+use super::update_task::{TaskChange, update_task};
+use super::visible::visible;
 use super::{Services, WorkflowError};
 use crate::auth::Principal;
 use crate::store::{Instant, Once, StoredResource, now};
@@ -28,6 +33,8 @@ pub enum Processed {
     Submitted(Submitted),
     /// A referral cancelled: its Task as stored.
     Cancelled(StoredResource),
+    /// A performer's progress recorded: its Task as stored.
+    Progressed(StoredResource),
 }
 
 impl From<MessageError> for WorkflowError {
@@ -117,7 +124,53 @@ async fn run(
                 cancel_referral(services, who, cancellation).await?,
             ))
         }
+        BarsMessage::Progress(sent) => Ok(Processed::Progressed(
+            progress(services, who, sent, correlation_id, once).await?,
+        )),
     }
+}
+
+/// The performer's Task moved as its response says, if the response answers a message
+/// Signpost sent about that Task (any of its versions); otherwise refused, nothing changed.
+async fn progress(
+    services: Services<'_>,
+    who: &Principal,
+    progress: InboundProgress,
+    correlation_id: String,
+    once: Once,
+) -> Result<StoredResource, WorkflowError> {
+    let current = visible(services.store, who, "Task", &progress.task_id).await?;
+    let answers_ours = (1..=current.version).any(|v| {
+        request_message_id(&progress.task_id, v).as_deref() == Some(&progress.responds_to)
+    });
+    if !answers_ours {
+        return Err(WorkflowError::Unprocessable(vec![
+            Issue::error(
+                IssueType::BusinessRule,
+                format!(
+                    "response.identifier \"{}\" is not the Bundle.id of a message Signpost sent about Task {}",
+                    progress.responds_to, progress.task_id
+                ),
+            )
+            .at("Bundle.entry[0].resource.response.identifier"),
+        ]));
+    }
+    let change = TaskChange {
+        id: progress.task_id.clone(),
+        expected: None,
+        correlation_id,
+        once: Some(once),
+    };
+    let (status, changes) = (progress.status, progress.changes);
+    update_task(services, who, change, move |current: &Value| {
+        let mut next = current.clone();
+        next["status"] = Value::String(status.clone());
+        for (key, value) in &changes {
+            next[key] = value.clone();
+        }
+        Ok(next)
+    })
+    .await
 }
 
 /// The error with its expressions pointing into the message rather than the intake shape.
