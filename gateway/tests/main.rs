@@ -4,6 +4,7 @@
 
 mod auth;
 mod bars;
+mod bars_journey;
 mod dead_letters;
 mod delivery;
 mod directory;
