@@ -32,6 +32,39 @@ fn delivery(destination: &str, event: DeliveryEvent, status: &str, version: &str
     sr["id"] = json!(SR_ID);
     sr["meta"] = json!({"versionId": "1", "lastUpdated": "2026-11-20T09:42:01Z"});
     sr["performer"] = json!([{"type": "Organization", "identifier": {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "LWS001"}}]);
+    // As the inbound side keeps a BaRS referral: the GP's request Bundle.id and reply address.
+    sr["extension"] = json!([
+        {"url": bars::inbound::REQUEST_MESSAGE_EXTENSION, "valueString": "9ae77bb4-db12-42f3-a90c-733fe232f26c"},
+        {"url": bars::inbound::SOURCE_ENDPOINT_EXTENSION, "valueString": "https://fhir.nhs.uk/Id/dos-service-id|2222222222"}
+    ]);
+    delivery_of(sr, destination, event, status, version)
+}
+
+/// REFREQ03 from the sandbox practice (valid NHS number, A81001 sending to LWS001), read by the
+/// inbound side and stored as Signpost keeps it: the GP's Encounter, CarePlan, Consent and
+/// requesting Practitioner and PractitionerRole contained with it.
+fn relayed(destination: &str, event: DeliveryEvent, status: &str, version: &str) -> Delivery {
+    let mut m = refreq03();
+    m["entry"][6]["resource"]["identifier"][0]["value"] = json!("9434765919");
+    m["entry"][12]["resource"]["identifier"][0]["value"] = json!("A81001");
+    m["entry"][11]["resource"]["identifier"][0]["value"] = json!("LWS001");
+    let Ok(bars::inbound::BarsMessage::NewReferral(referral)) = bars::inbound::parse(&m) else {
+        panic!("REFREQ03 is not read as a new referral");
+    };
+    let mut sr = referral.service_request;
+    sr["id"] = json!(SR_ID);
+    sr["meta"] = json!({"versionId": "1", "lastUpdated": "2026-11-20T09:42:01Z"});
+    sr["status"] = json!("active");
+    delivery_of(sr, destination, event, status, version)
+}
+
+fn delivery_of(
+    sr: Value,
+    destination: &str,
+    event: DeliveryEvent,
+    status: &str,
+    version: &str,
+) -> Delivery {
     let task = json!({"resourceType": "Task", "id": TASK_ID, "meta": {"versionId": version, "lastUpdated": "2026-11-21T10:00:00Z"},
         "status": status, "intent": "order",
         "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
@@ -71,6 +104,14 @@ fn messages() -> Vec<(&'static str, Value)> {
         (
             "completed, back to the GP",
             delivery("A81001", DeliveryEvent::TaskUpdated, "completed", "5"),
+        ),
+        (
+            "REFREQ03's entries relayed to the link worker",
+            relayed("LWS001", DeliveryEvent::TaskCreated, "requested", "1"),
+        ),
+        (
+            "REFREQ03's entries relayed back to the GP",
+            relayed("A81001", DeliveryEvent::TaskUpdated, "accepted", "2"),
         ),
     ]
     .into_iter()
@@ -209,6 +250,26 @@ fn every_bars_message_has_the_elements_the_bars_profiles_make_mandatory() {
             [bars::REQUEST_HEADER_PROFILE, bars::RESPONSE_HEADER_PROFILE].contains(&claimed),
             "{what}: {claimed}"
         );
+    }
+    // The entries the referral MessageDefinition requires (min >= 1) that the GP sent are relayed.
+    let (_, relayed) = &messages()[4];
+    for (rtype, min) in [
+        ("Patient", 1),
+        ("Encounter", 1),
+        ("CarePlan", 1),
+        ("Organization", 2),
+        ("Practitioner", 1),
+        ("PractitionerRole", 1),
+        ("Consent", 1),
+        ("HealthcareService", 1),
+    ] {
+        let n = relayed["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["resource"]["resourceType"] == rtype)
+            .count();
+        assert!(n >= min, "{rtype}: {n} in {relayed}");
     }
     // The table catches what the profiles forbid: Signpost's stored intent, a missing category.
     let mut wrong = messages().remove(0).1;
