@@ -742,6 +742,12 @@ async fn the_capability_statement_declares_what_can_match_by_real_names() {
         "receiver",
         "https://fhir.nhs.uk/MessageDefinition/bars-message-servicerequest-request-referral"
     )));
+    for mode in ["receiver", "sender"] {
+        assert!(messages.contains(&(
+            mode,
+            "https://fhir.nhs.uk/MessageDefinition/bars-message-servicerequest-response-referral"
+        )));
+    }
     assert!(
         !messages.iter().any(|(_, d)| d.ends_with("-validation")),
         "validation requests are not taken: {messages:?}"

@@ -4,10 +4,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
-use signpost_adapters::bars::REFERRAL_DEFINITION;
 use signpost_adapters::bars::inbound::{
     self, CANCELLATION_DEFINITION, CATEGORY_SYSTEM, VALIDATION_DEFINITION,
 };
+use signpost_adapters::bars::{REFERRAL_DEFINITION, RESPONSE_DEFINITION};
 use signpost_profiles::Validator;
 
 use super::fhir_response;
@@ -173,12 +173,16 @@ fn messaging(state: &AppState) -> Value {
              {system}|{code} ({display}) with a warning; the BaRS use-case category is kept as sent and not interpreted. \
              The requesting organisation is MessageHeader.sender when ServiceRequest.requester is a Practitioner or \
              PractitionerRole. ODS and NHS number systems are read as published (/Id/) and in the lower-case /id/ \
-             spelling, stored canonical, with a warning."
+             spelling, stored canonical, with a warning. A performer's servicerequest-response ({RESPONSE_DEFINITION}) \
+             moves the Task entry it carries when its response.identifier is the Bundle.id of a message Signpost sent about \
+             that Task; Signpost's own responses name the requester's request Bundle.id."
         ),
         "supportedMessage": [
             {"mode": "receiver", "definition": REFERRAL_DEFINITION},
             {"mode": "receiver", "definition": CANCELLATION_DEFINITION},
             {"mode": "sender", "definition": REFERRAL_DEFINITION},
+            {"mode": "receiver", "definition": RESPONSE_DEFINITION},
+            {"mode": "sender", "definition": RESPONSE_DEFINITION},
         ],
     })
 }
