@@ -239,6 +239,21 @@ pub fn request_message_id(task_id: &str, version: i64) -> Option<String> {
     message_id(task_id, version, Direction::Request)
 }
 
+/// The `Bundle.id` of the message [`message`] builds for `delivery` (what a receiver's
+/// acknowledgement or response names).
+pub fn bundle_id(delivery: &Delivery) -> Result<String, MessageError> {
+    let task_id = id_of(&delivery.task, "Task")?;
+    let version = delivery.task["meta"]["versionId"]
+        .as_str()
+        .and_then(|v| v.parse::<i64>().ok())
+        .ok_or(MessageError::Missing {
+            what: "Task",
+            field: "meta.versionId",
+        })?;
+    message_id(task_id, version, direction(delivery)?)
+        .ok_or_else(|| MessageError::NotUuid(task_id.to_owned()))
+}
+
 fn message_id(task_id: &str, version: i64, direction: Direction) -> Option<String> {
     let task = Uuid::parse_str(task_id).ok()?;
     let mut bytes = *task.as_bytes();
@@ -451,15 +466,7 @@ pub fn message(delivery: &Delivery, config: &BarsConfig) -> Result<Value, Messag
         entry(&service_urn, service),
     ];
     entries.extend(others.into_iter().map(|(u, r)| entry(&u, r)));
-    let version = delivery.task["meta"]["versionId"]
-        .as_str()
-        .and_then(|v| v.parse::<i64>().ok())
-        .ok_or(MessageError::Missing {
-            what: "Task",
-            field: "meta.versionId",
-        })?;
-    let bundle_id = message_id(task_id, version, direction)
-        .ok_or_else(|| MessageError::NotUuid(task_id.to_owned()))?;
+    let bundle_id = bundle_id(delivery)?;
     Ok(json!({
         "resourceType": "Bundle",
         "id": bundle_id,

@@ -20,7 +20,7 @@ pub use config::{BarsConfig, EXAMPLE};
 pub use message::{
     BUNDLE_PROFILE, CANCELLED_DEFINITION, CATEGORY_SYSTEM, Direction, EVENT_SYSTEM, MessageError,
     Party, REASON_SYSTEM, REFERRAL_DEFINITION, REQUEST_HEADER_PROFILE, RESPONSE_DEFINITION,
-    RESPONSE_HEADER_PROFILE, SERVICE_REQUEST_PROFILE, destination, direction, message,
+    RESPONSE_HEADER_PROFILE, SERVICE_REQUEST_PROFILE, bundle_id, destination, direction, message,
     request_message_id, sender,
 };
 

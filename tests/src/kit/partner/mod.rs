@@ -151,17 +151,18 @@ impl PartnerContext {
             });
         }
         let receipt = result.map_err(|_| fail(format!("{what}: a 2xx acknowledgement"), answer))?;
-        if self.target.kind == "bars"
-            && let Some(problem) =
-                bars_acknowledgement_problem(&delivery.id, receipt.answer.as_deref())
-        {
-            return Err(fail(
-                format!(
-                    "{what}: a BaRS acknowledgement (the message echoed, a servicerequest-response to Bundle {}, or an OperationOutcome without errors)",
-                    delivery.id
-                ),
-                problem,
-            ));
+        if self.target.kind == "bars" {
+            // The Bundle.id the adapter gave the message it sent.
+            let sent = signpost_adapters::bars::bundle_id(delivery)
+                .map_err(|e| fail(format!("{what}: a BaRS message"), e.to_string()))?;
+            if let Some(problem) = bars_acknowledgement_problem(&sent, receipt.answer.as_deref()) {
+                return Err(fail(
+                    format!(
+                        "{what}: a BaRS acknowledgement (the message echoed, a servicerequest-response to Bundle {sent}, or an OperationOutcome without errors)"
+                    ),
+                    problem,
+                ));
+            }
         }
         Ok(receipt)
     }
