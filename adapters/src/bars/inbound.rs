@@ -1066,6 +1066,65 @@ mod tests {
     }
 
     #[test]
+    fn a_referral_without_a_bundle_id_is_refused_naming_it() {
+        let mut bundle: Value = serde_json::from_str(FIXTURE).expect("fixture");
+        bundle.as_object_mut().map(|b| b.remove("id"));
+        let refused = parse(&bundle).expect_err("refused");
+        assert_eq!(refused, MessageError::NoBundleId);
+        assert_eq!(refused.at(), "Bundle.id");
+        assert_eq!(refused.issue().code, IssueType::Required);
+    }
+
+    #[test]
+    fn a_performers_response_is_read_from_its_task_entry() {
+        let mut bundle: Value = serde_json::from_str(FIXTURE).expect("fixture");
+        let header = &mut bundle["entry"][0]["resource"];
+        header["eventCoding"]["code"] = json!("servicerequest-response");
+        header["definition"] = json!(RESPONSE_DEFINITION);
+        let refused = parse(&bundle).expect_err("no response.identifier");
+        assert_eq!(refused.at(), "Bundle.entry[0].resource.response.identifier");
+        bundle["entry"][0]["resource"]["response"] =
+            json!({"identifier": "0b9c8d7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e", "code": "ok"});
+        assert_eq!(parse(&bundle), Err(MessageError::NoTask));
+        let patient = bundle["entry"][2]["fullUrl"].clone();
+        bundle["entry"]
+            .as_array_mut()
+            .expect("entries")
+            .push(json!({
+                "fullUrl": "urn:uuid:4d3c2b1a-0f9e-4d8c-b7a6-95f4e3d2c1b0",
+                "resource": {"resourceType": "Task", "id": "4d3c2b1a-0f9e-4d8c-b7a6-95f4e3d2c1b0",
+                    "status": "completed", "intent": "order", "for": {"reference": patient},
+                    "businessStatus": {"text": "finished"}, "note": [{"text": "not taken"}],
+                    "output": [{"type": {"text": "who"}, "valueReference": {"reference": patient}}]}
+            }));
+        let Ok(BarsMessage::Progress(progress)) = parse(&bundle) else {
+            panic!("not a response: {:?}", parse(&bundle));
+        };
+        assert_eq!(progress.responds_to, "0b9c8d7e-6f5a-4b3c-9d2e-1f0a9b8c7d6e");
+        assert_eq!(progress.task_id, "4d3c2b1a-0f9e-4d8c-b7a6-95f4e3d2c1b0");
+        assert_eq!(progress.status, "completed");
+        assert_eq!(
+            progress.changes.keys().collect::<Vec<_>>(),
+            ["businessStatus", "output"]
+        );
+        // The Patient entry's reference becomes a logical one by NHS number, never a urn:uuid:.
+        assert_eq!(
+            progress.changes["output"][0]["valueReference"]["identifier"]["value"],
+            "9476719931"
+        );
+        assert_eq!(
+            progress.places.in_message("Task.status"),
+            "Bundle.entry[5].resource.status"
+        );
+        bundle["entry"][0]["resource"]["definition"] = json!(REFERRAL_DEFINITION);
+        assert!(
+            parse(&bundle)
+                .expect_err("wrong definition")
+                .is_unsupported()
+        );
+    }
+
+    #[test]
     fn a_validation_category_is_not_a_referral() {
         let mut bundle: Value = serde_json::from_str(FIXTURE).expect("fixture");
         bundle["entry"][1]["resource"]["category"][0]["coding"][0]["code"] = json!("validation");
