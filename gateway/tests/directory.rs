@@ -652,3 +652,89 @@ async fn a_place_comes_back_when_the_task_ends_and_an_at_capacity_decline_marks_
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
 }
+
+/// Two services declared in the config: one with room, one full.
+const DECLARED: &str = r#"
+[[directory.service]]
+id = "chat-cafe"
+name = "Riverside Chat Cafe"
+provider = "VCS001"
+category = ["https://openreferraluk.org/taxonomy/test|walking"]
+postcode = "S1 5XY"
+capacity = "capacity"
+available = 2
+maximum = 8
+
+[[directory.service]]
+id = "full-walk"
+name = "Full Walking Club"
+provider = "VCS002"
+category = ["https://openreferraluk.org/taxonomy/test|walking"]
+coverage = ["S1"]
+capacity = "no-capacity"
+available = 0
+maximum = 4
+"#;
+
+#[tokio::test]
+async fn services_declared_in_the_config_are_in_the_directory_at_start_and_route_like_any_other() {
+    let gw = TestGateway::spawn_with(DECLARED).await;
+    let (status, _, found) = gw
+        .get_as(
+            "riverside-lw",
+            "HealthcareService?service-category=https://openreferraluk.org/taxonomy/test|walking&postcode=S1&capacity=capacity",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["total"], 1, "{found}");
+    let cafe = &found["entry"][0]["resource"];
+    assert_eq!(cafe["name"], "Riverside Chat Cafe");
+    let counts = cafe["extension"]
+        .as_array()
+        .expect("extensions")
+        .iter()
+        .find(|e| e["url"] == SIGNPOST_CAPACITY_URL)
+        .expect("counts");
+    let source = counts["extension"]
+        .as_array()
+        .expect("sub-extensions")
+        .iter()
+        .find(|e| e["url"] == "source")
+        .expect("source");
+    assert_eq!(source["valueCode"], "operator");
+
+    let (_, _, full) = gw
+        .get_as(
+            "riverside-lw",
+            "HealthcareService?identifier=https://signpost.example/fhir/NamingSystem/operator-service|full-walk",
+        )
+        .await;
+    let full_id = full["entry"][0]["resource"]["id"]
+        .as_str()
+        .expect("declared full service")
+        .to_owned();
+    let sr_id = accepted_referral(&gw).await;
+    let (status, _, outcome) = gw
+        .post_as(
+            "riverside-lw",
+            "ServiceRequest",
+            onward(&sr_id, &full_id, false),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{outcome}");
+    let alternatives: Vec<&str> = outcome["issue"].as_array().expect("issues")[1..]
+        .iter()
+        .map(|i| i["diagnostics"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(alternatives.len(), 1, "{alternatives:?}");
+    assert!(
+        alternatives[0].contains("Riverside Chat Cafe") && alternatives[0].contains("2 place(s)"),
+        "{alternatives:?}"
+    );
+
+    // A restart loads the same config again: nothing is duplicated.
+    let again = gw.restart().await;
+    let (_, _, all) = again.get_as("riverside-gp", "HealthcareService").await;
+    assert_eq!(all["total"], 2, "{all}");
+}

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
 use signpost_profiles::OdsCode;
 
-pub use directory::{DirectoryConfig, FeedConfig};
+pub use directory::{DirectoryConfig, FeedConfig, ServiceConfig};
 
 pub use check::ConfigErrors;
 
