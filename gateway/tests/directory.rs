@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use signpost_gateway::directory::capacity::{
     GRAVITY_CAPACITY_SYSTEM, GRAVITY_CAPACITY_URL, SIGNPOST_CAPACITY_URL,
 };
+use signpost_gateway::store::{Criterion, SearchQuery, SortOrder};
 use signpost_gateway::workflow::import_directory::import_services;
 
 use crate::support::{FHIR_JSON, TestGateway, answer, issue, referral};
@@ -737,4 +738,98 @@ async fn services_declared_in_the_config_are_in_the_directory_at_start_and_route
     let again = gw.restart().await;
     let (_, _, all) = again.get_as("riverside-gp", "HealthcareService").await;
     assert_eq!(all["total"], 2, "{all}");
+}
+
+async fn imported_id(gw: &TestGateway, key: &str) -> String {
+    let (_, _, found) = gw
+        .get_as(
+            "riverside-lw",
+            &format!("HealthcareService?identifier=https://feed.test/services|{key}"),
+        )
+        .await;
+    found["entry"][0]["resource"]["id"]
+        .as_str()
+        .expect("imported")
+        .to_owned()
+}
+
+/// A group with no ODS code, registered as a charity; the gateway's tenant key for it is the
+/// code the operator gave it.
+const CHARITY_ORG: &str = r#"
+[[organisation]]
+ods = "VCS003"
+name = "Northside Befriending (charity 1123456)"
+role = "vcs"
+charity = "GB-CHC-1123456"
+"#;
+
+#[tokio::test]
+async fn a_service_whose_provider_is_named_by_charity_number_routes_its_task_to_that_provider() {
+    let gw = TestGateway::spawn_with(CHARITY_ORG).await;
+    // As an ORUK import maps an organisation identified only by its charity number.
+    let mut befriending = service(
+        "befriend",
+        "Northside Befriending",
+        "unused",
+        "walking",
+        "S1 7AA",
+        Some(("capacity", Some(2), FUTURE)),
+    );
+    befriending["providedBy"] =
+        json!({"identifier": {"system": "https://org-id.guide/list/GB-CHC", "value": "1123456"}});
+    let mut unregistered = befriending.clone();
+    unregistered["identifier"][0]["value"] = json!("other");
+    unregistered["providedBy"]["identifier"]["value"] = json!("9999999");
+    import_services(
+        gw.store.as_ref(),
+        &[befriending, unregistered],
+        Some("https://feed.test/services"),
+    )
+    .await
+    .expect("import");
+    let (befriend_id, other_id) = (
+        imported_id(&gw, "befriend").await,
+        imported_id(&gw, "other").await,
+    );
+    let sr_id = accepted_referral(&gw).await;
+
+    let (status, _, created) = gw
+        .post_as(
+            "riverside-lw",
+            "ServiceRequest",
+            onward(&sr_id, &befriend_id, false),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let owned = gw
+        .store
+        .search(&SearchQuery {
+            resource_type: "Task".into(),
+            criteria: vec![Criterion::Index {
+                param: "owner",
+                any_of: vec![(None, "Organization/VCS003".into())],
+            }],
+            count: 10,
+            offset: 0,
+            sort: SortOrder::default(),
+        })
+        .await
+        .expect("search");
+    assert_eq!(owned.total, 1, "the charity's organisation owns the Task");
+
+    // A charity number no configured organisation holds is refused like an unknown provider.
+    let (status, _, outcome) = gw
+        .post_as(
+            "riverside-lw",
+            "ServiceRequest",
+            onward(&sr_id, &other_id, false),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert_eq!(
+        issue(&outcome),
+        ("business-rule", "ServiceRequest.performer[0].reference")
+    );
 }

@@ -124,6 +124,7 @@ impl Parsed {
         let organisation = |ods| self.organisations.iter().flatten().find(|o| &o.ods == ods);
 
         let mut seen = HashSet::new();
+        let mut charities = HashSet::new();
         for (i, org) in self.organisations.iter().enumerate() {
             let Some(org) = org else { continue };
             if !seen.insert(&org.ods) {
@@ -152,6 +153,16 @@ impl Parsed {
                         }
                         adapters.0.insert(org.ods.clone(), built);
                     }
+                }
+            }
+            if let Some(charity) = &org.charity {
+                match crate::directory::service::charity_from_org_id(charity) {
+                    Err(e) => push(format!("organisation[{i}].charity"), e),
+                    Ok(id) if !charities.insert(id.clone()) => push(
+                        format!("organisation[{i}].charity"),
+                        format!("duplicate charity {charity}"),
+                    ),
+                    Ok(_) => {}
                 }
             }
             if org.capacity.is_some() && org.role != Role::Vcs {

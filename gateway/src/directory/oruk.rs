@@ -142,7 +142,8 @@ fn postcodes(service: &Value) -> Vec<String> {
 }
 
 /// The provider: by ODS code when the feed gives one (an organisation identifier whose scheme
-/// says ODS), else by the feed's organisation id, a Signpost-assigned identifier.
+/// says ODS), else by a charity registration (scheme `GB-CHC`, `GB-SC` or `GB-NIC`), else by
+/// the feed's organisation id, a Signpost-assigned identifier.
 fn provided_by(service: &Value, base: &str) -> Option<Value> {
     let org = service.get("organization")?;
     let ods = list(org, "organization_identifiers").find_map(|i| {
@@ -153,9 +154,17 @@ fn provided_by(service: &Value, base: &str) -> Option<Value> {
             .then(|| text(i, "identifier"))
             .flatten()
     });
-    let identifier = match ods {
-        Some(code) => json!({"system": ODS_SYSTEM, "value": code}),
-        None => {
+    let charity = || {
+        list(org, "organization_identifiers").find_map(|i| {
+            let scheme = text(i, "identifier_scheme")?.to_ascii_uppercase();
+            let number = text(i, "identifier")?;
+            crate::directory::service::charity_from_org_id(&format!("{scheme}-{number}")).ok()
+        })
+    };
+    let identifier = match (ods, charity()) {
+        (Some(code), _) => json!({"system": ODS_SYSTEM, "value": code}),
+        (None, Some((system, number))) => json!({"system": system, "value": number}),
+        (None, None) => {
             json!({"system": format!("{}/organizations", base.trim_end_matches('/')), "value": text(org, "id")?})
         }
     };
@@ -417,6 +426,26 @@ mod tests {
             ]
         );
         assert!(problems.iter().all(|p| p.record.as_deref() == Some("s1")));
+    }
+
+    #[test]
+    fn a_provider_with_only_a_charity_number_is_named_by_it() {
+        let record = |scheme: &str| {
+            json!({"id": "s1", "name": "Befriending", "status": "active",
+                "organization": {"id": "o1", "name": "Northside",
+                    "organization_identifiers": [{"identifier_scheme": scheme, "identifier": "1123456"}]}})
+        };
+        let hs = to_healthcare_service(&record("GB-CHC"), "https://feed.test").expect("valid");
+        assert_eq!(
+            hs["providedBy"]["identifier"],
+            json!({"system": "https://org-id.guide/list/GB-CHC", "value": "1123456"})
+        );
+        // A company number is not a charity registration: the feed's own organisation id stands.
+        let hs = to_healthcare_service(&record("GB-COH"), "https://feed.test").expect("valid");
+        assert_eq!(
+            hs["providedBy"]["identifier"],
+            json!({"system": "https://feed.test/organizations", "value": "o1"})
+        );
     }
 
     #[test]
