@@ -198,12 +198,15 @@ pub(super) fn where_clause(query: &SearchQuery) -> (String, Vec<Bind>) {
                 let t = next(&mut binds, Bind::Int(at.0));
                 sql.push_str(&format!(" AND r.last_updated_us {} {t}", cmp.sql()));
             }
-            Criterion::IndexedFrom { present: false, .. } => {
+            // A range has no index prefix down to the resource, so a correlated test would scan
+            // the whole range once per candidate: the set is built once per statement instead.
+            Criterion::IndexedFrom { present, .. } => {
                 if let Some(condition) = row_condition(criterion, &mut binds, &next) {
-                    sql.push_str(&indexed(&condition).replacen(
-                        " AND EXISTS",
-                        " AND NOT EXISTS",
-                        1,
+                    let t = next(&mut binds, Bind::Text(query.resource_type.clone()));
+                    sql.push_str(&format!(
+                        " AND r.id {}IN (SELECT s.resource_id FROM search_index s \
+                         WHERE s.resource_type = {t} AND {condition})",
+                        if *present { "" } else { "NOT " }
                     ));
                 }
             }
@@ -317,6 +320,11 @@ mod tests {
             sort: SortOrder::default(),
         });
         assert!(sql.starts_with("FROM (SELECT DISTINCT"), "{sql}");
-        assert_eq!(sql.matches("EXISTS").count(), 4, "{sql}");
+        assert_eq!(sql.matches("EXISTS").count(), 3, "{sql}");
+        assert_eq!(
+            sql.matches("r.id IN (SELECT").count(),
+            1,
+            "the range: {sql}"
+        );
     }
 }
