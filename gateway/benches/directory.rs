@@ -3,7 +3,8 @@
 //! service: its read, its capacity and the place it would take; and, for a full service, the
 //! alternatives). Prints p50, p99 and max of each; the figures go in tests/bench/RESULTS.md.
 //!
-//! `cargo bench -p signpost-gateway --bench directory`
+//! `cargo bench -p signpost-gateway --bench directory` (SQLite); with
+//! `SIGNPOST_BENCH_POSTGRES=postgres://...` naming an empty database, PostgreSQL as well.
 
 use std::time::{Duration, Instant as Clock};
 
@@ -16,7 +17,7 @@ use signpost_gateway::fhir::search_params::parse_search;
 use signpost_gateway::routing::Directory;
 use signpost_gateway::search_index::index_entries;
 use signpost_gateway::store::{
-    ChangeSet, ResourceStore, ResourceWrite, SqliteStore, StoredResource, now,
+    ChangeSet, PostgresStore, ResourceWrite, SqliteStore, Store, StoredResource, now,
 };
 use signpost_gateway::workflow::service_target::resolve;
 
@@ -109,12 +110,24 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&format!(
+        let sqlite = SqliteStore::open(&format!(
             "sqlite://{}",
             dir.path().join("bench.db").display()
         ))
         .await
         .expect("store");
+        println!("## SQLite (WAL)");
+        run(&sqlite).await;
+        if let Ok(url) = std::env::var("SIGNPOST_BENCH_POSTGRES") {
+            let postgres = PostgresStore::open(&url).await.expect("PostgreSQL store");
+            println!("## PostgreSQL");
+            run(&postgres).await;
+        }
+    });
+}
+
+async fn run(store: &dyn Store) {
+    {
         let started = Clock::now();
         for batch in (0..SERVICES).collect::<Vec<_>>().chunks(500) {
             store
@@ -167,7 +180,7 @@ fn main() {
             for _ in 0..ROUNDS {
                 let n = rng.next(SERVICES / 3) * 3 + residue;
                 let t = Clock::now();
-                let decided = resolve(&store, &directory, (0, format!("hs-{n}")), false, now())
+                let decided = resolve(store, &directory, (0, format!("hs-{n}")), false, now())
                     .await
                     .map(|_| ());
                 checks.push(t.elapsed());
@@ -175,5 +188,5 @@ fn main() {
             }
             report(label, checks);
         }
-    });
+    }
 }

@@ -79,6 +79,19 @@ impl Directory {
         self.organisations.get(ods)
     }
 
+    /// The organisation registered with this charity registration (`[[organisation]] charity`).
+    pub fn organisation_by_charity(
+        &self,
+        (system, number): &(String, String),
+    ) -> Option<&Organisation> {
+        self.organisations.values().find(|o| {
+            o.charity
+                .as_deref()
+                .and_then(|id| crate::directory::service::charity_from_org_id(id).ok())
+                .is_some_and(|(s, n)| &s == system && &n == number)
+        })
+    }
+
     /// The adapter that reaches an organisation; `None` when it polls.
     pub fn adapter(&self, ods: &OdsCode) -> Option<&Arc<dyn Outbound>> {
         self.adapters.get(ods).map(|a| &a.outbound)

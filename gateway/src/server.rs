@@ -60,6 +60,22 @@ impl Gateway {
         ));
         crate::telemetry::metrics::handle();
         let directory = Directory::from_config(&config)?;
+        // Before the first request, so a declared service is there to be found and referred to.
+        let declared = crate::workflow::import_directory::load_declared(
+            store.as_ref(),
+            &config.directory.services,
+        )
+        .await
+        .context("loading the services declared in [[directory.service]]")?;
+        if !config.directory.services.is_empty() || declared.deactivated > 0 {
+            tracing::info!(
+                created = declared.created,
+                updated = declared.updated,
+                unchanged = declared.unchanged,
+                deactivated = declared.deactivated,
+                "declared directory services loaded"
+            );
+        }
         let client_keys = ClientKeys::load(&config.clients)?;
         let token_signer = TokenSigner::load_or_create(
             &config.auth.signing_key,

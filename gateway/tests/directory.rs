@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use signpost_gateway::directory::capacity::{
     GRAVITY_CAPACITY_SYSTEM, GRAVITY_CAPACITY_URL, SIGNPOST_CAPACITY_URL,
 };
+use signpost_gateway::store::{Criterion, SearchQuery, SortOrder};
 use signpost_gateway::workflow::import_directory::import_services;
 
 use crate::support::{FHIR_JSON, TestGateway, answer, issue, referral};
@@ -651,4 +652,184 @@ async fn a_place_comes_back_when_the_task_ends_and_an_at_capacity_decline_marks_
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
+}
+
+/// Two services declared in the config: one with room, one full.
+const DECLARED: &str = r#"
+[[directory.service]]
+id = "chat-cafe"
+name = "Riverside Chat Cafe"
+provider = "VCS001"
+category = ["https://openreferraluk.org/taxonomy/test|walking"]
+postcode = "S1 5XY"
+capacity = "capacity"
+available = 2
+maximum = 8
+
+[[directory.service]]
+id = "full-walk"
+name = "Full Walking Club"
+provider = "VCS002"
+category = ["https://openreferraluk.org/taxonomy/test|walking"]
+coverage = ["S1"]
+capacity = "no-capacity"
+available = 0
+maximum = 4
+"#;
+
+#[tokio::test]
+async fn services_declared_in_the_config_are_in_the_directory_at_start_and_route_like_any_other() {
+    let gw = TestGateway::spawn_with(DECLARED).await;
+    let (status, _, found) = gw
+        .get_as(
+            "riverside-lw",
+            "HealthcareService?service-category=https://openreferraluk.org/taxonomy/test|walking&postcode=S1&capacity=capacity",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["total"], 1, "{found}");
+    let cafe = &found["entry"][0]["resource"];
+    assert_eq!(cafe["name"], "Riverside Chat Cafe");
+    let counts = cafe["extension"]
+        .as_array()
+        .expect("extensions")
+        .iter()
+        .find(|e| e["url"] == SIGNPOST_CAPACITY_URL)
+        .expect("counts");
+    let source = counts["extension"]
+        .as_array()
+        .expect("sub-extensions")
+        .iter()
+        .find(|e| e["url"] == "source")
+        .expect("source");
+    assert_eq!(source["valueCode"], "operator");
+
+    let (_, _, full) = gw
+        .get_as(
+            "riverside-lw",
+            "HealthcareService?identifier=https://signpost.example/fhir/NamingSystem/operator-service|full-walk",
+        )
+        .await;
+    let full_id = full["entry"][0]["resource"]["id"]
+        .as_str()
+        .expect("declared full service")
+        .to_owned();
+    let sr_id = accepted_referral(&gw).await;
+    let (status, _, outcome) = gw
+        .post_as(
+            "riverside-lw",
+            "ServiceRequest",
+            onward(&sr_id, &full_id, false),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{outcome}");
+    let alternatives: Vec<&str> = outcome["issue"].as_array().expect("issues")[1..]
+        .iter()
+        .map(|i| i["diagnostics"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(alternatives.len(), 1, "{alternatives:?}");
+    assert!(
+        alternatives[0].contains("Riverside Chat Cafe") && alternatives[0].contains("2 place(s)"),
+        "{alternatives:?}"
+    );
+
+    // A restart loads the same config again: nothing is duplicated.
+    let again = gw.restart().await;
+    let (_, _, all) = again.get_as("riverside-gp", "HealthcareService").await;
+    assert_eq!(all["total"], 2, "{all}");
+}
+
+async fn imported_id(gw: &TestGateway, key: &str) -> String {
+    let (_, _, found) = gw
+        .get_as(
+            "riverside-lw",
+            &format!("HealthcareService?identifier=https://feed.test/services|{key}"),
+        )
+        .await;
+    found["entry"][0]["resource"]["id"]
+        .as_str()
+        .expect("imported")
+        .to_owned()
+}
+
+/// A group with no ODS code, registered as a charity; the gateway's tenant key for it is the
+/// code the operator gave it.
+const CHARITY_ORG: &str = r#"
+[[organisation]]
+ods = "VCS003"
+name = "Northside Befriending (charity 1123456)"
+role = "vcs"
+charity = "GB-CHC-1123456"
+"#;
+
+#[tokio::test]
+async fn a_service_whose_provider_is_named_by_charity_number_routes_its_task_to_that_provider() {
+    let gw = TestGateway::spawn_with(CHARITY_ORG).await;
+    // As an ORUK import maps an organisation identified only by its charity number.
+    let mut befriending = service(
+        "befriend",
+        "Northside Befriending",
+        "unused",
+        "walking",
+        "S1 7AA",
+        Some(("capacity", Some(2), FUTURE)),
+    );
+    befriending["providedBy"] =
+        json!({"identifier": {"system": "https://org-id.guide/list/GB-CHC", "value": "1123456"}});
+    let mut unregistered = befriending.clone();
+    unregistered["identifier"][0]["value"] = json!("other");
+    unregistered["providedBy"]["identifier"]["value"] = json!("9999999");
+    import_services(
+        gw.store.as_ref(),
+        &[befriending, unregistered],
+        Some("https://feed.test/services"),
+    )
+    .await
+    .expect("import");
+    let (befriend_id, other_id) = (
+        imported_id(&gw, "befriend").await,
+        imported_id(&gw, "other").await,
+    );
+    let sr_id = accepted_referral(&gw).await;
+
+    let (status, _, created) = gw
+        .post_as(
+            "riverside-lw",
+            "ServiceRequest",
+            onward(&sr_id, &befriend_id, false),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let owned = gw
+        .store
+        .search(&SearchQuery {
+            resource_type: "Task".into(),
+            criteria: vec![Criterion::Index {
+                param: "owner",
+                any_of: vec![(None, "Organization/VCS003".into())],
+            }],
+            count: 10,
+            offset: 0,
+            sort: SortOrder::default(),
+        })
+        .await
+        .expect("search");
+    assert_eq!(owned.total, 1, "the charity's organisation owns the Task");
+
+    // A charity number no configured organisation holds is refused like an unknown provider.
+    let (status, _, outcome) = gw
+        .post_as(
+            "riverside-lw",
+            "ServiceRequest",
+            onward(&sr_id, &other_id, false),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert_eq!(
+        issue(&outcome),
+        ("business-rule", "ServiceRequest.performer[0].reference")
+    );
 }

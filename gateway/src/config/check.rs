@@ -124,6 +124,7 @@ impl Parsed {
         let organisation = |ods| self.organisations.iter().flatten().find(|o| &o.ods == ods);
 
         let mut seen = HashSet::new();
+        let mut charities = HashSet::new();
         for (i, org) in self.organisations.iter().enumerate() {
             let Some(org) = org else { continue };
             if !seen.insert(&org.ods) {
@@ -154,11 +155,57 @@ impl Parsed {
                     }
                 }
             }
+            if let Some(charity) = &org.charity {
+                match crate::directory::service::charity_from_org_id(charity) {
+                    Err(e) => push(format!("organisation[{i}].charity"), e),
+                    Ok(id) if !charities.insert(id.clone()) => push(
+                        format!("organisation[{i}].charity"),
+                        format!("duplicate charity {charity}"),
+                    ),
+                    Ok(_) => {}
+                }
+            }
             if org.capacity.is_some() && org.role != Role::Vcs {
                 push(
                     format!("organisation[{i}].capacity"),
                     "only a vcs organisation has a capacity".into(),
                 );
+            }
+        }
+
+        if let Some(directory) = &self.directory {
+            let mut ids = HashSet::new();
+            for (i, service) in directory.services.iter().enumerate() {
+                let at = format!("directory.service[{i}]");
+                if !ids.insert(service.id.trim()) {
+                    push(
+                        format!("{at}.id"),
+                        format!("duplicate service id \"{}\"", service.id),
+                    );
+                }
+                if let Err(problems) =
+                    crate::directory::declared::to_healthcare_service(service, crate::store::now())
+                {
+                    for (key, message) in problems {
+                        push(format!("{at}.{key}"), message);
+                    }
+                }
+                let provider = self
+                    .organisations
+                    .iter()
+                    .flatten()
+                    .find(|o| o.ods.as_str() == service.provider);
+                match provider {
+                    None if all_organisations => push(
+                        format!("{at}.provider"),
+                        format!("unknown organisation {}", service.provider),
+                    ),
+                    Some(org) if org.role != Role::Vcs => push(
+                        format!("{at}.provider"),
+                        format!("{} is not a vcs organisation", service.provider),
+                    ),
+                    _ => {}
+                }
             }
         }
 
@@ -315,6 +362,46 @@ to = "LWS001"
         assert_eq!(
             paths(&GOOD.replace("role = \"gp\"", "role = \"doctor\"")),
             vec!["organisation[0].role"]
+        );
+    }
+
+    #[test]
+    fn declared_services_load_and_each_mistake_names_its_key() {
+        let vcs = "[[organisation]]\nods = \"VCS001\"\nname = \"Walkers\"\nrole = \"vcs\"\n";
+        let good = format!(
+            "{GOOD}{vcs}[[directory.service]]\nid = \"walk\"\nname = \"Walk\"\nprovider = \"VCS001\"\n\
+             category = [\"https://t.test|walking\"]\npostcode = \"S1 2AB\"\ncapacity = \"capacity\"\n\
+             available = 2\nmaximum = 10\n"
+        );
+        let config = load(&good).expect("valid");
+        assert_eq!(config.directory.services[0].available, Some(2));
+        let bad = format!(
+            "{GOOD}{vcs}[[directory.service]]\nid = \"walk\"\nname = \"Walk\"\nprovider = \"A81001\"\n\
+             category = [\"walking\"]\npostcode = \"nowhere\"\ncapacity = \"plenty\"\n\
+             [[directory.service]]\nid = \"walk\"\nname = \"Other\"\nprovider = \"ZZZ999\"\n\
+             category = [\"https://t.test|x\"]\nmaximum = 3\n"
+        );
+        let found = paths(&bad);
+        for want in [
+            "directory.service[0].provider",
+            "directory.service[0].category[0]",
+            "directory.service[0].postcode",
+            "directory.service[0].capacity",
+            "directory.service[1].id",
+            "directory.service[1].provider",
+            "directory.service[1].maximum",
+        ] {
+            assert!(
+                found.contains(&want.to_owned()),
+                "missing {want} in {found:?}"
+            );
+        }
+        assert_eq!(
+            paths(&format!(
+                "{GOOD}[[directory.service]]\nid = \"x\"\nname = \"X\"\nprovider = \"VCS001\"\ncategory = [\"a|b\"]\ncolour = 1\n"
+            )),
+            vec!["directory.service[0].colour"],
+            "an unknown key is named"
         );
     }
 

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_path_to_error::Segment;
 use signpost_profiles::OdsCode;
 
-pub use directory::{DirectoryConfig, FeedConfig};
+pub use directory::{DirectoryConfig, FeedConfig, ServiceConfig};
 
 pub use check::ConfigErrors;
 
@@ -362,6 +362,10 @@ pub struct Organisation {
     /// Open places (VCS only).
     #[serde(default)]
     pub capacity: Option<u32>,
+    /// Its charity registration as an org-id (`GB-CHC-1123456`, `GB-SC-SC012345`,
+    /// `GB-NIC-100123`): directory services may name their provider by it instead of an ODS code.
+    #[serde(default)]
+    pub charity: Option<String>,
 }
 
 /// `[organisation.adapter]`: `kind` picks the adapter; the other keys are that adapter's settings.

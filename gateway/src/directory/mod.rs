@@ -2,6 +2,7 @@
 //! the import of Open Referral UK feeds. Pure domain code: no HTTP, no SQL, no workflow.
 
 pub mod capacity;
+pub mod declared;
 pub mod feed;
 pub mod oruk;
 pub mod service;

@@ -10,7 +10,9 @@ use signpost_profiles::ODS_SYSTEM;
 /// The ORUK API version a feed speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrukVersion {
-    /// The original, unversioned UK profile (pages `{totalElements, totalPages, number, content}`).
+    /// The original UK profile, `HSDS-UK-1.0`: pages `{totalElements, totalPages, number, size,
+    /// first, last, empty, content}` numbered from 1 (its OpenAPI `page` schema and `page`
+    /// parameter, as the ORUK validator holds them), and no `GET /` endpoint.
     V1,
     /// The UK profile of HSDS 3.0 (pages `{total_items, total_pages, page_number, contents}`).
     V3,
@@ -57,7 +59,7 @@ pub fn read_page(body: &Value) -> Result<Page, String> {
         (
             body.get("content"),
             body.get("last").and_then(Value::as_bool),
-            // v1 numbers pages from 0 in some feeds and 1 in others; `last` decides when present.
+            // The v1 API numbers pages from 1, but some feeds count from 0; `last` decides when present.
             body.get("number").and_then(Value::as_u64),
             body.get("totalPages").and_then(Value::as_u64),
         )
@@ -140,7 +142,8 @@ fn postcodes(service: &Value) -> Vec<String> {
 }
 
 /// The provider: by ODS code when the feed gives one (an organisation identifier whose scheme
-/// says ODS), else by the feed's organisation id, a Signpost-assigned identifier.
+/// says ODS), else by a charity registration (scheme `GB-CHC`, `GB-SC` or `GB-NIC`), else by
+/// the feed's organisation id, a Signpost-assigned identifier.
 fn provided_by(service: &Value, base: &str) -> Option<Value> {
     let org = service.get("organization")?;
     let ods = list(org, "organization_identifiers").find_map(|i| {
@@ -151,9 +154,17 @@ fn provided_by(service: &Value, base: &str) -> Option<Value> {
             .then(|| text(i, "identifier"))
             .flatten()
     });
-    let identifier = match ods {
-        Some(code) => json!({"system": ODS_SYSTEM, "value": code}),
-        None => {
+    let charity = || {
+        list(org, "organization_identifiers").find_map(|i| {
+            let scheme = text(i, "identifier_scheme")?.to_ascii_uppercase();
+            let number = text(i, "identifier")?;
+            crate::directory::service::charity_from_org_id(&format!("{scheme}-{number}")).ok()
+        })
+    };
+    let identifier = match (ods, charity()) {
+        (Some(code), _) => json!({"system": ODS_SYSTEM, "value": code}),
+        (None, Some((system, number))) => json!({"system": system, "value": number}),
+        (None, None) => {
             json!({"system": format!("{}/organizations", base.trim_end_matches('/')), "value": text(org, "id")?})
         }
     };
@@ -162,6 +173,15 @@ fn provided_by(service: &Value, base: &str) -> Option<Value> {
         reference["display"] = json!(name);
     }
     Some(reference)
+}
+
+/// Whether a schedule time reads as `hh:mm:ss`.
+fn is_time(v: &str) -> bool {
+    ::time::Time::parse(
+        v,
+        ::time::macros::format_description!("[hour]:[minute]:[second]"),
+    )
+    .is_ok()
 }
 
 fn available_times(service: &Value) -> Vec<Value> {
@@ -188,13 +208,6 @@ fn available_times(service: &Value) -> Vec<Value> {
                 return None;
             }
             let mut t = json!({"daysOfWeek": days});
-            let is_time = |v: &str| {
-                ::time::Time::parse(
-                    v,
-                    ::time::macros::format_description!("[hour]:[minute]:[second]"),
-                )
-                .is_ok()
-            };
             if let (Some(open), Some(close)) = (text(s, "opens_at"), text(s, "closes_at"))
                 && is_time(open)
                 && is_time(close)
@@ -252,6 +265,42 @@ pub fn to_healthcare_service(service: &Value, base: &str) -> Result<Value, Vec<P
                 element,
                 format!("{v} is not an age in whole years"),
             ));
+        }
+    }
+    // What is sent but cannot be read is reported, never dropped or defaulted in silence.
+    for (i, attribute) in list(service, "attributes").enumerate() {
+        if let Some(term) = attribute.get("taxonomy_term")
+            && text(term, "id").is_none()
+        {
+            problems.push(problem(
+                &format!("attributes[{i}].taxonomy_term.id"),
+                "a taxonomy term needs an id to be searched by".into(),
+            ));
+        }
+    }
+    for (i, schedule) in list(service, "schedules").enumerate() {
+        let days = text(schedule, "byday").map(|d| {
+            d.split(',').all(|day| {
+                ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
+                    .iter()
+                    .any(|r| day.trim().ends_with(r))
+            })
+        });
+        if days == Some(false) {
+            problems.push(problem(
+                &format!("schedules[{i}].byday"),
+                "days are RRULE weekdays (MO,TU,...)".into(),
+            ));
+        }
+        for key in ["opens_at", "closes_at"] {
+            if let Some(t) = text(schedule, key)
+                && !is_time(t)
+            {
+                problems.push(problem(
+                    &format!("schedules[{i}].{key}"),
+                    format!("\"{t}\" is not a time (hh:mm:ss)"),
+                ));
+            }
         }
     }
     if !problems.is_empty() {
@@ -358,5 +407,61 @@ mod tests {
         let page = read_page(&v1).expect("v1");
         assert_eq!((page.records.len(), page.last), (1, true));
         assert!(read_page(&json!({"items": []})).is_err());
+    }
+
+    #[test]
+    fn unreadable_terms_and_schedules_are_problems_not_silently_dropped() {
+        let record = json!({"id": "s1", "name": "Walk", "status": "active",
+            "organization": {"id": "o1", "name": "Walkers"},
+            "attributes": [{"taxonomy_term": {"name": "no id"}}],
+            "schedules": [{"byday": "someday", "opens_at": "10am", "closes_at": "18:00:00"}]});
+        let problems = to_healthcare_service(&record, "https://feed.test").expect_err("problems");
+        let elements: Vec<&str> = problems.iter().map(|p| p.element.as_str()).collect();
+        assert_eq!(
+            elements,
+            [
+                "attributes[0].taxonomy_term.id",
+                "schedules[0].byday",
+                "schedules[0].opens_at"
+            ]
+        );
+        assert!(problems.iter().all(|p| p.record.as_deref() == Some("s1")));
+    }
+
+    #[test]
+    fn a_provider_with_only_a_charity_number_is_named_by_it() {
+        let record = |scheme: &str| {
+            json!({"id": "s1", "name": "Befriending", "status": "active",
+                "organization": {"id": "o1", "name": "Northside",
+                    "organization_identifiers": [{"identifier_scheme": scheme, "identifier": "1123456"}]}})
+        };
+        let hs = to_healthcare_service(&record("GB-CHC"), "https://feed.test").expect("valid");
+        assert_eq!(
+            hs["providedBy"]["identifier"],
+            json!({"system": "https://org-id.guide/list/GB-CHC", "value": "1123456"})
+        );
+        // A company number is not a charity registration: the feed's own organisation id stands.
+        let hs = to_healthcare_service(&record("GB-COH"), "https://feed.test").expect("valid");
+        assert_eq!(
+            hs["providedBy"]["identifier"],
+            json!({"system": "https://feed.test/organizations", "value": "o1"})
+        );
+    }
+
+    #[test]
+    fn the_v1_page_as_its_openapi_defines_it() {
+        // HSDS-UK-1.0 `page` schema: every field, first of two pages.
+        let first = json!({"totalElements": 3, "totalPages": 2, "number": 1, "size": 2,
+            "first": true, "last": false, "empty": false, "content": [{"id": "a"}, {"id": "b"}]});
+        let page = read_page(&first).expect("v1");
+        assert_eq!((page.records.len(), page.last), (2, false));
+        // Without `last`, the page number against the page count decides (numbered from 1).
+        let second = json!({"totalElements": 3, "totalPages": 2, "number": 2, "size": 2, "content": [{"id": "c"}]});
+        assert!(read_page(&second).expect("v1").last);
+        let middle = json!({"totalElements": 3, "totalPages": 2, "number": 1, "size": 2, "content": [{"id": "a"}]});
+        assert!(!read_page(&middle).expect("v1").last);
+        let empty = json!({"totalElements": 0, "totalPages": 0, "number": 1, "size": 0,
+            "first": true, "last": true, "empty": true, "content": []});
+        assert_eq!(read_page(&empty).expect("v1").records.len(), 0);
     }
 }

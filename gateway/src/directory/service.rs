@@ -44,6 +44,46 @@ pub fn postcode_district(postcode: &str) -> Option<String> {
         .then(|| district.to_owned())
 }
 
+/// The UK charity registers, by their org-id.guide scheme code (the codes Open Referral UK's
+/// `organization_identifiers[].identifier_scheme` uses), and the identifier system Signpost
+/// gives each: the register's org-id.guide list.
+pub const CHARITY_REGISTERS: [(&str, &str); 3] = [
+    ("GB-CHC", "https://org-id.guide/list/GB-CHC"),
+    ("GB-SC", "https://org-id.guide/list/GB-SC"),
+    ("GB-NIC", "https://org-id.guide/list/GB-NIC"),
+];
+
+/// A charity registration: (identifier system, registered number).
+pub type CharityId = (String, String);
+
+/// Reads an org-id such as `GB-CHC-1123456` as a charity registration, or says why not.
+pub fn charity_from_org_id(org_id: &str) -> Result<CharityId, String> {
+    CHARITY_REGISTERS
+        .iter()
+        .find_map(|(scheme, system)| {
+            let number = org_id.strip_prefix(scheme)?.strip_prefix('-')?;
+            (!number.is_empty() && number.chars().all(|c| c.is_ascii_alphanumeric()))
+                .then(|| ((*system).to_owned(), number.to_owned()))
+        })
+        .ok_or_else(|| {
+            format!(
+                "\"{org_id}\" is not a charity org-id: {}, then the registered number",
+                CHARITY_REGISTERS.map(|(s, _)| s).join(", ")
+            )
+        })
+}
+
+/// The provider's charity registration, when `providedBy.identifier` names one.
+pub fn charity_provider(service: &Value) -> Option<CharityId> {
+    let identifier = service.pointer("/providedBy/identifier")?;
+    let system = identifier.get("system").and_then(Value::as_str)?;
+    let value = identifier.get("value").and_then(Value::as_str)?;
+    CHARITY_REGISTERS
+        .iter()
+        .any(|(_, s)| *s == system)
+        .then(|| (system.to_owned(), value.to_owned()))
+}
+
 /// The organisation providing the service, by ODS code (`providedBy.identifier`).
 pub fn provider(service: &Value) -> Option<OdsCode> {
     let identifier = service.pointer("/providedBy/identifier")?;
@@ -193,6 +233,27 @@ mod tests {
             "location": [{"reference": "#hall"}],
             "coverageArea": [{"reference": "#area"}]});
         assert_eq!(districts(&service), ["S1", "S2"]);
+    }
+
+    #[test]
+    fn charity_org_ids_name_their_register() {
+        assert_eq!(
+            charity_from_org_id("GB-CHC-1123456"),
+            Ok(("https://org-id.guide/list/GB-CHC".into(), "1123456".into()))
+        );
+        assert_eq!(
+            charity_from_org_id("GB-SC-SC012345").map(|c| c.1),
+            Ok("SC012345".into())
+        );
+        for bad in ["GB-COH-01234567", "GB-CHC-", "1123456", "GB-CHC-12 34"] {
+            assert!(charity_from_org_id(bad).is_err(), "{bad}");
+        }
+        let service = json!({"providedBy": {"identifier": {"system": "https://org-id.guide/list/GB-NIC", "value": "100123"}}});
+        assert_eq!(
+            charity_provider(&service),
+            Some(("https://org-id.guide/list/GB-NIC".into(), "100123".into()))
+        );
+        assert_eq!(provider(&service), None, "not an ODS code");
     }
 
     #[test]

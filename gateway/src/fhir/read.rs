@@ -142,7 +142,11 @@ pub async fn search(
     crate::workflow::routing_decision::note_search(state.store.as_ref(), &who, &query, page.total)
         .await?;
     page.resources = page.resources.iter().map(|r| shown(&who, r)).collect();
-    audit::access(state.store.as_ref(), &who, Interaction::Search, &target).await?;
+    // The directory holds no patient data: its searches are not accesses to a referral, and a
+    // row written per search would cost more than the search (issue 24).
+    if rtype != "HealthcareService" {
+        audit::access(state.store.as_ref(), &who, Interaction::Search, &target).await?;
+    }
     let base = state.config.server.fhir_base();
     let link = |offset: usize| {
         let mut pairs: Vec<String> = parsed

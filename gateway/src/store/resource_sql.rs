@@ -155,14 +155,21 @@ where
             .iter()
             .map(Self::stored)
             .collect::<Result<Vec<_>, _>>()?;
-        let (from, binds) = where_clause(query);
-        let total: i64 = Self::bind_all(
-            sqlx::query::<DB>(AssertSqlSafe(format!("SELECT COUNT(*) AS n {from}"))),
-            binds,
-        )
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")?;
+        let total: i64 = match rows.first() {
+            Some(row) => row.try_get("total")?,
+            None if query.offset == 0 && query.count > 0 => 0,
+            // Past the last match, or a page of none: only a count says how many there are.
+            None => {
+                let (from, binds) = where_clause(query);
+                Self::bind_all(
+                    sqlx::query::<DB>(AssertSqlSafe(format!("SELECT COUNT(*) AS n {from}"))),
+                    binds,
+                )
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("n")?
+            }
+        };
         Ok(SearchPage { resources, total })
     }
 

@@ -98,74 +98,129 @@ fn indexed(condition: &str) -> String {
     )
 }
 
+/// Parameters whose values are shared by a large part of a type's resources (a flag, a status):
+/// a query is not started from their rows while a rarer criterion is at hand.
+const COMMON_VALUES: &[&str] = &[
+    "active", "status", "capacity", "action", "outcome", "subtype",
+];
+
+/// The criterion a query starts from: the equality most likely to match fewest rows. Without
+/// one, every resource of the type is tested against each criterion, so a search's cost grows
+/// with the table rather than with its matches (10,000 directory entries: issue 24).
+fn driving(criteria: &[Criterion]) -> Option<usize> {
+    let rank = |c: &Criterion| match c {
+        Criterion::Index { param, .. } if !COMMON_VALUES.contains(param) => Some(0),
+        Criterion::IndexedUnderAny { params, .. } if !params.is_empty() => Some(1),
+        Criterion::Index { .. } => Some(2),
+        _ => None,
+    };
+    criteria
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| rank(c).map(|r| (r, i)))
+        .min()
+        .map(|(_, i)| i)
+}
+
+/// The condition on a search row `s` that a criterion needs, or `None` for one that is not
+/// about search rows (`_lastUpdated`) or matches nothing.
+fn row_condition(
+    criterion: &Criterion,
+    binds: &mut Vec<Bind>,
+    next: &impl Fn(&mut Vec<Bind>, Bind) -> String,
+) -> Option<String> {
+    match criterion {
+        Criterion::Index { param, any_of } => {
+            let p = next(binds, Bind::Text((*param).to_owned()));
+            let alternatives: Vec<String> = any_of
+                .iter()
+                .map(|(system, value)| {
+                    let v = next(binds, Bind::Text(value.clone()));
+                    match system {
+                        Some(system) => {
+                            let s = next(binds, Bind::Text(system.clone()));
+                            format!("(s.value = {v} AND s.system = {s})")
+                        }
+                        None => format!("s.value = {v}"),
+                    }
+                })
+                .collect();
+            Some(format!("s.param = {p} AND ({})", alternatives.join(" OR ")))
+        }
+        Criterion::IndexedUnderAny { params, .. } if params.is_empty() => None,
+        Criterion::IndexedUnderAny { params, value } => {
+            let names: Vec<String> = params
+                .iter()
+                .map(|p| next(binds, Bind::Text((*p).to_owned())))
+                .collect();
+            let v = next(binds, Bind::Text(value.clone()));
+            Some(format!(
+                "s.param IN ({}) AND s.value = {v}",
+                names.join(", ")
+            ))
+        }
+        Criterion::IndexedFrom { param, from, .. } => {
+            let p = next(binds, Bind::Text((*param).to_owned()));
+            let v = next(binds, Bind::Text(from.clone()));
+            Some(format!("s.param = {p} AND s.value >= {v}"))
+        }
+        Criterion::LastUpdated(..) => None,
+    }
+}
+
 /// The `FROM ... WHERE ...` part shared by the page and count queries, with its binds.
 pub(super) fn where_clause(query: &SearchQuery) -> (String, Vec<Bind>) {
     let mut binds = vec![Bind::Text(query.resource_type.clone())];
-    let mut sql = String::from("FROM resources r WHERE r.resource_type = $1");
     let next = |binds: &mut Vec<Bind>, b: Bind| {
         binds.push(b);
         format!("${}", binds.len())
     };
-    for criterion in &query.criteria {
+    let mut sql = String::from("FROM resources r WHERE r.resource_type = $1");
+    let mut start = None;
+    if let Some(i) = driving(&query.criteria)
+        && let Some(condition) = row_condition(&query.criteria[i], &mut binds, &next)
+    {
+        let t = next(&mut binds, Bind::Text(query.resource_type.clone()));
+        // `CROSS JOIN` keeps SQLite's planner from reordering the join (it would rather walk
+        // the type's rows in page order); PostgreSQL plans it as any inner join.
+        sql = format!(
+            "FROM (SELECT DISTINCT s.resource_id FROM search_index s WHERE s.resource_type = $1 \
+             AND {condition}) m CROSS JOIN resources r WHERE r.resource_type = {t} AND r.id = m.resource_id"
+        );
+        start = Some(i);
+    }
+    for (i, criterion) in query.criteria.iter().enumerate() {
+        if Some(i) == start {
+            continue;
+        }
         match criterion {
-            Criterion::Index { param, any_of } => {
-                let p = next(&mut binds, Bind::Text((*param).to_owned()));
-                let alternatives: Vec<String> = any_of
-                    .iter()
-                    .map(|(system, value)| {
-                        let v = next(&mut binds, Bind::Text(value.clone()));
-                        match system {
-                            Some(system) => {
-                                let s = next(&mut binds, Bind::Text(system.clone()));
-                                format!("(s.value = {v} AND s.system = {s})")
-                            }
-                            None => format!("s.value = {v}"),
-                        }
-                    })
-                    .collect();
-                sql.push_str(&indexed(&format!(
-                    "s.param = {p} AND ({})",
-                    alternatives.join(" OR ")
-                )));
-            }
-            Criterion::IndexedUnderAny { params, .. } if params.is_empty() => {
-                sql.push_str(" AND 1 = 0");
-            }
-            Criterion::IndexedUnderAny { params, value } => {
-                let names: Vec<String> = params
-                    .iter()
-                    .map(|p| next(&mut binds, Bind::Text((*p).to_owned())))
-                    .collect();
-                let v = next(&mut binds, Bind::Text(value.clone()));
-                sql.push_str(&indexed(&format!(
-                    "s.param IN ({}) AND s.value = {v}",
-                    names.join(", ")
-                )));
-            }
-            Criterion::IndexedFrom {
-                param,
-                from,
-                present,
-            } => {
-                let p = next(&mut binds, Bind::Text((*param).to_owned()));
-                let v = next(&mut binds, Bind::Text(from.clone()));
-                let condition = indexed(&format!("s.param = {p} AND s.value >= {v}"));
-                if *present {
-                    sql.push_str(&condition);
-                } else {
-                    sql.push_str(&condition.replacen(" AND EXISTS", " AND NOT EXISTS", 1));
-                }
-            }
             Criterion::LastUpdated(cmp, at) => {
                 let t = next(&mut binds, Bind::Int(at.0));
                 sql.push_str(&format!(" AND r.last_updated_us {} {t}", cmp.sql()));
             }
+            // A range has no index prefix down to the resource, so a correlated test would scan
+            // the whole range once per candidate: the set is built once per statement instead.
+            Criterion::IndexedFrom { present, .. } => {
+                if let Some(condition) = row_condition(criterion, &mut binds, &next) {
+                    let t = next(&mut binds, Bind::Text(query.resource_type.clone()));
+                    sql.push_str(&format!(
+                        " AND r.id {}IN (SELECT s.resource_id FROM search_index s \
+                         WHERE s.resource_type = {t} AND {condition})",
+                        if *present { "" } else { "NOT " }
+                    ));
+                }
+            }
+            _ => match row_condition(criterion, &mut binds, &next) {
+                Some(condition) => sql.push_str(&indexed(&condition)),
+                None => sql.push_str(" AND 1 = 0"),
+            },
         }
     }
     (sql, binds)
 }
 
-/// The page query: columns, order, limit and offset.
+/// The page query: columns, the number of matches (so a page needs one statement, not a second
+/// for its total, unless the page is empty), order, limit and offset.
 pub(super) fn page_sql(query: &SearchQuery, body: &str) -> (String, Vec<Bind>) {
     let (from, mut binds) = where_clause(query);
     let order = match query.sort {
@@ -178,7 +233,7 @@ pub(super) fn page_sql(query: &SearchQuery, body: &str) -> (String, Vec<Bind>) {
     let offset = binds.len();
     (
         format!(
-            "SELECT r.resource_type, r.id, r.version, r.last_updated_us, {body} AS body {from} ORDER BY {order} LIMIT ${limit} OFFSET ${offset}"
+            "SELECT r.resource_type, r.id, r.version, r.last_updated_us, {body} AS body, COUNT(*) OVER () AS total {from} ORDER BY {order} LIMIT ${limit} OFFSET ${offset}"
         ),
         binds,
     )
@@ -225,7 +280,51 @@ mod tests {
         };
         let (sql, binds) = page_sql(&query, "r.body");
         assert!(!sql.contains("requested"), "{sql}");
-        assert_eq!(binds.len(), 6);
-        assert!(sql.contains("LIMIT $5 OFFSET $6"), "{sql}");
+        assert_eq!(
+            binds.len(),
+            7,
+            "the type is bound again for the rows it starts from"
+        );
+        assert!(sql.contains("LIMIT $6 OFFSET $7"), "{sql}");
+    }
+
+    #[test]
+    fn a_query_starts_from_its_rarest_criterion() {
+        let index = |param: &'static str| Criterion::Index {
+            param,
+            any_of: vec![(None, "x".into())],
+        };
+        let criteria = vec![
+            index("active"),
+            Criterion::IndexedFrom {
+                param: "capacity-until",
+                from: "1".into(),
+                present: true,
+            },
+            index("capacity"),
+            index("service-category"),
+            index("postcode"),
+        ];
+        assert_eq!(driving(&criteria), Some(3));
+        assert_eq!(
+            driving(&criteria[..3]),
+            Some(0),
+            "a common value beats none"
+        );
+        assert_eq!(driving(&criteria[1..2]), None);
+        let (sql, _) = where_clause(&SearchQuery {
+            resource_type: "HealthcareService".into(),
+            criteria,
+            count: 10,
+            offset: 0,
+            sort: SortOrder::default(),
+        });
+        assert!(sql.starts_with("FROM (SELECT DISTINCT"), "{sql}");
+        assert_eq!(sql.matches("EXISTS").count(), 3, "{sql}");
+        assert_eq!(
+            sql.matches("r.id IN (SELECT").count(),
+            1,
+            "the range: {sql}"
+        );
     }
 }

@@ -10,7 +10,6 @@ use crate::auth::{Interaction, Principal};
 use crate::directory::capacity::{
     self, CapacitySource, CapacityStatus, GRAVITY_CAPACITY_URL, SIGNPOST_CAPACITY_URL,
 };
-use crate::directory::service::provider;
 use crate::search_index::index_entries;
 use crate::store::{
     ChangeSet, CommitOutcome, Instant, ResourceWrite, StoreError, StoredResource, now,
@@ -89,7 +88,9 @@ pub async fn declare_capacity(
         .ok_or_else(|| WorkflowError::NotFound(format!("{target} is not in the directory")))?;
     let current_json: Value = serde_json::from_str(current.body.get())
         .map_err(|e| StoreError::Corrupt(format!("{target} is not JSON: {e}")))?;
-    if provider(&current_json).as_ref() != Some(&who.organisation) {
+    let provided_by =
+        super::service_target::provider_organisation(&current_json, services.directory);
+    if provided_by.map(|o| &o.ods) != Some(&who.organisation) {
         audit::refusal(
             services.store,
             Some(who),

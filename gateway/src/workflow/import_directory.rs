@@ -219,6 +219,34 @@ async fn deactivate_missing(
     Ok(n)
 }
 
+/// Loads the services declared in the config (`[[directory.service]]`): each created or updated
+/// like a feed's (a capacity the provider declared since is kept), and a declared service taken
+/// out of the config marked inactive.
+pub async fn load_declared(
+    store: &dyn Store,
+    declared: &[crate::config::ServiceConfig],
+) -> Result<ImportCounts, WorkflowError> {
+    let at = now();
+    let services = declared
+        .iter()
+        .map(|s| {
+            crate::directory::declared::to_healthcare_service(s, at).map_err(|problems| {
+                // The config check refuses these at start-up; reaching here is a bug.
+                WorkflowError::Internal(format!(
+                    "declared service {} was not checked: {problems:?}",
+                    s.id
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    import_services(
+        store,
+        &services,
+        Some(crate::directory::declared::OPERATOR_SERVICE_SYSTEM),
+    )
+    .await
+}
+
 /// The feed quality report of one import.
 #[derive(Debug, serde::Serialize)]
 pub struct FeedReport {

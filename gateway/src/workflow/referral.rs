@@ -126,6 +126,7 @@ pub fn new_referral(
             role: crate::config::Role::Gp,
             adapter: None,
             capacity: None,
+            charity: None,
         });
     let mut sr = with_identity(sr_json, &sr_id, 1, at);
     // The routed link-worker service is the performer: it makes the service party to the referral it must read.

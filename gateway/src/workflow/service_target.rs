@@ -7,7 +7,9 @@ use signpost_profiles::{Issue, IssueType, Severity};
 use super::WorkflowError;
 use crate::config::{Organisation, Role};
 use crate::directory::capacity::{self, Capacity, CapacityStatus};
-use crate::directory::service::{categories, districts, is_active, provider, sortable_instant};
+use crate::directory::service::{
+    categories, charity_provider, districts, is_active, provider, sortable_instant,
+};
 use crate::routing::Directory;
 use crate::search_index::index_entries;
 use crate::store::{
@@ -113,6 +115,17 @@ fn parse(resource: &StoredResource) -> Result<Value, StoreError> {
     })
 }
 
+/// The configured organisation providing a service: named by ODS code or, for a group without
+/// one, by its charity registration. Either way its ODS code in the config stays the tenant key.
+pub fn provider_organisation<'a>(
+    service: &Value,
+    directory: &'a Directory,
+) -> Option<&'a Organisation> {
+    provider(service)
+        .and_then(|ods| directory.organisation(&ods))
+        .or_else(|| charity_provider(service).and_then(|c| directory.organisation_by_charity(&c)))
+}
+
 /// Resolves the service `id` named at `performer[index]`: its provider must be a registered VCS
 /// organisation and it must be active; then its capacity decides.
 pub async fn resolve<'a>(
@@ -136,8 +149,7 @@ pub async fn resolve<'a>(
             here,
         ));
     }
-    let owner = provider(&service)
-        .and_then(|ods| directory.organisation(&ods))
+    let owner = provider_organisation(&service, directory)
         .filter(|org| org.role == Role::Vcs)
         .ok_or_else(|| {
             unusable(
