@@ -401,3 +401,500 @@ fn summary(
     }
     s
 }
+
+/// (severity, issue code, element path, the rule that calls for it).
+type Expected = (&'static str, &'static str, &'static str, &'static str);
+
+/// Every official fixture's expected issues (errors and warnings; a warning for a claimed
+/// profile Signpost does not hold is checked separately), as (severity, code, element, rule).
+/// Chosen from the fixture's content and the rule cited, not from Signpost's output.
+const FIXTURE_EXPECTATIONS: &[(&str, &[Expected])] = &[
+    (
+        "bars/bars-REFREQ03-referral.json",
+        &[
+            (
+                "error",
+                "required",
+                "Bundle.entry[1].resource.code",
+                "Signpost profile: code min 1",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[1].resource.requester.identifier",
+                "Signpost profile: requester.identifier min 1",
+            ),
+            (
+                "error",
+                "value",
+                "Bundle.entry[4].resource.code",
+                "SignpostTask: code fixed to task-code#fulfill",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[4].resource.focus",
+                "Signpost profile: focus min 1",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[4].resource.for",
+                "Signpost profile: for min 1",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[4].resource.owner",
+                "Signpost profile: owner min 1",
+            ),
+            (
+                "error",
+                "value",
+                "Bundle.entry[6].resource.identifier[0].value",
+                "NHS number modulus 11 (STANDARDS 2.2; 3478526985 fails, STANDARDS 1.8)",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[8].resource.identifier",
+                "Signpost profile: identifier min 1",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[8].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[9].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[11].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[12].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+        ],
+    ),
+    (
+        "bars/bars-ValidationRequest-official.json",
+        &[
+            (
+                "error",
+                "required",
+                "Bundle.entry[1].resource.code",
+                "Signpost profile: code min 1",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[1].resource.requester.identifier",
+                "Signpost profile: requester.identifier min 1",
+            ),
+            (
+                "error",
+                "value",
+                "Bundle.entry[5].resource.identifier[0].value",
+                "NHS number modulus 11 (STANDARDS 2.2; 3478526985 fails, STANDARDS 1.8)",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[6].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[9].resource.identifier",
+                "Signpost profile: identifier min 1",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[9].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[10].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[11].resource.identifier",
+                "Signpost profile: identifier min 1",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[11].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[12].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+        ],
+    ),
+    (
+        "bars/bars-booking-request-official.json",
+        &[
+            (
+                "error",
+                "required",
+                "Bundle.entry[3].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[10].resource.identifier",
+                "Signpost profile: identifier min 1",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[10].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[11].resource.identifier",
+                "Signpost profile: identifier min 1",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[11].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+        ],
+    ),
+    (
+        "bars/capabilitystatement-bars-proxy.json",
+        &[(
+            "error",
+            "structure",
+            "CapabilityStatement.rest[0].security",
+            "R4 JSON: a 0..1 element is an object, not an array",
+        )],
+    ),
+    (
+        "bars/messagedefinition-searchset-bundle.json",
+        &[(
+            "error",
+            "structure",
+            "Bundle.entry[0].resource.useContext[0].code",
+            "R4: UsageContext.code is 1..1 Coding, the fixture gives an array of two",
+        )],
+    ),
+    (
+        "bars/operationoutcome-400-rec-bad-request-invariant.json",
+        &[],
+    ),
+    ("bars/operationoutcome-409-rec-conflict-duplicate.json", &[]),
+    ("bars/operationoutcome-422-rec-unprocessable.json", &[]),
+    (
+        "bars/servicerequest-request-sync-response-bundle.json",
+        &[
+            (
+                "error",
+                "required",
+                "Bundle.entry[1].resource.code",
+                "Signpost profile: code min 1",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[1].resource.requester.identifier",
+                "Signpost profile: requester.identifier min 1",
+            ),
+            (
+                "warning",
+                "code-invalid",
+                "Bundle.entry[1].resource.reasonCode[0]",
+                "extensible binding: a code outside the value set is a warning",
+            ),
+            (
+                "error",
+                "value",
+                "Bundle.entry[3].resource.identifier[0].value",
+                "NHS number modulus 11 (STANDARDS 2.2; 3478526985 fails, STANDARDS 1.8)",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[4].resource.identifier",
+                "Signpost profile: identifier min 1",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[4].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[5].resource.identifier",
+                "Signpost profile: identifier min 1",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[5].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[6].resource.identifier",
+                "Signpost profile: identifier min 1",
+            ),
+            (
+                "error",
+                "required",
+                "Bundle.entry[6].resource.identifier",
+                "SignpostOrganization: identifier:odsOrganisationCode 1..1 (system https://fhir.nhs.uk/Id/ods-organization-code)",
+            ),
+        ],
+    ),
+    ("ukcore/ukcore-Organization-WhiteRose.json", &[]),
+    ("ukcore/ukcore-Patient-RichardSmith.json", &[]),
+    (
+        "ukcore/ukcore-ServiceRequest-Colonoscopy.json",
+        &[
+            (
+                "warning",
+                "code-invalid",
+                "ServiceRequest.code",
+                "extensible binding: a code outside the value set is a warning",
+            ),
+            (
+                "error",
+                "invalid",
+                "ServiceRequest.requester.reference",
+                "Signpost profile: requester target types",
+            ),
+            (
+                "error",
+                "required",
+                "ServiceRequest.requester.identifier",
+                "Signpost profile: requester.identifier min 1",
+            ),
+            (
+                "error",
+                "invalid",
+                "ServiceRequest.performer[0].reference",
+                "Signpost profile: performer target types",
+            ),
+            (
+                "warning",
+                "code-invalid",
+                "ServiceRequest.reasonCode[0]",
+                "extensible binding: a code outside the value set is a warning",
+            ),
+            (
+                "error",
+                "invalid",
+                "ServiceRequest.reasonReference[0].reference",
+                "Signpost profile: reasonReference target types",
+            ),
+        ],
+    ),
+    (
+        "gravity/ServiceRequest-SDOHCC-ServiceRequestSubreferralGardenProgramExample.json",
+        &[
+            (
+                "warning",
+                "code-invalid",
+                "ServiceRequest.code",
+                "extensible binding: a code outside the value set is a warning",
+            ),
+            (
+                "error",
+                "required",
+                "ServiceRequest.requester",
+                "Signpost profile: requester min 1",
+            ),
+        ],
+    ),
+    (
+        "gravity/Task-SDOHCC-TaskReferralManagementOrderFulfillmentAcceptedExample.json",
+        &[(
+            "error",
+            "invalid",
+            "Task.requester.reference",
+            "Signpost profile: requester target types",
+        )],
+    ),
+    (
+        "gravity/Task-SDOHCC-TaskReferralManagementOrderSubtaskAcceptedExample.json",
+        &[],
+    ),
+    (
+        "gravity/gravity-ServiceRequest-FoodPantry.json",
+        &[
+            (
+                "warning",
+                "code-invalid",
+                "ServiceRequest.code",
+                "extensible binding: a code outside the value set is a warning",
+            ),
+            (
+                "error",
+                "required",
+                "ServiceRequest.requester",
+                "Signpost profile: requester min 1",
+            ),
+        ],
+    ),
+];
+
+#[test]
+fn every_official_fixture_gets_exactly_the_issues_its_content_calls_for() {
+    let validator = Validator::standard().expect("the shipped definitions load");
+    let known = known_profiles();
+    let fixtures = corpus::fixture_files();
+    let mut names: Vec<&str> = fixtures.iter().map(|(n, _)| n.as_str()).collect();
+    let mut listed: Vec<&str> = FIXTURE_EXPECTATIONS.iter().map(|(n, _)| *n).collect();
+    names.sort_unstable();
+    listed.sort_unstable();
+    assert_eq!(names, listed, "one expectation per FHIR fixture");
+    let mut wrong = Vec::new();
+    for (name, json) in &fixtures {
+        let expected = FIXTURE_EXPECTATIONS
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| *e)
+            .expect("listed");
+        let bytes = std::fs::read(corpus::fixtures_dir().join(name)).expect("read fixture");
+        let checked = validator.check(&bytes, None);
+        let parsed = checked.resource.is_some();
+        let issues = checked.issues;
+        let got: Vec<(String, String, String)> = issues
+            .iter()
+            .filter(|i| i.severity != Severity::Information && i.code.code() != "not-supported")
+            .map(|i| {
+                (
+                    i.severity.code().to_owned(),
+                    i.code.code().to_owned(),
+                    i.expression.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let want: Vec<(String, String, String)> = expected
+            .iter()
+            .map(|(s, c, e, _)| ((*s).to_owned(), (*c).to_owned(), (*e).to_owned()))
+            .collect();
+        if got != want {
+            wrong.push(format!(
+                "{name}:\n    expected {want:?}\n    got      {got:?}"
+            ));
+        }
+        // A profile the fixture claims and Signpost does not hold is named, as a warning, once
+        // the body is R4 (a body that does not parse is not checked against profiles).
+        let mut claims = Vec::new();
+        if parsed {
+            unheld_claims(json, root_name(json), &known, &mut claims);
+        }
+        let mut warned: Vec<String> = issues
+            .iter()
+            .filter(|i| i.code.code() == "not-supported")
+            .map(|i| i.expression.clone().unwrap_or_default())
+            .collect();
+        warned.sort();
+        claims.sort();
+        if warned != claims {
+            wrong.push(format!(
+                "{name}: unheld profiles\n    expected {claims:?}\n    got      {warned:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+fn root_name(json: &Value) -> &str {
+    json["resourceType"].as_str().unwrap_or("Resource")
+}
+
+/// The `meta.profile` claims naming a profile Signpost neither holds nor derives one of its
+/// own from (a held profile's `baseDefinition`), with their locations, in `resource` and the
+/// resources inside it.
+fn unheld_claims(resource: &Value, expr: &str, known: &[String], out: &mut Vec<String>) {
+    for (i, claim) in resource
+        .pointer("/meta/profile")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if claim
+            .as_str()
+            .is_some_and(|url| !known.iter().any(|k| k == url))
+        {
+            out.push(format!("{expr}.meta.profile[{i}]"));
+        }
+    }
+    for (n, item) in resource["contained"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        unheld_claims(item, &format!("{expr}.contained[{n}]"), known, out);
+    }
+    for (n, item) in resource["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if item["resource"].is_object() {
+            unheld_claims(
+                &item["resource"],
+                &format!("{expr}.entry[{n}].resource"),
+                known,
+                out,
+            );
+        }
+    }
+}
+
+/// The held profiles' URLs and the URLs they derive from.
+fn known_profiles() -> Vec<String> {
+    let dir = corpus::workspace().join("profiles/definitions");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("profiles/definitions") {
+        let path = entry.expect("entry").path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("StructureDefinition-"))
+        {
+            let sd: Value =
+                serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("JSON");
+            for key in ["url", "baseDefinition"] {
+                if let Some(url) = sd[key].as_str() {
+                    out.push(url.to_owned());
+                }
+            }
+        }
+    }
+    out
+}

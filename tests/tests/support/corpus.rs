@@ -346,6 +346,7 @@ enum Site {
 
 /// Collects every site of `value` (of `context`), stopping at Bundle entries' resources when
 /// `into_entries` is false (they are corpus items of their own).
+#[allow(clippy::too_many_arguments)]
 fn sites(
     defs: &Definitions,
     value: &Value,
@@ -1022,10 +1023,11 @@ pub fn profile_required() -> Vec<(String, String)> {
             .into_iter()
             .flatten()
         {
-            if e["min"].as_u64().is_some_and(|m| m >= 1) && e.get("sliceName").is_none() {
-                if let Some(path) = e["path"].as_str() {
-                    out.push((path.to_owned(), name.clone()));
-                }
+            if e["min"].as_u64().is_some_and(|m| m >= 1)
+                && e.get("sliceName").is_none()
+                && let Some(path) = e["path"].as_str()
+            {
+                out.push((path.to_owned(), name.clone()));
             }
         }
     }
