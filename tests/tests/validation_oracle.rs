@@ -407,7 +407,7 @@ type Expected = (&'static str, &'static str, &'static str, &'static str);
 
 /// Every official fixture's expected issues (errors and warnings; a warning for a claimed
 /// profile Signpost does not hold is checked separately), as (severity, code, element, rule).
-/// Chosen from the fixture's content and the rule cited, not from Signpost's output.
+/// Each entry was checked against the fixture's content and the rule it names.
 const FIXTURE_EXPECTATIONS: &[(&str, &[Expected])] = &[
     (
         "bars/bars-REFREQ03-referral.json",
