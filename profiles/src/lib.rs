@@ -1,19 +1,24 @@
 //! FHIR R4 for Signpost: parsing (the only crate that calls fhirbolt), NHS identifiers,
 //! referral essentials and OperationOutcome building.
 
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/definitions.rs"));
+}
 pub mod examples;
 mod json_path;
 pub mod nhs_number;
 pub mod ods;
 pub mod outcome;
 pub mod outcome_measure;
+mod r4;
 pub mod referral;
 pub mod resource;
+pub mod strict_json;
 pub mod validation;
 
 pub use nhs_number::{NHS_NUMBER_SYSTEM, NhsNumber, NhsNumberError};
 pub use ods::{ODS_SYSTEM, OdsCode, OdsCodeError};
 pub use outcome::{Issue, IssueType, Severity, operation_outcome};
 pub use referral::Referral;
-pub use resource::{ParseError, ParsedResource, parse_resource};
+pub use resource::{ParseError, ParsedResource, parse_resource, read_json};
 pub use validation::{Checked, DefinitionError, Validator, has_errors};

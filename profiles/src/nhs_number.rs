@@ -8,11 +8,16 @@ pub const NHS_NUMBER_SYSTEM: &str = "https://fhir.nhs.uk/Id/nhs-number";
 /// Why a string is not an NHS number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NhsNumberError {
-    /// Not exactly ten digits (spaces are allowed between groups).
+    /// Not exactly ten digits.
     #[error("an NHS number has exactly 10 digits")]
     Length,
-    /// A character other than a digit or a space.
-    #[error("an NHS number holds only digits")]
+    /// Spaces or separators between the digit groups, as the number is often printed.
+    #[error(
+        "an NHS number is sent as ten digits with no spaces or separators (9434765919, not 943 476 5919 or 943-476-5919)"
+    )]
+    Separators,
+    /// A character that is neither an ASCII digit nor a separator.
+    #[error("an NHS number holds only the ASCII digits 0-9")]
     NotDigits,
     /// The modulus-11 check digit does not match.
     #[error("the check digit is wrong (modulus 11)")]
@@ -24,15 +29,24 @@ pub enum NhsNumberError {
 pub struct NhsNumber(String);
 
 impl NhsNumber {
-    /// Parses ten digits (optionally written "943 476 5919") and checks the modulus-11 digit.
+    /// Parses exactly ten ASCII digits and checks the modulus-11 digit.
+    ///
+    /// Nothing is normalised: a number stored as "943 476 5919" would be missed by every search
+    /// for 9434765919 (STANDARDS.md 2.2), so the sender is told to send the digits alone.
     pub fn parse(raw: &str) -> Result<Self, NhsNumberError> {
-        let compact: String = raw.chars().filter(|c| *c != ' ').collect();
-        if !compact.chars().all(|c| c.is_ascii_digit()) {
+        let is_separator = |c: char| c.is_whitespace() || matches!(c, '-' | '.' | '/' | '_');
+        if raw.chars().any(is_separator)
+            && raw.chars().all(|c| c.is_ascii_digit() || is_separator(c))
+        {
+            return Err(NhsNumberError::Separators);
+        }
+        if !raw.bytes().all(|b| b.is_ascii_digit()) {
             return Err(NhsNumberError::NotDigits);
         }
-        if compact.len() != 10 {
+        if raw.len() != 10 {
             return Err(NhsNumberError::Length);
         }
+        let compact = raw;
         let digits: Vec<u32> = compact.bytes().map(|b| u32::from(b - b'0')).collect();
         let sum: u32 = digits[..9]
             .iter()
@@ -47,10 +61,10 @@ impl NhsNumber {
         if check != digits[9] {
             return Err(NhsNumberError::CheckDigit);
         }
-        Ok(Self(compact))
+        Ok(Self(compact.to_owned()))
     }
 
-    /// The ten digits without spaces.
+    /// The ten digits.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -69,18 +83,31 @@ mod tests {
 
     #[test]
     fn accepts_numbers_with_a_correct_check_digit() {
-        for n in [
-            "9434765919",
-            "9912003888",
-            "9476719931",
-            "9000000009",
-            "943 476 5919",
-        ] {
+        for n in ["9434765919", "9912003888", "9476719931", "9000000009"] {
             assert!(NhsNumber::parse(n).is_ok(), "{n} should be valid");
         }
+    }
+
+    #[test]
+    fn refuses_spaces_and_separators_instead_of_normalising() {
+        for n in [
+            "943 476 5919",
+            "943-476-5919",
+            " 9434765919",
+            "9434765919\n",
+        ] {
+            assert_eq!(
+                NhsNumber::parse(n),
+                Err(NhsNumberError::Separators),
+                "{n:?}"
+            );
+        }
+        let message = NhsNumberError::Separators.to_string();
+        assert!(message.contains("no spaces or separators"), "{message}");
+        // Fullwidth or Arabic-Indic digits are not ASCII digits.
         assert_eq!(
-            NhsNumber::parse("943 476 5919").map(|n| n.0),
-            Ok("9434765919".into())
+            NhsNumber::parse("９４３４７６５９１９"),
+            Err(NhsNumberError::NotDigits)
         );
     }
 

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use crate::json_path;
 use crate::outcome::{Issue, IssueType};
+use crate::strict_json::{self, StrictJsonError};
 
 /// Why a body is not a FHIR R4 resource.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +36,17 @@ pub enum ParseError {
         /// What is wrong.
         message: String,
     },
+    /// A member name appears twice in one JSON object (JSON parsers disagree on which one counts).
+    #[error("{message}")]
+    Duplicate {
+        /// The repeated member, e.g. `ServiceRequest.subject.identifier`.
+        expression: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Breaks the FHIR R4 base definitions: every problem found, each with its element.
+    #[error("{}", .0.first().map_or("the resource breaks the FHIR R4 definitions", |i| i.diagnostics.as_str()))]
+    Invalid(Vec<Issue>),
     /// Valid JSON that breaks FHIR R4 structure (unknown element, wrong type, ...).
     #[error("{message}")]
     Structure {
@@ -61,11 +73,27 @@ impl ParseError {
             ParseError::Structure {
                 expression,
                 message,
+            }
+            | ParseError::Duplicate {
+                expression,
+                message,
             } => Issue::error(IssueType::Structure, message.clone()).at(expression.clone()),
+            ParseError::Invalid(issues) => issues
+                .first()
+                .cloned()
+                .unwrap_or_else(|| Issue::error(IssueType::Structure, self.to_string())),
             ParseError::Missing {
                 expression,
                 message,
             } => Issue::error(IssueType::Required, message.clone()).at(expression.clone()),
+        }
+    }
+
+    /// Every OperationOutcome issue this error stands for (several when the base definitions are broken in several places).
+    pub fn issues(&self) -> Vec<Issue> {
+        match self {
+            ParseError::Invalid(issues) if !issues.is_empty() => issues.clone(),
+            _ => vec![self.issue()],
         }
     }
 }
@@ -83,17 +111,7 @@ pub struct ParsedResource {
 ///
 /// `expected` names the resource type the endpoint takes, if any.
 pub fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<ParsedResource, ParseError> {
-    let json: Value = serde_json::from_slice(bytes).map_err(|e| {
-        if e.to_string().contains("recursion limit exceeded") {
-            ParseError::TooDeep
-        } else {
-            ParseError::Malformed {
-                message: strip_position(&e.to_string()),
-                line: e.line(),
-                column: e.column(),
-            }
-        }
-    })?;
+    let json = read_json(bytes)?;
     let resource_type = json
         .get("resourceType")
         .and_then(Value::as_str)
@@ -112,10 +130,49 @@ pub fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<ParsedReso
             expression,
         });
     }
+    let base = crate::r4::Base::standard().map_err(|e| ParseError::Structure {
+        expression: resource_type.clone(),
+        message: format!("the FHIR R4 definitions could not be read: {e}"),
+    })?;
+    let issues = base.check(&json, &resource_type);
+    if crate::validation::has_errors(&issues) {
+        return Err(ParseError::Invalid(issues));
+    }
+    // The typed model still reads every resource: it knows the resource types whose base
+    // definitions Signpost does not hold (a Bundle entry can be any of them).
     check_r4_structure(bytes, &json, &resource_type)?;
     Ok(ParsedResource {
         resource_type,
         json,
+    })
+}
+
+/// Reads any FHIR JSON body: JSON syntax, depth, and no member name twice in one object.
+pub fn read_json(bytes: &[u8]) -> Result<Value, ParseError> {
+    strict_json::from_slice(bytes).map_err(|e| match e {
+        StrictJsonError::Syntax(e) if e.to_string().contains("recursion limit exceeded") => {
+            ParseError::TooDeep
+        }
+        StrictJsonError::Syntax(e) => ParseError::Malformed {
+            message: strip_position(&e.to_string()),
+            line: e.line(),
+            column: e.column(),
+        },
+        StrictJsonError::Duplicate { location, member } => {
+            // The document could not be read to the end, so its type is found by a plain read.
+            let root = serde_json::from_slice::<Value>(bytes)
+                .ok()
+                .and_then(|v| v.get("resourceType").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_else(|| "$".to_owned());
+            let at = strict_json::render(&root, &location);
+            let expression = format!("{at}.{member}");
+            ParseError::Duplicate {
+                message: format!(
+                    "{expression} appears twice in {at}: JSON member names must be unique, send it once"
+                ),
+                expression,
+            }
+        }
     })
 }
 
@@ -295,12 +352,11 @@ mod tests {
     #[test]
     fn unknown_element_is_named() {
         let body = MINIMAL.replace("\"intent\"", "\"colour\":\"blue\",\"intent\"");
-        match parse_resource(body.as_bytes(), None) {
-            Err(ParseError::Structure { expression, .. }) => {
-                assert_eq!(expression, "ServiceRequest.colour")
-            }
-            other => panic!("expected a structure error, got {other:?}"),
-        }
+        let issue = parse_resource(body.as_bytes(), None)
+            .expect_err("unknown element")
+            .issue();
+        assert_eq!(issue.code, IssueType::Structure);
+        assert_eq!(issue.expression.as_deref(), Some("ServiceRequest.colour"));
     }
 
     #[test]
@@ -309,11 +365,13 @@ mod tests {
             "\"intent\"",
             "\"identifier\":[{\"value\":\"a\"},{\"value\":12}],\"intent\"",
         );
-        match parse_resource(body.as_bytes(), None) {
-            Err(ParseError::Structure { expression, .. }) => {
-                assert_eq!(expression, "ServiceRequest.identifier[1].value")
-            }
-            other => panic!("expected a structure error, got {other:?}"),
-        }
+        let issue = parse_resource(body.as_bytes(), None)
+            .expect_err("a number for a string")
+            .issue();
+        assert_eq!(issue.code, IssueType::Structure);
+        assert_eq!(
+            issue.expression.as_deref(),
+            Some("ServiceRequest.identifier[1].value")
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! The profiles' integration tests in one binary (one link instead of one per file).
 
+mod base_rules;
 mod mutation;
 mod validation;
 

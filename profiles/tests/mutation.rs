@@ -72,7 +72,20 @@ fn any_json() -> impl Strategy<Value = Value> {
             Just("order"),
             Just("active"),
             Just("valueString"),
-            Just("resourceType")
+            Just("resourceType"),
+            // Malformed primitives: each breaks a lexical form or value space from the R4 definitions.
+            Just("yesterday"),
+            Just("2024-13-45T10:00:00Z"),
+            Just("2024-02-30"),
+            Just("2024-03-01T10:00:00"),
+            Just("14/03/1948"),
+            Just("has spaces"),
+            Just(""),
+            Just("   "),
+            Just("::::"),
+            Just("urn:uuid:NOT-A-UUID"),
+            Just("943 476 5919"),
+            Just("3000000000")
         ]
         .prop_map(|s| json!(s)),
     ];
@@ -182,5 +195,36 @@ proptest! {
         if checked.resource.is_none() {
             prop_assert!(checked.issues.iter().any(|i| i.severity == Severity::Error));
         }
+    }
+
+    #[test]
+    fn a_repeated_member_name_is_always_refused_and_named(
+        which in any::<prop::sample::Index>(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let validator = Validator::standard().expect("definitions load");
+        let examples = examples();
+        let doc = &examples[which.index(examples.len())];
+        // Repeat one member of one object, textually, right after itself.
+        let mut objects = Vec::new();
+        pointers(doc, String::new(), &mut objects);
+        objects.retain(|p| doc.pointer(p).and_then(Value::as_object).is_some_and(|o| !o.is_empty()));
+        let pointer = &objects[at.index(objects.len())];
+        let object = doc.pointer(pointer).and_then(Value::as_object).expect("an object");
+        let (key, value) = object.iter().next().expect("a member");
+        let text = serde_json::to_string(doc).expect("serialise");
+        let member = format!("{}:{}", json!(key), value);
+        let target = format!("{{{}", member);
+        let Some(start) = text.find(&target) else {
+            return Ok(());
+        };
+        let mut bytes = text.clone();
+        bytes.insert_str(start + target.len(), &format!(",{member}"));
+        let checked = validator.check(bytes.as_bytes(), None);
+        prop_assert!(checked.resource.is_none(), "{} accepted twice", key);
+        let issue = &checked.issues[0];
+        prop_assert!(issue.diagnostics.contains("appears twice"), "{}", issue.diagnostics);
+        let expression = issue.expression.as_deref().unwrap_or("");
+        prop_assert!(expression.ends_with(&format!(".{key}")), "{} for {}", expression, key);
     }
 }

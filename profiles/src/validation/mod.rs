@@ -20,10 +20,6 @@ use select::Node;
 use structure::Profile;
 use terminology::ValueSet;
 
-mod embedded {
-    include!(concat!(env!("OUT_DIR"), "/definitions.rs"));
-}
-
 /// A definition file Signpost cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{file}: {message}")]
@@ -35,7 +31,7 @@ pub struct DefinitionError {
 }
 
 impl DefinitionError {
-    fn new(file: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(file: &str, message: impl Into<String>) -> Self {
         Self {
             file: file.to_owned(),
             message: message.into(),
@@ -75,7 +71,7 @@ pub fn has_errors(issues: &[Issue]) -> bool {
 }
 
 static STANDARD: LazyLock<Result<Validator, DefinitionError>> =
-    LazyLock::new(|| Validator::from_definitions(embedded::EMBEDDED.iter().copied()));
+    LazyLock::new(|| Validator::from_definitions(crate::embedded::EMBEDDED.iter().copied()));
 
 impl Validator {
     /// The validator for the definitions shipped in `profiles/definitions/`, built on first use.
@@ -95,7 +91,7 @@ impl Validator {
                 extra.push((path.display().to_string(), text));
             }
         }
-        let all = embedded::EMBEDDED
+        let all = crate::embedded::EMBEDDED
             .iter()
             .copied()
             .chain(extra.iter().map(|(n, t)| (n.as_str(), t.as_str())));
@@ -112,7 +108,9 @@ impl Validator {
             value_sets: HashMap::new(),
             code_systems: HashMap::new(),
         };
-        for (file, text) in files {
+        // The base definitions are the specification, not profiles: `crate::r4` reads them.
+        crate::r4::Base::standard()?;
+        for (file, text) in files.filter(|(name, _)| !name.starts_with(crate::r4::PREFIX)) {
             let json: Value = serde_json::from_str(text)
                 .map_err(|e| DefinitionError::new(file, format!("not JSON: {e}")))?;
             match json.get("resourceType").and_then(Value::as_str) {
@@ -231,7 +229,7 @@ impl Validator {
             },
             Err(e) => Checked {
                 resource: None,
-                issues: vec![e.issue()],
+                issues: e.issues(),
             },
         }
     }

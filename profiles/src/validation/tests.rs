@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 use super::*;
 
 fn shipped() -> Vec<(&'static str, &'static str)> {
-    embedded::EMBEDDED.to_vec()
+    crate::embedded::EMBEDDED.to_vec()
 }
 
 const DERIVED: &str = r#"{

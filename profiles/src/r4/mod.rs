@@ -1,0 +1,298 @@
+//! The FHIR R4 base specification as data: the StructureDefinition snapshots in
+//! `profiles/definitions/r4/`, read once into the element tree that structure, cardinality and
+//! primitive checks walk.
+
+mod primitive;
+mod walk;
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use serde_json::Value;
+
+use crate::validation::DefinitionError;
+use primitive::Primitive;
+
+/// The name prefix of the embedded base definitions (`r4/StructureDefinition-Patient.json`).
+pub(crate) const PREFIX: &str = "r4/";
+
+const FHIR_TYPE_EXTENSION: &str =
+    "http://hl7.org/fhir/StructureDefinition/structuredefinition-fhir-type";
+const SYSTEM_TYPE: &str = "http://hl7.org/fhirpath/System.";
+
+/// Every datatype, resource and backbone element of the held base definitions.
+#[derive(Debug)]
+pub(crate) struct Base {
+    structs: Vec<Struct>,
+    primitives: Vec<Primitive>,
+    /// Resource type → its struct.
+    resources: HashMap<String, usize>,
+    /// The `Element` struct: the shape of a primitive's `_name` companion.
+    element: usize,
+    /// The `Reference` struct, whose `reference` has a lexical form of its own.
+    reference: usize,
+}
+
+/// An object in FHIR JSON: a datatype, a resource or a backbone element.
+#[derive(Debug)]
+struct Struct {
+    /// The definition's name for it: `Extension`, `Bundle.entry`.
+    name: String,
+    /// Whether it is a resource (and so carries `resourceType`).
+    resource: bool,
+    fields: Vec<Field>,
+    /// JSON member name (`status`, `valueString`) → (field, index into its types).
+    keys: HashMap<String, (usize, usize)>,
+}
+
+/// One element of a struct, from its snapshot ElementDefinition.
+#[derive(Debug)]
+struct Field {
+    /// The element name as defined (`status`, `value[x]`).
+    name: String,
+    min: u32,
+    /// `None` is unbounded.
+    max: Option<u32>,
+    /// Whether FHIR JSON sends it as an array (the base cardinality allows more than one).
+    array: bool,
+    types: Vec<Kind>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Primitive(usize),
+    Complex(usize),
+    /// Any resource, chosen by its `resourceType`.
+    Resource,
+}
+
+static STANDARD: LazyLock<Result<Base, DefinitionError>> = LazyLock::new(|| {
+    Base::from_definitions(
+        crate::embedded::EMBEDDED
+            .iter()
+            .filter(|(name, _)| name.starts_with(PREFIX))
+            .copied(),
+    )
+});
+
+impl Base {
+    /// The base definitions shipped in `profiles/definitions/r4/`, read on first use.
+    pub(crate) fn standard() -> Result<&'static Base, DefinitionError> {
+        STANDARD.as_ref().map_err(Clone::clone)
+    }
+
+    fn from_definitions<'a>(
+        files: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Base, DefinitionError> {
+        let mut sds = Vec::new();
+        for (file, text) in files {
+            let json: Value = serde_json::from_str(text)
+                .map_err(|e| DefinitionError::new(file, format!("not JSON: {e}")))?;
+            sds.push((file, json));
+        }
+        let mut primitives = Vec::new();
+        let mut primitive_index = HashMap::new();
+        for (file, sd) in &sds {
+            if sd.get("kind").and_then(Value::as_str) == Some("primitive-type") {
+                let p = Primitive::from_definition(file, sd)?;
+                primitive_index.insert(p.name.clone(), primitives.len());
+                primitives.push(p);
+            }
+        }
+        // First pass: a struct for every type and for every element with children of its own.
+        let mut structs = Vec::new();
+        let mut by_path: HashMap<String, usize> = HashMap::new();
+        let mut resources = HashMap::new();
+        let mut complex = Vec::new();
+        for (file, sd) in &sds {
+            if sd.get("kind").and_then(Value::as_str) == Some("primitive-type") {
+                continue;
+            }
+            let id = text(file, sd, "id")?;
+            let elements = sd
+                .pointer("/snapshot/element")
+                .and_then(Value::as_array)
+                .ok_or_else(|| DefinitionError::new(file, "has no snapshot"))?;
+            let paths: Vec<&str> = elements
+                .iter()
+                .map(|e| e.get("path").and_then(Value::as_str).unwrap_or(""))
+                .collect();
+            if paths.first() != Some(&id) {
+                return Err(DefinitionError::new(
+                    file,
+                    "the snapshot's first element is not the type itself",
+                ));
+            }
+            let resource = sd.get("kind").and_then(Value::as_str) == Some("resource");
+            for (i, path) in paths.iter().enumerate() {
+                let has_children = paths.iter().any(|p| {
+                    p.len() > path.len() + 1
+                        && p.starts_with(path)
+                        && p.as_bytes()[path.len()] == b'.'
+                });
+                if i == 0 || has_children {
+                    by_path.insert((*path).to_owned(), structs.len());
+                    if i == 0 && resource {
+                        resources.insert((*path).to_owned(), structs.len());
+                    }
+                    structs.push(Struct {
+                        name: (*path).to_owned(),
+                        resource: i == 0 && resource,
+                        fields: Vec::new(),
+                        keys: HashMap::new(),
+                    });
+                }
+            }
+            complex.push((*file, elements, resource));
+        }
+        // Second pass: each element becomes a field of the struct at its parent path.
+        for (file, elements, resource) in complex {
+            for element in elements.iter().skip(1) {
+                let path = element
+                    .get("path")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| DefinitionError::new(file, "an element has no path"))?;
+                let Some((parent, name)) = path.rsplit_once('.') else {
+                    continue;
+                };
+                let Some(&owner) = by_path.get(parent) else {
+                    return Err(DefinitionError::new(
+                        file,
+                        format!("{path}: no parent {parent}"),
+                    ));
+                };
+                let min = element
+                    .get("min")
+                    .and_then(Value::as_u64)
+                    .and_then(|m| u32::try_from(m).ok())
+                    .ok_or_else(|| {
+                        DefinitionError::new(file, format!("{path}.min is not a count"))
+                    })?;
+                let max = cardinality(file, path, element.get("max"))?;
+                let base_max = match element.pointer("/base/max") {
+                    Some(m) => cardinality(file, path, Some(m))?,
+                    None => max,
+                };
+                let array = base_max != Some(1) && base_max != Some(0);
+                let mut types = Vec::new();
+                let mut codes = Vec::new();
+                if let Some(reference) = element.get("contentReference").and_then(Value::as_str) {
+                    let target = reference.trim_start_matches('#');
+                    let &s = by_path.get(target).ok_or_else(|| {
+                        DefinitionError::new(file, format!("{path}: no element {target}"))
+                    })?;
+                    types.push(Kind::Complex(s));
+                    codes.push(String::new());
+                } else if let Some(&s) = by_path.get(path) {
+                    types.push(Kind::Complex(s));
+                    codes.push(String::new());
+                } else {
+                    let listed = element
+                        .get("type")
+                        .and_then(Value::as_array)
+                        .ok_or_else(|| DefinitionError::new(file, format!("{path} has no type")))?;
+                    for t in listed {
+                        let code = fhir_type(t).ok_or_else(|| {
+                            DefinitionError::new(file, format!("{path}: a type without a code"))
+                        })?;
+                        // R4 gives Resource.id the FHIRPath String type; the specification's
+                        // resource pages and every validator treat it as `id`.
+                        let code = if resource && name == "id" && !parent.contains('.') {
+                            "id"
+                        } else {
+                            code
+                        };
+                        let kind = if code == "Resource" {
+                            Kind::Resource
+                        } else if let Some(&p) = primitive_index.get(code) {
+                            Kind::Primitive(p)
+                        } else if let Some(&s) = by_path.get(code) {
+                            Kind::Complex(s)
+                        } else {
+                            return Err(DefinitionError::new(
+                                file,
+                                format!(
+                                    "{path} has type {code}, which is not among the definitions"
+                                ),
+                            ));
+                        };
+                        types.push(kind);
+                        codes.push(code.to_owned());
+                    }
+                }
+                let s = &mut structs[owner];
+                let field = s.fields.len();
+                match name.strip_suffix("[x]") {
+                    Some(stem) => {
+                        for (i, code) in codes.iter().enumerate() {
+                            let mut key = stem.to_owned();
+                            let mut chars = code.chars();
+                            if let Some(first) = chars.next() {
+                                key.extend(first.to_uppercase());
+                                key.push_str(chars.as_str());
+                            }
+                            s.keys.insert(key, (field, i));
+                        }
+                    }
+                    None => {
+                        s.keys.insert(name.to_owned(), (field, 0));
+                    }
+                }
+                s.fields.push(Field {
+                    name: name.to_owned(),
+                    min,
+                    max,
+                    array,
+                    types,
+                });
+            }
+        }
+        let find = |name: &str| {
+            by_path.get(name).copied().ok_or_else(|| {
+                DefinitionError::new(PREFIX, format!("the base definitions lack {name}"))
+            })
+        };
+        Ok(Base {
+            element: find("Element")?,
+            reference: find("Reference")?,
+            structs,
+            primitives,
+            resources,
+        })
+    }
+}
+
+fn text<'v>(file: &str, sd: &'v Value, key: &str) -> Result<&'v str, DefinitionError> {
+    sd.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| DefinitionError::new(file, format!("has no {key}")))
+}
+
+fn cardinality(
+    file: &str,
+    path: &str,
+    max: Option<&Value>,
+) -> Result<Option<u32>, DefinitionError> {
+    match max.and_then(Value::as_str) {
+        Some("*") => Ok(None),
+        Some(m) => m
+            .parse()
+            .map(Some)
+            .map_err(|_| DefinitionError::new(file, format!("{path}.max must be a count or *"))),
+        None => Err(DefinitionError::new(file, format!("{path} has no max"))),
+    }
+}
+
+/// A type's FHIR name; FHIRPath system types carry it in the fhir-type extension.
+fn fhir_type(t: &Value) -> Option<&str> {
+    let code = t.get("code").and_then(Value::as_str)?;
+    if !code.starts_with(SYSTEM_TYPE) {
+        return Some(code);
+    }
+    t.get("extension")?
+        .as_array()?
+        .iter()
+        .find(|e| e.get("url").and_then(Value::as_str) == Some(FHIR_TYPE_EXTENSION))
+        .and_then(|e| e.get("valueUrl").or_else(|| e.get("valueUri")))
+        .and_then(Value::as_str)
+}
