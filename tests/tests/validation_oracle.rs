@@ -588,12 +588,20 @@ const FIXTURE_EXPECTATIONS: &[(&str, &[Expected])] = &[
     ),
     (
         "bars/capabilitystatement-bars-proxy.json",
-        &[(
-            "error",
-            "structure",
-            "CapabilityStatement.rest[0].security",
-            "R4 JSON: a 0..1 element is an object, not an array",
-        )],
+        &[
+            (
+                "error",
+                "structure",
+                "CapabilityStatement.rest[0].security",
+                "R4: CapabilityStatement.rest.security is 0..1, the fixture gives an array",
+            ),
+            (
+                "error",
+                "structure",
+                "CapabilityStatement.rest[1].security",
+                "R4: CapabilityStatement.rest.security is 0..1, the fixture gives an array",
+            ),
+        ],
     ),
     (
         "bars/messagedefinition-searchset-bundle.json",
