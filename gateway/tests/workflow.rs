@@ -423,3 +423,106 @@ async fn onward_referrals_hang_from_the_link_worker_task_and_a_gp_cancellation_r
         .await;
     assert_eq!(onward_srs["total"], 2);
 }
+
+#[tokio::test]
+async fn a_person_declining_is_recorded_with_the_snomed_code_and_the_gp_sees_it() {
+    let gw = TestGateway::spawn().await;
+    let (sr, task) = gw.referral_with_task().await;
+    let declined = json!({"coding": [{"system": "http://snomed.info/sct", "code": "871711000000103"}],
+                          "text": "Did not want to be referred"});
+
+    let mut going_on = task.clone();
+    going_on["status"] = json!("accepted");
+    going_on["statusReason"] = declined.clone();
+    let (status, _, outcome) = gw.put_task("riverside-lw", &going_on, Some(1)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    assert_eq!(outcome["issue"][0]["expression"][0], "Task.statusReason");
+
+    let mut rejected = task.clone();
+    rejected["status"] = json!("rejected");
+    rejected["statusReason"] = declined;
+    let (status, _, stored) = gw.put_task("riverside-lw", &rejected, Some(1)).await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    let (_, _, gp_task) = gw
+        .get_as(
+            "riverside-gp",
+            &format!("Task/{}", task["id"].as_str().expect("id")),
+        )
+        .await;
+    assert_eq!(
+        gp_task["statusReason"]["coding"][0],
+        json!({"system": "http://snomed.info/sct", "code": "871711000000103",
+               "display": "Social prescribing declined"})
+    );
+    let (_, _, gp_sr) = gw
+        .get_as(
+            "riverside-gp",
+            &format!("ServiceRequest/{}", sr["id"].as_str().expect("id")),
+        )
+        .await;
+    assert_eq!(gp_sr["status"], "revoked");
+}
+
+#[tokio::test]
+async fn wellbeing_totals_are_stored_under_their_snomed_codes_whichever_alias_was_sent() {
+    let gw = TestGateway::spawn().await;
+    let (_, task) = gw.referral_with_task().await;
+    let accepted = gw.move_task("riverside-lw", &task, "accepted").await;
+    let working = gw.move_task("riverside-lw", &accepted, "in-progress").await;
+    let snomed = |code: &str, value: i64| {
+        json!({"extension": [{"url": TIMEPOINT, "valueCode": "baseline"}],
+               "type": {"coding": [{"system": "http://snomed.info/sct", "code": code}]}, "valueInteger": value})
+    };
+
+    let mut bad = working.clone();
+    bad["status"] = json!("completed");
+    bad["output"] = json!([snomed("885541000000103", 71), snomed("718426000", 13)]);
+    let (status, _, outcome) = gw.put_task("riverside-lw", &bad, Some(3)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{outcome}");
+    let at: Vec<&str> = outcome["issue"]
+        .as_array()
+        .expect("issues")
+        .iter()
+        .filter_map(|i| i["expression"][0].as_str())
+        .collect();
+    assert_eq!(
+        at,
+        vec!["Task.output[0].valueInteger", "Task.output[1].valueInteger"]
+    );
+
+    let mut done = working.clone();
+    done["status"] = json!("completed");
+    done["output"] = json!([
+        snomed("960481000000107", 18),
+        score("swemwbs-total", 22, "follow-up"),
+        snomed("885541000000103", 40),
+        snomed("718426000", 52),
+        {"extension": [{"url": TIMEPOINT, "valueCode": "baseline"}],
+         "type": {"coding": [{"system": OUTCOME, "code": "ons-loneliness"}]},
+         "valueCodeableConcept": {"coding": [{"system": "https://signpost.example/fhir/CodeSystem/loneliness-frequency", "code": "some-of-the-time"}]}}
+    ]);
+    let (status, _, completed) = gw.put_task("riverside-lw", &done, Some(3)).await;
+    assert_eq!(status, StatusCode::OK, "{completed}");
+    let (_, _, gp_task) = gw
+        .get_as(
+            "riverside-gp",
+            &format!("Task/{}", task["id"].as_str().expect("id")),
+        )
+        .await;
+    let codes: Vec<&str> = gp_task["output"]
+        .as_array()
+        .expect("outputs")
+        .iter()
+        .filter_map(|o| o["type"]["coding"][0]["code"].as_str())
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            "718466001",
+            "718466001",
+            "718426000",
+            "718426000",
+            "ons-loneliness"
+        ]
+    );
+}

@@ -10,6 +10,7 @@ pub mod import_directory;
 pub mod issues;
 pub mod outcomes;
 pub mod parties;
+pub mod person_declined;
 pub mod process_message;
 pub mod propagation;
 pub mod referral;

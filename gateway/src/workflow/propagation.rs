@@ -123,7 +123,12 @@ impl<'a> ChainChange<'a> {
         let ods = ods_of(owner).map(|o| o.to_string()).unwrap_or_default();
         let child_id = child["id"].as_str().unwrap_or_default();
         let mut text = format!("{name} ({ods}) {verb} the onward referral (Task/{child_id})");
-        if let Some(reason) = child.pointer("/statusReason/text").and_then(Value::as_str) {
+        if super::person_declined::says_person_declined(child) {
+            text.push_str(&format!(
+                ": the person declined social prescribing (SNOMED CT {})",
+                signpost_profiles::outcome_measure::PERSON_DECLINED.code
+            ));
+        } else if let Some(reason) = child.pointer("/statusReason/text").and_then(Value::as_str) {
             text.push_str(&format!(": {reason}"));
         }
         push_note(&mut parent, &text, self.at);

@@ -4,6 +4,7 @@ use serde_json::Value;
 use signpost_profiles::{Issue, IssueType, ODS_SYSTEM, OdsCode};
 
 use super::outcomes::check_outputs;
+use super::person_declined::check_decline;
 use super::task_status::{Actor, Refusal, TaskStatus, can_move};
 
 /// Elements the parties may change; everything else is fixed when the Task is created. Narrative
@@ -147,6 +148,7 @@ pub fn check_update(
         );
     }
     issues.extend(check_outputs(proposed));
+    issues.extend(check_decline(proposed, to));
     if !issues.is_empty() {
         return Err(UpdateError::Invalid(issues));
     }

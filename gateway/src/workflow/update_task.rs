@@ -112,7 +112,9 @@ async fn attempt_update(
     let at = now();
     let directory: &Directory = services.directory;
     let mut chain = ChainChange::new(services.store, directory, at, change.correlation_id.clone());
-    let next = merge(&current_json, &proposed);
+    let mut next = merge(&current_json, &proposed);
+    super::outcomes::prefer_codes(&mut next);
+    super::person_declined::complete_decline(&mut next);
     chain.put(next.clone(), current.version);
     chain.follow(&next, from, to, &who.organisation).await?;
     let mut changes = chain.into_change_set().await?;
