@@ -208,6 +208,64 @@ async fn an_unknown_element_is_400_naming_it() {
 }
 
 #[tokio::test]
+async fn a_repeated_member_name_is_400_naming_it() {
+    let gw = spawn_gateway().await;
+    let twice = REFERRAL.replacen(
+        "\"subject\": {",
+        "\"subject\": {\"identifier\": {\"value\": \"1\"},",
+        1,
+    );
+    assert_ne!(twice, REFERRAL, "the example has a subject to repeat into");
+    refused(
+        &gw,
+        twice,
+        StatusCode::BAD_REQUEST,
+        "structure",
+        "ServiceRequest.subject.identifier",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_malformed_primitive_is_400_naming_it_as_sent() {
+    let gw = spawn_gateway().await;
+    let mut sr = referral();
+    sr["authoredOn"] = json!("yesterday");
+    refused(
+        &gw,
+        sr.to_string(),
+        StatusCode::BAD_REQUEST,
+        "value",
+        "ServiceRequest.authoredOn",
+    )
+    .await;
+    let mut sr = referral();
+    sr["contained"][0]["birthDate"] = json!("14/03/1948");
+    refused(
+        &gw,
+        sr.to_string(),
+        StatusCode::BAD_REQUEST,
+        "value",
+        "ServiceRequest.contained[0].birthDate",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_nhs_number_written_with_spaces_is_refused_not_stored() {
+    let gw = spawn_gateway().await;
+    let spaced = REFERRAL.replace("9434765919", "943 476 5919");
+    refused(
+        &gw,
+        spaced,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "value",
+        "ServiceRequest.subject.identifier.value",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_bad_nhs_number_is_422_naming_the_value() {
     let gw = spawn_gateway().await;
     let bad = REFERRAL.replace("9434765919", "9434765918");

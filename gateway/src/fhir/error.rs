@@ -95,7 +95,9 @@ impl ApiError {
 
 impl From<ParseError> for ApiError {
     fn from(e: ParseError) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, e.issue())
+        let mut error = Self::new(StatusCode::BAD_REQUEST, e.issue());
+        error.issues = e.issues();
+        error
     }
 }
 

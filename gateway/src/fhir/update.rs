@@ -107,7 +107,8 @@ pub async fn patch(
             ),
         ));
     }
-    let ops: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    // The same strict reader as every FHIR body: a repeated member name is refused, not guessed.
+    let ops: Value = signpost_profiles::read_json(&bytes).map_err(|e| {
         ApiError::bad_request(
             IssueType::Structure,
             format!("the JSON Patch is not valid JSON: {e}"),
