@@ -94,4 +94,5 @@ let allValid = true;
 for (const [source, resource] of inputs) {
   allValid = report(source, resource) && allValid;
 }
-process.exit(allValid ? 0 : 1);
+// Not process.exit(): it can end the process before a piped stdout has been written out.
+process.exitCode = allValid ? 0 : 1;

@@ -13,6 +13,7 @@ mod replicas;
 mod sandbox_guide;
 mod soak;
 mod support;
+mod validation_oracle;
 mod walking_skeleton;
 
 /// With `autotests = false` a file added here runs only once it is declared above.

@@ -11,6 +11,7 @@ pub use config::TestConfig;
 pub use proxy::{CommitFault, PgProxy};
 
 mod config;
+pub mod corpus;
 pub mod oracle;
 mod proxy;
 

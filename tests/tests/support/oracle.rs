@@ -28,6 +28,13 @@ impl Verdict {
 
 /// Validates each resource; panics with the way to install the oracle when it is not installed.
 pub fn validate(resources: &[Value]) -> Vec<Verdict> {
+    let lines: Vec<String> = resources.iter().map(Value::to_string).collect();
+    validate_lines(&lines)
+}
+
+/// Validates resources given as JSON text, one line each (so a text may repeat a member name,
+/// which the oracle's JSON.parse resolves by keeping the last).
+pub fn validate_lines(lines: &[String]) -> Vec<Verdict> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("oracle");
     assert!(
         dir.join("node_modules/@medplum/core").is_dir(),
@@ -42,7 +49,7 @@ pub fn validate(resources: &[Value]) -> Vec<Verdict> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("node runs (Node.js 20.19 or later is needed for the oracle)");
-    let input: String = resources.iter().map(|r| format!("{r}\n")).collect();
+    let input: String = lines.iter().map(|r| format!("{r}\n")).collect();
     child
         .stdin
         .take()
@@ -65,6 +72,6 @@ pub fn validate(resources: &[Value]) -> Vec<Verdict> {
             }
         })
         .collect();
-    assert_eq!(verdicts.len(), resources.len(), "one verdict per resource");
+    assert_eq!(verdicts.len(), lines.len(), "one verdict per resource");
     verdicts
 }
