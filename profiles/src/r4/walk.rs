@@ -187,7 +187,7 @@ impl Base {
                 );
                 1
             }
-            (false, Value::Array(items)) => {
+            (false, Value::Array(_)) => {
                 issues.push(
                     Issue::error(
                         IssueType::Structure,
@@ -195,7 +195,9 @@ impl Base {
                     )
                     .at(path.clone()),
                 );
-                items.len()
+                // The list is the one mistake: counting its items would report it again as
+                // too many values.
+                1
             }
             (false, _) => {
                 self.value(kind, value, path, issues);
