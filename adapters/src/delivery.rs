@@ -130,4 +130,10 @@ pub trait Outbound: Send + Sync {
     fn timeout(&self) -> Duration;
     /// Sends one delivery; `Ok` only when the partner acknowledged it with a 2xx.
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt, DeliveryError>;
+    /// Whether this partner's protocol can carry news of `task` (about `focus`) to `destination`
+    /// at all. When it cannot, no delivery is queued (it could only become a dead letter); the
+    /// partner reads the Task through the API instead.
+    fn can_announce(&self, _task: &Value, _focus: &Value, _destination: &str) -> bool {
+        true
+    }
 }

@@ -419,4 +419,45 @@ async fn a_bars_referral_goes_to_a_bars_link_worker_on_to_a_vcs_and_its_outcome_
         .get_as("riverside-gp", &format!("ServiceRequest/{sr_id}"))
         .await;
     assert_eq!(gp_sr["status"], "completed");
+
+    // 7. The link worker made the onward referral over REST, so BaRS has no request message for
+    // the walking group's progress to answer: none is queued for it (it would only die), and
+    // nothing in the whole journey became a dead letter.
+    let pending_settled = async {
+        for _ in 0..200 {
+            if deliveries(&gw, "pending").await["count"] == 0 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        false
+    };
+    assert!(pending_settled.await, "deliveries still pending");
+    let dead = deliveries(&gw, "dead").await;
+    assert_eq!(dead["count"], 0, "{dead}");
+    let delivered = deliveries(&gw, "delivered").await;
+    let to_lw_about_walk: Vec<&Value> = delivered["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .filter(|d| {
+            d["organisation"] == "LWS001"
+                && d["task"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with(&format!("Task/{walk_id}/")))
+        })
+        .collect();
+    assert!(to_lw_about_walk.is_empty(), "{to_lw_about_walk:?}");
+}
+
+async fn deliveries(gw: &TestGateway, state: &str) -> Value {
+    gw.http
+        .get(format!("{}/admin/deliveries?state={state}", gw.base))
+        .bearer_auth(gw.token("operator").await)
+        .send()
+        .await
+        .expect("deliveries")
+        .json()
+        .await
+        .expect("a JSON listing")
 }

@@ -268,7 +268,7 @@ fn message_id(task_id: &str, version: i64, direction: Direction) -> Option<Strin
 }
 
 /// A string extension of the referral, as the BaRS adapter's inbound side stored it.
-fn kept(focus: &Value, url: &str) -> Option<String> {
+pub(super) fn kept(focus: &Value, url: &str) -> Option<String> {
     focus["extension"]
         .as_array()?
         .iter()

@@ -98,6 +98,15 @@ impl crate::Outbound for Bars {
         self.config.timeout()
     }
 
+    /// A BaRS response names the request message it answers: a requester whose referral did not
+    /// come as a BaRS message cannot be sent one.
+    fn can_announce(&self, task: &Value, focus: &Value, destination: &str) -> bool {
+        let is = |element: &str| task[element]["identifier"]["value"].as_str() == Some(destination);
+        is("owner")
+            || !is("requester")
+            || message::kept(focus, inbound::REQUEST_MESSAGE_EXTENSION).is_some()
+    }
+
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt, DeliveryError> {
         let unsendable = |e: MessageError| {
             DeliveryError::permanent(format!("cannot build the BaRS message: {e}"))

@@ -227,15 +227,15 @@ impl<'a> ChainChange<'a> {
             let Some(focus_id) = reference_id(task.get("focus"), "ServiceRequest") else {
                 continue;
             };
-            let focus_version = match versions.get(&("ServiceRequest".to_owned(), focus_id.clone()))
-            {
-                Some((_, v)) => *v,
-                None => self
-                    .store
-                    .read("ServiceRequest", &focus_id)
-                    .await?
-                    .map_or(1, |r| r.version),
-            };
+            let (focus, focus_version) =
+                match versions.get(&("ServiceRequest".to_owned(), focus_id.clone())) {
+                    Some((json, v)) => (json.clone(), *v),
+                    None => self
+                        .store
+                        .read("ServiceRequest", &focus_id)
+                        .await?
+                        .map_or((Value::Null, 1), |r| (parse(&r), r.version)),
+                };
             for party in [ods_of(task.get("owner")), ods_of(task.get("requester"))]
                 .into_iter()
                 .flatten()
@@ -244,7 +244,9 @@ impl<'a> ChainChange<'a> {
                 {
                     continue;
                 }
-                if let Some(adapter) = self.directory.adapter(&party) {
+                if let Some(adapter) = self.directory.adapter(&party)
+                    && adapter.can_announce(&task, &focus, party.as_str())
+                {
                     outbox.push(OutboxEntry {
                         id: uuid::Uuid::now_v7().to_string(),
                         destination: party.clone(),
