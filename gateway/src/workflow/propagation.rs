@@ -69,11 +69,10 @@ impl<'a> ChainChange<'a> {
         if let Some((json, base)) = self.writes.get(&(rtype.to_owned(), id.to_owned())) {
             return Ok(Some((json.clone(), *base)));
         }
-        Ok(self
-            .store
-            .read(rtype, id)
-            .await?
-            .map(|r| (parse(&r), r.version)))
+        match self.store.read(rtype, id).await? {
+            Some(r) => Ok(Some((parse(&r)?, r.version))),
+            None => Ok(None),
+        }
     }
 
     /// Applies the chain rules for a Task that moved from `from` to `to` by `actor`.
@@ -178,7 +177,8 @@ impl<'a> ChainChange<'a> {
             sort: SortOrder::default(),
         };
         for child in self.store.search(&query).await?.resources {
-            let mut json = parse(&child);
+            let mut json = parse(&child)?;
+            let focus = reference_id(json.get("focus"), "ServiceRequest");
             if status_of(&json).is_none_or(TaskStatus::is_terminal) {
                 continue;
             }
@@ -187,7 +187,7 @@ impl<'a> ChainChange<'a> {
             let id = child.id.clone();
             self.put(json, child.version);
             self.announce(&id, Some(actor.clone()));
-            if let Some(sr_id) = reference_id(parse(&child).get("focus"), "ServiceRequest")
+            if let Some(sr_id) = focus
                 && let Some((mut sr, version)) = self.latest("ServiceRequest", &sr_id).await?
             {
                 sr["status"] = json!("revoked");
@@ -215,11 +215,10 @@ impl<'a> ChainChange<'a> {
         for (task_id, actor) in &self.announce {
             let latest = match versions.get(&("Task".to_owned(), task_id.clone())) {
                 Some(v) => Some(v.clone()),
-                None => self
-                    .store
-                    .read("Task", task_id)
-                    .await?
-                    .map(|r| (parse(&r), r.version)),
+                None => match self.store.read("Task", task_id).await? {
+                    Some(r) => Some((parse(&r)?, r.version)),
+                    None => None,
+                },
             };
             let Some((task, task_version)) = latest else {
                 continue;
@@ -227,15 +226,19 @@ impl<'a> ChainChange<'a> {
             let Some(focus_id) = reference_id(task.get("focus"), "ServiceRequest") else {
                 continue;
             };
-            let (focus, focus_version) =
-                match versions.get(&("ServiceRequest".to_owned(), focus_id.clone())) {
-                    Some((json, v)) => (json.clone(), *v),
-                    None => self
-                        .store
-                        .read("ServiceRequest", &focus_id)
-                        .await?
-                        .map_or((Value::Null, 1), |r| (parse(&r), r.version)),
-                };
+            // Read now for its version; parsed only if an adapter asks to see it.
+            let mut focus = match versions.get(&("ServiceRequest".to_owned(), focus_id.clone())) {
+                Some((json, version)) => Focus::Written(json, *version),
+                None => match self.store.read("ServiceRequest", &focus_id).await? {
+                    Some(stored) => Focus::Stored(stored, None),
+                    None => {
+                        return Err(StoreError::Corrupt(format!(
+                            "Task/{task_id} is about ServiceRequest/{focus_id}, which is not stored"
+                        )));
+                    }
+                },
+            };
+            let focus_version = focus.version();
             for party in [ods_of(task.get("owner")), ods_of(task.get("requester"))]
                 .into_iter()
                 .flatten()
@@ -245,7 +248,7 @@ impl<'a> ChainChange<'a> {
                     continue;
                 }
                 if let Some(adapter) = self.directory.adapter(&party)
-                    && adapter.can_announce(&task, &focus, party.as_str())
+                    && adapter.can_announce(&task, focus.json()?, party.as_str())
                 {
                     outbox.push(OutboxEntry {
                         id: uuid::Uuid::now_v7().to_string(),
@@ -295,8 +298,38 @@ fn write(
     })
 }
 
-fn parse(r: &StoredResource) -> Value {
-    serde_json::from_str(r.body.get()).unwrap_or(Value::Null)
+fn parse(r: &StoredResource) -> Result<Value, StoreError> {
+    serde_json::from_str(r.body.get()).map_err(|e| {
+        StoreError::Corrupt(format!(
+            "{}/{} version {} is not JSON: {e}",
+            r.resource_type, r.id, r.version
+        ))
+    })
+}
+
+/// A Task's focus: as written in this change, or as stored and parsed at most once.
+enum Focus<'v> {
+    Written(&'v Value, i64),
+    Stored(StoredResource, Option<Value>),
+}
+
+impl Focus<'_> {
+    fn version(&self) -> i64 {
+        match self {
+            Focus::Written(_, version) => *version,
+            Focus::Stored(stored, _) => stored.version,
+        }
+    }
+
+    fn json(&mut self) -> Result<&Value, StoreError> {
+        match self {
+            Focus::Written(json, _) => Ok(json),
+            Focus::Stored(stored, parsed) => match parsed {
+                Some(json) => Ok(json),
+                None => Ok(parsed.insert(parse(stored)?)),
+            },
+        }
+    }
 }
 
 /// The id in a reference like `Task/123` (relative, or absolute ending in the type and id).
