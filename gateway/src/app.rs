@@ -18,6 +18,7 @@ pub fn app(state: AppState) -> Router {
         .merge(crate::webhooks::router())
         .merge(crate::root::router())
         .merge(crate::health::router())
+        .merge(crate::console::router())
         .route("/metrics", get(crate::telemetry::metrics::render))
         .route_layer(axum::middleware::from_fn(crate::telemetry::metrics::track))
         .route_layer(axum::middleware::from_fn(

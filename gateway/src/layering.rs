@@ -12,6 +12,7 @@ const EDGE: &[&str] = &[
     "crate::health",
     "crate::admin",
     "crate::webhooks",
+    "crate::console",
     "crate::root",
     "crate::server",
     "crate::connections",

@@ -85,6 +85,9 @@ enum Command {
     /// The service directory.
     #[command(subcommand)]
     Directory(DirectoryCommand),
+    /// The web console's people.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Get an access token (SMART Backend Services) and print it.
     Token {
         /// Client id.
@@ -109,6 +112,32 @@ enum SandboxCommand {
     /// first, in this directory), printing every request and answer: the same steps as the
     /// guide the sandbox prints.
     Tour,
+}
+
+/// `signpost user ...`.
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a console account and print its invitation link (shown once; it expires in 7 days).
+    Add {
+        /// ODS code of the organisation the person acts for.
+        #[arg(long)]
+        organisation: String,
+        /// Their part: vcs, link-worker or operator.
+        #[arg(long)]
+        role: String,
+        /// Their name, as audited.
+        #[arg(long)]
+        name: String,
+        /// Their email: what they sign in with.
+        #[arg(long)]
+        email: String,
+        /// The console's address, for the link.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        base_url: String,
+        /// TOML config file naming the store.
+        #[arg(long, env = "SIGNPOST_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// `signpost directory ...`.
@@ -250,6 +279,14 @@ fn main() -> ExitCode {
             directory_import(&source, config)
         }
         Command::Sandbox(SandboxCommand::Tour) => tour(),
+        Command::User(UserCommand::Add {
+            organisation,
+            role,
+            name,
+            email,
+            base_url,
+            config,
+        }) => user_add(&organisation, &role, &name, &email, &base_url, config),
         Command::Conformance(args) => {
             let ConformanceArgs {
                 target,
@@ -565,6 +602,72 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
 }
 
 /// `signpost directory import`: the sandbox's store unless a config names one.
+fn user_add(
+    organisation: &str,
+    role: &str,
+    name: &str,
+    email: &str,
+    base_url: &str,
+    config: Option<PathBuf>,
+) -> ExitCode {
+    use signpost_gateway::console::account::{ConsoleRole, add_account};
+    let Some(role) = ConsoleRole::parse(role) else {
+        eprintln!("--role {role:?} is not one of vcs, link-worker, operator");
+        return ExitCode::FAILURE;
+    };
+    let organisation = match signpost_profiles::OdsCode::parse(organisation) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("--organisation {organisation:?}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let config = match config {
+        Some(path) => Config::load(&path).map_err(|e| format!("{e:#}")),
+        None => sandbox::config().map_err(|e| format!("{e:#}")),
+    };
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !config.organisations.iter().any(|o| o.ods == organisation) {
+        eprintln!("--organisation {organisation} is not an organisation in the configuration");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let store = match signpost_gateway::server::open_store(&config.store.url).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cannot open the store: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match add_account(store.as_ref(), &organisation, role, name, email).await {
+            Ok(token) => {
+                println!(
+                    "Invitation for {name} (shown once, valid 7 days): {}/console/invitation/{token}",
+                    base_url.trim_end_matches('/')
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
 fn directory_import(source: &str, config: Option<PathBuf>) -> ExitCode {
     let config = match config {
         Some(path) => match Config::load(&path) {

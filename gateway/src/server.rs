@@ -135,6 +135,7 @@ impl Gateway {
 
     /// Serves until SIGINT or SIGTERM, then drains requests and deliveries in flight.
     pub async fn run(self) -> anyhow::Result<()> {
+        crate::console::assets::log_presence();
         let (stop_tx, stop_rx) = watch::channel(false);
         let worker = DeliveryWorker::new(
             self.state.store.clone(),

@@ -5,6 +5,7 @@
 mod auth;
 mod bars;
 mod bars_journey;
+mod console;
 mod dead_letters;
 mod delivery;
 mod directory;

@@ -830,6 +830,109 @@ async fn a_renewed_lease_is_not_claimed_by_another_worker(store: Arc<dyn Store>)
     );
 }
 
+/// Console people: an email is one account's; an invitation works once and not after it expires;
+/// a session is found by its hash until ended.
+async fn console_accounts_invitations_and_sessions(store: Arc<dyn Store>) {
+    use signpost_gateway::store::{AccountRecord, Instant, SessionRecord, now};
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let account = AccountRecord {
+        id: format!("a-{tag}"),
+        organisation: "VCS001".into(),
+        role: "vcs".into(),
+        name: "Ada Volunteer".into(),
+        email: format!("ada-{tag}@example.org"),
+        password_hash: None,
+    };
+    assert!(store.add_account(&account).await.expect("add"));
+    let twin = AccountRecord {
+        id: format!("b-{tag}"),
+        ..account.clone()
+    };
+    assert!(
+        !store.add_account(&twin).await.expect("add"),
+        "the email is taken"
+    );
+    assert_eq!(
+        store.account_by_email(&account.email).await.expect("read"),
+        Some(account.clone())
+    );
+
+    let at = now();
+    let later = Instant(at.0 + 60_000_000);
+    store
+        .add_invitation(&format!("live-{tag}"), &account.id, later)
+        .await
+        .expect("invite");
+    store
+        .add_invitation(&format!("old-{tag}"), &account.id, Instant(at.0 - 1))
+        .await
+        .expect("invite");
+    assert_eq!(
+        store
+            .invitation(&format!("old-{tag}"), at)
+            .await
+            .expect("read"),
+        None
+    );
+    assert!(
+        !store
+            .accept_invitation(&format!("old-{tag}"), "$argon2id$x", at)
+            .await
+            .expect("accept")
+    );
+    assert_eq!(
+        store
+            .invitation(&format!("live-{tag}"), at)
+            .await
+            .expect("read"),
+        Some(account.id.clone())
+    );
+    assert!(
+        store
+            .accept_invitation(&format!("live-{tag}"), "$argon2id$x", at)
+            .await
+            .expect("accept")
+    );
+    assert!(
+        !store
+            .accept_invitation(&format!("live-{tag}"), "$argon2id$y", at)
+            .await
+            .expect("accept"),
+        "single use"
+    );
+    let stored = store
+        .account(&account.id)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(stored.password_hash.as_deref(), Some("$argon2id$x"));
+
+    let session = SessionRecord {
+        id_hash: format!("s-{tag}"),
+        account_id: Some(account.id.clone()),
+        csrf: "token".into(),
+        last_seen: at,
+        expires: later,
+    };
+    store.add_session(&session).await.expect("session");
+    assert_eq!(
+        store.session(&session.id_hash).await.expect("read"),
+        Some(session.clone())
+    );
+    store
+        .touch_session(&session.id_hash, later)
+        .await
+        .expect("touch");
+    let touched = store
+        .session(&session.id_hash)
+        .await
+        .expect("read")
+        .expect("there");
+    assert_eq!(touched.last_seen, later);
+    store.end_session(&session.id_hash, at).await.expect("end");
+    assert_eq!(store.session(&session.id_hash).await.expect("read"), None);
+}
+
 macro_rules! contract {
     ($($scenario:ident),* $(,)?) => {
         $(
@@ -862,4 +965,5 @@ contract!(
     a_dead_delivery_holds_back_its_task_until_replayed_or_discarded,
     a_late_outcome_from_a_lost_lease_changes_nothing,
     a_renewed_lease_is_not_claimed_by_another_worker,
+    console_accounts_invitations_and_sessions,
 );

@@ -183,6 +183,60 @@ impl OnceStore for WithDeadline {
 }
 
 #[async_trait]
+impl super::PeopleStore for WithDeadline {
+    async fn add_account(&self, a: &super::AccountRecord) -> Result<bool, StoreError> {
+        self.write_within(self.inner.add_account(a)).await
+    }
+    async fn account_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<super::AccountRecord>, StoreError> {
+        self.within(self.inner.account_by_email(email)).await
+    }
+    async fn account(&self, id: &str) -> Result<Option<super::AccountRecord>, StoreError> {
+        self.within(self.inner.account(id)).await
+    }
+    async fn add_invitation(
+        &self,
+        token_hash: &str,
+        account_id: &str,
+        expires: Instant,
+    ) -> Result<(), StoreError> {
+        self.write_within(self.inner.add_invitation(token_hash, account_id, expires))
+            .await
+    }
+    async fn invitation(
+        &self,
+        token_hash: &str,
+        at: Instant,
+    ) -> Result<Option<String>, StoreError> {
+        self.within(self.inner.invitation(token_hash, at)).await
+    }
+    async fn accept_invitation(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        at: Instant,
+    ) -> Result<bool, StoreError> {
+        self.write_within(self.inner.accept_invitation(token_hash, password_hash, at))
+            .await
+    }
+    async fn add_session(&self, s: &super::SessionRecord) -> Result<(), StoreError> {
+        self.write_within(self.inner.add_session(s)).await
+    }
+    async fn session(&self, id_hash: &str) -> Result<Option<super::SessionRecord>, StoreError> {
+        self.within(self.inner.session(id_hash)).await
+    }
+    async fn touch_session(&self, id_hash: &str, at: Instant) -> Result<(), StoreError> {
+        self.write_within(self.inner.touch_session(id_hash, at))
+            .await
+    }
+    async fn end_session(&self, id_hash: &str, at: Instant) -> Result<(), StoreError> {
+        self.write_within(self.inner.end_session(id_hash, at)).await
+    }
+}
+
+#[async_trait]
 impl Store for WithDeadline {
     async fn ready(&self) -> Result<bool, StoreError> {
         self.within(self.inner.ready()).await

@@ -10,6 +10,7 @@ mod dialect;
 mod index_keys;
 mod outbox_sql;
 mod outbox_types;
+pub mod people;
 mod postgres;
 mod resource_sql;
 mod search;
@@ -27,6 +28,7 @@ use signpost_profiles::OdsCode;
 
 pub use deadline::WithDeadline;
 pub use outbox_types::{AdapterKind, DeadLetterAction, DeliveryState};
+pub use people::{AccountRecord, PeopleStore, SessionRecord};
 pub use postgres::PostgresStore;
 pub use search::{Comparator, Criterion, SearchQuery, SortOrder};
 pub use sqlite::SqliteStore;
@@ -369,7 +371,7 @@ pub trait OnceStore: Send + Sync {
 /// The whole store, as handlers and the delivery worker hold it: every concern, and whether the
 /// database is ready.
 #[async_trait]
-pub trait Store: ResourceStore + OutboxStore + OnceStore {
+pub trait Store: ResourceStore + OutboxStore + OnceStore + PeopleStore {
     /// Whether the database answers (`Err` if not) and every embedded migration is applied.
     async fn ready(&self) -> Result<bool, StoreError>;
 }

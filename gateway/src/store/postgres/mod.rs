@@ -358,6 +358,8 @@ impl OnceStore for PostgresStore {
     }
 }
 
+crate::store::people::people_store_sql!(PostgresStore, |_: &PostgresStore| ());
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn ready(&self) -> Result<bool, StoreError> {

@@ -260,6 +260,10 @@ impl OnceStore for SqliteStore {
     }
 }
 
+crate::store::people::people_store_sql!(SqliteStore, |s: &SqliteStore| s
+    .commits
+    .committed_outside());
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ready(&self) -> Result<bool, StoreError> {

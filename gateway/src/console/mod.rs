@@ -1,0 +1,30 @@
+//! The web console at `/console`: server-rendered pages for people without an integration.
+//! Handlers here translate form posts into the workflow commands the API uses; no business rule
+//! lives in this layer.
+
+pub mod account;
+pub mod assets;
+mod headers;
+mod page;
+pub mod password;
+mod session;
+mod sign_in;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::state::AppState;
+
+/// The console's routes, each answer with the console's security headers.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/console", get(sign_in::home))
+        .route("/console/sign-in", get(sign_in::form).post(sign_in::submit))
+        .route("/console/sign-out", axum::routing::post(sign_in::sign_out))
+        .route(
+            "/console/invitation/{token}",
+            get(sign_in::invitation_form).post(sign_in::invitation_submit),
+        )
+        .route("/console/assets/{*file}", get(assets::serve))
+        .layer(axum::middleware::from_fn(headers::security_headers))
+}

@@ -1,0 +1,313 @@
+//! Signing in and out, and taking up an invitation.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::html;
+use serde::Deserialize;
+
+use super::page::{self, FieldError};
+use super::{password, session};
+use crate::state::AppState;
+use crate::store::now;
+
+/// Failed sign-ins allowed per account within [`WINDOW_US`].
+const MAX_FAILURES: u32 = 5;
+/// The rate limit's window.
+const WINDOW_US: i64 = 15 * 60 * 1_000_000;
+
+/// Failed sign-ins per account: (count, window start).
+fn failures() -> &'static Mutex<HashMap<String, (u32, i64)>> {
+    static FAILURES: OnceLock<Mutex<HashMap<String, (u32, i64)>>> = OnceLock::new();
+    FAILURES.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn too_many(email: &str) -> bool {
+    let at = now().0;
+    let map = failures().lock().unwrap_or_else(|p| p.into_inner());
+    matches!(map.get(email), Some((n, start)) if *n >= MAX_FAILURES && at - start < WINDOW_US)
+}
+
+fn record_failure(email: &str) {
+    let at = now().0;
+    let mut map = failures().lock().unwrap_or_else(|p| p.into_inner());
+    let entry = map.entry(email.to_owned()).or_insert((0, at));
+    if at - entry.1 >= WINDOW_US {
+        *entry = (0, at);
+    }
+    entry.0 += 1;
+}
+
+/// `GET /console`: the signed-in person's start page, or the way to sign in.
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match session::current(state.store.as_ref(), &headers).await {
+        Err(e) => page::unavailable(&e),
+        Ok(Some(live)) if live.account.is_some() => {
+            let account = live
+                .account
+                .as_ref()
+                .map(|a| (a.name.clone(), a.organisation.clone(), a.role.clone()));
+            let (name, organisation, role) = account.unwrap_or_default();
+            page::respond(
+                StatusCode::OK,
+                page::frame(
+                    "Home",
+                    Some(&name),
+                    Some(&live.record.csrf),
+                    html! {
+                        h1 { "Signed in" }
+                        p { "You are signed in as " (name) " for " (organisation) " (" (role) ")." }
+                    },
+                ),
+            )
+        }
+        Ok(_) => Redirect::to("/console/sign-in").into_response(),
+    }
+}
+
+fn sign_in_page(csrf: &str, errors: &[FieldError]) -> maud::Markup {
+    page::frame(
+        "Sign in",
+        None,
+        None,
+        html! {
+            (page::error_summary(errors))
+            h1 { "Sign in" }
+            form method="post" action="/console/sign-in" novalidate {
+                input type="hidden" name="csrf" value=(csrf);
+                (page::text_field("email", "Email address", None, "email", "username", errors))
+                (page::text_field("password", "Password", None, "password", "current-password", errors))
+                button class="nhsuk-button" type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+/// `GET /console/sign-in`: the form, in an anonymous session so it carries a CSRF token.
+pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let live = match session::current(state.store.as_ref(), &headers).await {
+        Ok(Some(live)) => live,
+        Ok(None) => match session::start(state.store.as_ref(), None).await {
+            Ok(live) => live,
+            Err(e) => return page::unavailable(&e),
+        },
+        Err(e) => return page::unavailable(&e),
+    };
+    let mut response = page::respond(StatusCode::OK, sign_in_page(&live.record.csrf, &[]));
+    set_cookie(&mut response, &session::cookie(&live.id));
+    response
+}
+
+fn set_cookie(response: &mut Response, value: &str) {
+    if let Ok(v) = header::HeaderValue::from_str(value) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+}
+
+/// The sign-in form as posted.
+#[derive(Deserialize)]
+pub struct SignIn {
+    csrf: String,
+    email: String,
+    password: String,
+}
+
+/// `POST /console/sign-in`: checks the password, then starts a new session (a new id: the
+/// anonymous one is ended, so an id planted before sign-in is worth nothing after).
+pub async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SignIn>,
+) -> Response {
+    let store = state.store.as_ref();
+    let live = match session::current(store, &headers).await {
+        Ok(Some(live)) if session::csrf_matches(&live, &form.csrf) => live,
+        Ok(_) => return page::forbidden(),
+        Err(e) => return page::unavailable(&e),
+    };
+    let email = form.email.trim().to_lowercase();
+    let refuse = |message: &str| {
+        page::respond(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            sign_in_page(
+                &live.record.csrf,
+                &[FieldError {
+                    field: "email",
+                    message: message.to_owned(),
+                }],
+            ),
+        )
+    };
+    if too_many(&email) {
+        return page::respond(
+            StatusCode::TOO_MANY_REQUESTS,
+            sign_in_page(
+                &live.record.csrf,
+                &[FieldError {
+                    field: "email",
+                    message: "Too many failed attempts: wait 15 minutes and try again".into(),
+                }],
+            ),
+        );
+    }
+    let account = match store.account_by_email(&email).await {
+        Ok(a) => a,
+        Err(e) => return page::unavailable(&e),
+    };
+    let Some(account) = account.filter(|a| {
+        a.password_hash
+            .as_deref()
+            .is_some_and(|h| password::verify(&form.password, h))
+    }) else {
+        record_failure(&email);
+        return refuse("Enter the email address and password of your account");
+    };
+    if let Err(e) = store.end_session(&live.record.id_hash, now()).await {
+        return page::unavailable(&e);
+    }
+    let signed_in = match session::start(store, Some(&account.id)).await {
+        Ok(s) => s,
+        Err(e) => return page::unavailable(&e),
+    };
+    let mut response = Redirect::to("/console").into_response();
+    set_cookie(&mut response, &session::cookie(&signed_in.id));
+    response
+}
+
+/// A form with only its CSRF token.
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+/// `POST /console/sign-out`.
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    let store = state.store.as_ref();
+    match session::current(store, &headers).await {
+        Ok(Some(live)) if session::csrf_matches(&live, &form.csrf) => {
+            if let Err(e) = store.end_session(&live.record.id_hash, now()).await {
+                return page::unavailable(&e);
+            }
+            let mut response = Redirect::to("/console/sign-in").into_response();
+            set_cookie(&mut response, &session::cleared_cookie());
+            response
+        }
+        Ok(_) => page::forbidden(),
+        Err(e) => page::unavailable(&e),
+    }
+}
+
+fn invitation_page(token: &str, csrf: &str, errors: &[FieldError]) -> maud::Markup {
+    let action = format!("/console/invitation/{token}");
+    page::frame(
+        "Set your password",
+        None,
+        None,
+        html! {
+            (page::error_summary(errors))
+            h1 { "Set your password" }
+            form method="post" action=(action) novalidate {
+                input type="hidden" name="csrf" value=(csrf);
+                (page::text_field("password", "New password", Some("At least 12 characters; not a common password"), "password", "new-password", errors))
+                button class="nhsuk-button" type="submit" { "Set password" }
+            }
+        },
+    )
+}
+
+fn invitation_gone() -> Response {
+    page::respond(
+        StatusCode::NOT_FOUND,
+        page::frame(
+            "Invitation not valid",
+            None,
+            None,
+            html! {
+                h1 { "This invitation link is not valid" }
+                p { "It has been used or has expired. Ask your administrator for a new one." }
+            },
+        ),
+    )
+}
+
+/// `GET /console/invitation/{token}`.
+pub async fn invitation_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> Response {
+    let store = state.store.as_ref();
+    match store.invitation(&session::hash_token(&token), now()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return invitation_gone(),
+        Err(e) => return page::unavailable(&e),
+    }
+    let live = match session::current(store, &headers).await {
+        Ok(Some(live)) => live,
+        Ok(None) => match session::start(store, None).await {
+            Ok(live) => live,
+            Err(e) => return page::unavailable(&e),
+        },
+        Err(e) => return page::unavailable(&e),
+    };
+    let mut response = page::respond(
+        StatusCode::OK,
+        invitation_page(&token, &live.record.csrf, &[]),
+    );
+    set_cookie(&mut response, &session::cookie(&live.id));
+    response
+}
+
+/// The invitation form as posted.
+#[derive(Deserialize)]
+pub struct NewPassword {
+    csrf: String,
+    password: String,
+}
+
+/// `POST /console/invitation/{token}`: sets the password and uses the invitation up.
+pub async fn invitation_submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+    Form(form): Form<NewPassword>,
+) -> Response {
+    let store = state.store.as_ref();
+    let live = match session::current(store, &headers).await {
+        Ok(Some(live)) if session::csrf_matches(&live, &form.csrf) => live,
+        Ok(_) => return page::forbidden(),
+        Err(e) => return page::unavailable(&e),
+    };
+    let hash = match password::hash(&form.password) {
+        Ok(h) => h,
+        Err(refused) => {
+            return page::respond(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                invitation_page(
+                    &token,
+                    &live.record.csrf,
+                    &[FieldError {
+                        field: "password",
+                        message: refused.to_string(),
+                    }],
+                ),
+            );
+        }
+    };
+    match store
+        .accept_invitation(&session::hash_token(&token), &hash, now())
+        .await
+    {
+        Ok(true) => Redirect::to("/console/sign-in").into_response(),
+        Ok(false) => invitation_gone(),
+        Err(e) => page::unavailable(&e),
+    }
+}
