@@ -134,8 +134,10 @@ pub fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<ParsedReso
         expression: resource_type.clone(),
         message: format!("the FHIR R4 definitions could not be read: {e}"),
     })?;
-    let issues = base.check(&json, &resource_type);
+    let mut issues = base.check(&json, &resource_type);
     if crate::validation::has_errors(&issues) {
+        // Errors first: a sender shown one issue is shown what rejected the body.
+        issues.sort_by_key(|i| i.severity != crate::outcome::Severity::Error);
         return Err(ParseError::Invalid(issues));
     }
     // The typed model still reads every resource: it knows the resource types whose base
