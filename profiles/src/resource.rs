@@ -105,6 +105,9 @@ pub struct ParsedResource {
     pub resource_type: String,
     /// The resource as sent, keys in their original order.
     pub json: Value,
+    /// Warnings of the base specification (warning-severity invariants such as dom-6): they do
+    /// not reject the body, and the validator reports them.
+    pub warnings: Vec<Issue>,
 }
 
 /// Parses a body as JSON and checks it against the FHIR R4 structure (strict: unknown elements refused).
@@ -146,6 +149,7 @@ pub fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<ParsedReso
     Ok(ParsedResource {
         resource_type,
         json,
+        warnings: issues,
     })
 }
 

@@ -223,10 +223,14 @@ impl Validator {
     /// Parses `bytes` as FHIR R4 (fhirbolt, strict) and, if that succeeds, checks it against the profiles.
     pub fn check(&self, bytes: &[u8], expected: Option<&str>) -> Checked {
         match parse_resource(bytes, expected) {
-            Ok(resource) => Checked {
-                issues: self.validate(&resource.json),
-                resource: Some(resource),
-            },
+            Ok(resource) => {
+                let mut issues = resource.warnings.clone();
+                issues.extend(self.validate(&resource.json));
+                Checked {
+                    issues,
+                    resource: Some(resource),
+                }
+            }
             Err(e) => Checked {
                 resource: None,
                 issues: e.issues(),
