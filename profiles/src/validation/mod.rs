@@ -224,8 +224,9 @@ impl Validator {
     pub fn check(&self, bytes: &[u8], expected: Option<&str>) -> Checked {
         match parse_resource(bytes, expected) {
             Ok(resource) => {
-                let mut issues = resource.warnings.clone();
-                issues.extend(self.validate(&resource.json));
+                // The profiles' issues first: a warning of the base (no narrative) is the least.
+                let mut issues = self.validate(&resource.json);
+                issues.extend(resource.warnings.iter().cloned());
                 Checked {
                     issues,
                     resource: Some(resource),
