@@ -5,6 +5,7 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/definitions.rs"));
 }
 pub mod examples;
+mod fhirpath;
 mod json_path;
 pub mod nhs_number;
 pub mod ods;

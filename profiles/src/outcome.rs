@@ -53,6 +53,8 @@ pub enum IssueType {
     TooLong,
     /// A business rule was broken.
     BusinessRule,
+    /// An invariant (a FHIRPath constraint of the specification) is not met.
+    Invariant,
     /// An edit conflict (e.g. a stale version).
     Conflict,
     /// Unexpected internal error.
@@ -82,6 +84,7 @@ impl IssueType {
             IssueType::NotFound => "not-found",
             IssueType::TooLong => "too-long",
             IssueType::BusinessRule => "business-rule",
+            IssueType::Invariant => "invariant",
             IssueType::Conflict => "conflict",
             IssueType::Exception => "exception",
             IssueType::Transient => "transient",

@@ -105,6 +105,9 @@ pub struct ParsedResource {
     pub resource_type: String,
     /// The resource as sent, keys in their original order.
     pub json: Value,
+    /// Warnings of the base specification (warning-severity invariants such as dom-6): they do
+    /// not reject the body, and the validator reports them.
+    pub warnings: Vec<Issue>,
 }
 
 /// Parses a body as JSON and checks it against the FHIR R4 structure (strict: unknown elements refused).
@@ -134,8 +137,10 @@ pub fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<ParsedReso
         expression: resource_type.clone(),
         message: format!("the FHIR R4 definitions could not be read: {e}"),
     })?;
-    let issues = base.check(&json, &resource_type);
+    let mut issues = base.check(&json, &resource_type);
     if crate::validation::has_errors(&issues) {
+        // Errors first: a sender shown one issue is shown what rejected the body.
+        issues.sort_by_key(|i| i.severity != crate::outcome::Severity::Error);
         return Err(ParseError::Invalid(issues));
     }
     // The typed model still reads every resource: it knows the resource types whose base
@@ -144,6 +149,7 @@ pub fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<ParsedReso
     Ok(ParsedResource {
         resource_type,
         json,
+        warnings: issues,
     })
 }
 

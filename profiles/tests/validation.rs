@@ -34,8 +34,12 @@ fn every_valid_example_is_accepted_without_any_issue() {
             path.display(),
             result.issues
         );
+        // The examples carry no narrative: R4's dom-6 warning is the only issue allowed.
         assert!(
-            result.issues.is_empty(),
+            result.issues.iter().all(|i| i.severity == Severity::Warning
+                && i.code.code() == "invariant"
+                && i.diagnostics
+                    .contains("dom-6: A resource should have narrative")),
             "{}: {:#?}",
             path.display(),
             result.issues
@@ -316,7 +320,13 @@ fn cases() -> Vec<Case> {
         error(
             "subject references a Group",
             SR,
-            |v| set(v, "/subject/reference", json!("Group/12")),
+            |v| {
+                set(v, "/subject/reference", json!("Group/12"));
+                // The contained Patient is no longer referred to: dom-3 would refuse it first.
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("contained");
+                }
+            },
             "invalid",
             "ServiceRequest.subject.reference",
         ),

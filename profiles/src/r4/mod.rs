@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 
 use serde_json::Value;
 
+use crate::fhirpath::Invariant;
 use crate::validation::DefinitionError;
 use primitive::Primitive;
 
@@ -31,6 +32,8 @@ pub(crate) struct Base {
     element: usize,
     /// The `Reference` struct, whose `reference` has a lexical form of its own.
     reference: usize,
+    /// Every distinct constraint of the definitions, compiled once.
+    invariants: Vec<Invariant>,
 }
 
 /// An object in FHIR JSON: a datatype, a resource or a backbone element.
@@ -43,6 +46,8 @@ struct Struct {
     fields: Vec<Field>,
     /// JSON member name (`status`, `valueString`) → (field, index into its types).
     keys: HashMap<String, (usize, usize)>,
+    /// The invariants of the type or backbone element itself, as indices into `Base::invariants`.
+    invariants: Vec<usize>,
 }
 
 /// One element of a struct, from its snapshot ElementDefinition.
@@ -56,6 +61,8 @@ struct Field {
     /// Whether FHIR JSON sends it as an array (the base cardinality allows more than one).
     array: bool,
     types: Vec<Kind>,
+    /// Invariants on this element that its type's own do not already cover.
+    invariants: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +88,13 @@ impl Base {
         STANDARD.as_ref().map_err(Clone::clone)
     }
 
+    /// The key of every compiled invariant (each definition's constraints compile, or the base
+    /// definitions fail to load).
+    #[cfg(test)]
+    pub(crate) fn invariant_keys(&self) -> Vec<&str> {
+        self.invariants.iter().map(|i| i.key.as_str()).collect()
+    }
+
     fn from_definitions<'a>(
         files: impl Iterator<Item = (&'a str, &'a str)>,
     ) -> Result<Base, DefinitionError> {
@@ -104,6 +118,7 @@ impl Base {
         let mut by_path: HashMap<String, usize> = HashMap::new();
         let mut resources = HashMap::new();
         let mut complex = Vec::new();
+        let mut table = Table::default();
         for (file, sd) in &sds {
             if sd.get("kind").and_then(Value::as_str) == Some("primitive-type") {
                 continue;
@@ -135,11 +150,13 @@ impl Base {
                     if i == 0 && resource {
                         resources.insert((*path).to_owned(), structs.len());
                     }
+                    let invariants = table.add(file, &elements[i])?;
                     structs.push(Struct {
                         name: (*path).to_owned(),
                         resource: i == 0 && resource,
                         fields: Vec::new(),
                         keys: HashMap::new(),
+                        invariants,
                     });
                 }
             }
@@ -220,6 +237,28 @@ impl Base {
                         codes.push(code.to_owned());
                     }
                 }
+                let invariants = if by_path.contains_key(path) {
+                    // A backbone element: its struct evaluates them.
+                    Vec::new()
+                } else {
+                    table
+                        .add(file, element)?
+                        .into_iter()
+                        .filter(|&i| {
+                            let key = table.invariants[i].key.as_str();
+                            !types.iter().all(|kind| match kind {
+                                Kind::Complex(s) => structs[*s]
+                                    .invariants
+                                    .iter()
+                                    .any(|&j| table.invariants[j].key == key),
+                                // A primitive's ele-1 is its lexical check (a value or a
+                                // companion); txt-1/txt-2 have the narrative checker.
+                                Kind::Primitive(_) => matches!(key, "ele-1" | "txt-1" | "txt-2"),
+                                Kind::Resource => key == "ele-1",
+                            })
+                        })
+                        .collect()
+                };
                 let s = &mut structs[owner];
                 let field = s.fields.len();
                 match name.strip_suffix("[x]") {
@@ -244,6 +283,7 @@ impl Base {
                     max,
                     array,
                     types,
+                    invariants,
                 });
             }
         }
@@ -258,7 +298,49 @@ impl Base {
             structs,
             primitives,
             resources,
+            invariants: table.invariants,
         })
+    }
+}
+
+/// The distinct constraints met so far: one compiled invariant per (key, expression).
+#[derive(Default)]
+struct Table {
+    invariants: Vec<Invariant>,
+    seen: HashMap<(String, String), usize>,
+}
+
+impl Table {
+    /// Compiles the element's constraints not met before; returns the indices of all of them.
+    fn add(&mut self, file: &str, element: &Value) -> Result<Vec<usize>, DefinitionError> {
+        let mut out = Vec::new();
+        let Some(list) = element.get("constraint").and_then(Value::as_array) else {
+            return Ok(out);
+        };
+        for c in list {
+            let field = |k: &str| {
+                c.get(k)
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| DefinitionError::new(file, format!("a constraint has no {k}")))
+            };
+            let (key, expression) = (field("key")?, field("expression")?);
+            let id = (key.to_owned(), expression.to_owned());
+            let index = match self.seen.get(&id) {
+                Some(&i) => i,
+                None => {
+                    let inv =
+                        Invariant::compile(key, field("severity")?, field("human")?, expression)
+                            .map_err(|e| DefinitionError::new(file, e))?;
+                    self.invariants.push(inv);
+                    self.seen.insert(id, self.invariants.len() - 1);
+                    self.invariants.len() - 1
+                }
+            };
+            if !out.contains(&index) {
+                out.push(index);
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -4,18 +4,40 @@
 use serde_json::{Map, Value};
 
 use super::{Base, Kind, Struct};
+use crate::fhirpath::Env;
 use crate::outcome::{Issue, IssueType};
+
+/// Where the walk is: the resources `%resource` and `%rootResource` stand for, and whether the
+/// member being walked is `contained` (whose resources keep the container as root).
+#[derive(Clone, Copy)]
+struct Scope<'v> {
+    env: Env<'v>,
+    contained: bool,
+}
 
 impl Base {
     /// Every structural problem in `resource`, located from `root` (its resource type, as sent).
     pub(crate) fn check(&self, resource: &Value, root: &str) -> Vec<Issue> {
         let mut issues = Vec::new();
         let mut path = root.to_owned();
-        self.resource(resource, &mut path, &mut issues);
+        let scope = Scope {
+            env: Env {
+                resource,
+                root: resource,
+            },
+            contained: false,
+        };
+        self.resource(resource, scope, &mut path, &mut issues);
         issues
     }
 
-    fn resource(&self, value: &Value, path: &mut String, issues: &mut Vec<Issue>) {
+    fn resource<'v>(
+        &self,
+        value: &'v Value,
+        scope: Scope<'v>,
+        path: &mut String,
+        issues: &mut Vec<Issue>,
+    ) {
         let Some(object) = value.as_object() else {
             issues.push(
                 Issue::error(
@@ -30,7 +52,18 @@ impl Base {
             Some(Value::String(t)) => {
                 // A type whose base definitions are not held is left to the typed model's parse.
                 if let Some(&s) = self.resources.get(t) {
-                    self.object(object, s, path, issues);
+                    let scope = Scope {
+                        env: Env {
+                            resource: value,
+                            root: if scope.contained {
+                                scope.env.root
+                            } else {
+                                value
+                            },
+                        },
+                        contained: false,
+                    };
+                    self.object(value, object, s, scope, path, issues);
                 }
             }
             _ => issues.push(
@@ -43,10 +76,12 @@ impl Base {
         }
     }
 
-    fn object(
+    fn object<'v>(
         &self,
-        object: &Map<String, Value>,
+        node: &'v Value,
+        object: &'v Map<String, Value>,
         s: usize,
+        scope: Scope<'v>,
         path: &mut String,
         issues: &mut Vec<Issue>,
     ) {
@@ -84,10 +119,17 @@ impl Base {
                         }
                     }
                     let kind = field.types[t];
+                    let inner = Scope {
+                        contained: name == "contained",
+                        ..scope
+                    };
                     let count = if companion {
-                        self.companion(kind, field.array, value, path, issues)
+                        self.companion(kind, field.array, value, inner, path, issues)
                     } else {
-                        self.field(kind, field.array, value, path, issues)
+                        if !field.invariants.is_empty() {
+                            self.field_invariants(&field.invariants, value, scope, path, issues);
+                        }
+                        self.field(kind, field.array, value, inner, path, issues)
                     };
                     seen[f] = seen[f].max(count);
                     if !companion
@@ -110,6 +152,10 @@ impl Base {
                 }
             }
             path.truncate(len);
+        }
+        // After the members: a structural mistake is the first thing a sender reads.
+        for &i in &def.invariants {
+            self.invariants[i].check(node, scope.env, path, issues);
         }
         for (field, count) in def.fields.iter().zip(&seen) {
             let count = u32::try_from(*count).unwrap_or(u32::MAX);
@@ -151,11 +197,42 @@ impl Base {
     }
 
     /// Checks a member's value; returns how many values it holds.
-    fn field(
+    /// An element's own invariants, at each of its values.
+    fn field_invariants<'v>(
+        &self,
+        invariants: &[usize],
+        value: &'v Value,
+        scope: Scope<'v>,
+        path: &mut String,
+        issues: &mut Vec<Issue>,
+    ) {
+        let len = path.len();
+        let items: &[Value] = match value {
+            Value::Array(items) => items,
+            single => std::slice::from_ref(single),
+        };
+        for (i, item) in items.iter().enumerate() {
+            if item.is_null() {
+                continue;
+            }
+            if value.is_array() {
+                path.push('[');
+                path.push_str(&i.to_string());
+                path.push(']');
+            }
+            for &inv in invariants {
+                self.invariants[inv].check(item, scope.env, path, issues);
+            }
+            path.truncate(len);
+        }
+    }
+
+    fn field<'v>(
         &self,
         kind: Kind,
         array: bool,
-        value: &Value,
+        value: &'v Value,
+        scope: Scope<'v>,
         path: &mut String,
         issues: &mut Vec<Issue>,
     ) -> usize {
@@ -170,7 +247,7 @@ impl Base {
                     path.push('[');
                     path.push_str(&i.to_string());
                     path.push(']');
-                    self.value(kind, item, path, issues);
+                    self.value(kind, item, scope, path, issues);
                     path.truncate(len);
                 }
                 items.len()
@@ -200,18 +277,25 @@ impl Base {
                 1
             }
             (false, _) => {
-                self.value(kind, value, path, issues);
+                self.value(kind, value, scope, path, issues);
                 1
             }
         }
     }
 
-    fn value(&self, kind: Kind, value: &Value, path: &mut String, issues: &mut Vec<Issue>) {
+    fn value<'v>(
+        &self,
+        kind: Kind,
+        value: &'v Value,
+        scope: Scope<'v>,
+        path: &mut String,
+        issues: &mut Vec<Issue>,
+    ) {
         match kind {
             Kind::Primitive(p) => self.primitives[p].check(value, path, issues),
-            Kind::Resource => self.resource(value, path, issues),
+            Kind::Resource => self.resource(value, scope, path, issues),
             Kind::Complex(s) => match value.as_object() {
-                Some(object) => self.object(object, s, path, issues),
+                Some(object) => self.object(value, object, s, scope, path, issues),
                 None => issues.push(
                     Issue::error(
                         IssueType::Structure,
@@ -227,11 +311,12 @@ impl Base {
     }
 
     /// A primitive's `_name` companion: its id and extensions, shaped like the value it extends.
-    fn companion(
+    fn companion<'v>(
         &self,
         kind: Kind,
         array: bool,
-        value: &Value,
+        value: &'v Value,
+        scope: Scope<'v>,
         path: &mut String,
         issues: &mut Vec<Issue>,
     ) -> usize {
@@ -245,7 +330,14 @@ impl Base {
             );
             return 0;
         }
-        self.field(Kind::Complex(self.element), array, value, path, issues)
+        self.field(
+            Kind::Complex(self.element),
+            array,
+            value,
+            scope,
+            path,
+            issues,
+        )
     }
 }
 

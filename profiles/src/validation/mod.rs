@@ -223,10 +223,15 @@ impl Validator {
     /// Parses `bytes` as FHIR R4 (fhirbolt, strict) and, if that succeeds, checks it against the profiles.
     pub fn check(&self, bytes: &[u8], expected: Option<&str>) -> Checked {
         match parse_resource(bytes, expected) {
-            Ok(resource) => Checked {
-                issues: self.validate(&resource.json),
-                resource: Some(resource),
-            },
+            Ok(resource) => {
+                // The profiles' issues first: a warning of the base (no narrative) is the least.
+                let mut issues = self.validate(&resource.json);
+                issues.extend(resource.warnings.iter().cloned());
+                Checked {
+                    issues,
+                    resource: Some(resource),
+                }
+            }
             Err(e) => Checked {
                 resource: None,
                 issues: e.issues(),

@@ -1,0 +1,67 @@
+//! A FHIRPath engine for the base specification's invariants: each `constraint` expression of
+//! the R4 definitions compiled once, then evaluated at every element it applies to.
+
+mod eval;
+mod order;
+mod parse;
+
+use serde_json::Value;
+
+pub(crate) use eval::Env;
+
+use crate::outcome::{Issue, IssueType, Severity};
+
+/// One compiled invariant from a StructureDefinition's `constraint`.
+#[derive(Debug)]
+pub(crate) struct Invariant {
+    pub(crate) key: String,
+    severity: Severity,
+    human: String,
+    expr: parse::Expr,
+}
+
+impl Invariant {
+    /// Compiles a constraint entry; the caller names the definition in any error.
+    pub(crate) fn compile(
+        key: &str,
+        severity: &str,
+        human: &str,
+        expression: &str,
+    ) -> Result<Invariant, String> {
+        let severity = match severity {
+            "error" => Severity::Error,
+            "warning" => Severity::Warning,
+            other => return Err(format!("{key}: unknown severity {other}")),
+        };
+        let expr = parse::compile(expression).map_err(|e| format!("{key}: {expression}: {e}"))?;
+        Ok(Invariant {
+            key: key.to_owned(),
+            severity,
+            human: human.to_owned(),
+            expr,
+        })
+    }
+
+    /// Reports the invariant at `path` when it is false for `node`.
+    pub(crate) fn check(&self, node: &Value, env: Env<'_>, path: &str, issues: &mut Vec<Issue>) {
+        if self.holds(node, env) == Some(false) {
+            issues.push(
+                Issue::new(
+                    self.severity,
+                    IssueType::Invariant,
+                    format!("{path}: {}: {}", self.key, self.human),
+                )
+                .at(path.to_owned()),
+            );
+        }
+    }
+
+    /// The invariant's value at `node`: `None` when it evaluates to nothing.
+    pub(crate) fn holds(&self, node: &Value, env: Env<'_>) -> Option<bool> {
+        let result = eval::eval(&self.expr, &vec![eval::Item::Node(node)], env);
+        eval::truth(&result)
+    }
+}
+
+#[cfg(test)]
+mod tests;
