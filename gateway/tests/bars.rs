@@ -183,9 +183,16 @@ async fn bad_messages_get_the_same_answers_as_intake() {
     let entries = header_last["entry"].as_array_mut().expect("entries");
     entries.rotate_left(1);
     let (status, _, outcome) = send(&gw, "riverside-gp", &header_last, Some("r2")).await;
+    // R4's own rule, bdl-12, answers before BaRS's: the message is refused at the Bundle.
     assert_eq!(
-        (status, issue(&outcome).1),
-        (StatusCode::BAD_REQUEST, "Bundle.entry[0].resource")
+        (status, issue(&outcome)),
+        (StatusCode::BAD_REQUEST, ("invariant", "Bundle"))
+    );
+    assert!(
+        outcome["issue"][0]["diagnostics"].as_str().is_some_and(
+            |d| d.contains("bdl-12: A message must have a MessageHeader as the first resource")
+        ),
+        "{outcome}"
     );
     let bad_number = FIXTURE.replace("9476719931", "9476719932");
     let (status, _, outcome) = send(
