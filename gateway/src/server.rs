@@ -113,6 +113,7 @@ impl Gateway {
             audit_key: Arc::new(audit_key),
             unauthenticated: Arc::new(unauthenticated),
             client_limits: Arc::new(client_limits),
+            sign_in_limits: Arc::default(),
             worker_running: Arc::default(),
         };
         Ok(Self {

@@ -32,6 +32,8 @@ pub struct AppState {
     pub unauthenticated: Arc<crate::audit::unauthenticated::UnauthenticatedRefusals>,
     /// Each client's request rate.
     pub client_limits: Arc<crate::auth::ClientRateLimits>,
+    /// Failed console sign-ins per account and per source address.
+    pub sign_in_limits: Arc<crate::auth::SignInLimits>,
     /// Whether the delivery worker is running (for `/readyz`).
     pub worker_running: Arc<std::sync::atomic::AtomicBool>,
 }

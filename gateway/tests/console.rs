@@ -140,7 +140,7 @@ async fn a_volunteer_takes_up_an_invitation_signs_in_and_out() {
         .send()
         .await
         .expect("post");
-    assert!(without.status().is_client_error(), "{}", without.status());
+    assert_eq!(without.status(), StatusCode::FORBIDDEN);
     let wrong = http
         .post(&sign_in)
         .header("cookie", &anonymous)
@@ -245,6 +245,73 @@ async fn sign_in_is_rate_limited_per_account() {
     }
     assert_eq!(statuses[..5], [StatusCode::UNPROCESSABLE_ENTITY; 5]);
     assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn one_address_trying_many_accounts_is_stopped_for_every_account() {
+    let gw = TestGateway::spawn().await;
+    let http = client();
+    let form = http
+        .get(format!("{}/console/sign-in", gw.base))
+        .send()
+        .await
+        .expect("get");
+    let (cookie, _) = session_cookie(&form);
+    let csrf = csrf_of(&form.text().await.expect("body"));
+    let attempt = |email: String| {
+        let (http, cookie, csrf, url) = (
+            http.clone(),
+            cookie.clone(),
+            csrf.clone(),
+            format!("{}/console/sign-in", gw.base),
+        );
+        async move {
+            http.post(url)
+                .header("cookie", cookie)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("email", email.as_str()),
+                    ("password", "Summer2026 Summer2026"),
+                ])
+                .send()
+                .await
+                .expect("post")
+                .status()
+        }
+    };
+    // One password tried against twenty accounts, once each: no account reaches its own limit.
+    for n in 0..20 {
+        assert_eq!(
+            attempt(format!("person{n}@spray.example")).await,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+    }
+    // The address has: an account never tried before is refused from it too.
+    assert_eq!(
+        attempt("untried@spray.example".into()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another gateway keeps its own counts.
+    let other = TestGateway::spawn().await;
+    let form = http
+        .get(format!("{}/console/sign-in", other.base))
+        .send()
+        .await
+        .expect("get");
+    let (cookie, _) = session_cookie(&form);
+    let csrf = csrf_of(&form.text().await.expect("body"));
+    let fresh = http
+        .post(format!("{}/console/sign-in", other.base))
+        .header("cookie", cookie)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "untried@spray.example"),
+            ("password", "Summer2026 Summer2026"),
+        ])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(fresh.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 #[tokio::test]

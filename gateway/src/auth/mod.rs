@@ -6,6 +6,7 @@ mod endpoint;
 mod principal;
 mod rate_limit;
 mod scope;
+mod sign_in_limit;
 pub mod tenancy;
 mod token;
 mod verified_tokens;
@@ -14,6 +15,7 @@ pub use client_keys::{ClientKeys, read_jwks_file};
 pub use principal::Principal;
 pub use rate_limit::ClientRateLimits;
 pub use scope::{Interaction, Scope, ScopeError, Scopes};
+pub use sign_in_limit::SignInLimits;
 pub use token::{AccessClaims, TokenRejection, TokenSigner, write_private};
 
 /// The token endpoint's URL, and the routes that serve it.

@@ -1,11 +1,10 @@
 //! Signing in and out, and taking up an invitation.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::net::SocketAddr;
 
 use axum::Form;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
@@ -14,33 +13,6 @@ use super::page::{self, FieldError};
 use super::{password, session};
 use crate::state::AppState;
 use crate::store::now;
-
-/// Failed sign-ins allowed per account within [`WINDOW_US`].
-const MAX_FAILURES: u32 = 5;
-/// The rate limit's window.
-const WINDOW_US: i64 = 15 * 60 * 1_000_000;
-
-/// Failed sign-ins per account: (count, window start).
-fn failures() -> &'static Mutex<HashMap<String, (u32, i64)>> {
-    static FAILURES: OnceLock<Mutex<HashMap<String, (u32, i64)>>> = OnceLock::new();
-    FAILURES.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-fn too_many(email: &str) -> bool {
-    let at = now().0;
-    let map = failures().lock().unwrap_or_else(|p| p.into_inner());
-    matches!(map.get(email), Some((n, start)) if *n >= MAX_FAILURES && at - start < WINDOW_US)
-}
-
-fn record_failure(email: &str) {
-    let at = now().0;
-    let mut map = failures().lock().unwrap_or_else(|p| p.into_inner());
-    let entry = map.entry(email.to_owned()).or_insert((0, at));
-    if at - entry.1 >= WINDOW_US {
-        *entry = (0, at);
-    }
-    entry.0 += 1;
-}
 
 /// `GET /console`: the signed-in person's start page, or the way to sign in.
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -111,7 +83,8 @@ fn set_cookie(response: &mut Response, value: &str) {
 /// The sign-in form as posted.
 #[derive(Deserialize)]
 pub struct SignIn {
-    csrf: String,
+    /// Absent from a forged form: then refused like a wrong token, not as a malformed form.
+    csrf: Option<String>,
     email: String,
     password: String,
 }
@@ -121,11 +94,23 @@ pub struct SignIn {
 pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
+    extensions: Extensions,
     Form(form): Form<SignIn>,
 ) -> Response {
+    let address = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    let limits = state.sign_in_limits.as_ref();
     let store = state.store.as_ref();
     let live = match session::current(store, &headers).await {
-        Ok(Some(live)) if session::csrf_matches(&live, &form.csrf) => live,
+        Ok(Some(live))
+            if form
+                .csrf
+                .as_deref()
+                .is_some_and(|c| session::csrf_matches(&live, c)) =>
+        {
+            live
+        }
         Ok(_) => return page::forbidden(),
         Err(e) => return page::unavailable(&e),
     };
@@ -142,7 +127,7 @@ pub async fn submit(
             ),
         )
     };
-    if too_many(&email) {
+    if limits.refused(&email, address, now().0) {
         return page::respond(
             StatusCode::TOO_MANY_REQUESTS,
             sign_in_page(
@@ -163,9 +148,10 @@ pub async fn submit(
             .as_deref()
             .is_some_and(|h| password::verify(&form.password, h))
     }) else {
-        record_failure(&email);
+        limits.record_failure(&email, address, now().0);
         return refuse("Enter the email address and password of your account");
     };
+    limits.signed_in(&email);
     if let Err(e) = store.end_session(&live.record.id_hash, now()).await {
         return page::unavailable(&e);
     }
@@ -181,7 +167,8 @@ pub async fn submit(
 /// A form with only its CSRF token.
 #[derive(Deserialize)]
 pub struct CsrfOnly {
-    csrf: String,
+    /// Absent from a forged form: then refused like a wrong token, not as a malformed form.
+    csrf: Option<String>,
 }
 
 /// `POST /console/sign-out`.
@@ -192,7 +179,12 @@ pub async fn sign_out(
 ) -> Response {
     let store = state.store.as_ref();
     match session::current(store, &headers).await {
-        Ok(Some(live)) if session::csrf_matches(&live, &form.csrf) => {
+        Ok(Some(live))
+            if form
+                .csrf
+                .as_deref()
+                .is_some_and(|c| session::csrf_matches(&live, c)) =>
+        {
             if let Err(e) = store.end_session(&live.record.id_hash, now()).await {
                 return page::unavailable(&e);
             }
@@ -269,7 +261,8 @@ pub async fn invitation_form(
 /// The invitation form as posted.
 #[derive(Deserialize)]
 pub struct NewPassword {
-    csrf: String,
+    /// Absent from a forged form: then refused like a wrong token, not as a malformed form.
+    csrf: Option<String>,
     password: String,
 }
 
@@ -282,7 +275,14 @@ pub async fn invitation_submit(
 ) -> Response {
     let store = state.store.as_ref();
     let live = match session::current(store, &headers).await {
-        Ok(Some(live)) if session::csrf_matches(&live, &form.csrf) => live,
+        Ok(Some(live))
+            if form
+                .csrf
+                .as_deref()
+                .is_some_and(|c| session::csrf_matches(&live, c)) =>
+        {
+            live
+        }
         Ok(_) => return page::forbidden(),
         Err(e) => return page::unavailable(&e),
     };
