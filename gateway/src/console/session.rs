@@ -121,6 +121,17 @@ pub async fn current(store: &dyn Store, headers: &HeaderMap) -> Result<Option<Li
     }))
 }
 
+/// The caller's live session, or a new anonymous one so a form can carry a CSRF token.
+pub async fn current_or_anonymous(
+    store: &dyn Store,
+    headers: &HeaderMap,
+) -> Result<Live, StoreError> {
+    match current(store, headers).await? {
+        Some(live) => Ok(live),
+        None => start(store, None).await,
+    }
+}
+
 /// Whether a posted CSRF token is this session's (compared in constant time).
 pub fn csrf_matches(live: &Live, posted: &str) -> bool {
     let expected = live.record.csrf.as_bytes();

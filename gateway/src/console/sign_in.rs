@@ -61,12 +61,8 @@ fn sign_in_page(csrf: &str, errors: &[FieldError]) -> maud::Markup {
 
 /// `GET /console/sign-in`: the form, in an anonymous session so it carries a CSRF token.
 pub async fn form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let live = match session::current(state.store.as_ref(), &headers).await {
-        Ok(Some(live)) => live,
-        Ok(None) => match session::start(state.store.as_ref(), None).await {
-            Ok(live) => live,
-            Err(e) => return page::unavailable(&e),
-        },
+    let live = match session::current_or_anonymous(state.store.as_ref(), &headers).await {
+        Ok(live) => live,
         Err(e) => return page::unavailable(&e),
     };
     let mut response = page::respond(StatusCode::OK, sign_in_page(&live.record.csrf, &[]));
@@ -242,12 +238,8 @@ pub async fn invitation_form(
         Ok(None) => return invitation_gone(),
         Err(e) => return page::unavailable(&e),
     }
-    let live = match session::current(store, &headers).await {
-        Ok(Some(live)) => live,
-        Ok(None) => match session::start(store, None).await {
-            Ok(live) => live,
-            Err(e) => return page::unavailable(&e),
-        },
+    let live = match session::current_or_anonymous(store, &headers).await {
+        Ok(live) => live,
         Err(e) => return page::unavailable(&e),
     };
     let mut response = page::respond(
