@@ -142,6 +142,8 @@ async fn run(store: &dyn Store) {
             "{SERVICES} services written in {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        // As a directory import does after its writes (`import_services`).
+        store.refresh_statistics().await.expect("statistics");
         let directory = directory();
         let mut rng = Rng(0x5eed_cafe);
 

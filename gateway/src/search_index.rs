@@ -20,12 +20,18 @@ pub enum Kind {
     Postcode,
     /// A directory service's capacity status as it holds now (an expired one is `unknown`).
     Capacity,
+    /// Within a distance of a point (`near=latitude|longitude|distance|unit`, as FHIR's
+    /// `Location.near`), by the positions of the service's locations.
+    Near,
 }
 
 impl Kind {
     /// Whether the value is computed by the directory rather than read at the element path.
     pub fn computed(self) -> bool {
-        matches!(self, Kind::Words | Kind::Postcode | Kind::Capacity)
+        matches!(
+            self,
+            Kind::Words | Kind::Postcode | Kind::Capacity | Kind::Near
+        )
     }
 }
 
@@ -191,6 +197,12 @@ const HEALTHCARE_SERVICE_PARAMS: &[SearchParam] = &[
         definition: "https://signpost.example/fhir/SearchParameter/HealthcareService-postcode",
     },
     SearchParam {
+        name: "near",
+        kind: Kind::Near,
+        expression: "HealthcareService.location.resolve().position",
+        definition: "https://signpost.example/fhir/SearchParameter/HealthcareService-near",
+    },
+    SearchParam {
         name: "capacity",
         kind: Kind::Capacity,
         expression: "HealthcareService.extension('http://hl7.org/fhir/us/sdoh-clinicalcare/StructureDefinition/SDOHCC-ExtensionHealthcareServiceCapacityStatus')",
@@ -305,7 +317,7 @@ pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
                         });
                     }
                 }
-                Kind::Words | Kind::Postcode | Kind::Capacity => {}
+                Kind::Words | Kind::Postcode | Kind::Capacity | Kind::Near => {}
                 Kind::Reference(target) => {
                     if let Some(r) = reference_value(value, target) {
                         entries.push(IndexEntry {

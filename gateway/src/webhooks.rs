@@ -1,6 +1,7 @@
 //! `POST /webhooks/{ods}/status`: a partner whose system only speaks webhooks reports a Task's
-//! status. Signed like the events it receives (Standard Webhooks, its adapter's secret); applied
-//! through the same workflow rules as a FHIR update.
+//! status; `POST /webhooks/{ods}/capacity`: it declares one of its services' capacity. Signed like
+//! the events it receives (Standard Webhooks, its adapter's secret); applied through the same
+//! workflow commands as a FHIR update (`update_task`, `declare_capacity`).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -9,14 +10,17 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use serde_json::{Value, json};
-use signpost_adapters::webhook::InboundError;
+use signpost_adapters::webhook::{CapacityUpdate, InboundError, StatusUpdates};
 use signpost_profiles::{Issue, IssueType, OdsCode};
 
 use crate::auth::{Interaction, Principal, Scope, Scopes};
-use crate::fhir::{ApiError, resource_response};
+use crate::config::Role;
+use crate::directory::capacity::{Capacity, CapacitySource, CapacityStatus};
+use crate::fhir::{ApiError, resource_response, served};
 use crate::state::AppState;
-use crate::store::{Instant, Once};
+use crate::store::{Instant, Once, now};
 use crate::telemetry::correlation_id;
+use crate::workflow::declare_capacity::{Declaration, declare_capacity};
 use crate::workflow::update_task::{TaskChange, update_task};
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
@@ -26,52 +30,88 @@ fn unauthorized(message: impl Into<String>) -> ApiError {
     )
 }
 
+/// A partner named by a webhook path: its organisation, role and message verifier.
+struct Partner {
+    organisation: OdsCode,
+    role: Role,
+    updates: StatusUpdates,
+}
+
+/// One answer for an unknown partner and for any message that does not verify, so the
+/// endpoint does not tell a stranger which partners exist.
+fn unverified() -> ApiError {
+    unauthorized(
+        "the webhook message could not be verified: check the webhook-id, webhook-timestamp \
+         (within 5 minutes of now) and webhook-signature headers and the secret in use",
+    )
+}
+
+fn partner(state: &AppState, ods: &str) -> Result<Partner, ApiError> {
+    let organisation = OdsCode::parse(ods).map_err(|_| unverified())?;
+    let updates = state
+        .directory
+        .webhook_status(&organisation)
+        .ok_or_else(unverified)?
+        .clone();
+    let role = state
+        .directory
+        .organisation(&organisation)
+        .map(|o| o.role)
+        .ok_or_else(unverified)?;
+    Ok(Partner {
+        organisation,
+        role,
+        updates,
+    })
+}
+
+/// A message that did not verify: its body's fault is said (it was signed by the partner), any
+/// other reason only logged.
+fn refused(partner: &OdsCode, e: InboundError) -> ApiError {
+    match e {
+        InboundError::Body(_) | InboundError::CapacityBody(_) => {
+            ApiError::bad_request(IssueType::Structure, e.to_string())
+        }
+        other => {
+            tracing::info!(partner = %partner, reason = %other, "webhook message refused");
+            unverified()
+        }
+    }
+}
+
+/// The message's id, remembered until its timestamp could no longer pass, recorded with the
+/// change itself: a replay is refused, a failed attempt can be retried.
+fn once_of(partner: &OdsCode, id: &str, remember_until: i64) -> Once {
+    Once {
+        scope: format!("webhook:{partner}"),
+        value: id.to_owned(),
+        expires: Instant(remember_until.saturating_mul(1_000_000)),
+    }
+}
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
 async fn status(
     State(state): State<AppState>,
     Path(ods): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    // One answer for an unknown partner and for any message that does not verify, so the
-    // endpoint does not tell a stranger which partners exist.
-    let unknown = || {
-        unauthorized(
-            "the webhook message could not be verified: check the webhook-id, webhook-timestamp \
-             (within 5 minutes of now) and webhook-signature headers and the secret in use",
-        )
-    };
-    let organisation = OdsCode::parse(&ods).map_err(|_| unknown())?;
-    let updates = state
-        .directory
-        .webhook_status(&organisation)
-        .ok_or_else(unknown)?;
-    let role = state
-        .directory
-        .organisation(&organisation)
-        .map(|o| o.role)
-        .ok_or_else(unknown)?;
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let Partner {
+        organisation,
+        role,
+        updates,
+    } = partner(&state, &ods)?;
     let signed = updates
         .verify(
             |name| headers.get(name).and_then(|v| v.to_str().ok()),
             &body,
-            now,
+            unix_now(),
         )
-        .map_err(|e| match e {
-            InboundError::Body(_) => ApiError::bad_request(IssueType::Structure, e.to_string()),
-            other => {
-                tracing::info!(partner = %organisation, reason = %other, "webhook message refused");
-                unknown()
-            }
-        })?;
-    // A verified id is remembered until its timestamp could no longer pass, so a replay is refused.
-    let keep_until = Instant(signed.remember_until().saturating_mul(1_000_000));
-    // Recorded with the change itself: a replay is refused, a failed attempt can be retried.
-    let once = Once {
-        scope: format!("webhook:{organisation}"),
-        value: signed.id.clone(),
-        expires: keep_until,
-    };
+        .map_err(|e| refused(&organisation, e))?;
+    let once = once_of(&organisation, &signed.id, signed.remember_until());
     let partner = Principal {
         client_id: format!("webhook:{organisation}"),
         organisation,
@@ -109,7 +149,104 @@ async fn status(
     Ok(resource_response(StatusCode::OK, &stored, None))
 }
 
-/// The inbound webhook route.
+fn bad_value(message: String, at: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        Issue::error(IssueType::Value, message).at(at),
+    )
+}
+
+/// The declaration a capacity message makes, as the FHIR API would take it.
+fn declared(update: &CapacityUpdate) -> Result<Capacity, ApiError> {
+    let status = CapacityStatus::parse(&update.status)
+        .filter(|s| *s != CapacityStatus::Unknown)
+        .ok_or_else(|| {
+            bad_value(
+                format!(
+                    "status \"{}\" is not one of capacity, no-capacity, waitlist, \
+                     additional-assessment-required",
+                    update.status
+                ),
+                "status",
+            )
+        })?;
+    let expires = update
+        .expires
+        .as_deref()
+        .map(|text| {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map(Instant::from_datetime)
+                .map_err(|_| {
+                    bad_value(
+                        format!("expires \"{text}\" is not an RFC 3339 instant"),
+                        "expires",
+                    )
+                })
+        })
+        .transpose()?;
+    Ok(Capacity {
+        status,
+        notes: update.notes.clone(),
+        available: update.available,
+        maximum: update.maximum,
+        // Stamped by the workflow as the provider's, now.
+        source: CapacitySource::Provider,
+        as_of: now(),
+        expires,
+    })
+}
+
+async fn capacity(
+    State(state): State<AppState>,
+    Path(ods): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Partner {
+        organisation,
+        role,
+        updates,
+    } = partner(&state, &ods)?;
+    let signed = updates
+        .verify_capacity(
+            |name| headers.get(name).and_then(|v| v.to_str().ok()),
+            &body,
+            unix_now(),
+        )
+        .map_err(|e| refused(&organisation, e))?;
+    let capacity = declared(&signed.update)?;
+    let declaration = Declaration {
+        id: signed.update.service_id.clone(),
+        expected: signed.update.version,
+        once: Some(once_of(
+            &organisation,
+            &signed.id,
+            signed.remember_until(),
+        )),
+    };
+    let partner = Principal {
+        client_id: format!("webhook:{organisation}"),
+        organisation,
+        role,
+        // As a provider's client with system/HealthcareService.u: the workflow still lets it
+        // declare only for the services it provides.
+        scopes: Scopes(vec![Scope::resource(
+            "HealthcareService",
+            &[Interaction::Update],
+        )]),
+    };
+    let stored = declare_capacity(state.services(), &partner, declaration, |current| {
+        let mut next = current.clone();
+        capacity.write_to(&mut next);
+        Ok(next)
+    })
+    .await?;
+    Ok(resource_response(StatusCode::OK, &served(stored), None))
+}
+
+/// The inbound webhook routes.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/webhooks/{ods}/status", post(status))
+    Router::new()
+        .route("/webhooks/{ods}/status", post(status))
+        .route("/webhooks/{ods}/capacity", post(capacity))
 }

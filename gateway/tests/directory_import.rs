@@ -33,18 +33,41 @@ async fn the_official_oruk_3_service_imports_as_a_healthcare_service() {
     )
     .await
     .expect("import");
+    let original = read_fixture("service_full.json");
+    // The example's location is at latitude 100, longitude 101: not on the Earth. The quality
+    // report says so and the service is imported without that position (its postcode still
+    // finds it; a wrong position would put it in the wrong place).
+    let left_out: Vec<(Option<&str>, &str)> = report
+        .left_out
+        .iter()
+        .map(|p| (p.record.as_deref(), p.element.as_str()))
+        .collect();
     assert_eq!(
-        (report.counts.created, report.problems.len()),
-        (1, 0),
+        (report.counts.created, report.problems.len(), left_out),
+        (
+            1,
+            0,
+            vec![(
+                original["id"].as_str(),
+                "service_at_locations[0].location.latitude"
+            )]
+        ),
+        "{report:?}"
+    );
+    assert!(
+        report.left_out[0].message.contains("latitude 100"),
         "{:?}",
-        report.problems
+        report.left_out
     );
     let (_, _, found) = gw
         .get_as("riverside-gp", "HealthcareService?name=counselling")
         .await;
     assert_eq!(found["total"], 1, "{found}");
     let service = &found["entry"][0]["resource"];
-    let original = read_fixture("service_full.json");
+    assert!(
+        service["contained"][0].get("position").is_none(),
+        "{service}"
+    );
     assert_eq!(service["name"], original["name"]);
     assert_eq!(service["identifier"][0]["value"], original["id"]);
     assert_eq!(service["active"], true);
@@ -131,11 +154,14 @@ async fn serve(feed: Feed) -> String {
     format!("http://{addr}")
 }
 
-/// A variant of the official full service: another id, name and organisation.
+/// A variant of the official full service: another id and name, and a location on the Earth
+/// (the example's coordinates are not; the official example's own test covers that).
 fn variant(id: &str, name: &str) -> Value {
     let mut s = read_fixture("service_full.json");
     s["id"] = json!(id);
     s["name"] = json!(name);
+    s["service_at_locations"][0]["location"]["latitude"] = json!(53.3801);
+    s["service_at_locations"][0]["location"]["longitude"] = json!(-1.4701);
     s
 }
 
@@ -177,6 +203,12 @@ async fn paged_feed_with_broken_records(v1: bool) {
             (Some("e-missing"), "(record)")
         ]
     );
+
+    // The feed's coordinates were kept: both services are found by distance.
+    let (_, _, near) = gw
+        .get_as("riverside-lw", "HealthcareService?near=53.38|-1.47|1|km")
+        .await;
+    assert_eq!(near["total"], 2, "{near}");
 
     // The walking group leaves the feed: inactive, still readable.
     feed.pages.lock().expect("lock")[0].remove(0);

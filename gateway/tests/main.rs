@@ -10,6 +10,8 @@ mod dead_letters;
 mod delivery;
 mod directory;
 mod directory_import;
+mod directory_near;
+mod directory_webhook;
 mod fhir_api;
 mod hardening;
 mod properties;

@@ -17,7 +17,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use signpost_conformance::simulators::{FhirPartner, WebhookPartner};
 
-const GATEWAY_CHECKS: usize = 19;
+const GATEWAY_CHECKS: usize = 20;
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const WRONG_SECRET: &str = "whsec_c2lnbnBvc3Qtd3Jvbmctc2VjcmV0LWtleS0xMjM0";
 

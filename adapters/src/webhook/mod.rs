@@ -16,7 +16,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 pub use config::{EXAMPLE, WebhookConfig};
-pub use inbound::{InboundError, SignedStatusUpdate, StatusUpdate, StatusUpdates};
+pub use inbound::{
+    CapacityUpdate, InboundError, Signed, SignedCapacityUpdate, SignedStatusUpdate, StatusUpdate,
+    StatusUpdates,
+};
 pub use signature::{Secret, SignatureError, TOLERANCE};
 
 use crate::registry::{AdapterConfigError, Registration, settings};

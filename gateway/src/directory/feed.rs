@@ -25,6 +25,8 @@ pub struct FeedRead {
     pub services: Vec<Value>,
     /// Records skipped, and why.
     pub problems: Vec<Problem>,
+    /// Values left out of records that were imported (a position not on the Earth), and why.
+    pub left_out: Vec<Problem>,
     /// Whether every page of the feed was read (only then may missing services be deactivated).
     pub complete: bool,
 }
@@ -42,7 +44,10 @@ pub enum FeedError {
 
 fn mapped(read: &mut FeedRead, record: &Value) {
     match to_healthcare_service(record, &read.base) {
-        Ok(service) => read.services.push(service),
+        Ok((service, left_out)) => {
+            read.services.push(service);
+            read.left_out.extend(left_out);
+        }
         Err(problems) => read.problems.extend(problems),
     }
 }

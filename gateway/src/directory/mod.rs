@@ -4,5 +4,6 @@
 pub mod capacity;
 pub mod declared;
 pub mod feed;
+pub mod geo;
 pub mod oruk;
 pub mod service;

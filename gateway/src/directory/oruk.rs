@@ -7,6 +7,8 @@
 use serde_json::{Map, Value, json};
 use signpost_profiles::ODS_SYSTEM;
 
+use super::geo::Position;
+
 /// The ORUK API version a feed speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrukVersion {
@@ -130,14 +132,100 @@ fn codings(service: &Value) -> Vec<Value> {
         .collect()
 }
 
-/// The postcodes of a service's locations (v3 `service_at_locations[].location.addresses[]`, v1
-/// `service_at_locations[].location.physical_addresses[]`).
-fn postcodes(service: &Value) -> Vec<String> {
-    list(service, "service_at_locations")
-        .filter_map(|sal| sal.get("location"))
-        .flat_map(|loc| list(loc, "addresses").chain(list(loc, "physical_addresses")))
-        .filter_map(|a| text(a, "postal_code"))
-        .map(str::to_owned)
+/// One place a service is at: its postcodes (v3 `addresses[]`, v1 `physical_addresses[]`) and,
+/// when the feed gives usable coordinates, its position.
+struct Place {
+    postcodes: Vec<String>,
+    position: Option<Position>,
+}
+
+/// A coordinate as feeds send it: a number, or a number in a string.
+fn degrees(v: &Value) -> Option<f64> {
+    v.as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// The places of a service (`service_at_locations[].location`), with a problem for each
+/// position that is not a point on the Earth: that place is kept without it, since its postcode
+/// still finds the service and a wrong position would put it in the wrong town.
+fn places(service: &Value, problem: &dyn Fn(&str, String) -> Problem) -> (Vec<Place>, Vec<Problem>) {
+    let mut problems = Vec::new();
+    let places = list(service, "service_at_locations")
+        .enumerate()
+        .filter_map(|(i, sal)| Some((i, sal.get("location")?)))
+        .map(|(i, loc)| {
+            let postcodes = list(loc, "addresses")
+                .chain(list(loc, "physical_addresses"))
+                .filter_map(|a| text(a, "postal_code"))
+                .map(str::to_owned)
+                .collect();
+            let given = |key: &str| loc.get(key).filter(|v| !v.is_null());
+            let at = format!("service_at_locations[{i}].location");
+            let position = match (given("latitude"), given("longitude")) {
+                (None, None) => None,
+                (Some(lat), Some(long)) => match (degrees(lat), degrees(long)) {
+                    (Some(lat), Some(long)) => match Position::new(lat, long) {
+                        Ok(p) => Some(p),
+                        Err(why) => {
+                            problems.push(problem(
+                                &format!("{at}.latitude"),
+                                format!("{why}; the location is imported without its position"),
+                            ));
+                            None
+                        }
+                    },
+                    _ => {
+                        problems.push(problem(
+                            &format!("{at}.latitude"),
+                            format!("latitude {lat} and longitude {long} are not both numbers; the location is imported without its position"),
+                        ));
+                        None
+                    }
+                },
+                (lat, _) => {
+                    problems.push(problem(
+                        &format!("{at}.{}", if lat.is_some() { "longitude" } else { "latitude" }),
+                        "a position needs both latitude and longitude; the location is imported without its position".into(),
+                    ));
+                    None
+                }
+            };
+            Place {
+                postcodes,
+                position,
+            }
+        })
+        .collect();
+    (places, problems)
+}
+
+/// The contained Locations of a service's places: one per postcode, each with its place's
+/// position, or one with only the position for a place without a postcode.
+fn contained_locations(places: &[Place]) -> Vec<Value> {
+    places
+        .iter()
+        .flat_map(|place| {
+            let position = place.position.map(|p| json!({"latitude": p.latitude, "longitude": p.longitude}));
+            let mut locations: Vec<Value> = place
+                .postcodes
+                .iter()
+                .map(|p| json!({"resourceType": "Location", "address": {"postalCode": p}}))
+                .collect();
+            if locations.is_empty() && position.is_some() {
+                locations.push(json!({"resourceType": "Location"}));
+            }
+            if let Some(position) = position {
+                for l in &mut locations {
+                    l["position"] = position.clone();
+                }
+            }
+            locations
+        })
+        .enumerate()
+        .map(|(i, mut l)| {
+            l["id"] = json!(format!("loc{i}"));
+            l
+        })
         .collect()
 }
 
@@ -220,9 +308,13 @@ fn available_times(service: &Value) -> Vec<Value> {
         .collect()
 }
 
-/// Maps one full ORUK service record from the feed at `base` to a HealthcareService, or says why
-/// it cannot be used.
-pub fn to_healthcare_service(service: &Value, base: &str) -> Result<Value, Vec<Problem>> {
+/// Maps one full ORUK service record from the feed at `base` to a HealthcareService with the
+/// problems of what was left out of it (a position that is not on the Earth), or says why it
+/// cannot be used at all.
+pub fn to_healthcare_service(
+    service: &Value,
+    base: &str,
+) -> Result<(Value, Vec<Problem>), Vec<Problem>> {
     let record = text(service, "id").map(str::to_owned);
     let mut problems = Vec::new();
     let problem = |element: &str, message: String| Problem {
@@ -306,6 +398,8 @@ pub fn to_healthcare_service(service: &Value, base: &str) -> Result<Value, Vec<P
     if !problems.is_empty() {
         return Err(problems);
     }
+    let (places, warnings) = places(service, &problem);
+    let contained = contained_locations(&places);
     let (Some(id), Some(name), Some(provider)) = (record, name, provider) else {
         return Err(problems);
     };
@@ -326,14 +420,8 @@ pub fn to_healthcare_service(service: &Value, base: &str) -> Result<Value, Vec<P
     if let Some(d) = text(service, "description") {
         hs.insert("comment".into(), json!(d));
     }
-    let postcodes = postcodes(service);
-    if !postcodes.is_empty() {
-        let contained: Vec<Value> = postcodes
-            .iter()
-            .enumerate()
-            .map(|(i, p)| json!({"resourceType": "Location", "id": format!("loc{i}"), "address": {"postalCode": p}}))
-            .collect();
-        let refs: Vec<Value> = (0..postcodes.len())
+    if !contained.is_empty() {
+        let refs: Vec<Value> = (0..contained.len())
             .map(|i| json!({"reference": format!("#loc{i}")}))
             .collect();
         hs.insert("contained".into(), Value::Array(contained));
@@ -378,7 +466,7 @@ pub fn to_healthcare_service(service: &Value, base: &str) -> Result<Value, Vec<P
     if let Some(url) = text(service, "url") {
         hs.insert("extension".into(), json!([{"url": "https://signpost.example/fhir/StructureDefinition/service-website", "valueUrl": url}]));
     }
-    Ok(Value::Object(hs))
+    Ok((Value::Object(hs), warnings))
 }
 
 #[cfg(test)]
@@ -429,19 +517,54 @@ mod tests {
     }
 
     #[test]
+    fn positions_are_kept_and_impossible_ones_reported() {
+        let record = json!({"id": "s1", "name": "Walk", "status": "active",
+            "organization": {"id": "o1", "name": "Walkers"},
+            "service_at_locations": [
+                {"location": {"latitude": 53.3781, "longitude": "-1.4620",
+                    "addresses": [{"postal_code": "S1 2AB"}]}},
+                {"location": {"latitude": 100, "longitude": 101,
+                    "addresses": [{"postal_code": "S2 4SU"}]}},
+                {"location": {"latitude": 53.4}},
+                {"location": {"latitude": 53.39, "longitude": -1.47}}
+            ]});
+        let (hs, problems) = to_healthcare_service(&record, "https://feed.test").expect("valid");
+        let elements: Vec<&str> = problems.iter().map(|p| p.element.as_str()).collect();
+        assert_eq!(
+            elements,
+            [
+                "service_at_locations[1].location.latitude",
+                "service_at_locations[2].location.longitude"
+            ]
+        );
+        assert!(problems[0].message.contains("latitude 100"), "{problems:?}");
+        let contained = hs["contained"].as_array().expect("locations");
+        assert_eq!(contained.len(), 3, "{contained:?}");
+        assert_eq!(
+            contained[0]["position"],
+            json!({"latitude": 53.3781, "longitude": -1.462})
+        );
+        assert_eq!(contained[1]["address"]["postalCode"], "S2 4SU");
+        assert!(contained[1].get("position").is_none(), "left out, not guessed");
+        assert!(contained[2].get("address").is_none());
+        assert_eq!(contained[2]["position"]["latitude"], 53.39);
+        assert_eq!(hs["location"].as_array().map(Vec::len), Some(3));
+    }
+
+    #[test]
     fn a_provider_with_only_a_charity_number_is_named_by_it() {
         let record = |scheme: &str| {
             json!({"id": "s1", "name": "Befriending", "status": "active",
                 "organization": {"id": "o1", "name": "Northside",
                     "organization_identifiers": [{"identifier_scheme": scheme, "identifier": "1123456"}]}})
         };
-        let hs = to_healthcare_service(&record("GB-CHC"), "https://feed.test").expect("valid");
+        let (hs, _) = to_healthcare_service(&record("GB-CHC"), "https://feed.test").expect("valid");
         assert_eq!(
             hs["providedBy"]["identifier"],
             json!({"system": "https://org-id.guide/list/GB-CHC", "value": "1123456"})
         );
         // A company number is not a charity registration: the feed's own organisation id stands.
-        let hs = to_healthcare_service(&record("GB-COH"), "https://feed.test").expect("valid");
+        let (hs, _) = to_healthcare_service(&record("GB-COH"), "https://feed.test").expect("valid");
         assert_eq!(
             hs["providedBy"]["identifier"],
             json!({"system": "https://feed.test/organizations", "value": "o1"})

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use signpost_profiles::{ODS_SYSTEM, OdsCode};
 
-use super::capacity;
+use super::{capacity, geo};
 use crate::store::{IndexEntry, Instant};
 
 /// Search value of `capacity-until` for a declaration without expiry.
@@ -167,7 +167,8 @@ fn entry(param: &'static str, system: &str, value: String) -> IndexEntry {
 }
 
 /// The search values of a HealthcareService that are not a plain element path: name words,
-/// postcode districts and the declared capacity with its expiry.
+/// postcode districts, the map cells of its locations' positions and the declared capacity
+/// with its expiry.
 pub fn index_entries(service: &Value) -> Vec<IndexEntry> {
     let mut entries: Vec<IndexEntry> = service
         .get("name")
@@ -182,6 +183,10 @@ pub fn index_entries(service: &Value) -> Vec<IndexEntry> {
             .into_iter()
             .map(|d| entry("postcode", "", d)),
     );
+    let mut cells: Vec<String> = geo::positions(service).iter().flat_map(geo::cells).collect();
+    cells.sort();
+    cells.dedup();
+    entries.extend(cells.into_iter().map(|c| entry(geo::CELL_PARAM, "", c)));
     // An unreadable declaration is refused on write; one that slipped in counts as unknown.
     if let Ok(Some(declared)) = capacity::read(service)
         && declared.status != capacity::CapacityStatus::Unknown

@@ -46,7 +46,8 @@ async fn declare(
     .await?;
     let declaration = Declaration {
         id: id.to_owned(),
-        expected,
+        expected: Some(expected),
+        once: None,
     };
     let stored = declare_capacity(state.services(), who, declaration, propose).await?;
     Ok(resource_response(StatusCode::OK, &served(stored), None))

@@ -58,12 +58,25 @@ fn search_param(p: &SearchParam) -> Value {
                 p.name
             ),
         ),
+        (None, Kind::Near) => (
+            p.name,
+            format!(
+                "as FHIR's Location near, over the positions of the service's locations: latitude|longitude|distance|unit \
+                 (WGS84 degrees; unit km, m or [mi_i], km if omitted; distance {} km if omitted, at most {} km), \
+                 e.g. {}=53.3781|-1.4620|5|km; also spelt location.near. Results are ordered nearest first, \
+                 and a service without a position is not found by it",
+                crate::directory::geo::DEFAULT_NEAR_KM,
+                crate::directory::geo::MAX_NEAR_KM,
+                p.name
+            ),
+        ),
     };
     let kind = match (p.name.contains(':'), p.kind) {
         // `subject:identifier` is indexed as a token, but the parameter is the reference `subject`.
         (true, _) | (false, Kind::Reference(_)) => "reference",
         (false, Kind::Token | Kind::Capacity) => "token",
         (false, Kind::Words | Kind::Postcode) => "string",
+        (false, Kind::Near) => "special",
     };
     json!({"name": name, "definition": p.definition, "type": kind, "documentation": documentation})
 }

@@ -19,6 +19,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+pub(crate) use directory::served;
 pub use error::{ApiError, over_limit_as_outcome};
 
 use crate::state::AppState;

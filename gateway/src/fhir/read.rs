@@ -138,7 +138,14 @@ pub async fn search(
     }
     let mut query = parsed.query.clone();
     tenancy::restrict(&who, &mut query);
-    let mut page = state.store.search(&query).await?;
+    let mut page = match &parsed.near {
+        Some(near) => {
+            crate::workflow::nearby_services::search_nearby(state.store.as_ref(), &query, near)
+                .await?
+                .into_search_page()
+        }
+        None => state.store.search(&query).await?,
+    };
     crate::workflow::routing_decision::note_search(state.store.as_ref(), &who, &query, page.total)
         .await?;
     page.resources = page.resources.iter().map(|r| shown(&who, r)).collect();

@@ -7,6 +7,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::ApiError;
 use crate::directory::capacity::CapacityStatus;
+use crate::directory::geo::{self, Near};
 use crate::directory::service::{name_words, postcode_district, sortable_instant};
 use crate::search_index::{Kind, SearchParam, params_for};
 use crate::store::{Comparator, Criterion, Instant, SearchQuery, SortOrder, now};
@@ -23,6 +24,9 @@ pub struct ParsedSearch {
     pub query: SearchQuery,
     /// The parameters used, decoded, in order (without `_offset`).
     pub used: Vec<(String, String)>,
+    /// A directory search by distance: the store's query holds only the map cells around the
+    /// point, and the workflow keeps, orders and pages the services within the distance.
+    pub near: Option<Near>,
 }
 
 fn invalid_param(name: &str, why: impl std::fmt::Display) -> ApiError {
@@ -46,6 +50,7 @@ pub fn parse_search(resource_type: &str, raw_query: &str) -> Result<ParsedSearch
         sort: SortOrder::default(),
     };
     let mut used = Vec::new();
+    let mut near = None;
     for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
         let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let decode = |s: &str| {
@@ -85,13 +90,36 @@ pub fn parse_search(resource_type: &str, raw_query: &str) -> Result<ParsedSearch
                 }
             }
             "_lastUpdated" => query.criteria.extend(last_updated(&value)?),
+            // FHIR's chained spelling through HealthcareService.location means the same here.
+            "near" | "location.near" if resource_type == "HealthcareService" => {
+                if near.is_some() {
+                    return Err(invalid_param(&name, "give one point to search near"));
+                }
+                let parsed = Near::parse(&value).map_err(|why| invalid_param(&name, why))?;
+                query.criteria.push(Criterion::Index {
+                    param: geo::CELL_PARAM,
+                    any_of: geo::covering(&parsed.centre, parsed.km)
+                        .into_iter()
+                        .map(|c| (None, c))
+                        .collect(),
+                });
+                near = Some(parsed);
+            }
+            "location" if resource_type == "HealthcareService" => {
+                return Err(invalid_param(
+                    "location",
+                    "a service's locations are contained in it, so they have no id to search by: \
+                     search by distance with near=latitude|longitude|distance|unit \
+                     (or location.near=...), or by postcode district with postcode=",
+                ));
+            }
             _ => query
                 .criteria
                 .extend(criterion(params, resource_type, &name, &value)?),
         }
         used.push((name, value));
     }
-    Ok(ParsedSearch { query, used })
+    Ok(ParsedSearch { query, used, near })
 }
 
 fn criterion(
@@ -190,7 +218,7 @@ fn criterion(
                 name,
                 format!("modifier :{m} is not supported"),
             )),
-            (Kind::Words | Kind::Postcode | Kind::Capacity, None) => {
+            (Kind::Words | Kind::Postcode | Kind::Capacity | Kind::Near, None) => {
                 Err(invalid_param(name, "is computed, not a plain token"))
             }
         })

@@ -95,6 +95,10 @@ impl ResourceStore for WithDeadline {
     async fn search(&self, query: &SearchQuery) -> Result<SearchPage, StoreError> {
         self.within(self.inner.search(query)).await
     }
+
+    async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        self.write_within(self.inner.refresh_statistics()).await
+    }
 }
 
 #[async_trait]

@@ -20,6 +20,8 @@ pub(super) trait Dialect: Database {
     /// Deletes the search rows of resource `$1`/`$2` at version `$3` by the keys its row lists,
     /// and moves that version to `resource_versions`; nothing if it is no longer at `$3`.
     const RETIRE: &'static str;
+    /// Refreshes the planner's statistics of the resource and search tables.
+    const STATISTICS: &'static str;
     /// Rows a statement changed (sqlx gives each database's result its own method).
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }
@@ -30,6 +32,7 @@ impl Dialect for sqlx::Sqlite {
     const SEARCH_BODY: &'static str = "r.body";
     const JSON: &'static str = "";
     const SCRIPTS: bool = true;
+    const STATISTICS: &'static str = "ANALYZE resources; ANALYZE search_index";
     const RETIRE: &'static str = "DELETE FROM search_index WHERE resource_type = $1 AND resource_id = $2 \
          AND (param, system, value) IN (SELECT k.value ->> 0, k.value ->> 1, k.value ->> 2 \
          FROM resources r, json_each(r.index_keys) k \
@@ -48,6 +51,7 @@ impl Dialect for sqlx::Postgres {
     const SEARCH_BODY: &'static str = "r.body::text";
     const JSON: &'static str = "::jsonb";
     const SCRIPTS: bool = false;
+    const STATISTICS: &'static str = "ANALYZE resources, search_index";
     // Locking the row first means a racing update leaves `old` empty, so nothing moves.
     const RETIRE: &'static str = "WITH old AS (SELECT resource_type, id, version, last_updated_us, body, index_keys \
            FROM resources WHERE resource_type = $1 AND id = $2 AND version = $3 FOR UPDATE), \

@@ -142,6 +142,12 @@ where
         .collect()
     }
 
+    /// Refreshes the planner's statistics of the resource and search tables.
+    pub(super) async fn refresh_statistics(writer: &Pool<DB>) -> Result<(), StoreError> {
+        sqlx::raw_sql(DB::STATISTICS).execute(writer).await?;
+        Ok(())
+    }
+
     /// Resources matching a query, on `conn` (a reader, or the caller's transaction).
     pub(super) async fn search(
         conn: &mut DB::Connection,

@@ -12,7 +12,7 @@ use crate::directory::capacity::{
 };
 use crate::search_index::index_entries;
 use crate::store::{
-    ChangeSet, CommitOutcome, Instant, ResourceWrite, StoreError, StoredResource, now,
+    ChangeSet, CommitOutcome, Instant, Once, ResourceWrite, StoreError, StoredResource, now,
 };
 use crate::workflow::referral::with_identity;
 
@@ -25,8 +25,12 @@ pub const DEFAULT_VALIDITY_DAYS: u64 = 14;
 pub struct Declaration {
     /// The HealthcareService's id.
     pub id: String,
-    /// The version the provider based its change on (`If-Match`).
-    pub expected: i64,
+    /// The version the provider based its change on (`If-Match`, required on the FHIR API); a
+    /// webhook may leave it out, and then the declaration applies to the version it finds.
+    pub expected: Option<i64>,
+    /// The one-time value of the message that carries it (a webhook's `webhook-id`), recorded
+    /// with the change so a replay is refused.
+    pub once: Option<Once>,
 }
 
 fn unprocessable(message: impl Into<String>, at: impl Into<String>) -> WorkflowError {
@@ -107,11 +111,12 @@ pub async fn declare_capacity(
             at: Some("HealthcareService.providedBy".into()),
         });
     }
-    if declaration.expected != current.version {
+    let expected = declaration.expected.unwrap_or(current.version);
+    if expected != current.version {
         return Err(WorkflowError::StaleVersion {
             resource_type: "HealthcareService",
             id: id.to_owned(),
-            expected: declaration.expected,
+            expected,
             current: current.version,
         });
     }
@@ -153,6 +158,7 @@ pub async fn declare_capacity(
     .map_err(|e| WorkflowError::Internal(format!("cannot build an AuditEvent: {e}")))?;
     let changes = ChangeSet {
         writes: vec![write, audit_event],
+        once: declaration.once,
         ..ChangeSet::default()
     };
     match services.store.commit(changes).await {
@@ -160,10 +166,11 @@ pub async fn declare_capacity(
             tracing::info!(service = %id, status = declared.status.code(), "capacity declared");
             Ok(stored)
         }
+        Ok(CommitOutcome::Replayed) => Err(WorkflowError::Duplicate),
         Err(StoreError::VersionConflict { current, .. }) => Err(WorkflowError::StaleVersion {
             resource_type: "HealthcareService",
             id: id.to_owned(),
-            expected: declaration.expected,
+            expected,
             current,
         }),
         Ok(_) => Err(WorkflowError::Internal(

@@ -175,6 +175,11 @@ pub async fn import_services(
     if let Some(system) = source_system {
         counts.deactivated = deactivate_missing(store, system, &offered).await?;
     }
+    // A bulk load leaves the planner's statistics describing the directory before it, and
+    // PostgreSQL then plans every search as if each value matched one row.
+    if counts.created + counts.updated + counts.deactivated > 0 {
+        store.refresh_statistics().await?;
+    }
     Ok(counts)
 }
 
@@ -259,19 +264,23 @@ pub struct FeedReport {
     pub counts: ImportCounts,
     /// Each record skipped, and why.
     pub problems: Vec<Problem>,
+    /// Each value left out of a record that was imported, and why.
+    pub left_out: Vec<Problem>,
 }
 
 impl FeedReport {
     /// One line for a terminal or a log.
     pub fn summary(&self) -> String {
         format!(
-            "{}: {} created, {} updated, {} unchanged, {} marked inactive, {} record problem(s)",
+            "{}: {} created, {} updated, {} unchanged, {} marked inactive, {} record problem(s), \
+             {} value(s) left out of imported records",
             self.feed,
             self.counts.created,
             self.counts.updated,
             self.counts.unchanged,
             self.counts.deactivated,
-            self.problems.len()
+            self.problems.len(),
+            self.left_out.len()
         )
     }
 }
@@ -306,6 +315,7 @@ pub async fn import_feed(store: &dyn Store, source: &str) -> Result<FeedReport, 
         }),
         counts,
         problems: read.problems,
+        left_out: read.left_out,
     };
     tracing::info!(feed = %report.feed, problems = report.problems.len(), "directory feed imported");
     Ok(report)

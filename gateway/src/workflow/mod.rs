@@ -8,6 +8,7 @@ pub mod directory_sync;
 mod error;
 pub mod import_directory;
 pub mod issues;
+pub mod nearby_services;
 pub mod outcomes;
 pub mod parties;
 pub mod person_declined;

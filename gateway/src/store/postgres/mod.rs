@@ -225,6 +225,10 @@ impl ResourceStore for PostgresStore {
         let mut conn = self.reader.acquire().await?;
         ResourceSql::search(&mut conn, query).await
     }
+
+    async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        ResourceSql::refresh_statistics(&self.writer).await
+    }
 }
 
 #[async_trait]

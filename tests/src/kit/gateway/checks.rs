@@ -119,6 +119,12 @@ pub static CHECKS: &[Check<GatewayContext>] = &[
         run: super::directory::full_service_refused,
     },
     Check {
+        id: "directory.near",
+        title: "a near search refuses coordinates off the Earth (400 naming near) and finds only services within the distance, nearest first",
+        requirement: "FHIR R4 Location near (latitude|longitude|distance|unit), as declared for HealthcareService in the CapabilityStatement",
+        run: super::directory::near,
+    },
+    Check {
         id: "journey.referral-to-outcome",
         title: "GP refers, link worker refers onward, the VCS provider completes, the GP sees the outcome",
         requirement: "README, The referral journey; HL7 Gravity SDOH referral",

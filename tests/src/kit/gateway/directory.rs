@@ -161,3 +161,92 @@ pub fn full_service_refused(cx: &GatewayContext) -> Body<'_> {
         Ok(())
     })
 }
+
+/// Great-circle distance in km between two WGS84 points (haversine, mean Earth radius): the
+/// kit's own, so it checks the gateway's answer rather than repeating its code.
+fn distance_km((lat1, lon1): (f64, f64), (lat2, lon2): (f64, f64)) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let a = ((p2 - p1) / 2.0).sin().powi(2)
+        + p1.cos() * p2.cos() * ((lon2 - lon1).to_radians() / 2.0).sin().powi(2);
+    2.0 * 6371.0088 * a.sqrt().min(1.0).asin()
+}
+
+/// The positions of the contained Locations a service names in `location`.
+fn positions(service: &Value) -> Vec<(f64, f64)> {
+    let contained = service["contained"].as_array().cloned().unwrap_or_default();
+    service["location"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["reference"].as_str()?.strip_prefix('#').map(str::to_owned))
+        .filter_map(|id| contained.iter().find(|c| c["id"] == id.as_str()).cloned())
+        .filter_map(|l| {
+            Some((
+                l["position"]["latitude"].as_f64()?,
+                l["position"]["longitude"].as_f64()?,
+            ))
+        })
+        .collect()
+}
+
+/// `directory.near`
+pub fn near(cx: &GatewayContext) -> Body<'_> {
+    Box::pin(async move {
+        let metadata = cx.get(&cx.parties.gp, "metadata").await?;
+        metadata.expect_status(200, "the CapabilityStatement")?;
+        let declared = metadata.json()["rest"][0]["resource"]
+            .as_array()
+            .and_then(|r| r.iter().find(|r| r["type"] == "HealthcareService"))
+            .and_then(|hs| hs["searchParam"].as_array())
+            .is_some_and(|p| p.iter().any(|p| p["name"] == "near"));
+        if !declared {
+            return Err(skip(
+                "the CapabilityStatement declares no near search on HealthcareService",
+            ));
+        }
+        // Latitude 100 is not on the Earth (the Open Referral UK example carries it).
+        let bad = cx
+            .get(&cx.parties.gp, "HealthcareService?near=100|101|5|km")
+            .await?;
+        bad.expect_status(400, "a near search from latitude 100")?;
+        let outcome = bad.json();
+        let diagnostics = outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap_or_default();
+        if outcome["resourceType"] != "OperationOutcome" || !diagnostics.contains("near") {
+            return Err(fail(
+                "an OperationOutcome naming the near parameter",
+                shorten(&bad.body),
+            ));
+        }
+        // Central Sheffield, 25 km: every service found has a location that close, nearest first.
+        let centre = (53.3801, -1.4701);
+        let found = cx
+            .get(
+                &cx.parties.gp,
+                "HealthcareService?near=53.3801|-1.4701|25|km&_count=100",
+            )
+            .await?;
+        found.expect_status(200, "a near search")?;
+        let mut last = 0.0;
+        for service in entries(&found.json()) {
+            let nearest = positions(&service)
+                .into_iter()
+                .map(|p| distance_km(p, centre))
+                .min_by(f64::total_cmp);
+            match nearest {
+                Some(km) if km <= 25.0 + 1e-6 && km + 1e-6 >= last => last = km,
+                other => {
+                    return Err(fail(
+                        "services with a location within 25 km, nearest first",
+                        format!(
+                            "HealthcareService/{} is at {other:?} km after one at {last:.3} km",
+                            service["id"]
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    })
+}
