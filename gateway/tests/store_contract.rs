@@ -12,7 +12,7 @@ use signpost_gateway::search_index::index_entries;
 use signpost_gateway::server::open_store;
 use signpost_gateway::store::{
     ChangeSet, ClaimLimits, CommitOutcome, Condition, Criterion, DeadLetterAction, DeliveryState,
-    Instant, OutboxEntry, ResourceWrite, SearchQuery, SortOrder, Store, StoreError, StoredResource,
+    IndexEntry, Instant, OutboxEntry, ResourceWrite, SearchQuery, SortOrder, Store, StoreError, StoredResource,
     now,
 };
 use signpost_profiles::OdsCode;
@@ -933,6 +933,75 @@ async fn console_accounts_invitations_and_sessions(store: Arc<dyn Store>) {
     assert_eq!(store.session(&session.id_hash).await.expect("read"), None);
 }
 
+/// A directory entry whose capacity holds until `until` (none: nothing declared), with the
+/// search rows an import writes for it.
+fn declared_until(id: &str, until: Option<&str>) -> ResourceWrite {
+    let mut w = write(
+        json!({"resourceType": "HealthcareService", "id": id, "active": true}),
+        1,
+        now(),
+    );
+    if let Some(until) = until {
+        w.index.push(IndexEntry {
+            param: "capacity-until",
+            system: String::new(),
+            value: until.to_owned(),
+        });
+    }
+    w
+}
+
+/// A range (a capacity's expiry) is tested for each candidate, present or absent, and gives the
+/// same answer once the planner's statistics are refreshed.
+async fn a_range_is_tested_per_resource_before_and_after_fresh_statistics(store: Arc<dyn Store>) {
+    commit(
+        store.as_ref(),
+        vec![
+            declared_until("holds", Some("00000000000000000500")),
+            declared_until("expired", Some("00000000000000000100")),
+            declared_until("undeclared", None),
+        ],
+        vec![],
+    )
+    .await
+    .expect("commit");
+    let ids = |present: bool| {
+        let store = store.clone();
+        async move {
+            let mut q = query(
+                "HealthcareService",
+                vec![
+                    Criterion::Index {
+                        param: "active",
+                        any_of: vec![(None, "true".into())],
+                    },
+                    Criterion::IndexedFrom {
+                        param: "capacity-until",
+                        from: "00000000000000000300".into(),
+                        present,
+                    },
+                ],
+            );
+            q.sort = SortOrder::LastUpdatedAscending;
+            let mut ids: Vec<String> = store
+                .search(&q)
+                .await
+                .expect("search")
+                .resources
+                .into_iter()
+                .map(|r| r.id)
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(ids(true).await, ["holds"]);
+    assert_eq!(ids(false).await, ["expired", "undeclared"]);
+    store.refresh_statistics().await.expect("statistics");
+    assert_eq!(ids(true).await, ["holds"]);
+    assert_eq!(ids(false).await, ["expired", "undeclared"]);
+}
+
 macro_rules! contract {
     ($($scenario:ident),* $(,)?) => {
         $(
@@ -966,4 +1035,5 @@ contract!(
     a_late_outcome_from_a_lost_lease_changes_nothing,
     a_renewed_lease_is_not_claimed_by_another_worker,
     console_accounts_invitations_and_sessions,
+    a_range_is_tested_per_resource_before_and_after_fresh_statistics,
 );

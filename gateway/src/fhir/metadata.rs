@@ -160,8 +160,10 @@ fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
         entry["documentation"] = json!(
             "The service directory: read and search need no scope of their own (no patient data). \
              name matches a whole word of the name; postcode matches the postcode district a service is at or covers; \
+             near (or location.near) is FHIR's Location near over the positions of a service's locations, nearest first; \
              capacity is the Gravity (SDOH Clinical Care 3.0.0) status as it holds now, an expired declaration being unknown. \
-             A provider declares its capacity by PUT or PATCH with system/HealthcareService.u and If-Match."
+             A provider declares its capacity by PUT or PATCH with system/HealthcareService.u and If-Match, \
+             or by a signed message to /webhooks/{ods}/capacity when it has a webhook adapter."
         );
     }
     entry

@@ -16,7 +16,13 @@ pub const CATEGORY: (&str, &str) = (
 );
 
 /// (key, name, provider ODS, postcode, status, places available, maximum)
-const SERVICES: &[(&str, &str, &str, &str, &str, u32, u32)] = &[
+type Service = (&'static str, &'static str, &'static str, &'static str, &'static str, u32, u32);
+
+/// Where each sandbox service meets (latitude, longitude), in central Sheffield, so a `near`
+/// search has something to find.
+const POSITIONS: [(f64, f64); 3] = [(53.3790, -1.4650), (53.3770, -1.4700), (53.3830, -1.4720)];
+
+const SERVICES: &[Service] = &[
     (
         "walk-tuesday",
         "Mill Lane Tuesday Walk",
@@ -47,15 +53,8 @@ const SERVICES: &[(&str, &str, &str, &str, &str, u32, u32)] = &[
 ];
 
 fn entry(
-    (key, name, ods, postcode, status, available, maximum): (
-        &str,
-        &str,
-        &str,
-        &str,
-        &str,
-        u32,
-        u32,
-    ),
+    (key, name, ods, postcode, status, available, maximum): Service,
+    (latitude, longitude): (f64, f64),
 ) -> Value {
     let at = now();
     json!({
@@ -66,7 +65,8 @@ fn entry(
         "category": [{"coding": [{"system": CATEGORY.0, "code": CATEGORY.1, "display": "Social activity"}]}],
         "type": [{"coding": [{"system": CATEGORY.0, "code": CATEGORY.1}]}],
         "name": name,
-        "contained": [{"resourceType": "Location", "id": "loc0", "address": {"postalCode": postcode}}],
+        "contained": [{"resourceType": "Location", "id": "loc0", "address": {"postalCode": postcode},
+            "position": {"latitude": latitude, "longitude": longitude}}],
         "location": [{"reference": "#loc0"}],
         "extension": [
             {"url": crate::directory::capacity::GRAVITY_CAPACITY_URL, "extension": [{"url": "capacityStatus", "valueCodeableConcept": {"coding": [{"system": crate::directory::capacity::GRAVITY_CAPACITY_SYSTEM, "code": status}]}}]},
@@ -83,6 +83,10 @@ fn entry(
 
 /// Writes the sandbox's directory (a restart keeps what providers declared since).
 pub async fn seed(store: &dyn Store) -> Result<ImportCounts, WorkflowError> {
-    let services: Vec<Value> = SERVICES.iter().map(|s| entry(*s)).collect();
+    let services: Vec<Value> = SERVICES
+        .iter()
+        .zip(POSITIONS)
+        .map(|(s, p)| entry(*s, p))
+        .collect();
     import_services(store, &services, Some(SANDBOX_SERVICES)).await
 }
