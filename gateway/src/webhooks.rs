@@ -218,11 +218,7 @@ async fn capacity(
     let declaration = Declaration {
         id: signed.update.service_id.clone(),
         expected: signed.update.version,
-        once: Some(once_of(
-            &organisation,
-            &signed.id,
-            signed.remember_until(),
-        )),
+        once: Some(once_of(&organisation, &signed.id, signed.remember_until())),
     };
     let partner = Principal {
         client_id: format!("webhook:{organisation}"),

@@ -17,7 +17,8 @@ const CENTRE: &str = "53.3801|-1.4701";
 
 /// A service at `position` (none: only a postcode), as an import writes it.
 fn service(key: &str, name: &str, category: &str, position: Option<(f64, f64)>) -> Value {
-    let mut location = json!({"resourceType": "Location", "id": "loc0", "address": {"postalCode": "S1 2HH"}});
+    let mut location =
+        json!({"resourceType": "Location", "id": "loc0", "address": {"postalCode": "S1 2HH"}});
     if let Some((latitude, longitude)) = position {
         location["position"] = json!({"latitude": latitude, "longitude": longitude});
     }
@@ -37,10 +38,30 @@ fn service(key: &str, name: &str, category: &str, position: Option<(f64, f64)>) 
 /// (about 47 km), one with no position.
 async fn directory(gw: &TestGateway) {
     let entries = vec![
-        service("meadowhall", "Meadowhall Walkers", "walking", Some((53.4138, -1.4133))),
-        service("hall", "City Hall Choir", "singing", Some((53.3817, -1.4746))),
-        service("park", "Sheaf Valley Park Walk", "walking", Some((53.3764, -1.4537))),
-        service("leeds", "Leeds Riverside Walk", "walking", Some((53.7949, -1.5475))),
+        service(
+            "meadowhall",
+            "Meadowhall Walkers",
+            "walking",
+            Some((53.4138, -1.4133)),
+        ),
+        service(
+            "hall",
+            "City Hall Choir",
+            "singing",
+            Some((53.3817, -1.4746)),
+        ),
+        service(
+            "park",
+            "Sheaf Valley Park Walk",
+            "walking",
+            Some((53.3764, -1.4537)),
+        ),
+        service(
+            "leeds",
+            "Leeds Riverside Walk",
+            "walking",
+            Some((53.7949, -1.5475)),
+        ),
         service("nowhere", "Walking Without a Map", "walking", None),
     ];
     let counts = import_services(
@@ -70,12 +91,19 @@ async fn services_within_a_distance_are_found_nearest_first() {
     directory(&gw).await;
 
     let (status, _, near) = gw
-        .get_as("riverside-lw", &format!("HealthcareService?near={CENTRE}|10|km"))
+        .get_as(
+            "riverside-lw",
+            &format!("HealthcareService?near={CENTRE}|10|km"),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{near}");
     assert_eq!(
         names(&near),
-        ["City Hall Choir", "Sheaf Valley Park Walk", "Meadowhall Walkers"],
+        [
+            "City Hall Choir",
+            "Sheaf Valley Park Walk",
+            "Meadowhall Walkers"
+        ],
         "nearest first; Leeds is too far and a service without a position has no distance"
     );
     assert_eq!(near["total"], 3);
@@ -91,7 +119,10 @@ async fn services_within_a_distance_are_found_nearest_first() {
 
     // Miles, and far enough for Leeds; the distance FHIR lets a client leave out is 5 km.
     let (_, _, wide) = gw
-        .get_as("riverside-gp", &format!("HealthcareService?near={CENTRE}|40|[mi_i]"))
+        .get_as(
+            "riverside-gp",
+            &format!("HealthcareService?near={CENTRE}|40|[mi_i]"),
+        )
         .await;
     assert_eq!(
         names(&wide),
@@ -105,11 +136,17 @@ async fn services_within_a_distance_are_found_nearest_first() {
     let (_, _, default) = gw
         .get_as("riverside-gp", &format!("HealthcareService?near={CENTRE}"))
         .await;
-    assert_eq!(names(&default), ["City Hall Choir", "Sheaf Valley Park Walk"]);
+    assert_eq!(
+        names(&default),
+        ["City Hall Choir", "Sheaf Valley Park Walk"]
+    );
 
     // Paged in distance order: the next link carries the point on.
     let (_, _, first) = gw
-        .get_as("riverside-gp", &format!("HealthcareService?near={CENTRE}|10|km&_count=2"))
+        .get_as(
+            "riverside-gp",
+            &format!("HealthcareService?near={CENTRE}|10|km&_count=2"),
+        )
         .await;
     assert_eq!(names(&first), ["City Hall Choir", "Sheaf Valley Park Walk"]);
     assert_eq!(first["total"], 3);
@@ -177,7 +214,8 @@ async fn the_capability_statement_documents_near() {
     assert_eq!(near["type"], "special");
     let documentation = near["documentation"].as_str().unwrap_or_default();
     assert!(
-        documentation.contains("latitude|longitude|distance|unit") && documentation.contains("location.near"),
+        documentation.contains("latitude|longitude|distance|unit")
+            && documentation.contains("location.near"),
         "{documentation}"
     );
 }

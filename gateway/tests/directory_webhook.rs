@@ -7,7 +7,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use signpost_adapters::webhook::Secret;
 use signpost_gateway::directory::capacity::SIGNPOST_CAPACITY_URL;
-use signpost_gateway::store::ResourceStore;
 use signpost_gateway::workflow::import_directory::import_services;
 
 use crate::support::{Setup, TestGateway, answer, issue};
@@ -39,7 +38,9 @@ async fn gateway() -> (TestGateway, String) {
         .expect("addr")
         .port();
     let webhook = |secret: &str| {
-        format!("kind = \"webhook\"\nurl = \"http://127.0.0.1:{closed}/events\"\nsecret = \"{secret}\"\n")
+        format!(
+            "kind = \"webhook\"\nurl = \"http://127.0.0.1:{closed}/events\"\nsecret = \"{secret}\"\n"
+        )
     };
     let gw = TestGateway::spawn_setup(Setup {
         adapters: vec![
@@ -148,10 +149,7 @@ async fn a_signed_capacity_message_from_the_provider_changes_the_search_result()
     };
     assert_eq!(field("source")["valueCode"], "provider");
     assert_eq!(field("available")["valueUnsignedInt"], 3);
-    assert!(
-        field("expires")["valueInstant"].is_string(),
-        "{counts:?}"
-    );
+    assert!(field("expires")["valueInstant"].is_string(), "{counts:?}");
     assert_eq!(gw.count("AuditEvent").await, audits + 1);
 
     // Full now, by a second message naming the version it saw.
@@ -189,14 +187,16 @@ async fn forged_foreign_malformed_stale_and_replayed_capacity_messages_change_no
     // Not a capacity message, an unknown status, an unreadable expiry, an expiry already past.
     for (body, says) in [
         (json!({"service_id": id, "places": 3}), "service_id"),
-        (json!({"service_id": id, "status": "lots"}), "status \"lots\""),
+        (
+            json!({"service_id": id, "status": "lots"}),
+            "status \"lots\"",
+        ),
         (
             json!({"service_id": id, "status": "capacity", "expires": "next week"}),
             "expires \"next week\"",
         ),
     ] {
-        let (status, outcome) =
-            post_capacity(&gw, "VCS001", WALKERS_SECRET, "msg_4", &body).await;
+        let (status, outcome) = post_capacity(&gw, "VCS001", WALKERS_SECRET, "msg_4", &body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {outcome}");
         assert!(
             outcome["issue"][0]["diagnostics"]

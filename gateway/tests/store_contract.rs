@@ -12,8 +12,8 @@ use signpost_gateway::search_index::index_entries;
 use signpost_gateway::server::open_store;
 use signpost_gateway::store::{
     ChangeSet, ClaimLimits, CommitOutcome, Condition, Criterion, DeadLetterAction, DeliveryState,
-    IndexEntry, Instant, OutboxEntry, ResourceWrite, SearchQuery, SortOrder, Store, StoreError, StoredResource,
-    now,
+    IndexEntry, Instant, OutboxEntry, ResourceWrite, SearchQuery, SortOrder, Store, StoreError,
+    StoredResource, now,
 };
 use signpost_profiles::OdsCode;
 use sqlx::Connection;

@@ -64,7 +64,8 @@ impl Position {
         let (phi1, phi2) = (self.latitude.to_radians(), other.latitude.to_radians());
         let dphi = phi2 - phi1;
         let dlambda = (other.longitude - self.longitude).to_radians();
-        let a = (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
+        let a =
+            (dphi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (dlambda / 2.0).sin().powi(2);
         2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
     }
 }
@@ -100,7 +101,10 @@ impl Near {
                 .filter(|n| n.is_finite())
                 .ok_or_else(|| format!("{what} \"{s}\" is not a number"))
         };
-        let centre = Position::new(number("latitude", parts[0])?, number("longitude", parts[1])?)?;
+        let centre = Position::new(
+            number("latitude", parts[0])?,
+            number("longitude", parts[1])?,
+        )?;
         let distance = match parts.get(2).filter(|d| !d.is_empty()) {
             Some(d) => Some(number("distance", d)?),
             None => None,
@@ -169,7 +173,10 @@ fn covering_at(centre: &Position, km: f64, per_degree: u32) -> Vec<String> {
     let mut out = Vec::new();
     for lat in lat0..=lat1 {
         for step in 0..span {
-            out.push(cell_value(per_degree, (lat, (lon0 + step).rem_euclid(lon_cells))));
+            out.push(cell_value(
+                per_degree,
+                (lat, (lon0 + step).rem_euclid(lon_cells)),
+            ));
         }
     }
     out
@@ -202,7 +209,11 @@ pub fn positions(service: &Value) -> Vec<Position> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|r| r.get("reference").and_then(Value::as_str)?.strip_prefix('#'))
+        .filter_map(|r| {
+            r.get("reference")
+                .and_then(Value::as_str)?
+                .strip_prefix('#')
+        })
         .filter_map(|id| {
             contained
                 .iter()
@@ -241,7 +252,10 @@ mod tests {
     fn near_reads_as_fhir_writes_it() {
         let near = Near::parse("53.3781|-1.4620|3|km").expect("near");
         assert_eq!((near.centre, near.km), (at(53.3781, -1.4620), 3.0));
-        assert_eq!(Near::parse("53.3781|-1.4620").expect("near").km, DEFAULT_NEAR_KM);
+        assert_eq!(
+            Near::parse("53.3781|-1.4620").expect("near").km,
+            DEFAULT_NEAR_KM
+        );
         assert_eq!(Near::parse("53.3781|-1.4620|500|m").expect("near").km, 0.5);
         let miles = Near::parse("53.3781|-1.4620|2|[mi_i]").expect("near").km;
         assert!((miles - 3.218_688).abs() < 1e-9, "{miles}");
@@ -290,8 +304,7 @@ mod tests {
                 let dlon = km * 0.999 * theta.sin()
                     / (111.32 * (centre.latitude + dlat).to_radians().cos().max(1e-9));
                 let lon = (centre.longitude + dlon + 540.0).rem_euclid(360.0) - 180.0;
-                let Ok(p) = Position::new((centre.latitude + dlat).clamp(-90.0, 90.0), lon)
-                else {
+                let Ok(p) = Position::new((centre.latitude + dlat).clamp(-90.0, 90.0), lon) else {
                     continue;
                 };
                 if p.distance_km(&centre) > km {

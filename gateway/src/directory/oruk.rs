@@ -148,7 +148,10 @@ fn degrees(v: &Value) -> Option<f64> {
 /// The places of a service (`service_at_locations[].location`), with a problem for each
 /// position that is not a point on the Earth: that place is kept without it, since its postcode
 /// still finds the service and a wrong position would put it in the wrong town.
-fn places(service: &Value, problem: &dyn Fn(&str, String) -> Problem) -> (Vec<Place>, Vec<Problem>) {
+fn places(
+    service: &Value,
+    problem: &dyn Fn(&str, String) -> Problem,
+) -> (Vec<Place>, Vec<Problem>) {
     let mut problems = Vec::new();
     let places = list(service, "service_at_locations")
         .enumerate()
@@ -205,7 +208,9 @@ fn contained_locations(places: &[Place]) -> Vec<Value> {
     places
         .iter()
         .flat_map(|place| {
-            let position = place.position.map(|p| json!({"latitude": p.latitude, "longitude": p.longitude}));
+            let position = place
+                .position
+                .map(|p| json!({"latitude": p.latitude, "longitude": p.longitude}));
             let mut locations: Vec<Value> = place
                 .postcodes
                 .iter()
@@ -519,15 +524,15 @@ mod tests {
     #[test]
     fn positions_are_kept_and_impossible_ones_reported() {
         let record = json!({"id": "s1", "name": "Walk", "status": "active",
-            "organization": {"id": "o1", "name": "Walkers"},
-            "service_at_locations": [
-                {"location": {"latitude": 53.3781, "longitude": "-1.4620",
-                    "addresses": [{"postal_code": "S1 2AB"}]}},
-                {"location": {"latitude": 100, "longitude": 101,
-                    "addresses": [{"postal_code": "S2 4SU"}]}},
-                {"location": {"latitude": 53.4}},
-                {"location": {"latitude": 53.39, "longitude": -1.47}}
-            ]});
+        "organization": {"id": "o1", "name": "Walkers"},
+        "service_at_locations": [
+            {"location": {"latitude": 53.3781, "longitude": "-1.4620",
+                "addresses": [{"postal_code": "S1 2AB"}]}},
+            {"location": {"latitude": 100, "longitude": 101,
+                "addresses": [{"postal_code": "S2 4SU"}]}},
+            {"location": {"latitude": 53.4}},
+            {"location": {"latitude": 53.39, "longitude": -1.47}}
+        ]});
         let (hs, problems) = to_healthcare_service(&record, "https://feed.test").expect("valid");
         let elements: Vec<&str> = problems.iter().map(|p| p.element.as_str()).collect();
         assert_eq!(
@@ -545,7 +550,10 @@ mod tests {
             json!({"latitude": 53.3781, "longitude": -1.462})
         );
         assert_eq!(contained[1]["address"]["postalCode"], "S2 4SU");
-        assert!(contained[1].get("position").is_none(), "left out, not guessed");
+        assert!(
+            contained[1].get("position").is_none(),
+            "left out, not guessed"
+        );
         assert!(contained[2].get("address").is_none());
         assert_eq!(contained[2]["position"]["latitude"], 53.39);
         assert_eq!(hs["location"].as_array().map(Vec::len), Some(3));

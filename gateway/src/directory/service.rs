@@ -183,7 +183,10 @@ pub fn index_entries(service: &Value) -> Vec<IndexEntry> {
             .into_iter()
             .map(|d| entry("postcode", "", d)),
     );
-    let mut cells: Vec<String> = geo::positions(service).iter().flat_map(geo::cells).collect();
+    let mut cells: Vec<String> = geo::positions(service)
+        .iter()
+        .flat_map(geo::cells)
+        .collect();
     cells.sort();
     cells.dedup();
     entries.extend(cells.into_iter().map(|c| entry(geo::CELL_PARAM, "", c)));

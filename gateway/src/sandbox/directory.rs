@@ -16,7 +16,15 @@ pub const CATEGORY: (&str, &str) = (
 );
 
 /// (key, name, provider ODS, postcode, status, places available, maximum)
-type Service = (&'static str, &'static str, &'static str, &'static str, &'static str, u32, u32);
+type Service = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    u32,
+    u32,
+);
 
 /// Where each sandbox service meets (latitude, longitude), in central Sheffield, so a `near`
 /// search has something to find.

@@ -178,7 +178,12 @@ fn positions(service: &Value) -> Vec<(f64, f64)> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|r| r["reference"].as_str()?.strip_prefix('#').map(str::to_owned))
+        .filter_map(|r| {
+            r["reference"]
+                .as_str()?
+                .strip_prefix('#')
+                .map(str::to_owned)
+        })
         .filter_map(|id| contained.iter().find(|c| c["id"] == id.as_str()).cloned())
         .filter_map(|l| {
             Some((
