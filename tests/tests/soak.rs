@@ -285,13 +285,26 @@ async fn soak(store_url: Option<String>, proxy: Option<PgProxy>) {
 
     let http = reqwest::Client::new();
     for id in &tally.acknowledged {
-        let status = http
-            .get(format!("{}/ServiceRequest/{id}", gateway.fhir))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .expect("get")
-            .status();
+        // Reading back every referral in a tight loop trips the client's rate limit: wait as the
+        // 429's Retry-After says, as a well-behaved client would, rather than count it as a loss.
+        let status = loop {
+            let answer = http
+                .get(format!("{}/ServiceRequest/{id}", gateway.fhir))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("get");
+            if answer.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+                break answer.status();
+            }
+            let wait = answer
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .expect("a 429 says when to come back");
+            tokio::time::sleep(std::time::Duration::from_secs(wait.max(1))).await;
+        };
         assert_eq!(status, 200, "acknowledged {id} was lost");
     }
     let seen = Seen::of(&partner);
