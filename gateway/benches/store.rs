@@ -71,6 +71,7 @@ fn principal(ods: &str, role: Role) -> Principal {
         organisation: OdsCode::parse(ods).expect("ods"),
         role,
         scopes: Scopes::parse("system/*.rs").expect("scopes"),
+        person: None,
     }
 }
 

@@ -571,12 +571,18 @@ fn serve(config_file: Option<PathBuf>) -> ExitCode {
         let exe = std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "signpost".into());
-        let guide = sandbox.then(|| sandbox::guide::guide(&config, &exe));
+        let demo_accounts = if sandbox {
+            sandbox::accounts::prepare(std::path::Path::new(sandbox::DATA_DIR))?
+        } else {
+            Vec::new()
+        };
+        let guide = sandbox.then(|| sandbox::guide::guide(&config, &exe, &demo_accounts));
         let demo_partners = sandbox.then(|| sandbox::demo_partner::router(&config));
         let mut gateway = Gateway::start(config).await?;
         if let Some(routes) = demo_partners {
             gateway = gateway.with_routes(routes);
             sandbox::directory::seed(gateway.state.store.as_ref()).await?;
+            sandbox::accounts::seed(gateway.state.store.as_ref(), &demo_accounts).await?;
             if let Err(e) = sandbox::note_url(&gateway.state.config) {
                 tracing::warn!(error = %e, "cannot note the sandbox's address for the tour");
             }

@@ -121,6 +121,7 @@ async fn status(
             "Task",
             &[Interaction::Read, Interaction::Update],
         )]),
+        person: None,
     };
     let update = signed.update;
     let new_status = update.status.clone();
@@ -230,6 +231,7 @@ async fn capacity(
             "HealthcareService",
             &[Interaction::Update],
         )]),
+        person: None,
     };
     let stored = declare_capacity(state.services(), &partner, declaration, |current| {
         let mut next = current.clone();

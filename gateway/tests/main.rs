@@ -6,6 +6,8 @@ mod auth;
 mod bars;
 mod bars_journey;
 mod console;
+mod console_browser;
+mod console_vcs;
 mod dead_letters;
 mod delivery;
 mod directory;

@@ -15,6 +15,7 @@ mod r4;
 pub mod referral;
 pub mod resource;
 pub mod strict_json;
+pub mod terms;
 pub mod validation;
 
 pub use nhs_number::{NHS_NUMBER_SYSTEM, NhsNumber, NhsNumberError};

@@ -18,6 +18,8 @@ use crate::store::{ChangeSet, Instant, ResourceWrite, Store, StoreError, StoredR
 
 /// Identifier system for Signpost client ids in audit records.
 pub const CLIENT_ID_SYSTEM: &str = "urn:signpost:client-id";
+/// Identifier system for console accounts (people) in audit records.
+pub const CONSOLE_ACCOUNT_SYSTEM: &str = "urn:signpost:console-account";
 
 /// How an interaction ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +81,19 @@ pub fn event(
     let target = target.as_ref();
     let (subtype, action) = codes(interaction);
     let agent = match who {
+        // A person is recorded by their console account and name, as acting for their organisation.
+        Some(
+            p @ Principal {
+                person: Some(person),
+                ..
+            },
+        ) => json!({
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type", "code": "humanuser"}]},
+            "who": {"identifier": {"system": CONSOLE_ACCOUNT_SYSTEM, "value": person.account_id}, "display": person.name},
+            "name": person.name,
+            "requestor": true,
+            "policy": [format!("urn:signpost:organisation:{}", p.organisation)],
+        }),
         Some(p) => json!({
             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/extra-security-role-type", "code": "datacollector"}]},
             "who": {"identifier": {"system": CLIENT_ID_SYSTEM, "value": p.client_id}},

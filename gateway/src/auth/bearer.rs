@@ -180,5 +180,6 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> 
         organisation,
         role,
         scopes,
+        person: None,
     })
 }

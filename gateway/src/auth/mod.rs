@@ -12,7 +12,7 @@ mod token;
 mod verified_tokens;
 
 pub use client_keys::{ClientKeys, read_jwks_file};
-pub use principal::Principal;
+pub use principal::{Person, Principal};
 pub use rate_limit::ClientRateLimits;
 pub use scope::{Interaction, Scope, ScopeError, Scopes};
 pub use sign_in_limit::SignInLimits;

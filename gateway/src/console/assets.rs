@@ -13,11 +13,23 @@ pub const DEFAULT_DIR: &str = "console/node_modules/nhsuk-frontend/dist/nhsuk";
 /// The stylesheet the pages link to, as a path under the assets directory.
 pub const STYLESHEET: &str = "nhsuk-frontend.min.css";
 
+/// The same directory in the checkout this binary was built from: found when the working
+/// directory is elsewhere in the checkout (`cargo test` runs in `gateway/`).
+const CHECKOUT_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../console/node_modules/nhsuk-frontend/dist/nhsuk"
+);
+
 /// The assets directory in force.
 pub fn dir() -> PathBuf {
-    std::env::var_os("SIGNPOST_CONSOLE_ASSETS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DIR))
+    if let Some(dir) = std::env::var_os("SIGNPOST_CONSOLE_ASSETS") {
+        return PathBuf::from(dir);
+    }
+    let relative = PathBuf::from(DEFAULT_DIR);
+    if !relative.is_dir() && Path::new(CHECKOUT_DIR).is_dir() {
+        return PathBuf::from(CHECKOUT_DIR);
+    }
+    relative
 }
 
 /// Logs once at start whether the styles are there, and how to install them if not.

@@ -3,12 +3,18 @@
 //! lives in this layer.
 
 pub mod account;
+mod acting;
 pub mod assets;
+mod form;
 mod headers;
 mod page;
 pub mod password;
 mod session;
 mod sign_in;
+mod vcs;
+
+/// A random 256-bit token, URL-safe (session ids, invitations, the sandbox's demo passwords).
+pub use session::random_token;
 
 use axum::Router;
 use axum::routing::get;
@@ -26,5 +32,6 @@ pub fn router() -> Router<AppState> {
             get(sign_in::invitation_form).post(sign_in::invitation_submit),
         )
         .route("/console/assets/{*file}", get(assets::serve))
+        .merge(vcs::router())
         .layer(axum::middleware::from_fn(headers::security_headers))
 }

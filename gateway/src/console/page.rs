@@ -7,13 +7,24 @@ use maud::{DOCTYPE, Markup, html};
 /// One form problem: the field's id and what to do about it.
 pub struct FieldError {
     /// The input's id, linked from the summary.
-    pub field: &'static str,
+    pub field: String,
     /// What to fix, as the NHS design system words it.
     pub message: String,
 }
 
 /// A whole page around `body`.
 pub fn frame(title: &str, signed_in_as: Option<&str>, csrf: Option<&str>, body: Markup) -> Markup {
+    frame_with_nav(title, signed_in_as, csrf, &[], body)
+}
+
+/// A whole page around `body`, with the signed-in person's links (href, label) under the header.
+pub fn frame_with_nav(
+    title: &str,
+    signed_in_as: Option<&str>,
+    csrf: Option<&str>,
+    nav: &[(&str, &str)],
+    body: Markup,
+) -> Markup {
     let stylesheet = format!("/console/assets/{}", super::assets::STYLESHEET);
     html! {
         (DOCTYPE)
@@ -37,6 +48,19 @@ pub fn frame(title: &str, signed_in_as: Option<&str>, csrf: Option<&str>, body: 
                                 form class="nhsuk-header__account-item" method="post" action="/console/sign-out" {
                                     input type="hidden" name="csrf" value=(csrf);
                                     button class="nhsuk-header__account-button" type="submit" { "Sign out" }
+                                }
+                            }
+                        }
+                    }
+                    @if !nav.is_empty() {
+                        nav class="nhsuk-header__navigation" aria-label="Menu" {
+                            div class="nhsuk-header__navigation-container nhsuk-width-container" {
+                                ul class="nhsuk-header__navigation-list" {
+                                    @for (href, label) in nav {
+                                        li class="nhsuk-header__navigation-item" {
+                                            a class="nhsuk-header__navigation-link" href=(href) { (label) }
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -108,6 +132,22 @@ pub fn text_field(
 /// A page answer with a status.
 pub fn respond(status: StatusCode, page: Markup) -> Response {
     (status, Html(page.into_string())).into_response()
+}
+
+/// The 404 page: nothing here, or nothing this person may know exists.
+pub fn not_found() -> Response {
+    respond(
+        StatusCode::NOT_FOUND,
+        frame(
+            "Page not found",
+            None,
+            None,
+            html! {
+                h1 { "Page not found" }
+                p { "Check the address, or go back to " a href="/console" { "the start page" } "." }
+            },
+        ),
+    )
 }
 
 /// The 403 page for a form without this session's CSRF token.

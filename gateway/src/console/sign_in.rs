@@ -24,15 +24,27 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
                 .as_ref()
                 .map(|a| (a.name.clone(), a.organisation.clone(), a.role.clone()));
             let (name, organisation, role) = account.unwrap_or_default();
+            // Each role's pages, where that role has them yet.
+            let nav: &[(&str, &str)] = if role == super::account::ConsoleRole::Vcs.code() {
+                super::vcs::NAV
+            } else {
+                &[]
+            };
             page::respond(
                 StatusCode::OK,
-                page::frame(
+                page::frame_with_nav(
                     "Home",
                     Some(&name),
                     Some(&live.record.csrf),
+                    nav,
                     html! {
                         h1 { "Signed in" }
                         p { "You are signed in as " (name) " for " (organisation) " (" (role) ")." }
+                        @if !nav.is_empty() {
+                            ul class="nhsuk-list" {
+                                @for (href, label) in nav { li { a href=(href) { (label) } } }
+                            }
+                        }
                     },
                 ),
             )
@@ -117,7 +129,7 @@ pub async fn submit(
             sign_in_page(
                 &live.record.csrf,
                 &[FieldError {
-                    field: "email",
+                    field: "email".into(),
                     message: message.to_owned(),
                 }],
             ),
@@ -129,7 +141,7 @@ pub async fn submit(
             sign_in_page(
                 &live.record.csrf,
                 &[FieldError {
-                    field: "email",
+                    field: "email".into(),
                     message: "Too many failed attempts: wait 15 minutes and try again".into(),
                 }],
             ),
@@ -287,7 +299,7 @@ pub async fn invitation_submit(
                     &token,
                     &live.record.csrf,
                     &[FieldError {
-                        field: "password",
+                        field: "password".into(),
                         message: refused.to_string(),
                     }],
                 ),

@@ -1,6 +1,7 @@
 //! The guide the sandbox prints at start: the journey's steps as commands to paste into a shell.
 
 use super::DATA_DIR;
+use super::accounts::DemoAccount;
 use super::journey::{Action, Body, Method, Party, steps};
 use crate::config::{Config, Role};
 
@@ -183,8 +184,9 @@ fn role_text(role: Role) -> &'static str {
     }
 }
 
-/// The guide printed at start: ready-to-paste commands against this sandbox. `exe` is this program's path.
-pub fn guide(config: &Config, exe: &str) -> String {
+/// The guide printed at start: ready-to-paste commands against this sandbox, and the console's
+/// demo sign-ins. `exe` is this program's path.
+pub fn guide(config: &Config, exe: &str, accounts: &[DemoAccount]) -> String {
     let base = config.server.base_url.trim_end_matches('/');
     let token_url = format!("{base}/auth/token");
     let mut out = format!(
@@ -203,6 +205,20 @@ pub fn guide(config: &Config, exe: &str) -> String {
             org.ods,
             org.name,
             role_text(org.role)
+        ));
+    }
+    out.push_str(&format!(
+        "\nThe web console, for people without an integration: {base}/console\n\
+         Demo sign-ins (email, password, role, organisation; kept in {DATA_DIR}/{}):\n",
+        super::accounts::FILE
+    ));
+    for a in accounts {
+        out.push_str(&format!(
+            "  {:<34} {:<24} {:<12} {}\n",
+            a.email,
+            a.password,
+            a.role.code(),
+            a.organisation
         ));
     }
     out.push_str(&format!(
@@ -241,6 +257,31 @@ mod tests {
         assert_eq!(jq_path("/entry/0/resource/id"), ".entry[0].resource.id");
         assert_eq!(jq_path("/id"), ".id");
         assert_eq!(jq_path(""), ".");
+    }
+
+    #[test]
+    fn the_guide_gives_the_console_address_and_each_demo_sign_in_but_not_as_a_command() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join(DATA_DIR);
+        super::super::prepare_files_in(&data).expect("files");
+        let toml = super::super::sandbox_toml("http://127.0.0.1:8080")
+            .replace("signpost-data/", &format!("{}/", data.display()));
+        let config = Config::from_toml(&toml, |_| None).expect("valid");
+        let accounts = super::super::accounts::prepare(&data).expect("accounts");
+        let text = guide(&config, "signpost", &accounts);
+        assert!(text.contains("http://127.0.0.1:8080/console"), "{text}");
+        for a in &accounts {
+            let line = text
+                .lines()
+                .find(|l| l.contains(a.email))
+                .unwrap_or_else(|| panic!("{} not in the guide", a.email));
+            assert!(
+                line.contains(&a.password) && line.contains(a.role.code()),
+                "{line}"
+            );
+            // Lines indented by exactly INDENT are the commands a reader pastes.
+            assert!(!line.starts_with(INDENT), "{line}");
+        }
     }
 
     #[test]

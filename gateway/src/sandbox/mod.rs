@@ -1,6 +1,7 @@
 //! The sandbox: what `signpost serve` runs with no config, the files it writes, the guide it
 //! prints, the tour that walks the same journey, and the demo partner that receives its pushes.
 
+pub mod accounts;
 pub mod demo_partner;
 pub mod directory;
 mod examples;

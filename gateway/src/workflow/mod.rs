@@ -24,6 +24,7 @@ pub mod task_update;
 pub mod unmet_demand;
 pub mod update_task;
 pub mod visible;
+pub mod worklist;
 
 pub use error::WorkflowError;
 pub use services::Services;
