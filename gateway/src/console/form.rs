@@ -39,6 +39,25 @@ fn group_class(error: bool) -> &'static str {
     }
 }
 
+/// A labelled control in its form group, with its hint and error above it, as the NHS design
+/// system lays out every single-control question.
+fn labelled(
+    id: &str,
+    label: &str,
+    hint: Option<&str>,
+    error: Option<&FieldError>,
+    control: Markup,
+) -> Markup {
+    html! {
+        div class=(group_class(error.is_some())) {
+            label class="nhsuk-label" for=(id) { (label) }
+            @if let Some(hint) = hint { div class="nhsuk-hint" id={ (id) "-hint" } { (hint) } }
+            (error_message(id, error))
+            (control)
+        }
+    }
+}
+
 /// A text input for a whole number, with its value kept; posted as `id`.
 pub fn number(
     id: &str,
@@ -60,16 +79,12 @@ pub fn number_named(
     errors: &[FieldError],
 ) -> Markup {
     let error = error_for(errors, id);
-    html! {
-        div class=(group_class(error.is_some())) {
-            label class="nhsuk-label" for=(id) { (label) }
-            @if let Some(hint) = hint { div class="nhsuk-hint" id={ (id) "-hint" } { (hint) } }
-            (error_message(id, error))
-            input class={ "nhsuk-input nhsuk-input--width-3" @if error.is_some() { " nhsuk-input--error" } }
-                id=(id) name=(name) type="text" inputmode="numeric" spellcheck="false" value=(value)
-                aria-describedby=[described_by(id, hint.is_some(), error.is_some())];
-        }
-    }
+    let control = html! {
+        input class={ "nhsuk-input nhsuk-input--width-3" @if error.is_some() { " nhsuk-input--error" } }
+            id=(id) name=(name) type="text" inputmode="numeric" spellcheck="false" value=(value)
+            aria-describedby=[described_by(id, hint.is_some(), error.is_some())];
+    };
+    labelled(id, label, hint, error, control)
 }
 
 /// A date input (the browser's own picker; posts `YYYY-MM-DD`), with its value kept.
@@ -81,16 +96,12 @@ pub fn date(
     errors: &[FieldError],
 ) -> Markup {
     let error = error_for(errors, id);
-    html! {
-        div class=(group_class(error.is_some())) {
-            label class="nhsuk-label" for=(id) { (label) }
-            @if let Some(hint) = hint { div class="nhsuk-hint" id={ (id) "-hint" } { (hint) } }
-            (error_message(id, error))
-            input class={ "nhsuk-input nhsuk-input--width-10" @if error.is_some() { " nhsuk-input--error" } }
-                id=(id) name=(id) type="date" value=(value)
-                aria-describedby=[described_by(id, hint.is_some(), error.is_some())];
-        }
-    }
+    let control = html! {
+        input class={ "nhsuk-input nhsuk-input--width-10" @if error.is_some() { " nhsuk-input--error" } }
+            id=(id) name=(id) type="date" value=(value)
+            aria-describedby=[described_by(id, hint.is_some(), error.is_some())];
+    };
+    labelled(id, label, hint, error, control)
 }
 
 /// A multi-line text box, with its value kept.
@@ -102,16 +113,12 @@ pub fn textarea(
     errors: &[FieldError],
 ) -> Markup {
     let error = error_for(errors, id);
-    html! {
-        div class=(group_class(error.is_some())) {
-            label class="nhsuk-label" for=(id) { (label) }
-            @if let Some(hint) = hint { div class="nhsuk-hint" id={ (id) "-hint" } { (hint) } }
-            (error_message(id, error))
-            textarea class={ "nhsuk-textarea" @if error.is_some() { " nhsuk-textarea--error" } }
-                id=(id) name=(id) rows="3"
-                aria-describedby=[described_by(id, hint.is_some(), error.is_some())] { (value) }
-        }
-    }
+    let control = html! {
+        textarea class={ "nhsuk-textarea" @if error.is_some() { " nhsuk-textarea--error" } }
+            id=(id) name=(id) rows="3"
+            aria-describedby=[described_by(id, hint.is_some(), error.is_some())] { (value) }
+    };
+    labelled(id, label, hint, error, control)
 }
 
 /// A drop-down of (value, label) options; `""` is the unanswered choice.
@@ -123,18 +130,15 @@ pub fn select(
     errors: &[FieldError],
 ) -> Markup {
     let error = error_for(errors, id);
-    html! {
-        div class=(group_class(error.is_some())) {
-            label class="nhsuk-label" for=(id) { (label) }
-            (error_message(id, error))
-            select class={ "nhsuk-select" @if error.is_some() { " nhsuk-select--error" } } id=(id) name=(id)
-                aria-describedby=[described_by(id, false, error.is_some())] {
-                @for (value, text) in options {
-                    option value=(value) selected[*value == selected] { (text) }
-                }
+    let control = html! {
+        select class={ "nhsuk-select" @if error.is_some() { " nhsuk-select--error" } } id=(id) name=(id)
+            aria-describedby=[described_by(id, false, error.is_some())] {
+            @for (value, text) in options {
+                option value=(value) selected[*value == selected] { (text) }
             }
         }
-    }
+    };
+    labelled(id, label, None, error, control)
 }
 
 /// Radios in a fieldset: the first item's id is the group's `name`, so the error summary links to it.
