@@ -398,7 +398,7 @@ async fn a_volunteer_takes_a_referral_from_acceptance_to_completion_in_the_brows
     browser.check_page("home").await;
 
     browser
-        .click("a.nhsuk-header__navigation-link[href='/console/vcs/referrals']")
+        .click_through("a.nhsuk-header__navigation-link[href='/console/vcs/referrals']")
         .await;
     let list = browser.source().await;
     assert!(list.contains("Margaret Okafor"), "{list}");
@@ -406,7 +406,7 @@ async fn a_volunteer_takes_a_referral_from_acceptance_to_completion_in_the_brows
     browser.check_page("referrals").await;
 
     browser
-        .click(&format!("a[href='/console/vcs/referrals/{task}']"))
+        .click_through(&format!("a[href='/console/vcs/referrals/{task}']"))
         .await;
     assert!(browser.h1().await.contains("Margaret Okafor"));
     let page = browser.source().await;
@@ -501,14 +501,14 @@ async fn a_volunteer_takes_a_referral_from_acceptance_to_completion_in_the_brows
     browser.check_page("referral-completed").await;
 
     browser
-        .click("a.nhsuk-header__navigation-link[href='/console/vcs/capacity']")
+        .click_through("a.nhsuk-header__navigation-link[href='/console/vcs/capacity']")
         .await;
     assert!(browser.source().await.contains("Mill Lane Saturday Walk"));
     browser.check_page("capacity").await;
     browser.click(&format!("[id='{service}-status-3']")).await;
     browser.fill(&format!("{service}-places"), "0").await;
     browser
-        .click("form[action='/console/vcs/capacity'] button")
+        .click_through("form[action='/console/vcs/capacity'] button")
         .await;
     assert_eq!(browser.path().await, "/console/vcs/capacity");
     assert!(browser.source().await.contains("Full, with a waiting list"));
