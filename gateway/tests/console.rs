@@ -70,10 +70,13 @@ async fn a_volunteer_takes_up_an_invitation_signs_in_and_out() {
         "{body}"
     );
 
-    // Too short, then common: refused with an error summary linking to the field.
+    // Too short, then long enough but guessable (a leaked password, a repeated word, a keyboard
+    // row): refused with an error summary linking to the field.
     for (password, says) in [
         ("short", "at least 12 characters"),
-        ("Password1234", "most common"),
+        ("Password1234", "too easy to guess"),
+        ("iloveyouiloveyou", "too easy to guess"),
+        ("qwertyuiopasdf", "too easy to guess"),
     ] {
         let refused = http
             .post(&invitation)
