@@ -9,7 +9,9 @@ use signpost_gateway::directory::capacity::{
 use signpost_gateway::store::{Criterion, SearchQuery, SortOrder};
 use signpost_gateway::workflow::import_directory::import_services;
 
-use crate::support::{FHIR_JSON, TestGateway, answer, issue, referral};
+use std::collections::HashMap;
+
+use crate::support::{FHIR_JSON, Setup, TempPostgres, TestGateway, answer, issue, referral};
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 const TAXONOMY: &str = "https://openreferraluk.org/taxonomy/test";
@@ -56,7 +58,7 @@ const PAST: &str = "2020-01-01T00:00:00Z";
 
 /// Walking (VCS001, S1, 1 place), Debt advice (VCS002, S1, full), Walking Two (VCS001, S1, 3
 /// places), Gardening (VCS001, S2, room but another area), Stale walk (VCS002, S1, expired).
-async fn directory(gw: &TestGateway) -> std::collections::HashMap<String, String> {
+async fn directory(gw: &TestGateway) -> HashMap<String, String> {
     let entries = vec![
         service(
             "walk",
@@ -99,6 +101,11 @@ async fn directory(gw: &TestGateway) -> std::collections::HashMap<String, String
             Some(("capacity", Some(4), PAST)),
         ),
     ];
+    imported(gw, entries).await
+}
+
+/// Imports `entries` as a feed would and maps each one's feed key to its id in the directory.
+async fn imported(gw: &TestGateway, entries: Vec<Value>) -> HashMap<String, String> {
     let counts = import_services(
         gw.store.as_ref(),
         &entries,
@@ -106,9 +113,12 @@ async fn directory(gw: &TestGateway) -> std::collections::HashMap<String, String
     )
     .await
     .expect("import");
-    assert_eq!(counts.created, 5);
+    assert_eq!(counts.created, entries.len());
     let (_, _, all) = gw
-        .get_as("riverside-gp", "HealthcareService?_count=50")
+        .get_as(
+            "riverside-gp",
+            &format!("HealthcareService?_count={}", entries.len()),
+        )
         .await;
     all["entry"]
         .as_array()
@@ -531,6 +541,129 @@ async fn two_link_workers_racing_for_the_last_place_one_wins() {
         walk["extension"][0]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"],
         "no-capacity"
     );
+}
+
+/// Rounds of the race between replicas: each round another service's last place.
+const RACE_ROUNDS: usize = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn link_workers_on_two_postgres_replicas_racing_for_the_last_place_one_wins_every_round() {
+    let database = TempPostgres::create().await;
+    let a = TestGateway::spawn_setup(Setup {
+        store: Some(database.url.clone()),
+        ..Setup::default()
+    })
+    .await;
+    let b = a.replica().await;
+    let entries = (0..RACE_ROUNDS)
+        .map(|round| {
+            service(
+                &format!("last-{round}"),
+                &format!("Last Place Walk {round}"),
+                "VCS001",
+                "walking",
+                "S1 2AB",
+                Some(("capacity", Some(1), FUTURE)),
+            )
+        })
+        .collect();
+    let keys = imported(&a, entries).await;
+    let sr_id = accepted_referral(&a).await;
+    // Tokens first, so that each round's two requests leave together.
+    for gw in [&a, &b] {
+        gw.token("riverside-lw").await;
+    }
+
+    let mut winners = HashMap::new();
+    for round in 0..RACE_ROUNDS {
+        let service_id = &keys[&format!("last-{round}")];
+        let body = onward(&sr_id, service_id, false);
+        let (on_a, on_b) = tokio::join!(
+            a.post_as("riverside-lw", "ServiceRequest", body.clone(), &[]),
+            b.post_as("riverside-lw", "ServiceRequest", body.clone(), &[]),
+        );
+        let (won, refused) = match (on_a.0, on_b.0) {
+            (StatusCode::CREATED, StatusCode::CONFLICT) => (&on_a.2, &on_b.2),
+            (StatusCode::CONFLICT, StatusCode::CREATED) => (&on_b.2, &on_a.2),
+            other => panic!("round {round}: {other:?}\n{}\n{}", on_a.2, on_b.2),
+        };
+        assert_eq!(
+            issue(refused),
+            ("business-rule", "ServiceRequest.performer[0].reference"),
+            "round {round}"
+        );
+        let referral = won["id"].as_str().expect("created referral").to_owned();
+        winners.insert(format!("HealthcareService/{service_id}"), referral);
+    }
+
+    // Either replica sees the same: one Task per service, every service full.
+    let (_, _, tasks) = b
+        .get_as("mill-lane-app", "Task?owner=VCS001&_count=0")
+        .await;
+    assert_eq!(
+        tasks["total"], RACE_ROUNDS,
+        "one onward Task per last place"
+    );
+    for service_id in keys.values() {
+        let (_, _, stored) = b
+            .get_as("riverside-lw", &format!("HealthcareService/{service_id}"))
+            .await;
+        assert_eq!(
+            counted(&stored),
+            ("no-capacity".into(), Some(0)),
+            "{stored}"
+        );
+    }
+
+    // Per service, one decision placed the winner's referral and one refused the other as full.
+    let (_, _, decisions) = a
+        .get_as(
+            "operator",
+            &format!(
+                "AuditEvent?subtype=routing-decision&_count={}",
+                2 * RACE_ROUNDS + 1
+            ),
+        )
+        .await;
+    assert_eq!(decisions["total"], 2 * RACE_ROUNDS, "{decisions}");
+    let mut per_service: HashMap<String, Vec<(String, Option<String>, String)>> = HashMap::new();
+    for entry in decisions["entry"].as_array().expect("entries") {
+        let record = &entry["resource"];
+        let service = record["entity"][0]["what"]["reference"]
+            .as_str()
+            .expect("service")
+            .to_owned();
+        let capacity = record["entity"][0]["detail"]
+            .as_array()
+            .and_then(|d| d.iter().find(|d| d["type"] == "capacity"))
+            .and_then(|d| d["valueString"].as_str())
+            .expect("capacity detail")
+            .to_owned();
+        let referral = record["entity"][1]["what"]["reference"]
+            .as_str()
+            .map(|r| r.trim_start_matches("ServiceRequest/").to_owned());
+        per_service.entry(service).or_default().push((
+            record["outcome"].as_str().expect("outcome").to_owned(),
+            referral,
+            capacity,
+        ));
+    }
+    assert_eq!(per_service.len(), RACE_ROUNDS);
+    for (service, mut records) in per_service {
+        records.sort();
+        assert_eq!(
+            records,
+            [
+                (
+                    "0".to_owned(),
+                    Some(winners[&service].clone()),
+                    "capacity".to_owned()
+                ),
+                ("4".to_owned(), None, "no-capacity".to_owned()),
+            ],
+            "{service}"
+        );
+    }
 }
 
 #[tokio::test]
