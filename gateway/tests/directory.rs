@@ -11,47 +11,10 @@ use signpost_gateway::workflow::import_directory::import_services;
 
 use std::collections::HashMap;
 
-use crate::support::{FHIR_JSON, Setup, TempPostgres, TestGateway, answer, issue, referral};
-
-const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
-const TAXONOMY: &str = "https://openreferraluk.org/taxonomy/test";
-
-/// A directory entry as an import writes it: provider, category, one contained Location.
-fn service(
-    key: &str,
-    name: &str,
-    ods: &str,
-    category: &str,
-    postcode: &str,
-    capacity: Option<(&str, Option<u32>, &str)>,
-) -> Value {
-    let mut s = json!({
-        "resourceType": "HealthcareService",
-        "identifier": [{"system": "https://feed.test/services", "value": key}],
-        "active": true,
-        "providedBy": {"identifier": {"system": ODS, "value": ods}},
-        "category": [{"coding": [{"system": TAXONOMY, "code": category}]}],
-        "name": name,
-        "contained": [{"resourceType": "Location", "id": "loc0", "address": {"postalCode": postcode}}],
-        "location": [{"reference": "#loc0"}],
-    });
-    if let Some((status, available, expires)) = capacity {
-        let mut counts = vec![
-            json!({"url": "source", "valueCode": "feed"}),
-            json!({"url": "asOf", "valueInstant": "2026-01-01T00:00:00Z"}),
-            json!({"url": "expires", "valueInstant": expires}),
-        ];
-        if let Some(n) = available {
-            counts.push(json!({"url": "available", "valueUnsignedInt": n}));
-            counts.push(json!({"url": "maximum", "valueUnsignedInt": 10}));
-        }
-        s["extension"] = json!([
-            {"url": GRAVITY_CAPACITY_URL, "extension": [{"url": "capacityStatus", "valueCodeableConcept": {"coding": [{"system": GRAVITY_CAPACITY_SYSTEM, "code": status}]}}]},
-            {"url": SIGNPOST_CAPACITY_URL, "extension": counts}
-        ]);
-    }
-    s
-}
+use crate::support::{
+    FHIR_JSON, ODS, Setup, TAXONOMY, TempPostgres, TestGateway, answer, directory_service,
+    import_directory, issue, referral,
+};
 
 const FUTURE: &str = "2099-01-01T00:00:00Z";
 const PAST: &str = "2020-01-01T00:00:00Z";
@@ -60,7 +23,7 @@ const PAST: &str = "2020-01-01T00:00:00Z";
 /// places), Gardening (VCS001, S2, room but another area), Stale walk (VCS002, S1, expired).
 async fn directory(gw: &TestGateway) -> HashMap<String, String> {
     let entries = vec![
-        service(
+        directory_service(
             "walk",
             "Mill Lane Walking Group",
             "VCS001",
@@ -68,7 +31,7 @@ async fn directory(gw: &TestGateway) -> HashMap<String, String> {
             "S1 2AB",
             Some(("capacity", Some(1), FUTURE)),
         ),
-        service(
+        directory_service(
             "debt",
             "Money and Debt Advice",
             "VCS002",
@@ -76,7 +39,7 @@ async fn directory(gw: &TestGateway) -> HashMap<String, String> {
             "S1 4QQ",
             Some(("no-capacity", Some(0), FUTURE)),
         ),
-        service(
+        directory_service(
             "walk2",
             "Riverside Walking Two",
             "VCS001",
@@ -84,7 +47,7 @@ async fn directory(gw: &TestGateway) -> HashMap<String, String> {
             "S1 9ZZ",
             Some(("capacity", Some(3), FUTURE)),
         ),
-        service(
+        directory_service(
             "garden",
             "Community Gardening",
             "VCS001",
@@ -92,7 +55,7 @@ async fn directory(gw: &TestGateway) -> HashMap<String, String> {
             "S2 1AA",
             Some(("capacity", Some(5), FUTURE)),
         ),
-        service(
+        directory_service(
             "stale",
             "Stale Walking Club",
             "VCS002",
@@ -101,40 +64,7 @@ async fn directory(gw: &TestGateway) -> HashMap<String, String> {
             Some(("capacity", Some(4), PAST)),
         ),
     ];
-    imported(gw, entries).await
-}
-
-/// Imports `entries` as a feed would and maps each one's feed key to its id in the directory.
-async fn imported(gw: &TestGateway, entries: Vec<Value>) -> HashMap<String, String> {
-    let counts = import_services(
-        gw.store.as_ref(),
-        &entries,
-        Some("https://feed.test/services"),
-    )
-    .await
-    .expect("import");
-    assert_eq!(counts.created, entries.len());
-    let (_, _, all) = gw
-        .get_as(
-            "riverside-gp",
-            &format!("HealthcareService?_count={}", entries.len()),
-        )
-        .await;
-    all["entry"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .map(|e| {
-            let r = &e["resource"];
-            (
-                r["identifier"][0]["value"]
-                    .as_str()
-                    .expect("key")
-                    .to_owned(),
-                r["id"].as_str().expect("id").to_owned(),
-            )
-        })
-        .collect()
+    import_directory(gw, entries).await
 }
 
 fn ids(bundle: &Value) -> Vec<String> {
@@ -557,7 +487,7 @@ async fn link_workers_on_two_postgres_replicas_racing_for_the_last_place_one_win
     let b = a.replica().await;
     let entries = (0..RACE_ROUNDS)
         .map(|round| {
-            service(
+            directory_service(
                 &format!("last-{round}"),
                 &format!("Last Place Walk {round}"),
                 "VCS001",
@@ -567,7 +497,7 @@ async fn link_workers_on_two_postgres_replicas_racing_for_the_last_place_one_win
             )
         })
         .collect();
-    let keys = imported(&a, entries).await;
+    let keys = import_directory(&a, entries).await;
     let sr_id = accepted_referral(&a).await;
     // Tokens first, so that each round's two requests leave together.
     for gw in [&a, &b] {
@@ -900,7 +830,7 @@ charity = "GB-CHC-1123456"
 async fn a_service_whose_provider_is_named_by_charity_number_routes_its_task_to_that_provider() {
     let gw = TestGateway::spawn_with(CHARITY_ORG).await;
     // As an ORUK import maps an organisation identified only by its charity number.
-    let mut befriending = service(
+    let mut befriending = directory_service(
         "befriend",
         "Northside Befriending",
         "unused",

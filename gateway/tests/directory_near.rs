@@ -5,33 +5,22 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use signpost_gateway::workflow::import_directory::{import_feed, import_services};
+use signpost_gateway::workflow::import_directory::import_feed;
 
-use crate::support::{TestGateway, answer};
-
-const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
-const TAXONOMY: &str = "https://openreferraluk.org/taxonomy/test";
+use crate::support::{
+    TAXONOMY, TestGateway, answer, at_position, directory_service, import_directory,
+};
 
 /// Sheffield's Peace Gardens, where every search here starts.
 const CENTRE: &str = "53.3801|-1.4701";
 
 /// A service at `position` (none: only a postcode), as an import writes it.
 fn service(key: &str, name: &str, category: &str, position: Option<(f64, f64)>) -> Value {
-    let mut location =
-        json!({"resourceType": "Location", "id": "loc0", "address": {"postalCode": "S1 2HH"}});
-    if let Some((latitude, longitude)) = position {
-        location["position"] = json!({"latitude": latitude, "longitude": longitude});
+    let service = directory_service(key, name, "VCS001", category, "S1 2HH", None);
+    match position {
+        Some((latitude, longitude)) => at_position(service, latitude, longitude),
+        None => service,
     }
-    json!({
-        "resourceType": "HealthcareService",
-        "identifier": [{"system": "https://feed.test/services", "value": key}],
-        "active": true,
-        "providedBy": {"identifier": {"system": ODS, "value": "VCS001"}},
-        "category": [{"coding": [{"system": TAXONOMY, "code": category}]}],
-        "name": name,
-        "contained": [location],
-        "location": [{"reference": "#loc0"}],
-    })
 }
 
 /// Five services: three in Sheffield at 0.3, 1.2 and 5.3 km from the centre, one in Leeds
@@ -64,14 +53,7 @@ async fn directory(gw: &TestGateway) {
         ),
         service("nowhere", "Walking Without a Map", "walking", None),
     ];
-    let counts = import_services(
-        gw.store.as_ref(),
-        &entries,
-        Some("https://feed.test/services"),
-    )
-    .await
-    .expect("import");
-    assert_eq!(counts.created, 5);
+    import_directory(gw, entries).await;
 }
 
 fn names(bundle: &Value) -> Vec<&str> {

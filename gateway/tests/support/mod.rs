@@ -540,3 +540,92 @@ impl Drop for TempPostgres {
         }
     }
 }
+
+/// The ODS code system.
+pub const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
+/// The taxonomy the directory tests' categories are coded in.
+pub const TAXONOMY: &str = "https://openreferraluk.org/taxonomy/test";
+
+/// A capacity declaration as a feed gives it: (status, places available, expires).
+pub type Declared<'a> = (&'a str, Option<u32>, &'a str);
+
+/// A directory entry as an import writes it: its feed key, name, provider, one category and one
+/// contained Location at `postcode`; with a capacity from the feed if given.
+pub fn directory_service(
+    key: &str,
+    name: &str,
+    ods: &str,
+    category: &str,
+    postcode: &str,
+    capacity: Option<Declared<'_>>,
+) -> Value {
+    use signpost_gateway::directory::capacity::{
+        GRAVITY_CAPACITY_SYSTEM, GRAVITY_CAPACITY_URL, SIGNPOST_CAPACITY_URL,
+    };
+    let mut s = serde_json::json!({
+        "resourceType": "HealthcareService",
+        "identifier": [{"system": "https://feed.test/services", "value": key}],
+        "active": true,
+        "providedBy": {"identifier": {"system": ODS, "value": ods}},
+        "category": [{"coding": [{"system": TAXONOMY, "code": category}]}],
+        "name": name,
+        "contained": [{"resourceType": "Location", "id": "loc0", "address": {"postalCode": postcode}}],
+        "location": [{"reference": "#loc0"}],
+    });
+    if let Some((status, available, expires)) = capacity {
+        let mut counts = vec![
+            serde_json::json!({"url": "source", "valueCode": "feed"}),
+            serde_json::json!({"url": "asOf", "valueInstant": "2026-01-01T00:00:00Z"}),
+            serde_json::json!({"url": "expires", "valueInstant": expires}),
+        ];
+        if let Some(n) = available {
+            counts.push(serde_json::json!({"url": "available", "valueUnsignedInt": n}));
+            counts.push(serde_json::json!({"url": "maximum", "valueUnsignedInt": 10}));
+        }
+        s["extension"] = serde_json::json!([
+            {"url": GRAVITY_CAPACITY_URL, "extension": [{"url": "capacityStatus", "valueCodeableConcept": {"coding": [{"system": GRAVITY_CAPACITY_SYSTEM, "code": status}]}}]},
+            {"url": SIGNPOST_CAPACITY_URL, "extension": counts}
+        ]);
+    }
+    s
+}
+
+/// `service` with its Location at a position (WGS84 degrees).
+pub fn at_position(mut service: Value, latitude: f64, longitude: f64) -> Value {
+    service["contained"][0]["position"] =
+        serde_json::json!({"latitude": latitude, "longitude": longitude});
+    service
+}
+
+/// Imports `entries` as a feed would and maps each one's feed key to its id in the directory.
+pub async fn import_directory(gw: &TestGateway, entries: Vec<Value>) -> HashMap<String, String> {
+    let counts = signpost_gateway::workflow::import_directory::import_services(
+        gw.store.as_ref(),
+        &entries,
+        Some("https://feed.test/services"),
+    )
+    .await
+    .expect("import");
+    assert_eq!(counts.created, entries.len());
+    let (_, _, all) = gw
+        .get_as(
+            "riverside-gp",
+            &format!("HealthcareService?_count={}", entries.len()),
+        )
+        .await;
+    all["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            let r = &e["resource"];
+            (
+                r["identifier"][0]["value"]
+                    .as_str()
+                    .expect("key")
+                    .to_owned(),
+                r["id"].as_str().expect("id").to_owned(),
+            )
+        })
+        .collect()
+}
