@@ -10,11 +10,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use serde_json::{Value, json};
-use signpost_adapters::webhook::{CapacityUpdate, InboundError, StatusUpdates};
+use signpost_adapters::webhook::{CapacityUpdate, InboundError, Signed, StatusUpdates};
 use signpost_profiles::{Issue, IssueType, OdsCode};
 
 use crate::auth::{Interaction, Principal, Scope, Scopes};
-use crate::config::Role;
 use crate::directory::capacity::{Capacity, CapacitySource, CapacityStatus};
 use crate::fhir::{ApiError, resource_response, served};
 use crate::state::AppState;
@@ -30,13 +29,6 @@ fn unauthorized(message: impl Into<String>) -> ApiError {
     )
 }
 
-/// A partner named by a webhook path: its organisation, role and message verifier.
-struct Partner {
-    organisation: OdsCode,
-    role: Role,
-    updates: StatusUpdates,
-}
-
 /// One answer for an unknown partner and for any message that does not verify, so the
 /// endpoint does not tell a stranger which partners exist.
 fn unverified() -> ApiError {
@@ -46,23 +38,52 @@ fn unverified() -> ApiError {
     )
 }
 
-fn partner(state: &AppState, ods: &str) -> Result<Partner, ApiError> {
+/// A verified message from the partner a webhook path names.
+struct Verified<T> {
+    /// The partner, acting with the scopes its endpoint gives it.
+    partner: Principal,
+    /// What the message says.
+    update: T,
+    /// Its id, to record with the change it makes.
+    once: Once,
+}
+
+/// Finds the partner `ods` names and checks its message with `verify` (given the partner's
+/// verifier and the time now); an unknown partner and a message that does not verify get the
+/// same answer. The partner is authenticated by its signature: it acts with `scopes`.
+fn verified<T>(
+    state: &AppState,
+    ods: &str,
+    scopes: Scopes,
+    verify: impl FnOnce(&StatusUpdates, i64) -> Result<Signed<T>, InboundError>,
+) -> Result<Verified<T>, ApiError> {
     let organisation = OdsCode::parse(ods).map_err(|_| unverified())?;
     let updates = state
         .directory
         .webhook_status(&organisation)
-        .ok_or_else(unverified)?
-        .clone();
+        .ok_or_else(unverified)?;
     let role = state
         .directory
         .organisation(&organisation)
         .map(|o| o.role)
         .ok_or_else(unverified)?;
-    Ok(Partner {
-        organisation,
-        role,
-        updates,
+    let signed = verify(updates, unix_now()).map_err(|e| refused(&organisation, e))?;
+    Ok(Verified {
+        once: once_of(&organisation, &signed.id, signed.remember_until()),
+        update: signed.update,
+        partner: Principal {
+            client_id: format!("webhook:{organisation}"),
+            organisation,
+            role,
+            scopes,
+            person: None,
+        },
     })
+}
+
+/// A request header as text, if it is.
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// A message that did not verify: its body's fault is said (it was signed by the partner), any
@@ -99,31 +120,18 @@ async fn status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Partner {
-        organisation,
-        role,
-        updates,
-    } = partner(&state, &ods)?;
-    let signed = updates
-        .verify(
-            |name| headers.get(name).and_then(|v| v.to_str().ok()),
-            &body,
-            unix_now(),
-        )
-        .map_err(|e| refused(&organisation, e))?;
-    let once = once_of(&organisation, &signed.id, signed.remember_until());
-    let partner = Principal {
-        client_id: format!("webhook:{organisation}"),
-        organisation,
-        role,
-        // A webhook partner reads and updates its own Tasks, as a polling partner's client may.
-        scopes: Scopes(vec![Scope::resource(
-            "Task",
-            &[Interaction::Read, Interaction::Update],
-        )]),
-        person: None,
-    };
-    let update = signed.update;
+    // A webhook partner reads and updates its own Tasks, as a polling partner's client may.
+    let scopes = Scopes(vec![Scope::resource(
+        "Task",
+        &[Interaction::Read, Interaction::Update],
+    )]);
+    let Verified {
+        partner,
+        update,
+        once,
+    } = verified(&state, &ods, scopes, |updates, now| {
+        updates.verify(|name| header(&headers, name), &body, now)
+    })?;
     let new_status = update.status.clone();
     let reason = update.reason.clone();
     let change = TaskChange {
@@ -203,35 +211,24 @@ async fn capacity(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let Partner {
-        organisation,
-        role,
-        updates,
-    } = partner(&state, &ods)?;
-    let signed = updates
-        .verify_capacity(
-            |name| headers.get(name).and_then(|v| v.to_str().ok()),
-            &body,
-            unix_now(),
-        )
-        .map_err(|e| refused(&organisation, e))?;
-    let capacity = declared(&signed.update)?;
+    // As a provider's client with system/HealthcareService.u: the workflow still lets it
+    // declare only for the services it provides.
+    let scopes = Scopes(vec![Scope::resource(
+        "HealthcareService",
+        &[Interaction::Update],
+    )]);
+    let Verified {
+        partner,
+        update,
+        once,
+    } = verified(&state, &ods, scopes, |updates, now| {
+        updates.verify_capacity(|name| header(&headers, name), &body, now)
+    })?;
+    let capacity = declared(&update)?;
     let declaration = Declaration {
-        id: signed.update.service_id.clone(),
-        expected: signed.update.version,
-        once: Some(once_of(&organisation, &signed.id, signed.remember_until())),
-    };
-    let partner = Principal {
-        client_id: format!("webhook:{organisation}"),
-        organisation,
-        role,
-        // As a provider's client with system/HealthcareService.u: the workflow still lets it
-        // declare only for the services it provides.
-        scopes: Scopes(vec![Scope::resource(
-            "HealthcareService",
-            &[Interaction::Update],
-        )]),
-        person: None,
+        id: update.service_id.clone(),
+        expected: update.version,
+        once: Some(once),
     };
     let stored = declare_capacity(state.services(), &partner, declaration, |current| {
         let mut next = current.clone();

@@ -9,56 +9,21 @@ use signpost_gateway::directory::capacity::{
 use signpost_gateway::store::{Criterion, SearchQuery, SortOrder};
 use signpost_gateway::workflow::import_directory::import_services;
 
-use crate::support::{FHIR_JSON, TestGateway, answer, issue, referral};
+use std::collections::HashMap;
 
-const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
-const TAXONOMY: &str = "https://openreferraluk.org/taxonomy/test";
-
-/// A directory entry as an import writes it: provider, category, one contained Location.
-fn service(
-    key: &str,
-    name: &str,
-    ods: &str,
-    category: &str,
-    postcode: &str,
-    capacity: Option<(&str, Option<u32>, &str)>,
-) -> Value {
-    let mut s = json!({
-        "resourceType": "HealthcareService",
-        "identifier": [{"system": "https://feed.test/services", "value": key}],
-        "active": true,
-        "providedBy": {"identifier": {"system": ODS, "value": ods}},
-        "category": [{"coding": [{"system": TAXONOMY, "code": category}]}],
-        "name": name,
-        "contained": [{"resourceType": "Location", "id": "loc0", "address": {"postalCode": postcode}}],
-        "location": [{"reference": "#loc0"}],
-    });
-    if let Some((status, available, expires)) = capacity {
-        let mut counts = vec![
-            json!({"url": "source", "valueCode": "feed"}),
-            json!({"url": "asOf", "valueInstant": "2026-01-01T00:00:00Z"}),
-            json!({"url": "expires", "valueInstant": expires}),
-        ];
-        if let Some(n) = available {
-            counts.push(json!({"url": "available", "valueUnsignedInt": n}));
-            counts.push(json!({"url": "maximum", "valueUnsignedInt": 10}));
-        }
-        s["extension"] = json!([
-            {"url": GRAVITY_CAPACITY_URL, "extension": [{"url": "capacityStatus", "valueCodeableConcept": {"coding": [{"system": GRAVITY_CAPACITY_SYSTEM, "code": status}]}}]},
-            {"url": SIGNPOST_CAPACITY_URL, "extension": counts}
-        ]);
-    }
-    s
-}
+use crate::support::{
+    FHIR_JSON, ODS, Setup, TAXONOMY, TempPostgres, TestGateway, answer, directory_service,
+    import_directory, issue, referral,
+};
 
 const FUTURE: &str = "2099-01-01T00:00:00Z";
 const PAST: &str = "2020-01-01T00:00:00Z";
 
 /// Walking (VCS001, S1, 1 place), Debt advice (VCS002, S1, full), Walking Two (VCS001, S1, 3
 /// places), Gardening (VCS001, S2, room but another area), Stale walk (VCS002, S1, expired).
-async fn directory(gw: &TestGateway) -> std::collections::HashMap<String, String> {
+async fn directory(gw: &TestGateway) -> HashMap<String, String> {
     let entries = vec![
-        service(
+        directory_service(
             "walk",
             "Mill Lane Walking Group",
             "VCS001",
@@ -66,7 +31,7 @@ async fn directory(gw: &TestGateway) -> std::collections::HashMap<String, String
             "S1 2AB",
             Some(("capacity", Some(1), FUTURE)),
         ),
-        service(
+        directory_service(
             "debt",
             "Money and Debt Advice",
             "VCS002",
@@ -74,7 +39,7 @@ async fn directory(gw: &TestGateway) -> std::collections::HashMap<String, String
             "S1 4QQ",
             Some(("no-capacity", Some(0), FUTURE)),
         ),
-        service(
+        directory_service(
             "walk2",
             "Riverside Walking Two",
             "VCS001",
@@ -82,7 +47,7 @@ async fn directory(gw: &TestGateway) -> std::collections::HashMap<String, String
             "S1 9ZZ",
             Some(("capacity", Some(3), FUTURE)),
         ),
-        service(
+        directory_service(
             "garden",
             "Community Gardening",
             "VCS001",
@@ -90,7 +55,7 @@ async fn directory(gw: &TestGateway) -> std::collections::HashMap<String, String
             "S2 1AA",
             Some(("capacity", Some(5), FUTURE)),
         ),
-        service(
+        directory_service(
             "stale",
             "Stale Walking Club",
             "VCS002",
@@ -99,32 +64,7 @@ async fn directory(gw: &TestGateway) -> std::collections::HashMap<String, String
             Some(("capacity", Some(4), PAST)),
         ),
     ];
-    let counts = import_services(
-        gw.store.as_ref(),
-        &entries,
-        Some("https://feed.test/services"),
-    )
-    .await
-    .expect("import");
-    assert_eq!(counts.created, 5);
-    let (_, _, all) = gw
-        .get_as("riverside-gp", "HealthcareService?_count=50")
-        .await;
-    all["entry"]
-        .as_array()
-        .expect("entries")
-        .iter()
-        .map(|e| {
-            let r = &e["resource"];
-            (
-                r["identifier"][0]["value"]
-                    .as_str()
-                    .expect("key")
-                    .to_owned(),
-                r["id"].as_str().expect("id").to_owned(),
-            )
-        })
-        .collect()
+    import_directory(gw, entries).await
 }
 
 fn ids(bundle: &Value) -> Vec<String> {
@@ -533,6 +473,129 @@ async fn two_link_workers_racing_for_the_last_place_one_wins() {
     );
 }
 
+/// Rounds of the race between replicas: each round another service's last place.
+const RACE_ROUNDS: usize = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn link_workers_on_two_postgres_replicas_racing_for_the_last_place_one_wins_every_round() {
+    let database = TempPostgres::create().await;
+    let a = TestGateway::spawn_setup(Setup {
+        store: Some(database.url.clone()),
+        ..Setup::default()
+    })
+    .await;
+    let b = a.replica().await;
+    let entries = (0..RACE_ROUNDS)
+        .map(|round| {
+            directory_service(
+                &format!("last-{round}"),
+                &format!("Last Place Walk {round}"),
+                "VCS001",
+                "walking",
+                "S1 2AB",
+                Some(("capacity", Some(1), FUTURE)),
+            )
+        })
+        .collect();
+    let keys = import_directory(&a, entries).await;
+    let sr_id = accepted_referral(&a).await;
+    // Tokens first, so that each round's two requests leave together.
+    for gw in [&a, &b] {
+        gw.token("riverside-lw").await;
+    }
+
+    let mut winners = HashMap::new();
+    for round in 0..RACE_ROUNDS {
+        let service_id = &keys[&format!("last-{round}")];
+        let body = onward(&sr_id, service_id, false);
+        let (on_a, on_b) = tokio::join!(
+            a.post_as("riverside-lw", "ServiceRequest", body.clone(), &[]),
+            b.post_as("riverside-lw", "ServiceRequest", body.clone(), &[]),
+        );
+        let (won, refused) = match (on_a.0, on_b.0) {
+            (StatusCode::CREATED, StatusCode::CONFLICT) => (&on_a.2, &on_b.2),
+            (StatusCode::CONFLICT, StatusCode::CREATED) => (&on_b.2, &on_a.2),
+            other => panic!("round {round}: {other:?}\n{}\n{}", on_a.2, on_b.2),
+        };
+        assert_eq!(
+            issue(refused),
+            ("business-rule", "ServiceRequest.performer[0].reference"),
+            "round {round}"
+        );
+        let referral = won["id"].as_str().expect("created referral").to_owned();
+        winners.insert(format!("HealthcareService/{service_id}"), referral);
+    }
+
+    // Either replica sees the same: one Task per service, every service full.
+    let (_, _, tasks) = b
+        .get_as("mill-lane-app", "Task?owner=VCS001&_count=0")
+        .await;
+    assert_eq!(
+        tasks["total"], RACE_ROUNDS,
+        "one onward Task per last place"
+    );
+    for service_id in keys.values() {
+        let (_, _, stored) = b
+            .get_as("riverside-lw", &format!("HealthcareService/{service_id}"))
+            .await;
+        assert_eq!(
+            counted(&stored),
+            ("no-capacity".into(), Some(0)),
+            "{stored}"
+        );
+    }
+
+    // Per service, one decision placed the winner's referral and one refused the other as full.
+    let (_, _, decisions) = a
+        .get_as(
+            "operator",
+            &format!(
+                "AuditEvent?subtype=routing-decision&_count={}",
+                2 * RACE_ROUNDS + 1
+            ),
+        )
+        .await;
+    assert_eq!(decisions["total"], 2 * RACE_ROUNDS, "{decisions}");
+    let mut per_service: HashMap<String, Vec<(String, Option<String>, String)>> = HashMap::new();
+    for entry in decisions["entry"].as_array().expect("entries") {
+        let record = &entry["resource"];
+        let service = record["entity"][0]["what"]["reference"]
+            .as_str()
+            .expect("service")
+            .to_owned();
+        let capacity = record["entity"][0]["detail"]
+            .as_array()
+            .and_then(|d| d.iter().find(|d| d["type"] == "capacity"))
+            .and_then(|d| d["valueString"].as_str())
+            .expect("capacity detail")
+            .to_owned();
+        let referral = record["entity"][1]["what"]["reference"]
+            .as_str()
+            .map(|r| r.trim_start_matches("ServiceRequest/").to_owned());
+        per_service.entry(service).or_default().push((
+            record["outcome"].as_str().expect("outcome").to_owned(),
+            referral,
+            capacity,
+        ));
+    }
+    assert_eq!(per_service.len(), RACE_ROUNDS);
+    for (service, mut records) in per_service {
+        records.sort();
+        assert_eq!(
+            records,
+            [
+                (
+                    "0".to_owned(),
+                    Some(winners[&service].clone()),
+                    "capacity".to_owned()
+                ),
+                ("4".to_owned(), None, "no-capacity".to_owned()),
+            ],
+            "{service}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn unmet_demand_counts_refusals_and_searches_without_room_and_suppresses_small_counts() {
     let gw = TestGateway::spawn_with("[directory]\ndisclosure_threshold = 2\nround_to = 1\n").await;
@@ -767,7 +830,7 @@ charity = "GB-CHC-1123456"
 async fn a_service_whose_provider_is_named_by_charity_number_routes_its_task_to_that_provider() {
     let gw = TestGateway::spawn_with(CHARITY_ORG).await;
     // As an ORUK import maps an organisation identified only by its charity number.
-    let mut befriending = service(
+    let mut befriending = directory_service(
         "befriend",
         "Northside Befriending",
         "unused",

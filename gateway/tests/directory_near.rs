@@ -5,33 +5,22 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use signpost_gateway::workflow::import_directory::import_services;
+use signpost_gateway::workflow::import_directory::import_feed;
 
-use crate::support::{TestGateway, answer};
-
-const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
-const TAXONOMY: &str = "https://openreferraluk.org/taxonomy/test";
+use crate::support::{
+    TAXONOMY, TestGateway, answer, at_position, directory_service, import_directory,
+};
 
 /// Sheffield's Peace Gardens, where every search here starts.
 const CENTRE: &str = "53.3801|-1.4701";
 
 /// A service at `position` (none: only a postcode), as an import writes it.
 fn service(key: &str, name: &str, category: &str, position: Option<(f64, f64)>) -> Value {
-    let mut location =
-        json!({"resourceType": "Location", "id": "loc0", "address": {"postalCode": "S1 2HH"}});
-    if let Some((latitude, longitude)) = position {
-        location["position"] = json!({"latitude": latitude, "longitude": longitude});
+    let service = directory_service(key, name, "VCS001", category, "S1 2HH", None);
+    match position {
+        Some((latitude, longitude)) => at_position(service, latitude, longitude),
+        None => service,
     }
-    json!({
-        "resourceType": "HealthcareService",
-        "identifier": [{"system": "https://feed.test/services", "value": key}],
-        "active": true,
-        "providedBy": {"identifier": {"system": ODS, "value": "VCS001"}},
-        "category": [{"coding": [{"system": TAXONOMY, "code": category}]}],
-        "name": name,
-        "contained": [location],
-        "location": [{"reference": "#loc0"}],
-    })
 }
 
 /// Five services: three in Sheffield at 0.3, 1.2 and 5.3 km from the centre, one in Leeds
@@ -64,14 +53,7 @@ async fn directory(gw: &TestGateway) {
         ),
         service("nowhere", "Walking Without a Map", "walking", None),
     ];
-    let counts = import_services(
-        gw.store.as_ref(),
-        &entries,
-        Some("https://feed.test/services"),
-    )
-    .await
-    .expect("import");
-    assert_eq!(counts.created, 5);
+    import_directory(gw, entries).await;
 }
 
 fn names(bundle: &Value) -> Vec<&str> {
@@ -194,7 +176,7 @@ async fn a_bad_near_value_is_refused_naming_the_parameter() {
 }
 
 #[tokio::test]
-async fn the_capability_statement_documents_near() {
+async fn the_capability_statement_documents_near_and_distance() {
     let gw = TestGateway::spawn().await;
     let (_, _, metadata) = answer(
         gw.http
@@ -218,4 +200,168 @@ async fn the_capability_statement_documents_near() {
             && documentation.contains("location.near"),
         "{documentation}"
     );
+    let distance = metadata["rest"][0]["resource"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["type"] == "HealthcareService"))
+        .and_then(|hs| hs["searchParam"].as_array())
+        .and_then(|p| p.iter().find(|p| p["name"] == "distance"))
+        .expect("distance declared");
+    assert_eq!(distance["type"], "quantity");
+    assert!(
+        distance["documentation"]
+            .as_str()
+            .is_some_and(|d| d.contains("with postcode only")),
+        "{distance}"
+    );
+}
+
+/// The official ORUK 3.0 example service, moved: its own id and name, and its location at a UK
+/// postcode and a position (the example's are "ABC 1234" and latitude 100, longitude 101, which
+/// place it nowhere); everything else as published.
+fn oruk_at(dir: &std::path::Path, key: &str, name: &str, postcode: &str, at: (f64, f64)) -> String {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/openreferral-uk/service_full.json");
+    let mut service: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).expect("fixture")).expect("json");
+    service["id"] = json!(key);
+    service["name"] = json!(name);
+    let location = &mut service["service_at_locations"][0]["location"];
+    location["latitude"] = json!(at.0);
+    location["longitude"] = json!(at.1);
+    location["addresses"][0]["postal_code"] = json!(postcode);
+    location["addresses"][0]["country"] = json!("GB");
+    let path = dir.join(format!("{key}.json"));
+    std::fs::write(&path, service.to_string()).expect("write");
+    path.display().to_string()
+}
+
+/// Two places in S1 (their middle is [`CENTRE`]), one in S2 and one in Leeds, imported from
+/// ORUK records; and the official example as published.
+const PLACES: [(&str, &str, &str, (f64, f64)); 4] = [
+    ("hall", "City Hall Choir", "S1 2HH", (53.3817, -1.4746)),
+    (
+        "library",
+        "Central Library Readers",
+        "S1 1XZ",
+        (53.3785, -1.4656),
+    ),
+    (
+        "park",
+        "Sheaf Valley Park Walk",
+        "S2 4SU",
+        (53.3764, -1.4537),
+    ),
+    (
+        "leeds",
+        "Leeds Riverside Walk",
+        "LS1 4DY",
+        (53.7949, -1.5475),
+    ),
+];
+
+#[tokio::test]
+async fn a_postcode_and_distance_search_finds_services_around_where_the_directory_places_it() {
+    let gw = TestGateway::spawn().await;
+    for (key, name, postcode, at) in PLACES {
+        let report = import_feed(
+            gw.store.as_ref(),
+            &oruk_at(&gw.dir, key, name, postcode, at),
+        )
+        .await
+        .expect("import");
+        assert_eq!(report.counts.created, 1, "{report:?}");
+    }
+    let official = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/openreferral-uk/service_full.json");
+    import_feed(gw.store.as_ref(), &official.display().to_string())
+        .await
+        .expect("official example");
+    let search = |query: String| {
+        let gw = &gw;
+        async move {
+            gw.get_as("riverside-lw", &format!("HealthcareService?{query}"))
+                .await
+        }
+    };
+
+    // An exact postcode, written any way: where the locations at it are.
+    let (status, _, from_hall) = search("postcode=s12hh&distance=1".into()).await;
+    assert_eq!(status, StatusCode::OK, "{from_hall}");
+    assert_eq!(
+        names(&from_hall),
+        ["City Hall Choir", "Central Library Readers"]
+    );
+    let (_, _, at_hall) = search("postcode=S1%202HH&distance=400|m".into()).await;
+    assert_eq!(
+        names(&at_hall),
+        ["City Hall Choir"],
+        "from the hall itself, not the district's middle (0.35 km from both S1 places)"
+    );
+    let (_, _, wider) = search("postcode=S1%202HH&distance=2|km".into()).await;
+    assert_eq!(
+        names(&wider),
+        [
+            "City Hall Choir",
+            "Central Library Readers",
+            "Sheaf Valley Park Walk"
+        ],
+        "within the distance whatever the district, nearest first"
+    );
+
+    // A postcode no location is at: the middle of its district's located places, which is the
+    // same search as near= from the mean of their coordinates.
+    let (hall, library) = (PLACES[0].3, PLACES[1].3);
+    let middle = ((hall.0 + library.0) / 2.0, (hall.1 + library.1) / 2.0);
+    let (_, _, unknown_street) = search("postcode=S1%209ZZ&distance=1500|m".into()).await;
+    let (_, _, near) = search(format!("near={}|{}|1500|m", middle.0, middle.1)).await;
+    assert_eq!(names(&unknown_street), names(&near));
+    // The two S1 places are equally far from their middle; the park is further.
+    assert_eq!(names(&unknown_street).len(), 3, "{unknown_street}");
+    assert_eq!(names(&unknown_street)[2], "Sheaf Valley Park Walk");
+    let (_, _, middle_only) = search("postcode=S1%209ZZ&distance=400|m".into()).await;
+    assert_eq!(names(&middle_only).len(), 2, "{middle_only}");
+    let (_, _, district) = search("postcode=S2&distance=500|m".into()).await;
+    assert_eq!(names(&district), ["Sheaf Valley Park Walk"]);
+
+    // Without a distance, postcode is the district match it always was.
+    let (_, _, in_s1) = search("postcode=S1%209ZZ".into()).await;
+    let mut in_s1 = names(&in_s1);
+    in_s1.sort_unstable();
+    assert_eq!(in_s1, ["Central Library Readers", "City Hall Choir"]);
+
+    // Where the data does not allow it, the answer says so rather than finding nothing.
+    for (query, param, says) in [
+        (
+            "postcode=ZZ1%201ZZ&distance=5",
+            "postcode",
+            "no service in the directory has a location with a position at ZZ1 1ZZ",
+        ),
+        ("postcode=M1&distance=5", "postcode", "in the district M1"),
+        // The official example's own postcode is not a UK one.
+        ("postcode=ABC%201234&distance=5", "postcode", "\"ABC 1234\""),
+        ("distance=5", "distance", "give postcode= as well"),
+        (
+            "postcode=S1&distance=far",
+            "distance",
+            "distance \"far\" is not a number",
+        ),
+        ("postcode=S1&distance=500|km", "distance", "at most 100"),
+        (
+            &format!("near={CENTRE}|5|km&postcode=S1&distance=5"),
+            "distance",
+            "near carries its own distance",
+        ),
+    ] {
+        let (status, _, outcome) = search(query.to_owned()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {outcome}");
+        assert_eq!(outcome["resourceType"], "OperationOutcome", "{query}");
+        let diagnostics = outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            diagnostics.starts_with(&format!("search parameter {param}:"))
+                && diagnostics.contains(says),
+            "{query}: {diagnostics}"
+        );
+    }
 }

@@ -9,24 +9,14 @@ use signpost_adapters::webhook::Secret;
 use signpost_gateway::directory::capacity::SIGNPOST_CAPACITY_URL;
 use signpost_gateway::workflow::import_directory::import_services;
 
-use crate::support::{Setup, TestGateway, answer, issue};
+use crate::support::{Setup, TestGateway, answer, directory_service, issue};
 
-const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
-const TAXONOMY: &str = "https://openreferraluk.org/taxonomy/test";
 const WALKERS_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAAAA";
 const ADVICE_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwBBBB";
 
+/// A walking service in S1 provided by `ods`.
 fn service(key: &str, name: &str, ods: &str) -> Value {
-    json!({
-        "resourceType": "HealthcareService",
-        "identifier": [{"system": "https://feed.test/services", "value": key}],
-        "active": true,
-        "providedBy": {"identifier": {"system": ODS, "value": ods}},
-        "category": [{"coding": [{"system": TAXONOMY, "code": "walking"}]}],
-        "name": name,
-        "contained": [{"resourceType": "Location", "id": "loc0", "address": {"postalCode": "S1 2AB"}}],
-        "location": [{"reference": "#loc0"}],
-    })
+    directory_service(key, name, ods, "walking", "S1 2AB", None)
 }
 
 /// Both VCS organisations have a webhook adapter, each with its own secret; the walkers provide

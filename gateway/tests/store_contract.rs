@@ -16,9 +16,14 @@ use signpost_gateway::store::{
     StoredResource, now,
 };
 use signpost_profiles::OdsCode;
-use sqlx::Connection;
 
-async fn sqlite() -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
+use crate::support::TempPostgres;
+
+/// What a store's test keeps until it ends: SQLite's directory, or PostgreSQL's database (dropped
+/// when the test ends, passed or failed).
+type Scratch = Box<dyn Send>;
+
+async fn sqlite() -> (Arc<dyn Store>, Scratch) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open_store(&format!(
         "sqlite://{}",
@@ -26,30 +31,13 @@ async fn sqlite() -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
     ))
     .await
     .expect("sqlite");
-    (store, Some(dir))
+    (store, Box::new(dir))
 }
 
-async fn postgres() -> (Arc<dyn Store>, Option<tempfile::TempDir>) {
-    let admin = std::env::var("SIGNPOST_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let name = format!("signpost_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed for the store contract tests (.ci/run starts it): {e}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let base = admin
-        .rsplit_once('/')
-        .map_or(admin.as_str(), |(b, _)| b)
-        .to_owned();
-    (
-        open_store(&format!("{base}/{name}"))
-            .await
-            .expect("postgres"),
-        None,
-    )
+async fn postgres() -> (Arc<dyn Store>, Scratch) {
+    let database = TempPostgres::create().await;
+    let store = open_store(&database.url).await.expect("postgres");
+    (store, Box::new(database))
 }
 
 fn write(resource: Value, version: i64, at: Instant) -> ResourceWrite {

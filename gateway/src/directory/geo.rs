@@ -105,28 +105,40 @@ impl Near {
             number("latitude", parts[0])?,
             number("longitude", parts[1])?,
         )?;
-        let distance = match parts.get(2).filter(|d| !d.is_empty()) {
-            Some(d) => Some(number("distance", d)?),
-            None => None,
-        };
-        let per_unit = match parts.get(3).copied().filter(|u| !u.is_empty()) {
-            None | Some("km") => 1.0,
-            Some("m") => 0.001,
-            Some("[mi_i]") => 1.609_344,
-            Some(other) => {
-                return Err(format!(
-                    "unit \"{other}\" is not one of km, m, [mi_i] (UCUM codes)"
-                ));
-            }
-        };
-        let km = distance.map_or(DEFAULT_NEAR_KM, |d| d * per_unit);
-        if km <= 0.0 || km > MAX_NEAR_KM {
-            return Err(format!(
-                "the distance must be more than 0 and at most {MAX_NEAR_KM} km"
-            ));
-        }
+        let km = distance_km(parts.get(2).copied(), parts.get(3).copied())?;
         Ok(Self { centre, km })
     }
+}
+
+/// Reads a distance and its unit (a UCUM code `km`, the default, `m` or `[mi_i]`) as kilometres,
+/// [`DEFAULT_NEAR_KM`] when none is given; more than 0 and at most [`MAX_NEAR_KM`].
+pub fn distance_km(distance: Option<&str>, unit: Option<&str>) -> Result<f64, String> {
+    let distance = match distance.map(str::trim).filter(|d| !d.is_empty()) {
+        Some(d) => Some(
+            d.parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| format!("distance \"{d}\" is not a number"))?,
+        ),
+        None => None,
+    };
+    let per_unit = match unit.map(str::trim).filter(|u| !u.is_empty()) {
+        None | Some("km") => 1.0,
+        Some("m") => 0.001,
+        Some("[mi_i]") => 1.609_344,
+        Some(other) => {
+            return Err(format!(
+                "unit \"{other}\" is not one of km, m, [mi_i] (UCUM codes)"
+            ));
+        }
+    };
+    let km = distance.map_or(DEFAULT_NEAR_KM, |d| d * per_unit);
+    if km <= 0.0 || km > MAX_NEAR_KM {
+        return Err(format!(
+            "the distance must be more than 0 and at most {MAX_NEAR_KM} km"
+        ));
+    }
+    Ok(km)
 }
 
 /// The cell row `(latitude index, longitude index)` of a position at `per_degree` cells a degree.
@@ -196,8 +208,8 @@ pub fn covering(centre: &Position, km: f64) -> Vec<String> {
     chosen
 }
 
-/// The positions of the Locations a service names in `location` (contained, `#id`).
-pub fn positions(service: &Value) -> Vec<Position> {
+/// The contained Locations a service names in `location` (`#id`).
+fn named_locations(service: &Value) -> impl Iterator<Item = &Value> {
     let contained: Vec<&Value> = service
         .get("contained")
         .and_then(Value::as_array)
@@ -214,13 +226,42 @@ pub fn positions(service: &Value) -> Vec<Position> {
                 .and_then(Value::as_str)?
                 .strip_prefix('#')
         })
-        .filter_map(|id| {
+        .filter_map(move |id| {
             contained
                 .iter()
                 .find(|c| c.get("id").and_then(Value::as_str) == Some(id))
+                .copied()
         })
-        .filter_map(|loc| Position::of_location(loc))
+}
+
+/// The positions of the Locations a service names in `location` (contained, `#id`).
+pub fn positions(service: &Value) -> Vec<Position> {
+    named_locations(service)
+        .filter_map(Position::of_location)
         .collect()
+}
+
+/// The Locations a service names in `location` that have a position, each with its postcode as
+/// written (if any).
+pub fn located(service: &Value) -> Vec<(Option<&str>, Position)> {
+    named_locations(service)
+        .filter_map(|loc| {
+            let postcode = loc.pointer("/address/postalCode").and_then(Value::as_str);
+            Position::of_location(loc).map(|p| (postcode, p))
+        })
+        .collect()
+}
+
+/// The middle of some positions (their mean: a postcode district spans a few km, where the
+/// Earth's curve does not matter), or `None` for none.
+pub fn centroid(points: &[Position]) -> Option<Position> {
+    let n = points.len() as f64;
+    if points.is_empty() {
+        return None;
+    }
+    let latitude = points.iter().map(|p| p.latitude).sum::<f64>() / n;
+    let longitude = points.iter().map(|p| p.longitude).sum::<f64>() / n;
+    Position::new(latitude, longitude).ok()
 }
 
 /// How far the nearest of a service's locations is from `centre`, if any has a position.
@@ -329,6 +370,16 @@ mod tests {
     }
 
     #[test]
+    fn a_centroid_is_the_middle_of_its_points() {
+        let middle = centroid(&[at(53.0, -1.0), at(54.0, -2.0)]).expect("points");
+        assert_eq!(middle, at(53.5, -1.5));
+        assert_eq!(centroid(&[]), None);
+        assert_eq!(distance_km(Some("800"), Some("m")), Ok(0.8));
+        assert_eq!(distance_km(None, None), Ok(DEFAULT_NEAR_KM));
+        assert!(distance_km(Some("far"), None).is_err());
+    }
+
+    #[test]
     fn positions_come_from_the_locations_named() {
         let service = json!({
             "contained": [
@@ -339,6 +390,7 @@ mod tests {
             "location": [{"reference": "#hall"}, {"reference": "#bad"}]
         });
         assert_eq!(positions(&service), [at(53.38, -1.47)]);
+        assert_eq!(located(&service), [(None, at(53.38, -1.47))]);
         let d = nearest_km(&service, &at(53.38, -1.47)).expect("a position");
         assert!(d < 0.001, "{d}");
     }

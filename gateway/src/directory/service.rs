@@ -44,6 +44,21 @@ pub fn postcode_district(postcode: &str) -> Option<String> {
         .then(|| district.to_owned())
 }
 
+/// A UK postcode or district as written canonically: upper case, one space before the inward
+/// code (`s1  2ab` is `S1 2AB`, `s12ab` too; a district stays `S1`), or `None` if it is neither.
+pub fn normalise_postcode(postcode: &str) -> Option<String> {
+    let district = postcode_district(postcode)?;
+    let compact: String = postcode
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    Some(match compact.get(district.len()..) {
+        Some(inward) if !inward.is_empty() => format!("{district} {inward}"),
+        _ => district,
+    })
+}
+
 /// The UK charity registers, by their org-id.guide scheme code (the codes Open Referral UK's
 /// `organization_identifiers[].identifier_scheme` uses), and the identifier system Signpost
 /// gives each: the register's org-id.guide list.
@@ -228,6 +243,18 @@ mod tests {
         ] {
             assert_eq!(postcode_district(given).as_deref(), want, "{given}");
         }
+    }
+
+    #[test]
+    fn postcodes_are_normalised_to_upper_case_and_one_space() {
+        assert_eq!(normalise_postcode("s1  2ab").as_deref(), Some("S1 2AB"));
+        assert_eq!(normalise_postcode("S12AB").as_deref(), Some("S1 2AB"));
+        assert_eq!(
+            normalise_postcode(" sw1a 1aa ").as_deref(),
+            Some("SW1A 1AA")
+        );
+        assert_eq!(normalise_postcode("s1").as_deref(), Some("S1"));
+        assert_eq!(normalise_postcode("ABC 1234"), None);
     }
 
     #[test]

@@ -54,7 +54,8 @@ fn search_param(p: &SearchParam) -> Value {
         (None, Kind::Postcode) => (
             p.name,
             format!(
-                "a postcode or its district; a full postcode matches its district, e.g. {}=S1 2AB",
+                "a postcode or its district; a full postcode matches its district, e.g. {}=S1 2AB. \
+                 With distance, the services within that distance of the postcode instead, nearest first",
                 p.name
             ),
         ),
@@ -79,6 +80,22 @@ fn search_param(p: &SearchParam) -> Value {
         (false, Kind::Near) => "special",
     };
     json!({"name": name, "definition": p.definition, "type": kind, "documentation": documentation})
+}
+
+/// `distance`, which goes with `postcode`: Signpost's own, as FHIR R4 has no distance from a postcode.
+fn distance_param() -> Value {
+    json!({
+        "name": "distance",
+        "definition": "https://signpost.example/fhir/SearchParameter/HealthcareService-distance",
+        "type": "quantity",
+        "documentation": format!(
+            "with postcode only: the services with a location within this distance of the postcode, nearest first \
+             (distance or distance|unit, unit km, m or [mi_i], km if omitted; at most {} km), e.g. postcode=S1 2AB&distance=3. \
+             Signpost holds no postcode data: the postcode is placed where the directory's own locations at it are, \
+             else at the middle of its district's located places; a postcode the directory cannot place is refused (400)",
+            crate::directory::geo::MAX_NEAR_KM
+        ),
+    })
 }
 
 /// The result and common parameters every search takes.
@@ -128,6 +145,9 @@ fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
         .iter()
         .map(search_param)
         .collect();
+    if resource_type == "HealthcareService" {
+        search_params.push(distance_param());
+    }
     search_params.extend(common_search_params());
     let mut entry = json!({
         "type": resource_type,
@@ -159,7 +179,8 @@ fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
     if resource_type == "HealthcareService" {
         entry["documentation"] = json!(
             "The service directory: read and search need no scope of their own (no patient data). \
-             name matches a whole word of the name; postcode matches the postcode district a service is at or covers; \
+             name matches a whole word of the name; postcode matches the postcode district a service is at or covers, \
+             or with distance the services within that distance of where the directory's locations place the postcode; \
              near (or location.near) is FHIR's Location near over the positions of a service's locations, nearest first; \
              capacity is the Gravity (SDOH Clinical Care 3.0.0) status as it holds now, an expired declaration being unknown. \
              A provider declares its capacity by PUT or PATCH with system/HealthcareService.u and If-Match, \

@@ -137,8 +137,20 @@ pub async fn search(
         ));
     }
     let mut query = parsed.query.clone();
+    // A distance from a postcode is a distance from where the directory's locations put it.
+    let near = match &parsed.near_postcode {
+        Some(from) => {
+            let centre =
+                crate::workflow::postcode_position::locate(state.store.as_ref(), &from.postcode)
+                    .await?;
+            Some(super::search_params::near_position(
+                &mut query, centre, from.km,
+            ))
+        }
+        None => parsed.near,
+    };
     tenancy::restrict(&who, &mut query);
-    let mut page = match &parsed.near {
+    let mut page = match &near {
         Some(near) => {
             crate::workflow::nearby_services::search_nearby(state.store.as_ref(), &query, near)
                 .await?

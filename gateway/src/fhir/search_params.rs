@@ -8,7 +8,9 @@ use time::format_description::well_known::Rfc3339;
 use super::ApiError;
 use crate::directory::capacity::CapacityStatus;
 use crate::directory::geo::{self, Near};
-use crate::directory::service::{name_words, postcode_district, sortable_instant};
+use crate::directory::service::{
+    name_words, normalise_postcode, postcode_district, sortable_instant,
+};
 use crate::search_index::{Kind, SearchParam, params_for};
 use crate::store::{Comparator, Criterion, Instant, SearchQuery, SortOrder, now};
 
@@ -27,6 +29,18 @@ pub struct ParsedSearch {
     /// A directory search by distance: the store's query holds only the map cells around the
     /// point, and the workflow keeps, orders and pages the services within the distance.
     pub near: Option<Near>,
+    /// A directory search by distance from a postcode (`postcode` with `distance`): the workflow
+    /// finds where the postcode is, then searches as `near` does.
+    pub near_postcode: Option<NearPostcode>,
+}
+
+/// `postcode=...&distance=...`: the postcode (normalised) and how far from it, in kilometres.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NearPostcode {
+    /// Upper case, one space before the inward code; or a district alone.
+    pub postcode: String,
+    /// How far, in kilometres.
+    pub km: f64,
 }
 
 fn invalid_param(name: &str, why: impl std::fmt::Display) -> ApiError {
@@ -51,6 +65,8 @@ pub fn parse_search(resource_type: &str, raw_query: &str) -> Result<ParsedSearch
     };
     let mut used = Vec::new();
     let mut near = None;
+    let mut distance: Option<f64> = None;
+    let mut postcode: Option<String> = None;
     for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
         let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
         let decode = |s: &str| {
@@ -96,14 +112,30 @@ pub fn parse_search(resource_type: &str, raw_query: &str) -> Result<ParsedSearch
                     return Err(invalid_param(&name, "give one point to search near"));
                 }
                 let parsed = Near::parse(&value).map_err(|why| invalid_param(&name, why))?;
-                query.criteria.push(Criterion::Index {
-                    param: geo::CELL_PARAM,
-                    any_of: geo::covering(&parsed.centre, parsed.km)
-                        .into_iter()
-                        .map(|c| (None, c))
-                        .collect(),
-                });
-                near = Some(parsed);
+                near = Some(near_position(&mut query, parsed.centre, parsed.km));
+            }
+            // Not a FHIR parameter: with `postcode`, a search by distance from it.
+            "distance" if resource_type == "HealthcareService" => {
+                let (amount, unit) = match value.split_once('|') {
+                    Some((d, u)) => (d, Some(u)),
+                    None => (value.as_str(), None),
+                };
+                if amount.trim().is_empty() || distance.is_some() {
+                    return Err(invalid_param(
+                        "distance",
+                        "give one distance, e.g. distance=5 (km) or distance=800|m",
+                    ));
+                }
+                distance = Some(
+                    geo::distance_km(Some(amount), unit)
+                        .map_err(|why| invalid_param("distance", why))?,
+                );
+            }
+            "postcode" if resource_type == "HealthcareService" => {
+                postcode = Some(value.clone());
+                query
+                    .criteria
+                    .extend(criterion(params, resource_type, &name, &value)?);
             }
             "location" if resource_type == "HealthcareService" => {
                 return Err(invalid_param(
@@ -119,7 +151,63 @@ pub fn parse_search(resource_type: &str, raw_query: &str) -> Result<ParsedSearch
         }
         used.push((name, value));
     }
-    Ok(ParsedSearch { query, used, near })
+    let near_postcode = match (distance, postcode) {
+        (None, _) => None,
+        (Some(_), _) if near.is_some() => {
+            return Err(invalid_param(
+                "distance",
+                "near carries its own distance; give distance only with postcode",
+            ));
+        }
+        (Some(_), None) => {
+            return Err(invalid_param(
+                "distance",
+                "is a distance from a postcode: give postcode= as well (or search near=latitude|longitude|distance|unit)",
+            ));
+        }
+        (Some(km), Some(value)) => {
+            let normalised = normalise_postcode(&value)
+                .filter(|_| !value.contains(','))
+                .ok_or_else(|| {
+                    invalid_param(
+                        "postcode",
+                        format!("\"{value}\": give one UK postcode or district to search a distance from"),
+                    )
+                })?;
+            // Within the distance, whatever district a service is in.
+            query.criteria.retain(|c| {
+                !matches!(
+                    c,
+                    Criterion::Index {
+                        param: "postcode",
+                        ..
+                    }
+                )
+            });
+            Some(NearPostcode {
+                postcode: normalised,
+                km,
+            })
+        }
+    };
+    Ok(ParsedSearch {
+        query,
+        used,
+        near,
+        near_postcode,
+    })
+}
+
+/// The `near` search a postcode's position makes: the map cells around it, in `query`.
+pub fn near_position(query: &mut SearchQuery, centre: geo::Position, km: f64) -> Near {
+    query.criteria.push(Criterion::Index {
+        param: geo::CELL_PARAM,
+        any_of: geo::covering(&centre, km)
+            .into_iter()
+            .map(|c| (None, c))
+            .collect(),
+    });
+    Near { centre, km }
 }
 
 fn criterion(

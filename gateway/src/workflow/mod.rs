@@ -12,6 +12,7 @@ pub mod nearby_services;
 pub mod outcomes;
 pub mod parties;
 pub mod person_declined;
+pub mod postcode_position;
 pub mod process_message;
 pub mod propagation;
 pub mod referral;

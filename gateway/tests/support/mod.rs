@@ -106,6 +106,8 @@ pub struct Setup {
     pub extra: String,
     /// More `[server]` settings (connection limits, rates).
     pub server: String,
+    /// The store's URL; a SQLite file in the test's directory when `None`.
+    pub store: Option<String>,
 }
 
 impl Default for Setup {
@@ -124,6 +126,7 @@ impl Default for Setup {
             delivery: "max_attempts = 1000\nbackoff_base_ms = 1000\n".into(),
             extra: String::new(),
             server: String::new(),
+            store: None,
         }
     }
 }
@@ -145,11 +148,14 @@ const ORGANISATIONS: &[(&str, &str, &str)] = &[
 fn config_text(dir: &Path, setup: &Setup) -> String {
     let mut text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://gateway.test\"\n{}\
-         [store]\nurl = \"sqlite://{}\"\n\
+         [store]\nurl = \"{}\"\n\
          [auth]\nsigning_key = \"{}\"\ntoken_ttl_seconds = 300\n\
          [delivery]\n{}",
         setup.server,
-        dir.join("signpost.db").display(),
+        setup
+            .store
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", dir.join("signpost.db").display())),
         dir.join("token-key.pem").display(),
         setup.delivery,
     );
@@ -217,6 +223,12 @@ impl TestGateway {
             })
             .collect();
         Self::start(&self.config_text, self.dir.clone(), keys).await
+    }
+
+    /// A second gateway on the same store, config and keys, running beside this one: a replica
+    /// with its own connection pool.
+    pub async fn replica(&self) -> Self {
+        self.restart().await
     }
 
     async fn start(text: &str, dir: PathBuf, keys: HashMap<String, ClientKey>) -> Self {
@@ -455,4 +467,165 @@ pub fn issue(outcome: &Value) -> (&str, &str) {
             .as_str()
             .unwrap_or_default(),
     )
+}
+
+/// A fresh PostgreSQL database on the server `SIGNPOST_TEST_POSTGRES` names (default
+/// `postgres://postgres@127.0.0.1:5432/test`), dropped with its connections when this is dropped,
+/// also when the test fails.
+pub struct TempPostgres {
+    /// The database's URL.
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl TempPostgres {
+    /// Creates the database.
+    pub async fn create() -> Self {
+        use sqlx::Connection;
+        let admin = std::env::var("SIGNPOST_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let name = format!("signpost_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL at {admin} is needed for this test (.ci/run starts it): {e}")
+            });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create database");
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        Self {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        }
+    }
+}
+
+impl Drop for TempPostgres {
+    /// Drops the database on a thread and runtime of its own: `Drop` cannot await, and the test's
+    /// runtime may be the single thread this runs on.
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            // Failing here while a test is already failing would abort the process and hide why.
+            Ok(Err(e)) if !std::thread::panicking() => {
+                panic!("could not drop the test database {}: {e}", self.name)
+            }
+            Ok(Err(e)) => eprintln!("could not drop the test database {}: {e}", self.name),
+            Err(_) => eprintln!("dropping the test database {} panicked", self.name),
+        }
+    }
+}
+
+/// The ODS code system.
+pub const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
+/// The taxonomy the directory tests' categories are coded in.
+pub const TAXONOMY: &str = "https://openreferraluk.org/taxonomy/test";
+
+/// A capacity declaration as a feed gives it: (status, places available, expires).
+pub type Declared<'a> = (&'a str, Option<u32>, &'a str);
+
+/// A directory entry as an import writes it: its feed key, name, provider, one category and one
+/// contained Location at `postcode`; with a capacity from the feed if given.
+pub fn directory_service(
+    key: &str,
+    name: &str,
+    ods: &str,
+    category: &str,
+    postcode: &str,
+    capacity: Option<Declared<'_>>,
+) -> Value {
+    use signpost_gateway::directory::capacity::{
+        GRAVITY_CAPACITY_SYSTEM, GRAVITY_CAPACITY_URL, SIGNPOST_CAPACITY_URL,
+    };
+    let mut s = serde_json::json!({
+        "resourceType": "HealthcareService",
+        "identifier": [{"system": "https://feed.test/services", "value": key}],
+        "active": true,
+        "providedBy": {"identifier": {"system": ODS, "value": ods}},
+        "category": [{"coding": [{"system": TAXONOMY, "code": category}]}],
+        "name": name,
+        "contained": [{"resourceType": "Location", "id": "loc0", "address": {"postalCode": postcode}}],
+        "location": [{"reference": "#loc0"}],
+    });
+    if let Some((status, available, expires)) = capacity {
+        let mut counts = vec![
+            serde_json::json!({"url": "source", "valueCode": "feed"}),
+            serde_json::json!({"url": "asOf", "valueInstant": "2026-01-01T00:00:00Z"}),
+            serde_json::json!({"url": "expires", "valueInstant": expires}),
+        ];
+        if let Some(n) = available {
+            counts.push(serde_json::json!({"url": "available", "valueUnsignedInt": n}));
+            counts.push(serde_json::json!({"url": "maximum", "valueUnsignedInt": 10}));
+        }
+        s["extension"] = serde_json::json!([
+            {"url": GRAVITY_CAPACITY_URL, "extension": [{"url": "capacityStatus", "valueCodeableConcept": {"coding": [{"system": GRAVITY_CAPACITY_SYSTEM, "code": status}]}}]},
+            {"url": SIGNPOST_CAPACITY_URL, "extension": counts}
+        ]);
+    }
+    s
+}
+
+/// `service` with its Location at a position (WGS84 degrees).
+pub fn at_position(mut service: Value, latitude: f64, longitude: f64) -> Value {
+    service["contained"][0]["position"] =
+        serde_json::json!({"latitude": latitude, "longitude": longitude});
+    service
+}
+
+/// Imports `entries` as a feed would and maps each one's feed key to its id in the directory.
+pub async fn import_directory(gw: &TestGateway, entries: Vec<Value>) -> HashMap<String, String> {
+    let counts = signpost_gateway::workflow::import_directory::import_services(
+        gw.store.as_ref(),
+        &entries,
+        Some("https://feed.test/services"),
+    )
+    .await
+    .expect("import");
+    assert_eq!(counts.created, entries.len());
+    let (_, _, all) = gw
+        .get_as(
+            "riverside-gp",
+            &format!("HealthcareService?_count={}", entries.len()),
+        )
+        .await;
+    all["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| {
+            let r = &e["resource"];
+            (
+                r["identifier"][0]["value"]
+                    .as_str()
+                    .expect("key")
+                    .to_owned(),
+                r["id"].as_str().expect("id").to_owned(),
+            )
+        })
+        .collect()
 }

@@ -389,9 +389,7 @@ impl Store for PostgresStore {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_fixtures::{
-        count, new_task, status_index, status_is, temp_postgres_url,
-    };
+    use super::super::test_fixtures::{TempPostgres, count, new_task, status_index, status_is};
     use super::super::{Criterion, ResourceStore};
     use super::{MIGRATIONS, PostgresStore};
 
@@ -401,7 +399,8 @@ mod tests {
     /// code wrote, and both versions can still be read.
     #[tokio::test]
     async fn a_store_from_before_the_schema_matched_sqlite_upgrades_and_updates_cleanly() {
-        let url = temp_postgres_url().await;
+        let database = TempPostgres::create().await;
+        let url = database.url.clone();
         {
             let old = sqlx::PgPool::connect(&url).await.expect("old database");
             MIGRATIONS
@@ -497,9 +496,8 @@ mod tests {
     /// An update guarded by a version that has moved deletes nothing and changes nothing.
     #[tokio::test]
     async fn a_stale_update_leaves_the_search_rows_alone() {
-        let store = PostgresStore::open(&temp_postgres_url().await)
-            .await
-            .expect("store");
+        let database = TempPostgres::create().await;
+        let store = PostgresStore::open(&database.url).await.expect("store");
         store
             .commit(new_task(
                 "t1".into(),
