@@ -11,6 +11,7 @@
 use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use signpost_gateway::store::{Criterion, SearchQuery, SortOrder};
 use signpost_profiles::outcome_measure::{OUTCOME_SYSTEM, TIMEPOINT_EXTENSION};
 
 use crate::console_link_worker::{link_worker, walks};
@@ -181,6 +182,10 @@ async fn a_link_worker_refers_onward_and_completes_with_outcomes_in_the_browser(
         .await;
     assert_eq!(onward["total"], 1, "{onward}");
     let vcs_id = onward["entry"][0]["resource"]["id"].as_str().expect("id");
+    let vcs_focus = onward["entry"][0]["resource"]["focus"]["reference"]
+        .as_str()
+        .expect("focus")
+        .to_owned();
     // As the walking group's system reads it: the minimised view it may change.
     let (_, _, vcs_task) = gw.get_as("mill-lane-app", &format!("Task/{vcs_id}")).await;
     let accepted = gw.move_task("mill-lane-app", &vcs_task, "accepted").await;
@@ -285,6 +290,37 @@ async fn a_link_worker_refers_onward_and_completes_with_outcomes_in_the_browser(
         )
         .await;
     assert_eq!(gp_sr["status"], "completed", "{gp_sr}");
+
+    // The audit trail names the link worker, for her organisation, on each change she made:
+    // accept, in progress, complete (the refused completion changed nothing); and the onward
+    // referral she created.
+    let by_her = |entity: String, action: &'static str| {
+        let store = gw.store.clone();
+        async move {
+            let audits = store
+                .search(&SearchQuery {
+                    resource_type: "AuditEvent".into(),
+                    criteria: vec![Criterion::Index {
+                        param: "entity",
+                        any_of: vec![(None, entity)],
+                    }],
+                    count: 200,
+                    offset: 0,
+                    sort: SortOrder::default(),
+                })
+                .await
+                .expect("audit");
+            audits
+                .resources
+                .iter()
+                .filter_map(|r| serde_json::from_str::<Value>(r.body.get()).ok())
+                .filter(|a| a["action"] == action && a["agent"][0]["name"] == "Lee Link")
+                .filter(|a| a["agent"][0]["policy"][0] == "urn:signpost:organisation:LWS001")
+                .count()
+        }
+    };
+    assert_eq!(by_her(format!("Task/{task}"), "U").await, 3);
+    assert_eq!(by_her(vcs_focus, "C").await, 1);
 
     // Another organisation's link worker: not in her worklist, and its URL is a 404 like a wrong one.
     browser.sign_out().await;

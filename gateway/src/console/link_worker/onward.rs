@@ -398,7 +398,7 @@ fn capacity_colour(status: CapacityStatus) -> &'static str {
 fn onward_referral(
     who: &Principal,
     organisation: &str,
-    gp_sr: &Value,
+    (gp_sr_id, gp_sr): (&str, &Value),
     service: &str,
     waitlist: bool,
 ) -> Value {
@@ -406,7 +406,7 @@ fn onward_referral(
         "resourceType": "ServiceRequest",
         "status": "active",
         "intent": "filler-order",
-        "basedOn": [{"reference": format!("ServiceRequest/{}", gp_sr.get("id").and_then(Value::as_str).unwrap_or_default())}],
+        "basedOn": [{"reference": format!("ServiceRequest/{gp_sr_id}")}],
         "requester": {
             "identifier": {"system": signpost_profiles::ODS_SYSTEM, "value": who.organisation.to_string()},
             "display": organisation
@@ -454,7 +454,13 @@ pub async fn refer(
         Err(WorkflowError::NotFound(_)) => return page::not_found(),
         Err(e) => return page::unavailable(&e),
     };
-    let Some(gp_sr) = referral.loaded.sr.as_ref() else {
+    // The Task is about the GP's referral; without one there is nothing to refer onward from.
+    let Some((gp_sr_id, gp_sr)) = referral
+        .loaded
+        .sr
+        .as_ref()
+        .and_then(|sr| Some((sr.get("id")?.as_str()?, sr)))
+    else {
         return page::not_found();
     };
     let service = field(&fields, "service").to_owned();
@@ -468,7 +474,7 @@ pub async fn refer(
         .unwrap_or_else(|| who.organisation.to_string());
     let waitlist = field(&fields, "waitlist") == "yes";
     let submission = Submission {
-        service_request: onward_referral(who, &organisation, gp_sr, &service, waitlist),
+        service_request: onward_referral(who, &organisation, (gp_sr_id, gp_sr), &service, waitlist),
         if_none_exist: None,
         correlation_id: uuid::Uuid::new_v4().to_string(),
         once: None,
