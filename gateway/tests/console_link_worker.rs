@@ -1,8 +1,9 @@
 //! The link worker's forms over plain HTTP against the real gateway and store: a form without the
 //! session's CSRF token or with an out-of-date version changes nothing; another organisation's
 //! link worker, and a volunteer, get 404 for the referral's pages and forms; a rejection needs its
-//! reason; an onward referral to a service with a waiting list is refused (409, with the
-//! alternatives) unless "put on the waiting list" is ticked, as the API's onward referral is.
+//! reason; the directory search (name, distance from a point) shows each service's capacity and
+//! its refusals on the fields; an onward referral to a service with a waiting list is refused
+//! (409, with the alternatives) unless "put on the waiting list" is ticked, as the API's is.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -39,13 +40,16 @@ pub(crate) async fn link_worker(
     assert!(gw.store.add_account(&account).await.expect("account"));
 }
 
-/// Mill Lane's walks in the directory (category walking), each (key, name, status, places free)
-/// as its feed declares it, imported in one go (a feed's import replaces what it held); their ids.
-pub(crate) async fn walks(gw: &TestGateway, walks: &[(&str, &str, &str, u32)]) -> Vec<String> {
+/// One walk: (key, name, capacity status, places free, where it meets if it says).
+pub(crate) type Walk<'a> = (&'a str, &'a str, &'a str, u32, Option<(f64, f64)>);
+
+/// Mill Lane's walks in the directory (category walking), each with its capacity as its feed
+/// declares it, imported in one go (a feed's import replaces what it held); their ids.
+pub(crate) async fn walks(gw: &TestGateway, walks: &[Walk<'_>]) -> Vec<String> {
     let services: Vec<Value> = walks
         .iter()
-        .map(|(key, name, status, available)| {
-            json!({
+        .map(|(key, name, status, available, position)| {
+            let mut service = json!({
                 "resourceType": "HealthcareService",
                 "identifier": [{"system": FEED, "value": key}],
                 "active": true,
@@ -62,7 +66,14 @@ pub(crate) async fn walks(gw: &TestGateway, walks: &[(&str, &str, &str, u32)]) -
                         {"url": "maximum", "valueUnsignedInt": 10}
                     ]}
                 ],
-            })
+            });
+            if let Some((latitude, longitude)) = position {
+                service["contained"] = json!([{"resourceType": "Location", "id": "loc0",
+                    "address": {"postalCode": "S1 2HH"},
+                    "position": {"latitude": latitude, "longitude": longitude}}]);
+                service["location"] = json!([{"reference": "#loc0"}]);
+            }
+            service
         })
         .collect();
     import_services(gw.store.as_ref(), &services, Some(FEED))
@@ -279,13 +290,19 @@ async fn link_worker_forms_need_the_token_the_version_and_the_organisation() {
 }
 
 #[tokio::test]
-async fn a_waiting_list_place_is_taken_only_when_ticked() {
+async fn the_directory_search_shows_capacity_and_takes_a_waiting_list_place_only_when_ticked() {
     let gw = TestGateway::spawn().await;
     let ids = walks(
         &gw,
         &[
-            ("sunday-walk", "Mill Lane Sunday Walk", "waitlist", 0),
-            ("saturday-walk", "Mill Lane Saturday Walk", "capacity", 3),
+            ("sunday-walk", "Mill Lane Sunday Walk", "waitlist", 0, None),
+            (
+                "saturday-walk",
+                "Mill Lane Saturday Walk",
+                "capacity",
+                3,
+                Some((53.3811, -1.4701)),
+            ),
         ],
     )
     .await;
@@ -320,9 +337,28 @@ async fn a_waiting_list_place_is_taken_only_when_ticked() {
         !found.contains(&format!("id=\"result-{room}-waitlist\"")),
         "{found}"
     );
+    // By distance from a point: only the walk that says where it meets, within the distance.
+    let (_, near) = get(&gw, &lee, &format!("{refer}?near=53.3781%2C+-1.4620&km=2")).await;
+    assert!(
+        near.contains("1 found") && near.contains("Mill Lane Saturday Walk"),
+        "{near}"
+    );
+    let (_, far) = get(&gw, &lee, &format!("{refer}?near=54.0%2C+-1.4620&km=2")).await;
+    assert!(far.contains("0 found"), "{far}");
     // A search the directory refuses is the form's error, at its field.
-    let (_, refused) = get(&gw, &lee, &format!("{refer}?name=two+words")).await;
-    assert!(refused.contains("href=\"#name\""), "{refused}");
+    for (query, field) in [
+        ("name=two+words", "name"),
+        ("near=53.3781%2C+-1.4620&km=500", "near"),
+        ("near=somewhere", "near"),
+        ("postcode=nowhere", "postcode"),
+    ] {
+        let (status, refused) = get(&gw, &lee, &format!("{refer}?{query}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            refused.contains(&format!("href=\"#{field}\"")) && refused.contains("0 found"),
+            "{query}: {refused}"
+        );
+    }
 
     let (status, _, body) =
         post(&gw, &lee, &refer, &[("csrf", &csrf), ("service", waitlist)]).await;

@@ -56,8 +56,20 @@ async fn a_link_worker_refers_onward_and_completes_with_outcomes_in_the_browser(
     let ids = walks(
         &gw,
         &[
-            ("sunday-walk", "Mill Lane Sunday Walk", "no-capacity", 0),
-            ("saturday-walk", "Mill Lane Saturday Walk", "capacity", 5),
+            (
+                "sunday-walk",
+                "Mill Lane Sunday Walk",
+                "no-capacity",
+                0,
+                None,
+            ),
+            (
+                "saturday-walk",
+                "Mill Lane Saturday Walk",
+                "capacity",
+                5,
+                None,
+            ),
         ],
     )
     .await;

@@ -1,5 +1,6 @@
 //! Referring onward: `GET .../refer` searches the directory (the same search the FHIR API's
-//! `GET /fhir/HealthcareService` runs, by name, category, postcode district and room) and shows
+//! `GET /fhir/HealthcareService` runs, by name, category, postcode district, distance from a
+//! point and room) and shows
 //! each service's capacity; `POST .../refer` sends the onward referral, the `submit_referral`
 //! command the API's `POST /fhir/ServiceRequest` runs: `basedOn` the GP's referral, performer the
 //! chosen HealthcareService. A full service's refusal is shown with its alternatives as choices.
@@ -62,6 +63,8 @@ struct Criteria {
     name: String,
     category: String,
     postcode: String,
+    near: String,
+    km: String,
     room: bool,
 }
 
@@ -77,17 +80,21 @@ impl Criteria {
             name: get("name"),
             category: get("category"),
             postcode: get("postcode"),
+            near: get("near"),
+            km: get("km"),
             room: query.get("room").is_some_and(|v| v == "yes"),
         }
     }
 
-    /// The FHIR search this asks for, as a query string, and the form field of each parameter.
-    fn fhir_query(&self) -> (String, Vec<(&'static str, &'static str)>) {
+    /// The FHIR search this asks for, as a query string, and the form field of each parameter;
+    /// or the problem with a field the search cannot take as typed.
+    fn fhir_query(&self) -> Result<Asked, FieldError> {
         let mut pairs = vec![("active".to_owned(), "true".to_owned())];
         let fields = vec![
             ("name", "name"),
             ("service-category", "category"),
             ("postcode", "postcode"),
+            ("near", "near"),
             ("capacity", "room"),
         ];
         for (param, value) in [
@@ -99,6 +106,25 @@ impl Criteria {
                 pairs.push((param.to_owned(), value.clone()));
             }
         }
+        match (self.near.split_once(','), self.km.is_empty()) {
+            (None, true) if self.near.is_empty() => {}
+            (None, false) if self.near.is_empty() => {
+                return Err(problem("near", "Enter the point to search around"));
+            }
+            (None, _) => {
+                return Err(problem(
+                    "near",
+                    "Enter the latitude and longitude with a comma between them, like 53.3781, -1.4620",
+                ));
+            }
+            (Some((latitude, longitude)), _) => {
+                let km = if self.km.is_empty() { "" } else { &self.km };
+                pairs.push((
+                    "near".into(),
+                    format!("{}|{}|{km}|km", latitude.trim(), longitude.trim()),
+                ));
+            }
+        }
         if self.room {
             pairs.push(("capacity".into(), "capacity".into()));
         }
@@ -108,9 +134,12 @@ impl Criteria {
             .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
             .collect::<Vec<_>>()
             .join("&");
-        (query, fields)
+        Ok((query, fields))
     }
 }
+
+/// A FHIR search's query string, and the form field each of its parameters came from.
+type Asked = (String, Vec<(&'static str, &'static str)>);
 
 /// A refused onward referral: the problems, the services offered instead, and the answer's status.
 struct Refusal {
@@ -126,7 +155,10 @@ async fn search_directory(
     who: &Principal,
     criteria: &Criteria,
 ) -> Result<Result<(Vec<StoredResource>, i64), FieldError>, WorkflowError> {
-    let (raw, fields) = criteria.fhir_query();
+    let (raw, fields) = match criteria.fhir_query() {
+        Ok(asked) => asked,
+        Err(problem) => return Ok(Err(problem)),
+    };
     let parsed = match parse_search("HealthcareService", &raw) {
         Ok(parsed) => parsed,
         Err(refused) => {
@@ -247,6 +279,8 @@ async fn render(
             (plain_text("name", "Name", Some("One word of the service's name, like walk"), &criteria.name, &errors))
             (form::select("category", "Category", &choices, &criteria.category, &errors))
             (plain_text("postcode", "Postcode or district", Some("For example, S1 or S1 2AB"), &criteria.postcode, &errors))
+            (plain_text("near", "Near a point", Some("Latitude and longitude, for example 53.3781, -1.4620 (from a map); nearest first"), &criteria.near, &errors))
+            (form::number("km", "Within (km)", Some("5 if left empty; at most 100"), &criteria.km, &errors))
             div class="nhsuk-form-group" {
                 div class="nhsuk-checkboxes" {
                     div class="nhsuk-checkboxes__item" {
