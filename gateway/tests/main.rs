@@ -7,6 +7,8 @@ mod bars;
 mod bars_journey;
 mod console;
 mod console_browser;
+mod console_link_worker;
+mod console_link_worker_browser;
 mod console_vcs;
 mod dead_letters;
 mod delivery;

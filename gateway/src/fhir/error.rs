@@ -196,7 +196,7 @@ impl From<WorkflowError> for ApiError {
                 answer(StatusCode::CONFLICT, IssueType::Transient, None)
             }
             WorkflowError::Duplicate => answer(StatusCode::CONFLICT, IssueType::Duplicate, None),
-            WorkflowError::NoRoom(issues) => {
+            WorkflowError::NoRoom { issues, .. } => {
                 let mut error = Self::new(StatusCode::CONFLICT, issues[0].clone());
                 error.issues = issues;
                 error

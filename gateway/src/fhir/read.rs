@@ -149,17 +149,9 @@ pub async fn search(
         }
         None => parsed.near,
     };
-    tenancy::restrict(&who, &mut query);
-    let mut page = match &near {
-        Some(near) => {
-            crate::workflow::nearby_services::search_nearby(state.store.as_ref(), &query, near)
-                .await?
-                .into_search_page()
-        }
-        None => state.store.search(&query).await?,
-    };
-    crate::workflow::routing_decision::note_search(state.store.as_ref(), &who, &query, page.total)
-        .await?;
+    let mut page =
+        crate::workflow::search::run_search(state.store.as_ref(), &who, query, near.as_ref())
+            .await?;
     page.resources = page.resources.iter().map(|r| shown(&who, r)).collect();
     // The directory holds no patient data: its searches are not accesses to a referral, and a
     // row written per search would cost more than the search (issue 24).

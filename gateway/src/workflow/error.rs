@@ -65,7 +65,12 @@ pub enum WorkflowError {
     ChainKeptChanging,
     /// The onward referral's service has no room: the refusal and the alternatives with room.
     #[error("the service named as performer has no room")]
-    NoRoom(Vec<Issue>),
+    NoRoom {
+        /// The refusal, then one information issue per alternative.
+        issues: Vec<Issue>,
+        /// The ids of the alternative HealthcareServices, in the issues' order.
+        alternatives: Vec<String>,
+    },
     /// The message or event id was already processed.
     #[error("this message was already processed")]
     Duplicate,

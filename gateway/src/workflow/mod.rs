@@ -17,6 +17,7 @@ pub mod process_message;
 pub mod propagation;
 pub mod referral;
 pub mod routing_decision;
+pub mod search;
 pub mod service_target;
 mod services;
 pub mod submit_referral;

@@ -97,6 +97,8 @@ pub enum Resolution<'a> {
     Full {
         /// The issues of the 409 answer.
         issues: Vec<Issue>,
+        /// The alternatives' HealthcareService ids, in the issues' order.
+        alternatives: Vec<String>,
         /// Why, for the record.
         decision: Decision,
     },
@@ -216,8 +218,13 @@ pub async fn resolve<'a>(
             )
             .at(here),
         ];
-        issues.extend(alternatives);
-        return Ok(Resolution::Full { issues, decision });
+        let (ids, offered): (Vec<String>, Vec<Issue>) = alternatives.into_iter().unzip();
+        issues.extend(offered);
+        return Ok(Resolution::Full {
+            issues,
+            alternatives: ids,
+            decision,
+        });
     }
     decision.reason = match (status, decision.available) {
         (CapacityStatus::Capacity, Some(n)) => format!(
@@ -271,13 +278,14 @@ pub fn new_version(
     })
 }
 
-/// Up to five active services of the same category and area with room now, as information issues.
+/// Up to five active services of the same category and area with room now: each one's id and
+/// information issue.
 async fn alternatives(
     store: &dyn ResourceStore,
     service: &Value,
     id: &str,
     at: Instant,
-) -> Result<Vec<Issue>, WorkflowError> {
+) -> Result<Vec<(String, Issue)>, WorkflowError> {
     let mut criteria = vec![
         Criterion::Index {
             param: "active",
@@ -336,12 +344,15 @@ async fn alternatives(
             .flatten()
             .and_then(|c| c.available)
             .map_or_else(|| "has room".to_owned(), |n| format!("{n} place(s) free"));
-        out.push(Issue::new(
-            Severity::Information,
-            IssueType::Informational,
-            format!(
-                "alternative: HealthcareService/{} ({name}) {room}",
-                other.id
+        out.push((
+            other.id.clone(),
+            Issue::new(
+                Severity::Information,
+                IssueType::Informational,
+                format!(
+                    "alternative: HealthcareService/{} ({name}) {room}",
+                    other.id
+                ),
             ),
         ));
     }

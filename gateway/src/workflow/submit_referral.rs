@@ -92,9 +92,16 @@ pub async fn submit_referral(
             .await?
             {
                 Resolution::Placed(p) => (p.owner, p.service_write, Some(p.decision)),
-                Resolution::Full { issues, decision } => {
+                Resolution::Full {
+                    issues,
+                    alternatives,
+                    decision,
+                } => {
                     record_refusal(services, who, &decision, at).await?;
-                    return Err(WorkflowError::NoRoom(issues));
+                    return Err(WorkflowError::NoRoom {
+                        issues,
+                        alternatives,
+                    });
                 }
             },
             (Some(_), None) => (

@@ -57,3 +57,36 @@ pub async fn provided_services(
     };
     Ok(store.search(&query).await?.resources)
 }
+
+/// The onward referrals' Tasks hanging from `who`'s Task `parent` (`Task.partOf`), oldest first,
+/// as `who` may see them; audited like an API search.
+pub async fn onward_tasks(
+    store: &dyn Store,
+    who: &Principal,
+    parent: &str,
+) -> Result<Vec<StoredResource>, WorkflowError> {
+    let mut query = SearchQuery {
+        resource_type: "Task".into(),
+        criteria: vec![Criterion::Index {
+            param: "part-of",
+            any_of: vec![(None, format!("Task/{parent}"))],
+        }],
+        count: MAX_TASKS,
+        offset: 0,
+        sort: SortOrder::LastUpdatedAscending,
+    };
+    tenancy::restrict(who, &mut query);
+    let page = store.search(&query).await?;
+    audit::access(
+        store,
+        who,
+        Interaction::Search,
+        &format!("Task?part-of=Task/{parent}"),
+    )
+    .await?;
+    Ok(page
+        .resources
+        .iter()
+        .map(|r| tenancy::view(who, r).into_owned())
+        .collect())
+}

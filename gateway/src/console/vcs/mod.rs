@@ -3,10 +3,10 @@
 //! workflow command, run as the volunteer's [`Principal`](crate::auth::Principal).
 
 mod capacity;
-mod progress;
-mod referral;
+pub(super) mod progress;
+pub(super) mod referral;
 mod referrals;
-mod view;
+pub(super) mod view;
 
 use axum::Router;
 use axum::routing::{get, post};

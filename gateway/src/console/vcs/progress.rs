@@ -43,11 +43,11 @@ fn problem(field: &str, message: impl Into<String>) -> FieldError {
 }
 
 /// Where an issue the workflow raised is shown: the field of the output it names, else `anchor`.
-struct IssuePlaces<'a> {
+pub(in crate::console) struct IssuePlaces<'a> {
     /// (index in `Task.output`, field) of each output this form added.
-    outputs: Vec<(usize, String)>,
+    pub outputs: Vec<(usize, String)>,
     /// The field for problems that name no added output.
-    anchor: &'a str,
+    pub anchor: &'a str,
 }
 
 impl IssuePlaces<'_> {
@@ -68,7 +68,7 @@ impl IssuePlaces<'_> {
 // The refusal is the page the handler answers with at once; boxing it would gain nothing.
 #[allow(clippy::result_large_err)]
 /// What the person sees for a refused command: the form's problems, or a whole page.
-fn problems_of(
+pub(in crate::console) fn problems_of(
     error: WorkflowError,
     map: &IssuePlaces<'_>,
     entered: Fields,
