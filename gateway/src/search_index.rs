@@ -146,6 +146,12 @@ const AUDIT_EVENT_PARAMS: &[SearchParam] = &[
         definition: "http://hl7.org/fhir/SearchParameter/AuditEvent-outcome",
     },
     SearchParam {
+        name: "policy",
+        kind: Kind::Token,
+        expression: "AuditEvent.agent.policy",
+        definition: "http://hl7.org/fhir/SearchParameter/AuditEvent-policy",
+    },
+    SearchParam {
         name: "subtype",
         kind: Kind::Token,
         expression: "AuditEvent.subtype",
