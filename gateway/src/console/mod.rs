@@ -7,6 +7,7 @@ mod acting;
 pub mod assets;
 mod form;
 mod headers;
+mod operator;
 mod page;
 pub mod password;
 mod session;
@@ -33,5 +34,6 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/assets/{*file}", get(assets::serve))
         .merge(vcs::router())
+        .merge(operator::router())
         .layer(axum::middleware::from_fn(headers::security_headers))
 }

@@ -27,6 +27,8 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
             // Each role's pages, where that role has them yet.
             let nav: &[(&str, &str)] = if role == super::account::ConsoleRole::Vcs.code() {
                 super::vcs::NAV
+            } else if role == super::account::ConsoleRole::Operator.code() {
+                super::operator::NAV
             } else {
                 &[]
             };
