@@ -10,19 +10,19 @@ use serde_json::Value;
 use crate::console_browser::{referred_on, volunteer, walking_service};
 use crate::support::TestGateway;
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
 }
 
-fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     let at = page.find("name=\"csrf\" value=\"").expect("a csrf input") + 19;
     page[at..].split('"').next().expect("a value").to_owned()
 }
 
-fn cookie_of(response: &reqwest::Response) -> String {
+pub(crate) fn cookie_of(response: &reqwest::Response) -> String {
     response.headers()[SET_COOKIE]
         .to_str()
         .expect("ascii")
@@ -66,7 +66,7 @@ async fn sign_in(gw: &TestGateway, email: &str, password: &str) -> (String, Stri
     (session, csrf)
 }
 
-async fn post(
+pub(crate) async fn post(
     gw: &TestGateway,
     session: &str,
     path: &str,

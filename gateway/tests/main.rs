@@ -7,6 +7,8 @@ mod bars;
 mod bars_journey;
 mod console;
 mod console_browser;
+mod console_operator;
+mod console_operator_browser;
 mod console_vcs;
 mod dead_letters;
 mod delivery;
