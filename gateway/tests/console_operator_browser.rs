@@ -127,6 +127,11 @@ async fn an_operator_replays_a_dead_delivery_and_reads_the_referrals_timeline_in
     );
     assert!(timeline.contains(&format!("Task/{task_id}")), "{timeline}");
     assert!(timeline.contains(">Delivered<"), "{timeline}");
+    // The delivery's answer: taken on the replay, after the partner's first refusal.
+    assert!(
+        timeline.contains("Accepted ") && timeline.contains("Before that: "),
+        "{timeline}"
+    );
     assert!(timeline.contains("version 1"), "{timeline}");
     browser.check_page("operator-timeline").await;
     browser.fill("q", "no-such-referral").await;

@@ -66,7 +66,7 @@ fn entries(found: &Timeline) -> Markup {
                         span class="nhsuk-u-text-break-word" { (d.task) }
                     },
                     html! {
-                        (view::state_tag(d.state)) " after " (d.attempts) " attempts. "
+                        (view::state_tag(d.state)) " after " (view::attempts(d.attempts)) ". "
                         (view::answer(d)) " "
                         a href={ "/console/operator/deliveries/" (d.id) } {
                             "Open" span class="nhsuk-u-visually-hidden" { " delivery " (d.id) }

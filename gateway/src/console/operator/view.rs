@@ -75,17 +75,28 @@ pub fn task_id(delivery: &DeliveryRecord) -> &str {
         .unwrap_or(&delivery.task)
 }
 
-/// What the partner answered last, or that it took it.
+/// What the partner answered: that it took the delivery (and any failure before that), or
+/// its last refusal.
 pub fn answer(delivery: &DeliveryRecord) -> Markup {
     html! {
         span class="nhsuk-u-text-break-word" {
-            @if let Some(e) = &delivery.last_error {
+            @if let Some(at) = &delivery.delivered {
+                "Accepted " (when(at)) "."
+                @if let Some(e) = &delivery.last_error { " Before that: " (e) }
+            } @else if let Some(e) = &delivery.last_error {
                 (e)
-            } @else if let Some(at) = &delivery.delivered {
-                "Accepted " (when(at))
             } @else {
                 "No answer yet"
             }
         }
+    }
+}
+
+/// "1 attempt", "2 attempts".
+pub fn attempts(n: i64) -> String {
+    if n == 1 {
+        "1 attempt".to_owned()
+    } else {
+        format!("{n} attempts")
     }
 }
