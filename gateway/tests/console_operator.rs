@@ -256,3 +256,58 @@ async fn operator_pages_are_for_operators_and_their_forms_need_the_token() {
     assert!(refused.contains("nhsuk-error-summary"), "{refused}");
     assert!(refused.contains("href=\"#from\""), "{refused}");
 }
+
+/// A referral that came in as a BaRS message is found by the message's `Bundle.id`, which the
+/// GP system knows it by; a key that names nothing is the form's error, not an empty timeline.
+#[tokio::test]
+async fn a_timeline_is_found_by_the_bars_message_a_referral_came_in() {
+    let gw = TestGateway::spawn().await;
+    let message: Value = serde_json::from_str(include_str!(
+        "../../adapters/src/bars/fixtures/referral-request.json"
+    ))
+    .expect("fixture");
+    let bundle_id = message["id"].as_str().expect("Bundle.id").to_owned();
+    let sent = gw
+        .http
+        .post(format!("{}/$process-message", gw.fhir))
+        .header("content-type", "application/fhir+json")
+        .header("x-request-id", uuid::Uuid::new_v4().to_string())
+        .header("x-correlation-id", uuid::Uuid::new_v4().to_string())
+        .bearer_auth(gw.token("riverside-gp").await)
+        .body(message.to_string())
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(sent.status(), StatusCode::CREATED);
+    let sr: Value = sent.json().await.expect("json");
+    let sr_id = sr["id"].as_str().expect("id");
+
+    operator_account(&gw, "oona@signpost.example", "an operator's passphrase").await;
+    let (oona, _, _) = sign_in(
+        &gw,
+        "oona@signpost.example",
+        "an operator's passphrase",
+        "/console/operator/timeline",
+    )
+    .await;
+    let (status, page) = get(
+        &gw,
+        &oona,
+        &format!("/console/operator/timeline?q={bundle_id}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        page.contains(&format!(
+            "Timeline of <span class=\"nhsuk-u-text-break-word\">ServiceRequest/{sr_id}"
+        )),
+        "{page}"
+    );
+    assert!(page.contains("Status <strong>requested</strong>"), "{page}");
+    let (status, page) = get(&gw, &oona, "/console/operator/timeline?q=no-such-message").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        page.contains("No referral has the id or identifier no-such-message"),
+        "{page}"
+    );
+}

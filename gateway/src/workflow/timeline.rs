@@ -109,8 +109,8 @@ fn by(param: &'static str, value: String) -> Vec<Criterion> {
     }]
 }
 
-/// The ServiceRequest `key` names: its own id, its Task's, one of its deliveries', or a
-/// business identifier's value (any system).
+/// The ServiceRequest `key` names: its own id, its Task's, one of its deliveries', a business
+/// identifier's value (any system), or the `Bundle.id` of the BaRS message it came in.
 async fn found(store: &dyn Store, key: &str) -> Result<Option<StoredResource>, StoreError> {
     if let Some(sr) = store.read("ServiceRequest", key).await? {
         return Ok(Some(sr));
@@ -132,11 +132,20 @@ async fn found(store: &dyn Store, key: &str) -> Result<Option<StoredResource>, S
             return store.read("ServiceRequest", sr).await;
         }
     }
-    Ok(
-        search(store, "ServiceRequest", by("identifier", key.to_owned()), 1)
-            .await?
-            .pop(),
+    if let Some(sr) = search(store, "ServiceRequest", by("identifier", key.to_owned()), 1)
+        .await?
+        .pop()
+    {
+        return Ok(Some(sr));
+    }
+    Ok(search(
+        store,
+        "ServiceRequest",
+        by("bars-request-message", key.to_owned()),
+        1,
     )
+    .await?
+    .pop())
 }
 
 /// The timeline of the referral `key` names, for operator `who`; `None` if it names none.

@@ -28,7 +28,7 @@ fn search_form(q: &str, errors: &[FieldError]) -> Markup {
             div class={ "nhsuk-form-group" @if error.is_some() { " nhsuk-form-group--error" } } {
                 label class="nhsuk-label" for="q" { "Referral to find" }
                 div class="nhsuk-hint" id="q-hint" {
-                    "A ServiceRequest, Task or delivery id, or the referrer's identifier for the referral"
+                    "A ServiceRequest, Task or delivery id, the referrer's identifier for the referral, or the id of the BaRS message it came in"
                 }
                 @if let Some(e) = error {
                     span class="nhsuk-error-message" id="q-error" {
