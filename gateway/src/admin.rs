@@ -9,11 +9,11 @@ use serde::Deserialize;
 use serde_json::json;
 use signpost_profiles::{Issue, IssueType};
 
-use crate::audit;
 use crate::auth::Principal;
 use crate::fhir::ApiError;
 use crate::state::AppState;
-use crate::store::{DeadLetterAction, DeliveryState};
+use crate::store::DeliveryState;
+use crate::workflow::dead_letters::{self, DeadLetterError, Replayed};
 
 /// Largest list answered.
 const MAX_LISTED: usize = 500;
@@ -62,25 +62,13 @@ async fn replay(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    operator(&who)?;
-    let action = state.store.replay(&id).await?;
-    match action {
-        DeadLetterAction::Done => state.outbox_wake.notify_one(),
-        DeadLetterAction::Superseded => {}
-        DeadLetterAction::NotDead | DeadLetterAction::Unknown => {
-            return Err(refused(&id, action, "replayed"));
-        }
-    }
-    let (done, now_state) = if action == DeadLetterAction::Done {
-        ("replayed by an operator", DeliveryState::Pending)
-    } else {
-        (
-            "not replayed (the partner holds a later version): discarded",
-            DeliveryState::Discarded,
-        )
+    let now_state = match dead_letters::replay(&*state.store, &state.outbox_wake, &who, &id)
+        .await
+        .map_err(refused)?
+    {
+        Replayed::Queued => DeliveryState::Pending,
+        Replayed::Superseded => DeliveryState::Discarded,
     };
-    audit::operator_action(&*state.store, &who, &id, done).await?;
-    tracing::info!(delivery = %id, client = %who.client_id, outcome = done, "an operator replayed a delivery");
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"id": id, "state": now_state})),
@@ -95,14 +83,9 @@ async fn discard(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    operator(&who)?;
-    let action = state.store.discard(&id).await?;
-    if action != DeadLetterAction::Done {
-        return Err(refused(&id, action, "discarded"));
-    }
-    state.outbox_wake.notify_one();
-    audit::operator_action(&*state.store, &who, &id, "discarded by an operator").await?;
-    tracing::info!(delivery = %id, client = %who.client_id, "an operator discarded a delivery");
+    dead_letters::discard(&*state.store, &state.outbox_wake, &who, &id)
+        .await
+        .map_err(refused)?;
     Ok((
         StatusCode::OK,
         Json(json!({"id": id, "state": DeliveryState::Discarded})),
@@ -110,18 +93,20 @@ async fn discard(
         .into_response())
 }
 
-/// Why a replay or discard changed nothing.
-fn refused(id: &str, action: DeadLetterAction, verb: &str) -> ApiError {
-    if action == DeadLetterAction::Unknown {
-        return ApiError::not_found(format!("no delivery {id}"));
-    }
-    ApiError::new(
-        StatusCode::CONFLICT,
-        Issue::error(
-            IssueType::Conflict,
-            format!("delivery {id} is not dead; only dead deliveries are {verb}"),
+/// Why a replay or discard changed nothing, as an answer.
+fn refused(error: DeadLetterError) -> ApiError {
+    match error {
+        DeadLetterError::NotOperator => ApiError::new(
+            StatusCode::FORBIDDEN,
+            Issue::error(IssueType::Forbidden, "the admin scope is needed for /admin"),
         ),
-    )
+        DeadLetterError::Unknown(_) => ApiError::not_found(error.to_string()),
+        DeadLetterError::NotDead { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            Issue::error(IssueType::Conflict, error.to_string()),
+        ),
+        DeadLetterError::Store(e) => e.into(),
+    }
 }
 
 /// `GET /admin/unmet-demand`: refusals for capacity and searches without room, per category,

@@ -14,6 +14,8 @@ pub enum Kind {
     Token,
     /// A reference to another resource, stored as `Type/id`; organisations by ODS code.
     Reference(&'static str),
+    /// The `valueString` of the resource's extensions with this url, matched exactly.
+    Extension(&'static str),
     /// Words of a text, matched whole and case-insensitively (a directory service's `name`).
     Words,
     /// A UK postcode district (`S1`); a full postcode asked for means its district.
@@ -118,6 +120,12 @@ const SERVICE_REQUEST_PARAMS: &[SearchParam] = &[
         expression: "ServiceRequest.basedOn",
         definition: "http://hl7.org/fhir/SearchParameter/ServiceRequest-based-on",
     },
+    SearchParam {
+        name: "bars-request-message",
+        kind: Kind::Extension(signpost_adapters::bars::inbound::REQUEST_MESSAGE_EXTENSION),
+        expression: "ServiceRequest.extension",
+        definition: "https://signpost.example/fhir/SearchParameter/ServiceRequest-bars-request-message",
+    },
 ];
 
 const AUDIT_EVENT_PARAMS: &[SearchParam] = &[
@@ -144,6 +152,12 @@ const AUDIT_EVENT_PARAMS: &[SearchParam] = &[
         kind: Kind::Token,
         expression: "AuditEvent.outcome",
         definition: "http://hl7.org/fhir/SearchParameter/AuditEvent-outcome",
+    },
+    SearchParam {
+        name: "policy",
+        kind: Kind::Token,
+        expression: "AuditEvent.agent.policy",
+        definition: "http://hl7.org/fhir/SearchParameter/AuditEvent-policy",
     },
     SearchParam {
         name: "subtype",
@@ -317,6 +331,17 @@ pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
                         });
                     }
                 }
+                Kind::Extension(url) => {
+                    if value.get("url").and_then(Value::as_str) == Some(url)
+                        && let Some(v) = value.get("valueString").and_then(Value::as_str)
+                    {
+                        entries.push(IndexEntry {
+                            param: param.name,
+                            system: String::new(),
+                            value: v.to_owned(),
+                        });
+                    }
+                }
                 Kind::Words | Kind::Postcode | Kind::Capacity | Kind::Near => {}
                 Kind::Reference(target) => {
                     if let Some(r) = reference_value(value, target) {
@@ -339,6 +364,25 @@ pub fn index_entries(resource: &Value) -> Vec<IndexEntry> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn indexes_the_bars_request_message_a_referral_came_in() {
+        let sr = json!({
+            "resourceType": "ServiceRequest",
+            "extension": [
+                {"url": signpost_adapters::bars::inbound::REQUEST_MESSAGE_EXTENSION, "valueString": "3f2b0c9e"},
+                {"url": "https://example.org/other", "valueString": "not this"}
+            ]
+        });
+        let entries: Vec<(&str, String)> = index_entries(&sr)
+            .into_iter()
+            .map(|e| (e.param, e.value))
+            .collect();
+        assert_eq!(
+            entries,
+            vec![("bars-request-message", "3f2b0c9e".to_owned())]
+        );
+    }
 
     #[test]
     fn indexes_task_references_and_tokens() {

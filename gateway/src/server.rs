@@ -102,6 +102,7 @@ impl Gateway {
         let listener = tokio::net::TcpListener::bind(&config.server.listen)
             .await
             .with_context(|| format!("listening on {}", config.server.listen))?;
+        let breakers = crate::delivery::Breakers::from_config(&config.delivery);
         let state = AppState {
             config: Arc::new(config),
             store,
@@ -115,6 +116,7 @@ impl Gateway {
             client_limits: Arc::new(client_limits),
             sign_in_limits: Arc::default(),
             worker_running: Arc::default(),
+            breakers: Arc::new(std::sync::Mutex::new(breakers)),
         };
         Ok(Self {
             state,
@@ -143,7 +145,8 @@ impl Gateway {
             self.state.directory.clone(),
             self.state.config.delivery.clone(),
             self.state.outbox_wake.clone(),
-        );
+        )
+        .with_breakers(self.state.breakers.clone());
         let grace = Duration::from_secs(self.state.config.server.shutdown_grace_seconds);
         // Other replicas' new deliveries wake this worker too (PostgreSQL LISTEN/NOTIFY).
         self.state

@@ -34,6 +34,8 @@ pub struct AppState {
     pub client_limits: Arc<crate::auth::ClientRateLimits>,
     /// Failed console sign-ins per account and per source address.
     pub sign_in_limits: Arc<crate::auth::SignInLimits>,
+    /// Each partner's circuit breaker, shared with the delivery worker (operators see them).
+    pub breakers: Arc<std::sync::Mutex<crate::delivery::Breakers>>,
     /// Whether the delivery worker is running (for `/readyz`).
     pub worker_running: Arc<std::sync::atomic::AtomicBool>,
 }

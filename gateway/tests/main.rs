@@ -9,6 +9,8 @@ mod console;
 mod console_browser;
 mod console_link_worker;
 mod console_link_worker_browser;
+mod console_operator;
+mod console_operator_browser;
 mod console_vcs;
 mod dead_letters;
 mod delivery;

@@ -730,6 +730,71 @@ async fn a_dead_delivery_holds_back_its_task_until_replayed_or_discarded(store: 
     assert_eq!(discarded[0].id, "e1");
 }
 
+/// What an operator's pages read: one delivery in any state (with its next attempt while
+/// pending and when it was delivered), every delivery of a Task, and each partner's backlog.
+async fn operators_read_deliveries_by_id_by_task_and_by_partner(store: Arc<dyn Store>) {
+    let lease = Duration::from_secs(60);
+    commit(
+        store.as_ref(),
+        vec![],
+        vec![
+            outbox("p1", "T", 1, "LWS001"),
+            outbox("p2", "T", 2, "VCS001"),
+            outbox("p3", "U", 1, "LWS001"),
+        ],
+    )
+    .await
+    .expect("queue");
+    let (ids, tokens) = claimed_ids(
+        &store
+            .claim_deliveries("w", &limits(10, &[]), lease)
+            .await
+            .expect("claim"),
+    );
+    assert_eq!(ids, vec!["p1", "p2", "p3"]);
+    assert!(store.release("p1", &tokens["p1"]).await.expect("release"));
+    assert!(
+        store
+            .mark_delivered("p2", &tokens["p2"])
+            .await
+            .expect("delivered")
+    );
+    assert!(
+        store
+            .mark_dead("p3", &tokens["p3"], "partner answered 400")
+            .await
+            .expect("dead")
+    );
+
+    let pending = store.delivery("p1").await.expect("read").expect("p1");
+    assert_eq!(pending.state, DeliveryState::Pending);
+    assert!(pending.next_attempt.is_some() && pending.delivered.is_none());
+    let delivered = store.delivery("p2").await.expect("read").expect("p2");
+    assert_eq!(delivered.state, DeliveryState::Delivered);
+    assert!(delivered.next_attempt.is_none() && delivered.delivered.is_some());
+    let dead = store.delivery("p3").await.expect("read").expect("p3");
+    assert_eq!(
+        (dead.state, dead.last_error.as_deref(), dead.attempts),
+        (DeliveryState::Dead, Some("partner answered 400"), 1)
+    );
+    assert!(store.delivery("zz").await.expect("read").is_none());
+
+    let of_t: Vec<String> = store
+        .task_deliveries("T", 10)
+        .await
+        .expect("of T")
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(of_t, vec!["p1", "p2"]);
+
+    let partners = store.partner_outbox().await.expect("partners");
+    assert_eq!(partners.len(), 1, "{partners:?}");
+    assert_eq!(partners[0].organisation.as_str(), "LWS001");
+    assert_eq!((partners[0].pending, partners[0].dead), (1, 1));
+    assert!(partners[0].oldest_pending.is_some());
+}
+
 async fn a_late_outcome_from_a_lost_lease_changes_nothing(store: Arc<dyn Store>) {
     commit(store.as_ref(), vec![], vec![outbox("p1", "P", 1, "LWS001")])
         .await
@@ -1020,6 +1085,7 @@ contract!(
     a_value_is_found_under_any_of_several_parameters,
     conditional_creates_spelled_differently_make_one_resource,
     a_dead_delivery_holds_back_its_task_until_replayed_or_discarded,
+    operators_read_deliveries_by_id_by_task_and_by_partner,
     a_late_outcome_from_a_lost_lease_changes_nothing,
     a_renewed_lease_is_not_claimed_by_another_worker,
     console_accounts_invitations_and_sessions,

@@ -8,6 +8,7 @@ pub mod assets;
 mod form;
 mod headers;
 mod link_worker;
+mod operator;
 mod page;
 pub mod password;
 mod session;
@@ -35,5 +36,6 @@ pub fn router() -> Router<AppState> {
         .route("/console/assets/{*file}", get(assets::serve))
         .merge(vcs::router())
         .merge(link_worker::router())
+        .merge(operator::router())
         .layer(axum::middleware::from_fn(headers::security_headers))
 }

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
+use super::account::ConsoleRole;
 use super::page::{self, FieldError};
 use super::{password, session};
 use crate::state::AppState;
@@ -19,24 +20,22 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
     match session::current(state.store.as_ref(), &headers).await {
         Err(e) => page::unavailable(&e),
         Ok(Some(live)) if live.account.is_some() => {
-            let account = live
-                .account
-                .as_ref()
-                .map(|a| (a.name.clone(), a.organisation.clone(), a.role.clone()));
-            let (name, organisation, role) = account.unwrap_or_default();
-            // Each role's pages, where that role has them yet.
-            let nav: &[(&str, &str)] = if role == super::account::ConsoleRole::Vcs.code() {
-                super::vcs::NAV
-            } else if role == super::account::ConsoleRole::LinkWorker.code() {
-                super::link_worker::NAV
-            } else {
-                &[]
+            let Some(account) = live.account.as_ref() else {
+                return Redirect::to("/console/sign-in").into_response();
+            };
+            let (name, organisation, role) = (&account.name, &account.organisation, &account.role);
+            // A stored role this build does not know gets no pages rather than another role's.
+            let nav: &[(&str, &str)] = match ConsoleRole::parse(role) {
+                Some(ConsoleRole::Vcs) => super::vcs::NAV,
+                Some(ConsoleRole::LinkWorker) => super::link_worker::NAV,
+                Some(ConsoleRole::Operator) => super::operator::NAV,
+                None => &[],
             };
             page::respond(
                 StatusCode::OK,
                 page::frame_with_nav(
                     "Home",
-                    Some(&name),
+                    Some(name),
                     Some(&live.record.csrf),
                     nav,
                     html! {

@@ -11,6 +11,20 @@ struct State {
     open_until: Option<Instant>,
 }
 
+/// Where a partner's breaker stands, for operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Deliveries flow; `failures` in a row so far.
+    Closed {
+        /// Consecutive failures, below the threshold.
+        failures: u32,
+    },
+    /// Tripped: deliveries wait out the cool-down.
+    Open,
+    /// Cool-down over: one trial delivery at a time.
+    HalfOpen,
+}
+
 /// Breakers for every partner, by ODS code.
 #[derive(Debug)]
 pub struct Breakers {
@@ -26,6 +40,30 @@ impl Breakers {
             threshold: threshold.max(1),
             cool_down,
             partners: HashMap::new(),
+        }
+    }
+
+    /// Breakers as `[delivery]` configures them.
+    pub fn from_config(config: &crate::config::DeliveryConfig) -> Self {
+        Self::new(
+            config.breaker_failures,
+            Duration::from_secs(config.breaker_open_seconds),
+        )
+    }
+
+    /// Where `partner`'s breaker stands now.
+    pub fn state(&self, partner: &str, now: Instant) -> BreakerState {
+        if self.is_open(partner, now) {
+            BreakerState::Open
+        } else if self.half_open(partner, now) {
+            BreakerState::HalfOpen
+        } else {
+            BreakerState::Closed {
+                failures: self
+                    .partners
+                    .get(partner)
+                    .map_or(0, |s| s.consecutive_failures),
+            }
         }
     }
 

@@ -5,5 +5,5 @@ mod breaker;
 mod worker;
 
 pub use backoff::Backoff;
-pub use breaker::Breakers;
+pub use breaker::{BreakerState, Breakers};
 pub use worker::DeliveryWorker;

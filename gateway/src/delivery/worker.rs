@@ -102,7 +102,7 @@ pub struct DeliveryWorker {
     config: DeliveryConfig,
     wake: Arc<Notify>,
     id: String,
-    breakers: Mutex<Breakers>,
+    breakers: Arc<Mutex<Breakers>>,
     held: Mutex<HashMap<String, Held>>,
     /// Every delivery this worker holds a lease on (waiting or being sent), by id, with the
     /// claim's fencing token; renewed while held, so a long delivery keeps its lease.
@@ -141,20 +141,23 @@ impl DeliveryWorker {
         wake: Arc<Notify>,
     ) -> Self {
         let id = format!("worker-{}", uuid::Uuid::new_v4());
-        let breakers = Breakers::new(
-            config.breaker_failures,
-            Duration::from_secs(config.breaker_open_seconds),
-        );
+        let breakers = Arc::new(Mutex::new(Breakers::from_config(&config)));
         Self {
             store,
             directory,
             config,
             wake,
             id,
-            breakers: Mutex::new(breakers),
+            breakers,
             held: Mutex::default(),
             leased: Mutex::default(),
         }
+    }
+
+    /// Shares `breakers` (the ones operators are shown) instead of the worker's own.
+    pub fn with_breakers(mut self, breakers: Arc<Mutex<Breakers>>) -> Self {
+        self.breakers = breakers;
+        self
     }
 
     /// Whether this worker still holds the lease on a delivery under this claim (a renewal may

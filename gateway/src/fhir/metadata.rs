@@ -43,6 +43,10 @@ fn search_param(p: &SearchParam) -> Value {
                 p.name
             ),
         ),
+        (None, Kind::Extension(url)) => (
+            p.name,
+            format!("the exact value of the extension {url}, e.g. {}=3f2b0c9e-6a71-4c1b-9a52-0d7e3c1f8a44 (the Bundle.id of the BaRS request message the referral came in)", p.name),
+        ),
         (None, Kind::Capacity) => (
             p.name,
             "the capacity status as it holds now (an expired declaration is unknown): capacity, no-capacity, waitlist, additional-assessment-required or unknown".to_owned(),
@@ -75,7 +79,7 @@ fn search_param(p: &SearchParam) -> Value {
     let kind = match (p.name.contains(':'), p.kind) {
         // `subject:identifier` is indexed as a token, but the parameter is the reference `subject`.
         (true, _) | (false, Kind::Reference(_)) => "reference",
-        (false, Kind::Token | Kind::Capacity) => "token",
+        (false, Kind::Token | Kind::Capacity | Kind::Extension(_)) => "token",
         (false, Kind::Words | Kind::Postcode) => "string",
         (false, Kind::Near) => "special",
     };

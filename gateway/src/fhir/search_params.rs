@@ -281,6 +281,7 @@ fn criterion(
     let any_of = value
         .split(',')
         .map(|alt| match (param.kind, modifier) {
+            (Kind::Extension(_), None) => Ok((None, alt.to_owned())),
             (Kind::Token, None) => Ok(match alt.split_once('|') {
                 Some((system, code)) => (Some(system.to_owned()), code.to_owned()),
                 None => (None, alt.to_owned()),

@@ -10,8 +10,8 @@ use tokio::sync::Notify;
 
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, DeadLetterAction, DeliveryRecord,
-    DeliveryState, Instant, OnceStore, OutboxCounts, OutboxStore, ResourceStore, SearchPage,
-    SearchQuery, Store, StoreError, StoredResource,
+    DeliveryState, Instant, OnceStore, OutboxCounts, OutboxStore, PartnerOutbox, ResourceStore,
+    SearchPage, SearchQuery, Store, StoreError, StoredResource,
 };
 
 /// A store whose every call ends within `limit`.
@@ -133,6 +133,23 @@ impl OutboxStore for WithDeadline {
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         self.within(self.inner.list_deliveries(state, limit)).await
+    }
+
+    async fn delivery(&self, id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
+        self.within(self.inner.delivery(id)).await
+    }
+
+    async fn task_deliveries(
+        &self,
+        task_id: &str,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        self.within(self.inner.task_deliveries(task_id, limit))
+            .await
+    }
+
+    async fn partner_outbox(&self) -> Result<Vec<PartnerOutbox>, StoreError> {
+        self.within(self.inner.partner_outbox()).await
     }
 
     async fn replay(&self, id: &str) -> Result<DeadLetterAction, StoreError> {

@@ -248,6 +248,23 @@ pub struct DeliveryRecord {
     pub last_error: Option<String>,
     /// When it was queued (FHIR instant).
     pub created: String,
+    /// When the next attempt is due (FHIR instant), while it is pending.
+    pub next_attempt: Option<String>,
+    /// When the partner acknowledged it (FHIR instant).
+    pub delivered: Option<String>,
+}
+
+/// One partner's deliveries still owed, as operators watch them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerOutbox {
+    /// The receiving organisation (ODS code).
+    pub organisation: OdsCode,
+    /// Waiting or being retried.
+    pub pending: i64,
+    /// Gave up; need an operator.
+    pub dead: i64,
+    /// When its oldest pending delivery was queued.
+    pub oldest_pending: Option<Instant>,
 }
 
 /// How many outbox rows are in each state.
@@ -330,6 +347,16 @@ pub trait OutboxStore: Send + Sync {
         state: DeliveryState,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// One delivery, in any state.
+    async fn delivery(&self, id: &str) -> Result<Option<DeliveryRecord>, StoreError>;
+    /// Every delivery of a Task (all its versions, to every partner), in queue order.
+    async fn task_deliveries(
+        &self,
+        task_id: &str,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
+    /// Pending and dead deliveries per partner that has any.
+    async fn partner_outbox(&self) -> Result<Vec<PartnerOutbox>, StoreError>;
     /// Queues a dead delivery again with a fresh set of attempts, in its place before the
     /// deliveries of its Task that it held back; if a later version already reached the partner
     /// it is discarded instead, so the partner is never sent an older version.

@@ -12,8 +12,8 @@ use super::outbox_types::{
     AdapterKind, DeadLetterAction, DeliveryState, stored_destination, stored_event,
 };
 use super::{
-    ClaimLimits, ClaimedDelivery, DeliveryRecord, Instant, OutboxCounts, OutboxEntry, StoreError,
-    now,
+    ClaimLimits, ClaimedDelivery, DeliveryRecord, Instant, OutboxCounts, OutboxEntry,
+    PartnerOutbox, StoreError, now,
 };
 
 /// What happened to a claimed delivery, as written to its outbox row by the claim that holds
@@ -148,16 +148,46 @@ where
         state: DeliveryState,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let rows = sqlx::query::<DB>(
-            "SELECT id, destination, adapter, event, task_id, task_version, state, attempts, last_error, created_us \
-             FROM outbox WHERE state = $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(state.as_str())
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(reader)
-        .await?;
+        Self::records(reader, "state", state.as_str(), limit).await
+    }
+
+    /// Every delivery of a Task, in queue order (see `OutboxStore::task_deliveries`).
+    pub(super) async fn of_task(
+        reader: &Pool<DB>,
+        task_id: &str,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        Self::records(reader, "task_id", task_id, limit).await
+    }
+
+    /// One delivery (see `OutboxStore::delivery`).
+    pub(super) async fn one(
+        reader: &Pool<DB>,
+        id: &str,
+    ) -> Result<Option<DeliveryRecord>, StoreError> {
+        Ok(Self::records(reader, "id", id, 1).await?.pop())
+    }
+
+    /// Rows whose `column` (one of the few named by the callers above) is `value`, in queue order.
+    async fn records(
+        reader: &Pool<DB>,
+        column: &'static str,
+        value: &str,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let sql = format!(
+            "SELECT id, destination, adapter, event, task_id, task_version, state, attempts, \
+             last_error, created_us, next_attempt_us, delivered_us \
+             FROM outbox WHERE {column} = $1 ORDER BY seq LIMIT $2"
+        );
+        let rows = sqlx::query::<DB>(AssertSqlSafe(sql))
+            .bind(value)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(reader)
+            .await?;
         rows.iter()
             .map(|row| {
+                let state = DeliveryState::stored(row.try_get("state")?)?;
                 Ok(DeliveryRecord {
                     id: row.try_get("id")?,
                     organisation: stored_destination(row.try_get("destination")?)?,
@@ -168,13 +198,59 @@ where
                         row.try_get::<String, _>("task_id")?,
                         row.try_get::<i64, _>("task_version")?
                     ),
-                    state: DeliveryState::stored(row.try_get("state")?)?,
+                    state,
                     attempts: row.try_get("attempts")?,
                     last_error: row.try_get("last_error")?,
                     created: Instant(row.try_get("created_us")?).to_fhir(),
+                    // Only a pending row has an attempt to come.
+                    next_attempt: (state == DeliveryState::Pending)
+                        .then(|| row.try_get::<i64, _>("next_attempt_us").map(Instant))
+                        .transpose()?
+                        .map(Instant::to_fhir),
+                    delivered: row
+                        .try_get::<Option<i64>, _>("delivered_us")?
+                        .map(|us| Instant(us).to_fhir()),
                 })
             })
             .collect()
+    }
+
+    /// Pending and dead deliveries per partner (see `OutboxStore::partner_outbox`).
+    pub(super) async fn partners(reader: &Pool<DB>) -> Result<Vec<PartnerOutbox>, StoreError> {
+        let rows = sqlx::query::<DB>(
+            "SELECT destination, state, COUNT(*) AS n, MIN(created_us) AS oldest FROM outbox \
+             WHERE state IN ('pending', 'dead') GROUP BY destination, state ORDER BY destination",
+        )
+        .fetch_all(reader)
+        .await?;
+        let mut partners: Vec<PartnerOutbox> = Vec::new();
+        for row in rows {
+            let organisation = stored_destination(row.try_get("destination")?)?;
+            if partners
+                .last()
+                .is_none_or(|p| p.organisation != organisation)
+            {
+                partners.push(PartnerOutbox {
+                    organisation: organisation.clone(),
+                    pending: 0,
+                    dead: 0,
+                    oldest_pending: None,
+                });
+            }
+            let Some(partner) = partners.last_mut() else {
+                continue;
+            };
+            let n: i64 = row.try_get("n")?;
+            match DeliveryState::stored(row.try_get("state")?)? {
+                DeliveryState::Pending => {
+                    partner.pending = n;
+                    partner.oldest_pending = row.try_get::<Option<i64>, _>("oldest")?.map(Instant);
+                }
+                DeliveryState::Dead => partner.dead = n,
+                DeliveryState::Delivered | DeliveryState::Discarded => {}
+            }
+        }
+        Ok(partners)
     }
 
     /// Queues a dead delivery again, or discards it if a later version of its Task already

@@ -1,8 +1,10 @@
 //! What happens to a referral: the commands that change it, and the resources and deliveries each
 //! step produces. Nothing here knows of HTTP.
 
+pub mod audit_trail;
 pub mod cancel_referral;
 pub mod capacity_feedback;
+pub mod dead_letters;
 pub mod declare_capacity;
 pub mod directory_sync;
 mod error;
@@ -23,6 +25,7 @@ mod services;
 pub mod submit_referral;
 pub mod task_status;
 pub mod task_update;
+pub mod timeline;
 pub mod unmet_demand;
 pub mod update_task;
 pub mod visible;

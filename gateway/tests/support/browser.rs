@@ -1,6 +1,6 @@
 //! A headless Chromium driven through Debian's chromedriver, for the console's browser tests:
-//! pages are checked with axe-core and for a phone's width, and kept as screenshots under
-//! target/console-screenshots/.
+//! navigation, forms, and `check_page` (axe-core, a phone's width, a screenshot kept under
+//! target/console-screenshots/ per page).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -10,20 +10,25 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
+/// Debian's Chromium.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
+/// Its WebDriver.
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// A phone's viewport (CSS pixels): every page must fit its width.
 pub const PHONE: (u32, u32) = (390, 844);
 
 /// A headless Chromium driven through chromedriver on its own 127.0.0.1 port.
 pub struct Browser {
+    /// The WebDriver session.
     pub client: Client,
+    /// The gateway's base URL.
     pub gateway: String,
     shots: PathBuf,
     axe: String,
     _driver: tokio::process::Child,
 }
 
+/// A port free on 127.0.0.1 now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")

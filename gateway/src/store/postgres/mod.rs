@@ -14,8 +14,8 @@ use tokio::sync::Notify;
 use super::outbox_sql::OutboxUpdate;
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, Condition, Criterion, DeadLetterAction,
-    DeliveryRecord, DeliveryState, Instant, OnceStore, OutboxCounts, OutboxStore, ResourceStore,
-    SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
+    DeliveryRecord, DeliveryState, Instant, OnceStore, OutboxCounts, OutboxStore, PartnerOutbox,
+    ResourceStore, SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
 };
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -281,6 +281,22 @@ impl OutboxStore for PostgresStore {
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         OutboxSql::list(&self.reader, state, limit).await
+    }
+
+    async fn delivery(&self, id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
+        OutboxSql::one(&self.reader, id).await
+    }
+
+    async fn task_deliveries(
+        &self,
+        task_id: &str,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        OutboxSql::of_task(&self.reader, task_id, limit).await
+    }
+
+    async fn partner_outbox(&self) -> Result<Vec<PartnerOutbox>, StoreError> {
+        OutboxSql::partners(&self.reader).await
     }
 
     async fn replay(&self, id: &str) -> Result<DeadLetterAction, StoreError> {

@@ -16,8 +16,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use super::outbox_sql::OutboxUpdate;
 use super::{
     ChangeSet, ClaimLimits, ClaimedDelivery, CommitOutcome, DeadLetterAction, DeliveryRecord,
-    DeliveryState, Instant, OnceStore, OutboxCounts, OutboxStore, ResourceStore, SearchPage,
-    SearchQuery, Store, StoreError, StoredResource, now,
+    DeliveryState, Instant, OnceStore, OutboxCounts, OutboxStore, PartnerOutbox, ResourceStore,
+    SearchPage, SearchQuery, Store, StoreError, StoredResource, now,
 };
 use group_commit::GroupCommit;
 
@@ -180,6 +180,22 @@ impl OutboxStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         OutboxSql::list(&self.reader, state, limit).await
+    }
+
+    async fn delivery(&self, id: &str) -> Result<Option<DeliveryRecord>, StoreError> {
+        OutboxSql::one(&self.reader, id).await
+    }
+
+    async fn task_deliveries(
+        &self,
+        task_id: &str,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        OutboxSql::of_task(&self.reader, task_id, limit).await
+    }
+
+    async fn partner_outbox(&self) -> Result<Vec<PartnerOutbox>, StoreError> {
+        OutboxSql::partners(&self.reader).await
     }
 
     async fn replay(&self, id: &str) -> Result<DeadLetterAction, StoreError> {

@@ -1,0 +1,172 @@
+//! The operator's console in a real headless browser: the link worker's platform refuses the
+//! GP's referral until its deliveries go dead; the operator signs in, finds the dead delivery,
+//! replays it after its confirmation page once the partner is healthy again, and the partner
+//! receives it; the operator then finds the referral's timeline by the GP's own identifier for
+//! it, and reads partners' health, the audit trail and unmet demand. Every operator page is
+//! checked with axe-core and for a phone's width, and kept as a screenshot.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::console_operator::{dead_delivery, operator_account};
+use crate::support::browser::Browser;
+
+#[tokio::test]
+async fn an_operator_replays_a_dead_delivery_and_reads_the_referrals_timeline_in_the_browser() {
+    let (gw, partner, sr, dead) = dead_delivery().await;
+    operator_account(&gw, "oona@signpost.example", "an operator's passphrase").await;
+    // A directory search for a service with room that finds none: demand the operator sees.
+    let (status, _, _) = gw
+        .get_as("riverside-lw", "HealthcareService?capacity=capacity")
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let tried = gw.store.delivery(&dead).await.expect("read").expect("kept");
+    // A 400 is a refusal for good: dead after the one attempt, with the partner's answer.
+    assert_eq!(tried.attempts, 1, "{tried:?}");
+    assert!(
+        tried
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("unknown practitioner")),
+        "{tried:?}"
+    );
+
+    let browser = Browser::start(&gw.base).await;
+    browser
+        .sign_in("oona@signpost.example", "an operator's passphrase")
+        .await;
+    assert_eq!(browser.path().await, "/console");
+    browser.check_page("operator-home").await;
+
+    browser
+        .click_through("a.nhsuk-header__navigation-link[href='/console/operator/deliveries']")
+        .await;
+    let list = browser.source().await;
+    assert!(list.contains("unknown practitioner"), "{list}");
+    assert!(
+        list.contains("Riverside Social Prescribing Service (LWS001)"),
+        "{list}"
+    );
+    browser.check_page("operator-deliveries-dead").await;
+
+    browser
+        .click_through(&format!("a[href='/console/operator/deliveries/{dead}']"))
+        .await;
+    assert!(browser.source().await.contains(">Dead<"));
+    browser.check_page("operator-delivery-dead").await;
+
+    // Discard's confirmation says what would happen; going back changes nothing.
+    browser.click_through("#discard").await;
+    assert_eq!(browser.h1().await, "Discard this delivery?");
+    browser.check_page("operator-confirm-discard").await;
+    browser.click_through("form a.nhsuk-link").await;
+    assert_eq!(
+        browser.path().await,
+        format!("/console/operator/deliveries/{dead}")
+    );
+
+    browser.click_through("#replay").await;
+    assert_eq!(browser.h1().await, "Replay this delivery?");
+    browser.check_page("operator-confirm-replay").await;
+    partner.set_down(false);
+    browser.click_through("#confirm").await;
+    assert_eq!(
+        browser.path().await,
+        format!("/console/operator/deliveries/{dead}")
+    );
+    let task_id = {
+        let stored = gw.store.delivery(&dead).await.expect("read").expect("kept");
+        stored.task.split('/').nth(1).expect("task id").to_owned()
+    };
+    assert!(
+        partner
+            .wait_until(Duration::from_secs(20), |received| received
+                .iter()
+                .any(|r| r.accepted))
+            .await,
+        "the partner never received the replayed delivery"
+    );
+    let accepted: Vec<Value> = partner.accepted_tasks();
+    assert!(
+        accepted.iter().any(|t| t["id"] == task_id.as_str()),
+        "{accepted:?}"
+    );
+    // The page as the operator reloads it once the worker has recorded the answer.
+    let mut delivered = false;
+    for _ in 0..200 {
+        browser
+            .goto(&format!("/console/operator/deliveries/{dead}"))
+            .await;
+        if browser.source().await.contains(">Delivered<") {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(delivered, "{}", browser.source().await);
+    browser.check_page("operator-delivery-delivered").await;
+
+    // The timeline, found by the GP's own identifier for the referral.
+    let identifier = sr["identifier"][0]["value"]
+        .as_str()
+        .expect("the GP's identifier");
+    let sr_id = sr["id"].as_str().expect("id");
+    browser
+        .click_through("a.nhsuk-header__navigation-link[href='/console/operator/timeline']")
+        .await;
+    browser.check_page("operator-timeline-search").await;
+    browser.fill("q", identifier).await;
+    browser
+        .click_through("form[action='/console/operator/timeline'] button")
+        .await;
+    let timeline = browser.source().await;
+    assert!(
+        timeline.contains(&format!("ServiceRequest/{sr_id}")),
+        "{timeline}"
+    );
+    assert!(timeline.contains(&format!("Task/{task_id}")), "{timeline}");
+    assert!(timeline.contains(">Delivered<"), "{timeline}");
+    // The delivery's answer: taken on the replay, after the partner's first refusal.
+    assert!(
+        timeline.contains("Accepted ") && timeline.contains("Before that: "),
+        "{timeline}"
+    );
+    assert!(timeline.contains("version 1"), "{timeline}");
+    browser.check_page("operator-timeline").await;
+    browser.fill("q", "no-such-referral").await;
+    browser
+        .click_through("form[action='/console/operator/timeline'] button")
+        .await;
+    assert!(browser.source().await.contains("nhsuk-error-summary"));
+    browser.check_page("operator-timeline-not-found").await;
+
+    browser
+        .click_through("a.nhsuk-header__navigation-link[href='/console/operator/partners']")
+        .await;
+    let partners = browser.source().await;
+    assert!(partners.contains("fhir-rest"), "{partners}");
+    assert!(partners.contains(">Closed<"), "{partners}");
+    browser.check_page("operator-partners").await;
+
+    browser
+        .click_through("a.nhsuk-header__navigation-link[href='/console/operator/audit']")
+        .await;
+    browser.fill("organisation", "LWS001").await;
+    browser
+        .click_through("form[action='/console/operator/audit'] button")
+        .await;
+    let trail = browser.source().await;
+    assert!(trail.contains("replayed by an operator"), "{trail}");
+    browser.check_page("operator-audit").await;
+
+    browser
+        .click_through("a.nhsuk-header__navigation-link[href='/console/operator/unmet-demand']")
+        .await;
+    let demand = browser.source().await;
+    // One search is under the disclosure threshold: suppressed, not shown as 1.
+    assert!(demand.contains("Suppressed"), "{demand}");
+    browser.check_page("operator-unmet-demand").await;
+
+    browser.client.close().await.expect("close");
+}
