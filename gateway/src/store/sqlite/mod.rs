@@ -80,6 +80,9 @@ impl SqliteStore {
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            // As for the writer: a ping before each read was a second round trip to the
+            // connection's thread, and each one more chance to wait for a CPU on a busy machine.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Self {
