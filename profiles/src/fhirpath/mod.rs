@@ -17,6 +17,9 @@ pub(crate) struct Invariant {
     pub(crate) key: String,
     severity: Severity,
     human: String,
+    /// The expression as written in the definition (the comparison with other engines reads it).
+    #[cfg_attr(not(test), allow(dead_code))]
+    expression: String,
     expr: parse::Expr,
 }
 
@@ -38,13 +41,17 @@ impl Invariant {
             key: key.to_owned(),
             severity,
             human: human.to_owned(),
+            expression: expression.to_owned(),
             expr,
         })
     }
 
     /// Reports the invariant at `path` when it is false for `node`.
     pub(crate) fn check(&self, node: &Value, env: Env<'_>, path: &str, issues: &mut Vec<Issue>) {
-        if self.holds(node, env) == Some(false) {
+        let result = self.holds(node, env);
+        #[cfg(test)]
+        dump::record(self, node, env, path, result);
+        if result == Some(false) {
             issues.push(
                 Issue::new(
                     self.severity,
@@ -63,5 +70,7 @@ impl Invariant {
     }
 }
 
+#[cfg(test)]
+mod dump;
 #[cfg(test)]
 mod tests;
