@@ -1,4 +1,4 @@
-//! FHIR R4 for Signpost: parsing (the only crate that calls fhirbolt), NHS identifiers,
+//! FHIR R4 for Signpost: parsing against the R4 base definitions, NHS identifiers,
 //! referral essentials and OperationOutcome building.
 
 mod embedded {
@@ -6,7 +6,6 @@ mod embedded {
 }
 pub mod examples;
 mod fhirpath;
-mod json_path;
 pub mod nhs_number;
 pub mod ods;
 pub mod outcome;

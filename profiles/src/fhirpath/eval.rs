@@ -20,6 +20,8 @@ pub(crate) enum Item<'a> {
 pub(crate) struct Env<'a> {
     pub(crate) resource: &'a Value,
     pub(crate) root: &'a Value,
+    /// `%context`: the element the invariant is evaluated at.
+    pub(crate) context: &'a Value,
 }
 
 type Coll<'a> = Vec<Item<'a>>;
@@ -138,6 +140,50 @@ fn is_type(item: &Item<'_>, ty: &TypeName) -> bool {
         TypeName::Resource(name) => matches!(item, Item::Node(Value::Object(m))
             if m.get("resourceType").and_then(Value::as_str) == Some(name.as_str())),
         TypeName::StringPrimitive => as_str(item).is_some(),
+        TypeName::Boolean => matches!(scalar(item), Some(Scalar::Bool(_))),
+        TypeName::Number { integer } => match scalar(item) {
+            Some(Scalar::Num(n)) => !integer || n.fract() == 0.0,
+            _ => false,
+        },
+    }
+}
+
+/// The resource a reference (a Reference or its `reference` string) points to, when the
+/// resource being checked holds it: `#id` among the root's contained resources, or a Bundle
+/// entry's `fullUrl`.
+fn resolve<'a>(item: &Item<'a>, env: Env<'a>, out: &mut Coll<'a>) {
+    let target = match item {
+        Item::Node(Value::Object(map)) => map.get("reference").and_then(Value::as_str),
+        Item::Node(Value::String(s)) => Some(s.as_str()),
+        Item::Str(s) => Some(s.as_str()),
+        _ => None,
+    };
+    let Some(target) = target else {
+        return;
+    };
+    let holders: [(&str, &str); 2] = [("contained", "id"), ("entry", "fullUrl")];
+    for (list, key) in holders {
+        let Some(items) = env.root.get(list).and_then(Value::as_array) else {
+            continue;
+        };
+        for held in items {
+            let (resource, name) = if list == "contained" {
+                (
+                    Some(held),
+                    held.get(key).and_then(Value::as_str).map(|id| ("#", id)),
+                )
+            } else {
+                (
+                    held.get("resource"),
+                    held.get(key).and_then(Value::as_str).map(|u| ("", u)),
+                )
+            };
+            if let (Some(resource), Some((prefix, name))) = (resource, name)
+                && target.strip_prefix(prefix) == Some(name)
+            {
+                out.push(Item::Node(resource));
+            }
+        }
     }
 }
 
@@ -147,6 +193,7 @@ pub(crate) fn eval<'a>(expr: &Expr, focus: &Coll<'a>, env: Env<'a>) -> Coll<'a> 
         Expr::This => focus.clone(),
         Expr::Var(Var::Resource) => vec![Item::Node(env.resource)],
         Expr::Var(Var::RootResource) => vec![Item::Node(env.root)],
+        Expr::Var(Var::Context) => vec![Item::Node(env.context)],
         Expr::Var(Var::Ucum) => vec![Item::Str(UCUM.to_owned())],
         Expr::Str(s) => vec![Item::Str(s.clone())],
         Expr::Num(n) => vec![Item::Num(*n)],
@@ -232,6 +279,35 @@ fn call<'a>(func: &Func, input: Coll<'a>, focus: &Coll<'a>, env: Env<'a>) -> Col
                 .iter()
                 .all(|i| matches!(scalar(i), Some(Scalar::Bool(false)))),
         )],
+        Func::Combine(other) => {
+            let mut out = input;
+            out.extend(eval(other, focus, env));
+            out
+        }
+        Func::Tail => input.into_iter().skip(1).collect(),
+        Func::Iif(criterion, then, otherwise) => {
+            if truth(&eval(criterion, &input, env)) == Some(true) {
+                eval(then, &input, env)
+            } else {
+                match otherwise {
+                    Some(e) => eval(e, &input, env),
+                    None => Vec::new(),
+                }
+            }
+        }
+        Func::Resolve => {
+            let mut out = Vec::new();
+            for item in &input {
+                resolve(item, env, &mut out);
+            }
+            out
+        }
+        Func::ReplaceMatches(re, substitution) => match single_str(&input) {
+            Some(s) => vec![Item::Str(
+                re.replace_all(&s, substitution.as_str()).into_owned(),
+            )],
+            None => Vec::new(),
+        },
         Func::Intersect(other) => {
             let other = eval(other, focus, env);
             input
@@ -363,11 +439,14 @@ fn binary<'a>(op: Op, l: &Expr, r: &Expr, focus: &Coll<'a>, env: Env<'a>) -> Col
                     }
                     out
                 }
-                Op::In => match a.as_slice() {
-                    [] => Vec::new(),
-                    [item] => vec![Item::Bool(b.iter().any(|o| equal(item, o)))],
-                    _ => Vec::new(),
-                },
+                Op::In | Op::Has => {
+                    let (item, within) = if op == Op::In { (&a, &b) } else { (&b, &a) };
+                    match item.as_slice() {
+                        [] => Vec::new(),
+                        [item] => vec![Item::Bool(within.iter().any(|o| equal(item, o)))],
+                        _ => Vec::new(),
+                    }
+                }
                 Op::Eq | Op::Ne => {
                     if a.is_empty() || b.is_empty() {
                         return Vec::new();

@@ -65,6 +65,10 @@ impl Invariant {
 
     /// The invariant's value at `node`: `None` when it evaluates to nothing.
     pub(crate) fn holds(&self, node: &Value, env: Env<'_>) -> Option<bool> {
+        let env = Env {
+            context: node,
+            ..env
+        };
         let result = eval::eval(&self.expr, &vec![eval::Item::Node(node)], env);
         eval::truth(&result)
     }

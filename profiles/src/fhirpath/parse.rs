@@ -21,6 +21,8 @@ pub(crate) enum Expr {
 pub(crate) enum Var {
     Resource,
     RootResource,
+    /// The element the invariant is evaluated at.
+    Context,
     Ucum,
 }
 
@@ -37,6 +39,8 @@ pub(crate) enum Op {
     Eq,
     Ne,
     In,
+    /// `collection contains item`: `in` with its sides swapped.
+    Has,
     And,
     Or,
     Xor,
@@ -60,6 +64,17 @@ pub(crate) enum Func {
     IsDistinct,
     AllFalse,
     Intersect(Box<Expr>),
+    /// `combine(other)`: both collections, duplicates kept.
+    Combine(Box<Expr>),
+    /// Every item but the first.
+    Tail,
+    /// `iif(criterion, then, else?)`, each evaluated with the function's input as focus.
+    Iif(Box<Expr>, Box<Expr>, Option<Box<Expr>>),
+    /// `resolve()`: the resource a reference points to, when it is in the resource itself
+    /// (a contained resource or a Bundle entry); nothing otherwise.
+    Resolve,
+    /// `replaceMatches(regex, substitution)` with literal arguments.
+    ReplaceMatches(Box<Regex>, String),
     StartsWith(Box<Expr>),
     Contains(Box<Expr>),
     Substring(Box<Expr>, Option<Box<Expr>>),
@@ -82,6 +97,13 @@ pub(crate) enum TypeName {
     Resource(String),
     /// A string-valued primitive (`uri`, `canonical`...): JSON strings.
     StringPrimitive,
+    /// FHIR `boolean` or FHIRPath `Boolean`: JSON booleans.
+    Boolean,
+    /// FHIR `decimal`/`integer` or their FHIRPath types: JSON numbers (integers for `integer`).
+    Number {
+        /// Whether only whole numbers are of the type.
+        integer: bool,
+    },
 }
 
 /// Why an expression is not in the supported subset.
@@ -214,8 +236,8 @@ struct Parser {
 
 fn binary(tok: &Tok) -> Option<(Op, u8)> {
     Some(match tok {
-        Tok::Sym("+") => (Op::Plus, 7),
-        Tok::Sym("&") => (Op::Concat, 7),
+        Tok::Sym("+") => (Op::Plus, 8),
+        Tok::Sym("&") => (Op::Concat, 8),
         Tok::Sym("|") => (Op::Union, 6),
         Tok::Sym("<") => (Op::Lt, 5),
         Tok::Sym(">") => (Op::Gt, 5),
@@ -224,6 +246,7 @@ fn binary(tok: &Tok) -> Option<(Op, u8)> {
         Tok::Sym("=") => (Op::Eq, 4),
         Tok::Sym("!=") => (Op::Ne, 4),
         Tok::Ident(w) if w == "in" => (Op::In, 3),
+        Tok::Ident(w) if w == "contains" => (Op::Has, 3),
         Tok::Ident(w) if w == "and" => (Op::And, 2),
         Tok::Ident(w) if w == "or" => (Op::Or, 1),
         Tok::Ident(w) if w == "xor" => (Op::Xor, 1),
@@ -263,7 +286,23 @@ impl Parser {
 
     fn expr(&mut self, min: u8) -> Result<Expr, CompileError> {
         let mut left = self.postfix()?;
-        while let Some((op, prec)) = self.peek().and_then(binary) {
+        loop {
+            // `x is T` and `x as T` bind tighter than `|` and looser than `+` (FHIRPath 5.10).
+            if min <= TYPE_PRECEDENCE
+                && let Some(Tok::Ident(word)) = self.peek()
+                && (word == "is" || word == "as")
+                && matches!(self.toks.get(self.pos + 1), Some((_, Tok::Ident(_))))
+            {
+                let is = word == "is";
+                self.pos += 1;
+                let ty = self.type_specifier()?;
+                let func = if is { Func::Is(ty) } else { Func::As(ty) };
+                left = Expr::Call(Some(Box::new(left)), func);
+                continue;
+            }
+            let Some((op, prec)) = self.peek().and_then(binary) else {
+                break;
+            };
             if prec < min {
                 break;
             }
@@ -272,6 +311,24 @@ impl Parser {
             left = Expr::Bin(op, Box::new(left), Box::new(right));
         }
         Ok(left)
+    }
+
+    /// A type name after `is`/`as`, optionally qualified (`System.Boolean`, `FHIR.uri`).
+    fn type_specifier(&mut self) -> Result<TypeName, CompileError> {
+        let Some(Tok::Ident(mut name)) = self.peek().cloned() else {
+            return Err(self.error("expected a type name"));
+        };
+        self.pos += 1;
+        if (name == "System" || name == "FHIR") && self.eat(".") {
+            match self.peek().cloned() {
+                Some(Tok::Ident(inner)) => {
+                    self.pos += 1;
+                    name = inner;
+                }
+                _ => return Err(self.error("expected a type name after the namespace")),
+            }
+        }
+        type_name(&name).ok_or_else(|| self.error(&format!("type {name} is not supported")))
     }
 
     fn postfix(&mut self) -> Result<Expr, CompileError> {
@@ -313,6 +370,7 @@ impl Parser {
             Tok::Var(v) => Ok(Expr::Var(match v.as_str() {
                 "resource" => Var::Resource,
                 "rootResource" => Var::RootResource,
+                "context" => Var::Context,
                 "ucum" => Var::Ucum,
                 _ => return Err(self.error("unknown %variable")),
             })),
@@ -357,6 +415,25 @@ impl Parser {
             "toString" => none(Func::ToString),
             "toInteger" => none(Func::ToInteger),
             "htmlChecks" => none(Func::HtmlChecks),
+            "tail" => none(Func::Tail),
+            "resolve" => none(Func::Resolve),
+            "combine" => Ok(Func::Combine(one(1)?)),
+            "iif" if count == 2 || count == 3 => {
+                let criterion = args.next().ok_or_else(|| self.error("iif()"))?;
+                let then = args.next().ok_or_else(|| self.error("iif()"))?;
+                Ok(Func::Iif(criterion, then, args.next()))
+            }
+            "replaceMatches" if count == 2 => {
+                let (Some(pattern), Some(substitution)) = (args.next(), args.next()) else {
+                    return Err(self.error("replaceMatches() takes 2 arguments"));
+                };
+                match (*pattern, *substitution) {
+                    (Expr::Str(pattern), Expr::Str(substitution)) => Regex::new(&pattern)
+                        .map(|r| Func::ReplaceMatches(Box::new(r), substitution))
+                        .map_err(|e| self.error(&format!("replaceMatches(): {e}"))),
+                    _ => Err(self.error("replaceMatches() needs literal arguments")),
+                }
+            }
             "where" => Ok(Func::Where(one(1)?)),
             "select" => Ok(Func::Select(one(1)?)),
             "all" => Ok(Func::All(one(1)?)),
@@ -394,9 +471,17 @@ impl Parser {
     }
 }
 
+/// How tightly `is`/`as` bind, between `+`/`&` (8) and `|` (6).
+const TYPE_PRECEDENCE: u8 = 7;
+
 fn type_name(t: &str) -> Option<TypeName> {
     match t {
-        "uri" | "url" | "canonical" | "string" | "code" | "id" => Some(TypeName::StringPrimitive),
+        "uri" | "url" | "canonical" | "string" | "code" | "id" | "String" => {
+            Some(TypeName::StringPrimitive)
+        }
+        "boolean" | "Boolean" => Some(TypeName::Boolean),
+        "decimal" | "Decimal" => Some(TypeName::Number { integer: false }),
+        "integer" | "Integer" => Some(TypeName::Number { integer: true }),
         _ if t.starts_with(|c: char| c.is_ascii_uppercase()) => {
             Some(TypeName::Resource(t.to_owned()))
         }

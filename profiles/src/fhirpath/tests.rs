@@ -9,6 +9,7 @@ fn holds(expression: &str, node: &Value) -> Option<bool> {
         Env {
             resource: node,
             root: node,
+            context: node,
         },
     )
 }
@@ -63,6 +64,7 @@ fn ref_1_finds_contained_ids() {
     let env = Env {
         resource: &root,
         root: &root,
+        context: &root,
     };
     assert_eq!(inv.holds(&json!({"reference": "#o"}), env), Some(true));
     assert_eq!(inv.holds(&json!({"reference": "#p"}), env), Some(false));

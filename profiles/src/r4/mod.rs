@@ -88,6 +88,11 @@ impl Base {
         STANDARD.as_ref().map_err(Clone::clone)
     }
 
+    /// Whether `name` is a resource type of FHIR R4 that can be sent (not an abstract one).
+    pub(crate) fn is_resource(&self, name: &str) -> bool {
+        self.resources.contains_key(name)
+    }
+
     /// The key of every compiled invariant (each definition's constraints compile, or the base
     /// definitions fail to load).
     #[cfg(test)]
@@ -147,7 +152,11 @@ impl Base {
                 });
                 if i == 0 || has_children {
                     by_path.insert((*path).to_owned(), structs.len());
-                    if i == 0 && resource {
+                    // Resource and DomainResource are never sent as themselves.
+                    if i == 0
+                        && resource
+                        && sd.get("abstract").and_then(Value::as_bool) == Some(false)
+                    {
                         resources.insert((*path).to_owned(), structs.len());
                     }
                     let invariants = table.add(file, &elements[i])?;

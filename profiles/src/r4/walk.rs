@@ -24,6 +24,7 @@ impl Base {
             env: Env {
                 resource,
                 root: resource,
+                context: resource,
             },
             contained: false,
         };
@@ -50,21 +51,29 @@ impl Base {
         };
         match object.get("resourceType") {
             Some(Value::String(t)) => {
-                // A type whose base definitions are not held is left to the typed model's parse.
-                if let Some(&s) = self.resources.get(t) {
-                    let scope = Scope {
-                        env: Env {
-                            resource: value,
-                            root: if scope.contained {
-                                scope.env.root
-                            } else {
-                                value
-                            },
+                let Some(&s) = self.resources.get(t) else {
+                    issues.push(
+                        Issue::error(
+                            IssueType::Structure,
+                            format!("{path}: \"{t}\" is not a FHIR R4 resource type"),
+                        )
+                        .at(format!("{path}.resourceType")),
+                    );
+                    return;
+                };
+                let scope = Scope {
+                    env: Env {
+                        resource: value,
+                        root: if scope.contained {
+                            scope.env.root
+                        } else {
+                            value
                         },
-                        contained: false,
-                    };
-                    self.object(value, object, s, scope, path, issues);
-                }
+                        context: value,
+                    },
+                    contained: false,
+                };
+                self.object(value, object, s, scope, path, issues);
             }
             _ => issues.push(
                 Issue::error(
