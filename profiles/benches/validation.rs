@@ -43,6 +43,10 @@ fn validation(c: &mut Criterion) {
     c.bench_function("definitions/load", |b| {
         b.iter(|| Validator::with_dir(&empty).expect("loads"))
     });
+    // The R4 base definitions, which `Validator::standard()` reads on first use (start-up).
+    c.bench_function("definitions/load-r4-base", |b| {
+        b.iter(|| signpost_profiles::load_base_definitions().expect("loads"))
+    });
     stages(c);
 }
 

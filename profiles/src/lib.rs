@@ -19,6 +19,8 @@ pub mod validation;
 pub use nhs_number::{NHS_NUMBER_SYSTEM, NhsNumber, NhsNumberError};
 pub use ods::{ODS_SYSTEM, OdsCode, OdsCodeError};
 pub use outcome::{Issue, IssueType, Severity, operation_outcome};
+#[doc(hidden)]
+pub use r4::load_base_definitions;
 pub use referral::Referral;
 pub use resource::{ParseError, ParsedResource, parse_resource, read_json};
 pub use validation::{Checked, DefinitionError, Validator, has_errors};
