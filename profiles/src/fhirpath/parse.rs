@@ -3,13 +3,15 @@
 
 use regex::Regex;
 
+use super::decimal::Decimal;
+
 /// A compiled expression.
 #[derive(Debug)]
 pub(crate) enum Expr {
     This,
     Var(Var),
     Str(String),
-    Num(f64),
+    Num(Decimal),
     /// A member of the focus (`contained`), or of the item before the dot.
     Member(Option<Box<Expr>>, String),
     Call(Option<Box<Expr>>, Func),
@@ -93,10 +95,11 @@ pub(crate) enum Func {
 /// A type named in `is`/`as`/`ofType`.
 #[derive(Debug)]
 pub(crate) enum TypeName {
-    /// A resource type, matched on `resourceType`.
-    Resource(String),
+    /// A resource or complex datatype (`Composition`, `Quantity`): a resource is matched on
+    /// `resourceType`, a choice element's value on its JSON name.
+    Complex(String),
     /// A string-valued primitive (`uri`, `canonical`...): JSON strings.
-    StringPrimitive,
+    StringPrimitive(String),
     /// FHIR `boolean` or FHIRPath `Boolean`: JSON booleans.
     Boolean,
     /// FHIR `decimal`/`integer` or their FHIRPath types: JSON numbers (integers for `integer`).
@@ -104,6 +107,25 @@ pub(crate) enum TypeName {
         /// Whether only whole numbers are of the type.
         integer: bool,
     },
+}
+
+impl TypeName {
+    /// Whether a choice element's type, as its JSON name spells it (`Quantity`, `Boolean`,
+    /// `DateTime`), is this type.
+    pub(crate) fn is_named(&self, tag: &str) -> bool {
+        match self {
+            TypeName::Complex(name) => name == tag,
+            TypeName::StringPrimitive(name) => {
+                let mut chars = name.chars();
+                chars.next().is_some_and(|c| {
+                    tag.strip_prefix(c.to_ascii_uppercase()) == Some(chars.as_str())
+                })
+            }
+            TypeName::Boolean => tag == "Boolean",
+            TypeName::Number { integer: false } => tag == "Decimal",
+            TypeName::Number { integer: true } => tag == "Integer",
+        }
+    }
 }
 
 /// Why an expression is not in the supported subset.
@@ -118,7 +140,7 @@ pub(crate) struct CompileError {
 enum Tok {
     Ident(String),
     Str(String),
-    Num(f64),
+    Num(Decimal),
     Var(String),
     This,
     Sym(&'static str),
@@ -172,9 +194,7 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, CompileError> {
             while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
                 i += 1;
             }
-            let n = text[start..i]
-                .parse()
-                .map_err(|_| err(start, "bad number"))?;
+            let n = Decimal::parse(&text[start..i]).ok_or_else(|| err(start, "bad number"))?;
             out.push((start, Tok::Num(n)));
         } else if c.is_ascii_alphabetic() || c == b'_' || c == b'%' || c == b'$' {
             i += 1;
@@ -447,9 +467,9 @@ impl Parser {
             }
             "trace" if count >= 1 => Ok(Func::Trace),
             "matches" => match *one(1)? {
-                // Anchored: FHIRPath's matches() is true when the regex matches the whole
-                // string for the invariants here (names like `[A-Z]...{0,254}`).
-                Expr::Str(pattern) => Regex::new(&format!("^(?:{pattern})$"))
+                // Not anchored: FHIRPath N1's matches() is true when the regex matches any part
+                // of the string; patterns that mean the whole string say so with ^ and $.
+                Expr::Str(pattern) => Regex::new(&pattern)
                     .map(|r| Func::Matches(Box::new(r)))
                     .map_err(|e| self.error(&format!("matches(): {e}"))),
                 _ => Err(self.error("matches() needs a literal pattern")),
@@ -476,14 +496,15 @@ const TYPE_PRECEDENCE: u8 = 7;
 
 fn type_name(t: &str) -> Option<TypeName> {
     match t {
-        "uri" | "url" | "canonical" | "string" | "code" | "id" | "String" => {
-            Some(TypeName::StringPrimitive)
+        "uri" | "url" | "canonical" | "string" | "code" | "id" => {
+            Some(TypeName::StringPrimitive(t.to_owned()))
         }
+        "String" => Some(TypeName::StringPrimitive("string".to_owned())),
         "boolean" | "Boolean" => Some(TypeName::Boolean),
         "decimal" | "Decimal" => Some(TypeName::Number { integer: false }),
         "integer" | "Integer" => Some(TypeName::Number { integer: true }),
         _ if t.starts_with(|c: char| c.is_ascii_uppercase()) => {
-            Some(TypeName::Resource(t.to_owned()))
+            Some(TypeName::Complex(t.to_owned()))
         }
         _ => None,
     }
