@@ -106,6 +106,45 @@ fn boolean<'a>(b: Option<bool>) -> Coll<'a> {
     b.map(Item::Bool).into_iter().collect()
 }
 
+/// A scalar item's value as a hashable key (a number by its normalised decimal text, so 1.10
+/// and 1.1 are one key); `None` for a node with children, which is compared whole.
+fn key(item: &Item<'_>) -> Result<Option<(u8, String)>, EvalError> {
+    Ok(match scalar(item)? {
+        Some(Scalar::Str(s)) => Some((0, s.to_owned())),
+        Some(Scalar::Num(n)) => Some((1, n.to_string())),
+        Some(Scalar::Bool(b)) => Some((2, b.to_string())),
+        None => None,
+    })
+}
+
+/// The items without repeats (`|`), in order of first appearance, and whether any repeated
+/// (`isDistinct()`). Hashing keeps this linear: dom-3 unions every string of a resource.
+fn distinct<'a>(items: impl Iterator<Item = Item<'a>>) -> Result<(Coll<'a>, bool), EvalError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut nodes: Vec<&'a Value> = Vec::new();
+    let mut out = Vec::new();
+    let mut repeated = false;
+    for item in items {
+        let fresh = match key(&item)? {
+            Some(k) => seen.insert(k),
+            None => match item {
+                Item::Node(v, _) if nodes.contains(&v) => false,
+                Item::Node(v, _) => {
+                    nodes.push(v);
+                    true
+                }
+                _ => true,
+            },
+        };
+        if fresh {
+            out.push(item);
+        } else {
+            repeated = true;
+        }
+    }
+    Ok((out, repeated))
+}
+
 fn equal(a: &Item<'_>, b: &Item<'_>) -> Result<bool, EvalError> {
     Ok(match (scalar(a)?, scalar(b)?) {
         (Some(Scalar::Str(x)), Some(Scalar::Str(y))) => x == y,
@@ -352,16 +391,7 @@ fn call<'a>(func: &Func, input: Coll<'a>, focus: &Coll<'a>, env: Env<'a>) -> Res
             }
             vec![Item::Bool(all)]
         }
-        Func::IsDistinct => {
-            for (i, a) in input.iter().enumerate() {
-                for b in &input[..i] {
-                    if equal(a, b)? {
-                        return Ok(vec![Item::Bool(false)]);
-                    }
-                }
-            }
-            vec![Item::Bool(true)]
-        }
+        Func::IsDistinct => vec![Item::Bool(!distinct(input.into_iter())?.1)],
         Func::AllFalse => {
             for i in &input {
                 if !matches!(scalar(i)?, Some(Scalar::Bool(false))) {
@@ -559,22 +589,7 @@ fn binary<'a>(op: Op, l: &Expr, r: &Expr, focus: &Coll<'a>, env: Env<'a>) -> Res
 /// The operators whose sides are both evaluated.
 fn values<'a>(op: Op, a: Coll<'a>, b: Coll<'a>) -> Res<'a> {
     Ok(match op {
-        Op::Union => {
-            let mut out: Coll<'a> = Vec::with_capacity(a.len() + b.len());
-            for item in a.into_iter().chain(b) {
-                let mut seen = false;
-                for o in &out {
-                    if equal(o, &item)? {
-                        seen = true;
-                        break;
-                    }
-                }
-                if !seen {
-                    out.push(item);
-                }
-            }
-            out
-        }
+        Op::Union => distinct(a.into_iter().chain(b))?.0,
         Op::In | Op::Has => {
             let (item, within, what) = if op == Op::In {
                 (&a, &b, "in")
