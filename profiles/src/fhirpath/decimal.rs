@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 /// A decimal number: `mantissa × 10^-scale`.
 /// Kept with no trailing zeros, so the derived equality is equality of value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Decimal {
     mantissa: i128,
     scale: u32,

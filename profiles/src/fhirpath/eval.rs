@@ -4,6 +4,8 @@
 //! value but is given several is an error (FHIRPath N1, "singleton evaluation of collections"),
 //! never a silent true or false.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::decimal::Decimal;
@@ -17,7 +19,8 @@ pub(crate) enum Item<'a> {
     /// A node of the resource, with its type when the JSON name carries it: a choice element
     /// reached by its stem (`value` finds `valueQuantity`, of type `Quantity`).
     Node(&'a Value, Option<&'a str>),
-    Str(String),
+    /// A string made by the expression: a literal of it (borrowed) or a computed one.
+    Str(Cow<'a, str>),
     Num(Decimal),
     Bool(bool),
 }
@@ -106,13 +109,21 @@ fn boolean<'a>(b: Option<bool>) -> Coll<'a> {
     b.map(Item::Bool).into_iter().collect()
 }
 
-/// A scalar item's value as a hashable key (a number by its normalised decimal text, so 1.10
-/// and 1.1 are one key); `None` for a node with children, which is compared whole.
-fn key(item: &Item<'_>) -> Result<Option<(u8, String)>, EvalError> {
+/// A scalar item's value as a hashable key (a number by its normalised decimal, so 1.10 and
+/// 1.1 are one key).
+#[derive(PartialEq, Eq, Hash)]
+enum Key<'s> {
+    Str(&'s str),
+    Num(Decimal),
+    Bool(bool),
+}
+
+/// `None` for a node with children, which is compared whole.
+fn key<'s>(item: &'s Item<'_>) -> Result<Option<Key<'s>>, EvalError> {
     Ok(match scalar(item)? {
-        Some(Scalar::Str(s)) => Some((0, s.to_owned())),
-        Some(Scalar::Num(n)) => Some((1, n.to_string())),
-        Some(Scalar::Bool(b)) => Some((2, b.to_string())),
+        Some(Scalar::Str(s)) => Some(Key::Str(s)),
+        Some(Scalar::Num(n)) => Some(Key::Num(n)),
+        Some(Scalar::Bool(b)) => Some(Key::Bool(b)),
         None => None,
     })
 }
@@ -120,28 +131,35 @@ fn key(item: &Item<'_>) -> Result<Option<(u8, String)>, EvalError> {
 /// The items without repeats (`|`), in order of first appearance, and whether any repeated
 /// (`isDistinct()`). Hashing keeps this linear: dom-3 unions every string of a resource.
 fn distinct<'a>(items: impl Iterator<Item = Item<'a>>) -> Result<(Coll<'a>, bool), EvalError> {
-    let mut seen = std::collections::HashSet::new();
-    let mut nodes: Vec<&'a Value> = Vec::new();
-    let mut out = Vec::new();
+    let all: Coll<'a> = items.collect();
+    let mut keep = vec![true; all.len()];
     let mut repeated = false;
-    for item in items {
-        let fresh = match key(&item)? {
-            Some(k) => seen.insert(k),
-            None => match item {
-                Item::Node(v, _) if nodes.contains(&v) => false,
-                Item::Node(v, _) => {
-                    nodes.push(v);
-                    true
-                }
-                _ => true,
-            },
-        };
-        if fresh {
-            out.push(item);
-        } else {
-            repeated = true;
+    {
+        let mut seen = std::collections::HashSet::new();
+        let mut nodes: Vec<&Value> = Vec::new();
+        for (i, item) in all.iter().enumerate() {
+            let fresh = match key(item)? {
+                Some(k) => seen.insert(k),
+                None => match item {
+                    Item::Node(v, _) if nodes.contains(v) => false,
+                    Item::Node(v, _) => {
+                        nodes.push(v);
+                        true
+                    }
+                    _ => true,
+                },
+            };
+            if !fresh {
+                keep[i] = false;
+                repeated = true;
+            }
         }
     }
+    let out = all
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(item, k)| k.then_some(item))
+        .collect();
     Ok((out, repeated))
 }
 
@@ -248,7 +266,7 @@ fn resolve<'a>(item: &Item<'a>, env: Env<'a>, out: &mut Coll<'a>) {
     let target = match item {
         Item::Node(Value::Object(map), _) => map.get("reference").and_then(Value::as_str),
         Item::Node(Value::String(s), _) => Some(s.as_str()),
-        Item::Str(s) => Some(s.as_str()),
+        Item::Str(s) => Some(s.as_ref()),
         _ => None,
     };
     let Some(target) = target else {
@@ -284,22 +302,26 @@ fn resolve<'a>(item: &Item<'a>, env: Env<'a>, out: &mut Coll<'a>) {
 }
 
 /// Evaluates `expr` with `focus` as `$this`.
-pub(crate) fn eval<'a>(expr: &Expr, focus: &Coll<'a>, env: Env<'a>) -> Res<'a> {
+pub(crate) fn eval<'a>(expr: &'a Expr, focus: &Coll<'a>, env: Env<'a>) -> Res<'a> {
     Ok(match expr {
         Expr::This => focus.clone(),
         Expr::Var(Var::Resource) => vec![Item::Node(env.resource, None)],
         Expr::Var(Var::RootResource) => vec![Item::Node(env.root, None)],
         Expr::Var(Var::Context) => vec![Item::Node(env.context, None)],
-        Expr::Var(Var::Ucum) => vec![Item::Str(UCUM.to_owned())],
-        Expr::Str(s) => vec![Item::Str(s.clone())],
+        Expr::Var(Var::Ucum) => vec![Item::Str(Cow::Borrowed(UCUM))],
+        Expr::Str(s) => vec![Item::Str(Cow::Borrowed(s))],
         Expr::Num(n) => vec![Item::Num(*n)],
         Expr::Member(on, name) => {
-            let input = match on {
-                Some(e) => eval(e, focus, env)?,
-                None => focus.clone(),
-            };
             let mut out = Vec::new();
-            for item in &input {
+            let input;
+            let from = match on {
+                Some(e) => {
+                    input = eval(e, focus, env)?;
+                    &input
+                }
+                None => focus,
+            };
+            for item in from {
                 member(item, name, &mut out);
             }
             out
@@ -315,12 +337,12 @@ pub(crate) fn eval<'a>(expr: &Expr, focus: &Coll<'a>, env: Env<'a>) -> Res<'a> {
     })
 }
 
-fn each<'a>(expr: &Expr, item: &Item<'a>, env: Env<'a>) -> Res<'a> {
+fn each<'a>(expr: &'a Expr, item: &Item<'a>, env: Env<'a>) -> Res<'a> {
     eval(expr, &vec![item.clone()], env)
 }
 
 /// Whether `crit` is true for `item` (a `where`/`all`/`exists` criterion).
-fn test<'a>(crit: &Expr, item: &Item<'a>, env: Env<'a>) -> Result<bool, EvalError> {
+fn test<'a>(crit: &'a Expr, item: &Item<'a>, env: Env<'a>) -> Result<bool, EvalError> {
     Ok(truth(&each(crit, item, env)?, "a criterion")? == Some(true))
 }
 
@@ -329,7 +351,7 @@ fn single_str(c: &Coll<'_>, what: &'static str) -> Result<Option<String>, EvalEr
     Ok(single(c, what)?.and_then(as_str).map(str::to_owned))
 }
 
-fn call<'a>(func: &Func, input: Coll<'a>, focus: &Coll<'a>, env: Env<'a>) -> Res<'a> {
+fn call<'a>(func: &'a Func, input: Coll<'a>, focus: &Coll<'a>, env: Env<'a>) -> Res<'a> {
     Ok(match func {
         Func::Exists(None) => vec![Item::Bool(!input.is_empty())],
         Func::Exists(Some(crit)) => {
@@ -459,7 +481,7 @@ fn call<'a>(func: &Func, input: Coll<'a>, focus: &Coll<'a>, env: Env<'a>) -> Res
             let Some(s) = single_str(&input, "substring()")? else {
                 return Ok(Vec::new());
             };
-            let index = |e: &Expr| -> Result<Option<usize>, EvalError> {
+            let index = |e: &'a Expr| -> Result<Option<usize>, EvalError> {
                 let value = eval(e, focus, env)?;
                 Ok(match single(&value, "substring()")? {
                     Some(item) => match scalar(item)? {
@@ -483,25 +505,25 @@ fn call<'a>(func: &Func, input: Coll<'a>, focus: &Coll<'a>, env: Env<'a>) -> Res
                 },
                 None => chars.collect(),
             };
-            vec![Item::Str(text)]
+            vec![Item::Str(Cow::Owned(text))]
         }
         Func::Matches(re) => match single_str(&input, "matches()")? {
             Some(s) => vec![Item::Bool(re.is_match(&s))],
             None => Vec::new(),
         },
         Func::ReplaceMatches(re, substitution) => match single_str(&input, "replaceMatches()")? {
-            Some(s) => vec![Item::Str(
+            Some(s) => vec![Item::Str(Cow::Owned(
                 re.replace_all(&s, substitution.as_str()).into_owned(),
-            )],
+            ))],
             None => Vec::new(),
         },
         Func::ToString => match single(&input, "toString()")? {
             // A JSON number keeps its text as sent (`2.50`).
-            Some(Item::Node(Value::Number(raw), _)) => vec![Item::Str(raw.to_string())],
+            Some(Item::Node(Value::Number(raw), _)) => vec![Item::Str(Cow::Owned(raw.to_string()))],
             Some(item) => match scalar(item)? {
-                Some(Scalar::Str(s)) => vec![Item::Str(s.to_owned())],
-                Some(Scalar::Num(n)) => vec![Item::Str(n.to_string())],
-                Some(Scalar::Bool(b)) => vec![Item::Str(b.to_string())],
+                Some(Scalar::Str(s)) => vec![Item::Str(Cow::Owned(s.to_owned()))],
+                Some(Scalar::Num(n)) => vec![Item::Str(Cow::Owned(n.to_string()))],
+                Some(Scalar::Bool(b)) => vec![Item::Str(Cow::Owned(b.to_string()))],
                 None => Vec::new(),
             },
             None => Vec::new(),
@@ -538,7 +560,7 @@ fn call<'a>(func: &Func, input: Coll<'a>, focus: &Coll<'a>, env: Env<'a>) -> Res
     })
 }
 
-fn binary<'a>(op: Op, l: &Expr, r: &Expr, focus: &Coll<'a>, env: Env<'a>) -> Res<'a> {
+fn binary<'a>(op: Op, l: &'a Expr, r: &'a Expr, focus: &Coll<'a>, env: Env<'a>) -> Res<'a> {
     match op {
         Op::And | Op::Or | Op::Xor | Op::Implies => {
             let what = match op {
@@ -633,7 +655,7 @@ fn values<'a>(op: Op, a: Coll<'a>, b: Coll<'a>) -> Res<'a> {
                 })
             };
             match (text(&a)?, text(&b)?) {
-                (Some(x), Some(y)) => vec![Item::Str(x + &y)],
+                (Some(x), Some(y)) => vec![Item::Str(Cow::Owned(x + &y))],
                 _ => Vec::new(),
             }
         }
@@ -642,7 +664,9 @@ fn values<'a>(op: Op, a: Coll<'a>, b: Coll<'a>) -> Res<'a> {
                 return Ok(Vec::new());
             };
             match (scalar(x)?, scalar(y)?) {
-                (Some(Scalar::Str(x)), Some(Scalar::Str(y))) => vec![Item::Str(format!("{x}{y}"))],
+                (Some(Scalar::Str(x)), Some(Scalar::Str(y))) => {
+                    vec![Item::Str(Cow::Owned(format!("{x}{y}")))]
+                }
                 (Some(Scalar::Num(x)), Some(Scalar::Num(y))) => {
                     let sum = x
                         .add(y)

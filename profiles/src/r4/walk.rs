@@ -1,6 +1,8 @@
 //! Walks a resource against the base definitions: unknown elements, arrays versus single values,
 //! choice-type suffixes, `_name` companions, cardinality and every primitive's lexical form.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value};
 
 use super::{Base, Kind, Struct};
@@ -226,7 +228,7 @@ impl Base {
             }
             if value.is_array() {
                 path.push('[');
-                path.push_str(&i.to_string());
+                write!(path, "{i}").expect("write to a String");
                 path.push(']');
             }
             for &inv in invariants {
@@ -254,7 +256,7 @@ impl Base {
                         continue;
                     }
                     path.push('[');
-                    path.push_str(&i.to_string());
+                    write!(path, "{i}").expect("write to a String");
                     path.push(']');
                     self.value(kind, item, scope, path, issues);
                     path.truncate(len);
