@@ -43,32 +43,19 @@ fn validation(c: &mut Criterion) {
     c.bench_function("definitions/load", |b| {
         b.iter(|| Validator::with_dir(&empty).expect("loads"))
     });
+    // The R4 base definitions, which `Validator::standard()` reads on first use (start-up).
+    c.bench_function("definitions/load-r4-base", |b| {
+        b.iter(|| signpost_profiles::load_base_definitions().expect("loads"))
+    });
     stages(c);
 }
 
-/// Where a referral's check spends its time: JSON, fhirbolt's strict parse, its serialisation.
+/// Where a referral's check spends its time: reading the JSON alone.
 fn stages(c: &mut Criterion) {
     let bytes = signpost_profiles::examples::REFERRAL_FROM_GP.as_bytes();
-    let config = || fhirbolt::serde::DeserializationConfig {
-        mode: fhirbolt::serde::DeserializationMode::Strict,
-    };
     let mut group = c.benchmark_group("stages/referral-from-gp");
     group.bench_function("serde_json", |b| {
         b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(bytes)).expect("json"))
-    });
-    group.bench_function("fhirbolt-parse", |b| {
-        b.iter(|| {
-            fhirbolt::json::from_slice::<fhirbolt::model::r4::Resource>(
-                black_box(bytes),
-                Some(config()),
-            )
-            .expect("r4")
-        })
-    });
-    let model = fhirbolt::json::from_slice::<fhirbolt::model::r4::Resource>(bytes, Some(config()))
-        .expect("r4");
-    group.bench_function("fhirbolt-serialise", |b| {
-        b.iter(|| fhirbolt::json::to_vec(black_box(&model), None).expect("serialise"))
     });
     group.finish();
 }

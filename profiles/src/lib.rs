@@ -1,4 +1,4 @@
-//! FHIR R4 for Signpost: parsing (the only crate that calls fhirbolt), NHS identifiers,
+//! FHIR R4 for Signpost: parsing against the R4 base definitions, NHS identifiers,
 //! referral essentials and OperationOutcome building.
 
 mod embedded {
@@ -6,7 +6,6 @@ mod embedded {
 }
 pub mod examples;
 mod fhirpath;
-mod json_path;
 pub mod nhs_number;
 pub mod ods;
 pub mod outcome;
@@ -21,6 +20,8 @@ pub mod validation;
 pub use nhs_number::{NHS_NUMBER_SYSTEM, NhsNumber, NhsNumberError};
 pub use ods::{ODS_SYSTEM, OdsCode, OdsCodeError};
 pub use outcome::{Issue, IssueType, Severity, operation_outcome};
+#[doc(hidden)]
+pub use r4::load_base_definitions;
 pub use referral::Referral;
 pub use resource::{ParseError, ParsedResource, parse_resource, read_json};
 pub use validation::{Checked, DefinitionError, Validator, has_errors};

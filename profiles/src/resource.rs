@@ -2,7 +2,6 @@
 
 use serde_json::Value;
 
-use crate::json_path;
 use crate::outcome::{Issue, IssueType};
 use crate::strict_json::{self, StrictJsonError};
 
@@ -28,14 +27,6 @@ pub enum ParseError {
     /// A resource type FHIR R4 does not define, or not the one expected.
     #[error("{0}")]
     WrongType(String),
-    /// An element FHIR R4 requires is missing.
-    #[error("{message}")]
-    Missing {
-        /// The missing element.
-        expression: String,
-        /// What is wrong.
-        message: String,
-    },
     /// A member name appears twice in one JSON object (JSON parsers disagree on which one counts).
     #[error("{message}")]
     Duplicate {
@@ -82,10 +73,6 @@ impl ParseError {
                 .first()
                 .cloned()
                 .unwrap_or_else(|| Issue::error(IssueType::Structure, self.to_string())),
-            ParseError::Missing {
-                expression,
-                message,
-            } => Issue::error(IssueType::Required, message.clone()).at(expression.clone()),
         }
     }
 
@@ -137,15 +124,17 @@ pub fn parse_resource(bytes: &[u8], expected: Option<&str>) -> Result<ParsedReso
         expression: resource_type.clone(),
         message: format!("the FHIR R4 definitions could not be read: {e}"),
     })?;
+    if !base.is_resource(&resource_type) {
+        return Err(ParseError::WrongType(format!(
+            "\"{resource_type}\" is not a FHIR R4 resource type"
+        )));
+    }
     let mut issues = base.check(&json, &resource_type);
     if crate::validation::has_errors(&issues) {
         // Errors first: a sender shown one issue is shown what rejected the body.
         issues.sort_by_key(|i| i.severity != crate::outcome::Severity::Error);
         return Err(ParseError::Invalid(issues));
     }
-    // The typed model still reads every resource: it knows the resource types whose base
-    // definitions Signpost does not hold (a Bundle entry can be any of them).
-    check_r4_structure(bytes, &json, &resource_type)?;
     Ok(ParsedResource {
         resource_type,
         json,
@@ -182,8 +171,8 @@ pub fn read_json(bytes: &[u8]) -> Result<Value, ParseError> {
     })
 }
 
-/// FHIR's JSON rules fhirbolt does not enforce (and panics on): no empty arrays or objects,
-/// and `null` only inside arrays (where it keeps primitive values and their extensions aligned).
+/// FHIR's JSON rules that are not in the definitions: no empty arrays or objects, and `null`
+/// only inside arrays (where it keeps primitive values and their extensions aligned).
 fn json_representation(json: &Value, expr: &str) -> Option<(String, &'static str)> {
     match json {
         Value::Object(o) if o.is_empty() => {
@@ -205,96 +194,6 @@ fn json_representation(json: &Value, expr: &str) -> Option<(String, &'static str
                 _ => json_representation(v, &at),
             }
         }),
-        _ => None,
-    }
-}
-
-/// Strict fhirbolt parse; one non-generic call site so its generated code is instantiated once.
-fn check_r4_structure(bytes: &[u8], json: &Value, resource_type: &str) -> Result<(), ParseError> {
-    let config = fhirbolt::serde::DeserializationConfig {
-        mode: fhirbolt::serde::DeserializationMode::Strict,
-    };
-    // fhirbolt has panicked on inputs the checks above do not catch; a body must never take a worker down.
-    let parsed = std::panic::catch_unwind(|| {
-        fhirbolt::json::from_slice::<fhirbolt::model::r4::Resource>(bytes, Some(config))
-    })
-    .map_err(|_| ParseError::Structure {
-        expression: resource_type.to_owned(),
-        message: format!("{resource_type}: the resource could not be read as FHIR R4"),
-    })?;
-    match parsed {
-        Ok(model) => {
-            // fhirbolt accepts a single value where R4 has a list and a one-item list where it has a
-            // single value; its own serialisation has the R4 shape, so compare the two.
-            let canonical: Value = fhirbolt::json::to_vec(&model, None)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or(Value::Null);
-            match shape_mismatch(json, &canonical, resource_type) {
-                None => Ok(()),
-                Some((expression, message)) => Err(ParseError::Structure {
-                    message: format!("{expression}: {message}"),
-                    expression,
-                }),
-            }
-        }
-        Err(e) => {
-            let message = strip_position(&e.to_string());
-            if message.contains("expected valid resourceType") {
-                return Err(ParseError::WrongType(format!(
-                    "\"{resource_type}\" is not a FHIR R4 resource type"
-                )));
-            }
-            let mut expression = if e.line() > 0 {
-                let offset = json_path::offset_of(bytes, e.line(), e.column());
-                json_path::path_at(bytes, offset, resource_type)
-            } else {
-                json_path::locate(json, &message, resource_type)
-            };
-            if let Some(field) = missing_field(&message) {
-                expression = format!("{expression}.{field}");
-                return Err(ParseError::Missing {
-                    message: format!("{expression} is required in FHIR R4"),
-                    expression,
-                });
-            }
-            Err(ParseError::Structure {
-                message: format!("{expression}: {message}"),
-                expression,
-            })
-        }
-    }
-}
-
-/// The element named by serde's "missing field `x`".
-fn missing_field(message: &str) -> Option<&str> {
-    message
-        .strip_prefix("missing field `")
-        .and_then(|rest| rest.strip_suffix('`'))
-}
-
-/// The first element sent as a list where R4 has a single value, or the reverse.
-fn shape_mismatch(sent: &Value, r4: &Value, expr: &str) -> Option<(String, &'static str)> {
-    match (sent, r4) {
-        (Value::Object(sent), Value::Object(r4)) => sent.iter().find_map(|(key, value)| {
-            let expected = r4.get(key)?;
-            let at = format!("{expr}.{key}");
-            match (value.is_array(), expected.is_array()) {
-                (true, false) => {
-                    Some((at, "this element is a single value in FHIR R4, not a list"))
-                }
-                (false, true) => Some((
-                    at,
-                    "this element is a list in FHIR R4: send it as a JSON array",
-                )),
-                _ => shape_mismatch(value, expected, &at),
-            }
-        }),
-        (Value::Array(sent), Value::Array(r4)) => sent
-            .iter()
-            .zip(r4)
-            .enumerate()
-            .find_map(|(i, (s, r))| shape_mismatch(s, r, &format!("{expr}[{i}]"))),
         _ => None,
     }
 }

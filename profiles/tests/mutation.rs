@@ -1,9 +1,10 @@
-//! Property: whatever is done to a valid resource, the validator answers with an OperationOutcome
-//! whose issues are well formed, and never panics.
+//! Property: whatever is done to a valid resource, or sent as any R4 resource type, the validator
+//! answers with an OperationOutcome whose issues are well formed (severity, code, the element's
+//! path and words), and never panics.
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use signpost_profiles::{Severity, Validator, operation_outcome};
+use signpost_profiles::{Checked, Severity, Validator, operation_outcome};
 
 fn examples() -> Vec<Value> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/valid");
@@ -50,8 +51,21 @@ enum Mutation {
     AddKey(String, Value),
 }
 
+/// A JSON number as written, beyond what binary floating point (or exact decimals) holds.
+fn number(text: &'static str) -> Value {
+    serde_json::from_str(text).expect("a JSON number")
+}
+
 fn any_json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
+        // Decimals the FHIRPath engine computes with exactly, and ones too long for it.
+        prop_oneof![
+            Just(number("0.1")),
+            Just(number("2.50")),
+            Just(number("1e-40")),
+            Just(number("123456789012345678901234567890123456789012.5")),
+            Just(number("-0")),
+        ],
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
@@ -73,6 +87,17 @@ fn any_json() -> impl Strategy<Value = Value> {
             Just("active"),
             Just("valueString"),
             Just("resourceType"),
+            // Other R4 resource types (a Bundle entry or contained resource can be any) and
+            // choice elements whose names carry their type (is/as/ofType read them).
+            Just("CareTeam"),
+            Just("Questionnaire"),
+            Just("Bundle"),
+            Just("Composition"),
+            Just("MessageHeader"),
+            Just("Practitioner"),
+            Just("DomainResource"),
+            Just("valueQuantity"),
+            Just("answerBoolean"),
             // Malformed primitives: each breaks a lexical form or value space from the R4 definitions.
             Just("yesterday"),
             Just("2024-13-45T10:00:00Z"),
@@ -93,7 +118,7 @@ fn any_json() -> impl Strategy<Value = Value> {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
             prop::collection::btree_map(
-                "[a-zA-Z]{1,12}|resourceType|reference|system|value|code|coding|identifier",
+                "[a-zA-Z]{1,12}|resourceType|reference|system|value|code|coding|identifier|valueQuantity|valueBoolean|entry|resource|contained|id",
                 inner,
                 0..4
             )
@@ -109,7 +134,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         Just(Mutation::WrapInList),
         Just(Mutation::Unwrap),
         (
-            "[a-zA-Z]{1,12}|valueString|occurrenceTiming|contained|meta",
+            "[a-zA-Z]{1,12}|valueString|occurrenceTiming|contained|meta|valueQuantity|text",
             any_json()
         )
             .prop_map(|(k, v)| Mutation::AddKey(k, v)),
@@ -164,6 +189,94 @@ fn apply(doc: &mut Value, pointer: &str, m: &Mutation) {
     }
 }
 
+/// What every answer must be: an OperationOutcome, each issue with its severity, code, the path
+/// of the element it is about (inside the resource when one was read) and words to act on; a
+/// refusal says why.
+fn well_formed(checked: &Checked) -> Result<(), TestCaseError> {
+    let outcome = operation_outcome(&checked.issues);
+    prop_assert_eq!(&outcome["resourceType"], "OperationOutcome");
+    let listed = outcome["issue"].as_array().map_or(0, Vec::len);
+    prop_assert_eq!(listed, checked.issues.len());
+    for (issue, json) in checked
+        .issues
+        .iter()
+        .zip(outcome["issue"].as_array().into_iter().flatten())
+    {
+        prop_assert!(
+            json["severity"].is_string() && json["code"].is_string(),
+            "{}",
+            json
+        );
+        prop_assert!(!issue.code.code().is_empty());
+        prop_assert!(issue.diagnostics.trim().len() > 10, "no words: {:?}", issue);
+        let expression = issue.expression.as_deref().unwrap_or("");
+        prop_assert!(!expression.is_empty(), "no path: {:?}", issue);
+        if let Some(resource) = &checked.resource {
+            prop_assert!(
+                expression.starts_with(&resource.resource_type),
+                "{} outside {}",
+                expression,
+                resource.resource_type
+            );
+        }
+    }
+    if checked.resource.is_none() {
+        prop_assert!(checked.issues.iter().any(|i| i.severity == Severity::Error));
+    }
+    Ok(())
+}
+
+/// Every R4 resource type with the names of its top-level elements (choice elements by each
+/// JSON name), from the shipped base definitions.
+fn r4_types() -> &'static [(String, Vec<String>)] {
+    static TYPES: std::sync::OnceLock<Vec<(String, Vec<String>)>> = std::sync::OnceLock::new();
+    TYPES.get_or_init(read_r4_types)
+}
+
+fn read_r4_types() -> Vec<(String, Vec<String>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("definitions/r4");
+    let mut out = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("definitions/r4")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    for file in files {
+        let sd: Value = serde_json::from_slice(&std::fs::read(&file).expect("read")).expect("json");
+        if sd["kind"] != "resource" || sd["abstract"] == true {
+            continue;
+        }
+        let name = sd["id"].as_str().expect("id").to_owned();
+        let mut elements = Vec::new();
+        for e in sd["snapshot"]["element"].as_array().expect("snapshot") {
+            let path = e["path"].as_str().expect("path");
+            let Some(member) = path.strip_prefix(&format!("{name}.")) else {
+                continue;
+            };
+            if member.contains('.') {
+                continue;
+            }
+            match member.strip_suffix("[x]") {
+                Some(stem) => {
+                    for t in e["type"].as_array().into_iter().flatten() {
+                        let code = t["code"].as_str().expect("code");
+                        let mut chars = code.chars();
+                        let first = chars
+                            .next()
+                            .map(|c| c.to_ascii_uppercase())
+                            .expect("a code");
+                        elements.push(format!("{stem}{first}{}", chars.as_str()));
+                    }
+                }
+                None => elements.push(member.to_owned()),
+            }
+        }
+        out.push((name, elements));
+    }
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -182,19 +295,35 @@ proptest! {
             apply(&mut doc, &pointer, m);
         }
         let bytes = serde_json::to_vec(&doc).expect("serialise");
-        let checked = validator.check(&bytes, None);
-        let outcome = operation_outcome(&checked.issues);
-        prop_assert_eq!(&outcome["resourceType"], "OperationOutcome");
-        for issue in &checked.issues {
-            prop_assert!(!issue.diagnostics.is_empty());
-            if let (Some(resource), Some(expression)) = (&checked.resource, &issue.expression) {
-                prop_assert!(expression.starts_with(&resource.resource_type), "{} outside {}", expression, resource.resource_type);
+        well_formed(&validator.check(&bytes, None))?;
+    }
+
+    #[test]
+    fn any_r4_resource_type_with_any_members_gets_a_well_formed_answer(
+        which in any::<prop::sample::Index>(),
+        members in prop::collection::vec((any::<prop::sample::Index>(), any_json()), 0..6),
+        nest in 0u8..3,
+    ) {
+        let validator = Validator::standard().expect("definitions load");
+        let types = r4_types();
+        prop_assert!(types.len() > 140, "{} resource types", types.len());
+        let (name, elements) = &types[which.index(types.len())];
+        let mut resource = json!({"resourceType": name});
+        for (at, value) in members {
+            if !elements.is_empty() {
+                resource[elements[at.index(elements.len())].as_str()] = value;
             }
         }
-        // A refusal always says why; an acceptance has no errors.
-        if checked.resource.is_none() {
-            prop_assert!(checked.issues.iter().any(|i| i.severity == Severity::Error));
-        }
+        // The same resource alone, contained in a ServiceRequest, and as a Bundle entry.
+        let doc = match nest {
+            0 => resource,
+            1 => json!({"resourceType": "ServiceRequest", "status": "active", "intent": "order",
+                "subject": {"reference": "#r"}, "contained": [resource]}),
+            _ => json!({"resourceType": "Bundle", "type": "collection",
+                "entry": [{"fullUrl": "urn:uuid:0b9a3a1e-1f43-4a5f-9e3c-2f1d6b3a9c11", "resource": resource}]}),
+        };
+        let bytes = serde_json::to_vec(&doc).expect("serialise");
+        well_formed(&validator.check(&bytes, None))?;
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod conformance;
 mod deploy;
 mod directory;
 mod faults;
+mod fhirbolt_oracle;
 mod journey;
 mod operations;
 mod replicas;

@@ -5,17 +5,26 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
-use super::eval::{Item, number, text};
+use super::decimal::Decimal;
+use super::eval::{EvalError, Item, number, text};
 
 /// `None` when the two cannot be ordered (different kinds, units or an uncertain precision).
-pub(crate) fn compare(a: &Item<'_>, b: &Item<'_>) -> Option<Ordering> {
-    if let (Some(x), Some(y)) = (number(a), number(b)) {
-        return x.partial_cmp(&y);
+pub(crate) fn compare(a: &Item<'_>, b: &Item<'_>) -> Result<Option<Ordering>, EvalError> {
+    if let (Some(x), Some(y)) = (number(a)?, number(b)?) {
+        return Ok(x.compare(y));
     }
     if let (Some(x), Some(y)) = (text(a), text(b)) {
-        return moment(x)?.compare(&moment(y)?);
+        return Ok(match (moment(x), moment(y)) {
+            (Some(x), Some(y)) => x.compare(&y),
+            _ => None,
+        });
     }
-    if let (Item::Node(Value::Object(x)), Item::Node(Value::Object(y))) = (a, b) {
+    quantities(a, b)
+}
+
+/// Two Quantities of one unit, by value.
+fn quantities(a: &Item<'_>, b: &Item<'_>) -> Result<Option<Ordering>, EvalError> {
+    if let (Item::Node(Value::Object(x), _), Item::Node(Value::Object(y), _)) = (a, b) {
         let unit = |m: &serde_json::Map<String, Value>| {
             m.get("code")
                 .or_else(|| m.get("unit"))
@@ -23,12 +32,20 @@ pub(crate) fn compare(a: &Item<'_>, b: &Item<'_>) -> Option<Ordering> {
                 .map(str::to_owned)
         };
         if unit(x) != unit(y) {
-            return None;
+            return Ok(None);
         }
-        let (vx, vy) = (x.get("value")?.as_f64()?, y.get("value")?.as_f64()?);
-        return vx.partial_cmp(&vy);
+        let value = |m: &serde_json::Map<String, Value>| match m.get("value") {
+            Some(Value::Number(n)) => Decimal::from_json(n)
+                .map(Some)
+                .ok_or_else(|| EvalError::Number(n.to_string())),
+            _ => Ok(None),
+        };
+        return Ok(match (value(x)?, value(y)?) {
+            (Some(vx), Some(vy)) => vx.compare(vy),
+            _ => None,
+        });
     }
-    None
+    Ok(None)
 }
 
 /// A date or date-time, as far as it was given.

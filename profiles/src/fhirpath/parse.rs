@@ -3,13 +3,15 @@
 
 use regex::Regex;
 
+use super::decimal::Decimal;
+
 /// A compiled expression.
 #[derive(Debug)]
 pub(crate) enum Expr {
     This,
     Var(Var),
     Str(String),
-    Num(f64),
+    Num(Decimal),
     /// A member of the focus (`contained`), or of the item before the dot.
     Member(Option<Box<Expr>>, String),
     Call(Option<Box<Expr>>, Func),
@@ -21,6 +23,8 @@ pub(crate) enum Expr {
 pub(crate) enum Var {
     Resource,
     RootResource,
+    /// The element the invariant is evaluated at.
+    Context,
     Ucum,
 }
 
@@ -37,6 +41,8 @@ pub(crate) enum Op {
     Eq,
     Ne,
     In,
+    /// `collection contains item`: `in` with its sides swapped.
+    Has,
     And,
     Or,
     Xor,
@@ -60,6 +66,17 @@ pub(crate) enum Func {
     IsDistinct,
     AllFalse,
     Intersect(Box<Expr>),
+    /// `combine(other)`: both collections, duplicates kept.
+    Combine(Box<Expr>),
+    /// Every item but the first.
+    Tail,
+    /// `iif(criterion, then, else?)`, each evaluated with the function's input as focus.
+    Iif(Box<Expr>, Box<Expr>, Option<Box<Expr>>),
+    /// `resolve()`: the resource a reference points to, when it is in the resource itself
+    /// (a contained resource or a Bundle entry); nothing otherwise.
+    Resolve,
+    /// `replaceMatches(regex, substitution)` with literal arguments.
+    ReplaceMatches(Box<Regex>, String),
     StartsWith(Box<Expr>),
     Contains(Box<Expr>),
     Substring(Box<Expr>, Option<Box<Expr>>),
@@ -78,10 +95,37 @@ pub(crate) enum Func {
 /// A type named in `is`/`as`/`ofType`.
 #[derive(Debug)]
 pub(crate) enum TypeName {
-    /// A resource type, matched on `resourceType`.
-    Resource(String),
+    /// A resource or complex datatype (`Composition`, `Quantity`): a resource is matched on
+    /// `resourceType`, a choice element's value on its JSON name.
+    Complex(String),
     /// A string-valued primitive (`uri`, `canonical`...): JSON strings.
-    StringPrimitive,
+    StringPrimitive(String),
+    /// FHIR `boolean` or FHIRPath `Boolean`: JSON booleans.
+    Boolean,
+    /// FHIR `decimal`/`integer` or their FHIRPath types: JSON numbers (integers for `integer`).
+    Number {
+        /// Whether only whole numbers are of the type.
+        integer: bool,
+    },
+}
+
+impl TypeName {
+    /// Whether a choice element's type, as its JSON name spells it (`Quantity`, `Boolean`,
+    /// `DateTime`), is this type.
+    pub(crate) fn is_named(&self, tag: &str) -> bool {
+        match self {
+            TypeName::Complex(name) => name == tag,
+            TypeName::StringPrimitive(name) => {
+                let mut chars = name.chars();
+                chars.next().is_some_and(|c| {
+                    tag.strip_prefix(c.to_ascii_uppercase()) == Some(chars.as_str())
+                })
+            }
+            TypeName::Boolean => tag == "Boolean",
+            TypeName::Number { integer: false } => tag == "Decimal",
+            TypeName::Number { integer: true } => tag == "Integer",
+        }
+    }
 }
 
 /// Why an expression is not in the supported subset.
@@ -96,7 +140,7 @@ pub(crate) struct CompileError {
 enum Tok {
     Ident(String),
     Str(String),
-    Num(f64),
+    Num(Decimal),
     Var(String),
     This,
     Sym(&'static str),
@@ -150,9 +194,7 @@ fn lex(text: &str) -> Result<Vec<(usize, Tok)>, CompileError> {
             while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
                 i += 1;
             }
-            let n = text[start..i]
-                .parse()
-                .map_err(|_| err(start, "bad number"))?;
+            let n = Decimal::parse(&text[start..i]).ok_or_else(|| err(start, "bad number"))?;
             out.push((start, Tok::Num(n)));
         } else if c.is_ascii_alphabetic() || c == b'_' || c == b'%' || c == b'$' {
             i += 1;
@@ -214,8 +256,8 @@ struct Parser {
 
 fn binary(tok: &Tok) -> Option<(Op, u8)> {
     Some(match tok {
-        Tok::Sym("+") => (Op::Plus, 7),
-        Tok::Sym("&") => (Op::Concat, 7),
+        Tok::Sym("+") => (Op::Plus, 8),
+        Tok::Sym("&") => (Op::Concat, 8),
         Tok::Sym("|") => (Op::Union, 6),
         Tok::Sym("<") => (Op::Lt, 5),
         Tok::Sym(">") => (Op::Gt, 5),
@@ -224,6 +266,7 @@ fn binary(tok: &Tok) -> Option<(Op, u8)> {
         Tok::Sym("=") => (Op::Eq, 4),
         Tok::Sym("!=") => (Op::Ne, 4),
         Tok::Ident(w) if w == "in" => (Op::In, 3),
+        Tok::Ident(w) if w == "contains" => (Op::Has, 3),
         Tok::Ident(w) if w == "and" => (Op::And, 2),
         Tok::Ident(w) if w == "or" => (Op::Or, 1),
         Tok::Ident(w) if w == "xor" => (Op::Xor, 1),
@@ -263,7 +306,23 @@ impl Parser {
 
     fn expr(&mut self, min: u8) -> Result<Expr, CompileError> {
         let mut left = self.postfix()?;
-        while let Some((op, prec)) = self.peek().and_then(binary) {
+        loop {
+            // `x is T` and `x as T` bind tighter than `|` and looser than `+` (FHIRPath 5.10).
+            if min <= TYPE_PRECEDENCE
+                && let Some(Tok::Ident(word)) = self.peek()
+                && (word == "is" || word == "as")
+                && matches!(self.toks.get(self.pos + 1), Some((_, Tok::Ident(_))))
+            {
+                let is = word == "is";
+                self.pos += 1;
+                let ty = self.type_specifier()?;
+                let func = if is { Func::Is(ty) } else { Func::As(ty) };
+                left = Expr::Call(Some(Box::new(left)), func);
+                continue;
+            }
+            let Some((op, prec)) = self.peek().and_then(binary) else {
+                break;
+            };
             if prec < min {
                 break;
             }
@@ -272,6 +331,24 @@ impl Parser {
             left = Expr::Bin(op, Box::new(left), Box::new(right));
         }
         Ok(left)
+    }
+
+    /// A type name after `is`/`as`, optionally qualified (`System.Boolean`, `FHIR.uri`).
+    fn type_specifier(&mut self) -> Result<TypeName, CompileError> {
+        let Some(Tok::Ident(mut name)) = self.peek().cloned() else {
+            return Err(self.error("expected a type name"));
+        };
+        self.pos += 1;
+        if (name == "System" || name == "FHIR") && self.eat(".") {
+            match self.peek().cloned() {
+                Some(Tok::Ident(inner)) => {
+                    self.pos += 1;
+                    name = inner;
+                }
+                _ => return Err(self.error("expected a type name after the namespace")),
+            }
+        }
+        type_name(&name).ok_or_else(|| self.error(&format!("type {name} is not supported")))
     }
 
     fn postfix(&mut self) -> Result<Expr, CompileError> {
@@ -313,6 +390,7 @@ impl Parser {
             Tok::Var(v) => Ok(Expr::Var(match v.as_str() {
                 "resource" => Var::Resource,
                 "rootResource" => Var::RootResource,
+                "context" => Var::Context,
                 "ucum" => Var::Ucum,
                 _ => return Err(self.error("unknown %variable")),
             })),
@@ -357,6 +435,25 @@ impl Parser {
             "toString" => none(Func::ToString),
             "toInteger" => none(Func::ToInteger),
             "htmlChecks" => none(Func::HtmlChecks),
+            "tail" => none(Func::Tail),
+            "resolve" => none(Func::Resolve),
+            "combine" => Ok(Func::Combine(one(1)?)),
+            "iif" if count == 2 || count == 3 => {
+                let criterion = args.next().ok_or_else(|| self.error("iif()"))?;
+                let then = args.next().ok_or_else(|| self.error("iif()"))?;
+                Ok(Func::Iif(criterion, then, args.next()))
+            }
+            "replaceMatches" if count == 2 => {
+                let (Some(pattern), Some(substitution)) = (args.next(), args.next()) else {
+                    return Err(self.error("replaceMatches() takes 2 arguments"));
+                };
+                match (*pattern, *substitution) {
+                    (Expr::Str(pattern), Expr::Str(substitution)) => Regex::new(&pattern)
+                        .map(|r| Func::ReplaceMatches(Box::new(r), substitution))
+                        .map_err(|e| self.error(&format!("replaceMatches(): {e}"))),
+                    _ => Err(self.error("replaceMatches() needs literal arguments")),
+                }
+            }
             "where" => Ok(Func::Where(one(1)?)),
             "select" => Ok(Func::Select(one(1)?)),
             "all" => Ok(Func::All(one(1)?)),
@@ -370,9 +467,9 @@ impl Parser {
             }
             "trace" if count >= 1 => Ok(Func::Trace),
             "matches" => match *one(1)? {
-                // Anchored: FHIRPath's matches() is true when the regex matches the whole
-                // string for the invariants here (names like `[A-Z]...{0,254}`).
-                Expr::Str(pattern) => Regex::new(&format!("^(?:{pattern})$"))
+                // Not anchored: FHIRPath N1's matches() is true when the regex matches any part
+                // of the string; patterns that mean the whole string say so with ^ and $.
+                Expr::Str(pattern) => Regex::new(&pattern)
                     .map(|r| Func::Matches(Box::new(r)))
                     .map_err(|e| self.error(&format!("matches(): {e}"))),
                 _ => Err(self.error("matches() needs a literal pattern")),
@@ -394,11 +491,20 @@ impl Parser {
     }
 }
 
+/// How tightly `is`/`as` bind, between `+`/`&` (8) and `|` (6).
+const TYPE_PRECEDENCE: u8 = 7;
+
 fn type_name(t: &str) -> Option<TypeName> {
     match t {
-        "uri" | "url" | "canonical" | "string" | "code" | "id" => Some(TypeName::StringPrimitive),
+        "uri" | "url" | "canonical" | "string" | "code" | "id" => {
+            Some(TypeName::StringPrimitive(t.to_owned()))
+        }
+        "String" => Some(TypeName::StringPrimitive("string".to_owned())),
+        "boolean" | "Boolean" => Some(TypeName::Boolean),
+        "decimal" | "Decimal" => Some(TypeName::Number { integer: false }),
+        "integer" | "Integer" => Some(TypeName::Number { integer: true }),
         _ if t.starts_with(|c: char| c.is_ascii_uppercase()) => {
-            Some(TypeName::Resource(t.to_owned()))
+            Some(TypeName::Complex(t.to_owned()))
         }
         _ => None,
     }

@@ -2,16 +2,16 @@
 //! `profiles/definitions/r4/`, read once into the element tree that structure, cardinality and
 //! primitive checks walk.
 
+mod definition;
 mod primitive;
 mod walk;
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use serde_json::Value;
-
 use crate::fhirpath::Invariant;
 use crate::validation::DefinitionError;
+use definition::{Definition, ElementDefinition, TypeRef};
 use primitive::Primitive;
 
 /// The name prefix of the embedded base definitions (`r4/StructureDefinition-Patient.json`).
@@ -73,19 +73,34 @@ enum Kind {
     Resource,
 }
 
-static STANDARD: LazyLock<Result<Base, DefinitionError>> = LazyLock::new(|| {
+static STANDARD: LazyLock<Result<Base, DefinitionError>> = LazyLock::new(load);
+
+/// Reads the embedded base definitions into a new tree (start-up does this once).
+fn load() -> Result<Base, DefinitionError> {
     Base::from_definitions(
         crate::embedded::EMBEDDED
             .iter()
             .filter(|(name, _)| name.starts_with(PREFIX))
             .copied(),
     )
-});
+}
+
+/// Builds the base definitions' tree afresh, as start-up does once: for the benchmark of the
+/// start-up cost, since `Validator::standard()` reads them only on first use.
+#[doc(hidden)]
+pub fn load_base_definitions() -> Result<(), DefinitionError> {
+    load().map(drop)
+}
 
 impl Base {
     /// The base definitions shipped in `profiles/definitions/r4/`, read on first use.
     pub(crate) fn standard() -> Result<&'static Base, DefinitionError> {
         STANDARD.as_ref().map_err(Clone::clone)
+    }
+
+    /// Whether `name` is a resource type of FHIR R4 that can be sent (not an abstract one).
+    pub(crate) fn is_resource(&self, name: &str) -> bool {
+        self.resources.contains_key(name)
     }
 
     /// The key of every compiled invariant (each definition's constraints compile, or the base
@@ -100,14 +115,15 @@ impl Base {
     ) -> Result<Base, DefinitionError> {
         let mut sds = Vec::new();
         for (file, text) in files {
-            let json: Value = serde_json::from_str(text)
-                .map_err(|e| DefinitionError::new(file, format!("not JSON: {e}")))?;
-            sds.push((file, json));
+            let sd: Definition<'_> = serde_json::from_str(text).map_err(|e| {
+                DefinitionError::new(file, format!("not a StructureDefinition: {e}"))
+            })?;
+            sds.push((file, sd));
         }
         let mut primitives = Vec::new();
         let mut primitive_index = HashMap::new();
         for (file, sd) in &sds {
-            if sd.get("kind").and_then(Value::as_str) == Some("primitive-type") {
+            if sd.kind == "primitive-type" {
                 let p = Primitive::from_definition(file, sd)?;
                 primitive_index.insert(p.name.clone(), primitives.len());
                 primitives.push(p);
@@ -120,34 +136,28 @@ impl Base {
         let mut complex = Vec::new();
         let mut table = Table::default();
         for (file, sd) in &sds {
-            if sd.get("kind").and_then(Value::as_str) == Some("primitive-type") {
+            if sd.kind == "primitive-type" {
                 continue;
             }
-            let id = text(file, sd, "id")?;
-            let elements = sd
-                .pointer("/snapshot/element")
-                .and_then(Value::as_array)
-                .ok_or_else(|| DefinitionError::new(file, "has no snapshot"))?;
-            let paths: Vec<&str> = elements
-                .iter()
-                .map(|e| e.get("path").and_then(Value::as_str).unwrap_or(""))
-                .collect();
-            if paths.first() != Some(&id) {
+            let elements = &sd.snapshot.element;
+            let paths: Vec<&str> = elements.iter().map(|e| &*e.path).collect();
+            if paths.first() != Some(&&*sd.id) {
                 return Err(DefinitionError::new(
                     file,
                     "the snapshot's first element is not the type itself",
                 ));
             }
-            let resource = sd.get("kind").and_then(Value::as_str) == Some("resource");
+            let resource = sd.kind == "resource";
+            // Every path that is some element's parent: those elements get a struct of their own.
+            let parents: std::collections::HashSet<&str> = paths
+                .iter()
+                .filter_map(|p| p.rsplit_once('.').map(|(parent, _)| parent))
+                .collect();
             for (i, path) in paths.iter().enumerate() {
-                let has_children = paths.iter().any(|p| {
-                    p.len() > path.len() + 1
-                        && p.starts_with(path)
-                        && p.as_bytes()[path.len()] == b'.'
-                });
-                if i == 0 || has_children {
+                if i == 0 || parents.contains(path) {
                     by_path.insert((*path).to_owned(), structs.len());
-                    if i == 0 && resource {
+                    // Resource and DomainResource are never sent as themselves.
+                    if i == 0 && resource && !sd.is_abstract {
                         resources.insert((*path).to_owned(), structs.len());
                     }
                     let invariants = table.add(file, &elements[i])?;
@@ -165,10 +175,7 @@ impl Base {
         // Second pass: each element becomes a field of the struct at its parent path.
         for (file, elements, resource) in complex {
             for element in elements.iter().skip(1) {
-                let path = element
-                    .get("path")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| DefinitionError::new(file, "an element has no path"))?;
+                let path = &*element.path;
                 let Some((parent, name)) = path.rsplit_once('.') else {
                     continue;
                 };
@@ -178,22 +185,16 @@ impl Base {
                         format!("{path}: no parent {parent}"),
                     ));
                 };
-                let min = element
-                    .get("min")
-                    .and_then(Value::as_u64)
-                    .and_then(|m| u32::try_from(m).ok())
-                    .ok_or_else(|| {
-                        DefinitionError::new(file, format!("{path}.min is not a count"))
-                    })?;
-                let max = cardinality(file, path, element.get("max"))?;
-                let base_max = match element.pointer("/base/max") {
-                    Some(m) => cardinality(file, path, Some(m))?,
+                let min = element.min;
+                let max = cardinality(file, path, &element.max)?;
+                let base_max = match &element.base {
+                    Some(b) => cardinality(file, path, &b.max)?,
                     None => max,
                 };
                 let array = base_max != Some(1) && base_max != Some(0);
                 let mut types = Vec::new();
                 let mut codes = Vec::new();
-                if let Some(reference) = element.get("contentReference").and_then(Value::as_str) {
+                if let Some(reference) = element.content_reference.as_deref() {
                     let target = reference.trim_start_matches('#');
                     let &s = by_path.get(target).ok_or_else(|| {
                         DefinitionError::new(file, format!("{path}: no element {target}"))
@@ -205,12 +206,15 @@ impl Base {
                     codes.push(String::new());
                 } else {
                     let listed = element
-                        .get("type")
-                        .and_then(Value::as_array)
+                        .types
+                        .as_ref()
                         .ok_or_else(|| DefinitionError::new(file, format!("{path} has no type")))?;
                     for t in listed {
                         let code = fhir_type(t).ok_or_else(|| {
-                            DefinitionError::new(file, format!("{path}: a type without a code"))
+                            DefinitionError::new(
+                                file,
+                                format!("{path}: a FHIRPath type without its FHIR type"),
+                            )
                         })?;
                         // R4 gives Resource.id the FHIRPath String type; the specification's
                         // resource pages and every validator treat it as `id`.
@@ -312,25 +316,22 @@ struct Table {
 
 impl Table {
     /// Compiles the element's constraints not met before; returns the indices of all of them.
-    fn add(&mut self, file: &str, element: &Value) -> Result<Vec<usize>, DefinitionError> {
+    fn add(
+        &mut self,
+        file: &str,
+        element: &ElementDefinition<'_>,
+    ) -> Result<Vec<usize>, DefinitionError> {
         let mut out = Vec::new();
-        let Some(list) = element.get("constraint").and_then(Value::as_array) else {
-            return Ok(out);
-        };
-        for c in list {
-            let field = |k: &str| {
-                c.get(k)
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| DefinitionError::new(file, format!("a constraint has no {k}")))
-            };
-            let (key, expression) = (field("key")?, field("expression")?);
-            let id = (key.to_owned(), expression.to_owned());
+        for c in element.constraint.iter().flatten() {
+            let expression = c.expression.as_deref().ok_or_else(|| {
+                DefinitionError::new(file, format!("constraint {} has no expression", c.key))
+            })?;
+            let id = (c.key.to_string(), expression.to_owned());
             let index = match self.seen.get(&id) {
                 Some(&i) => i,
                 None => {
-                    let inv =
-                        Invariant::compile(key, field("severity")?, field("human")?, expression)
-                            .map_err(|e| DefinitionError::new(file, e))?;
+                    let inv = Invariant::compile(&c.key, &c.severity, &c.human, expression)
+                        .map_err(|e| DefinitionError::new(file, e))?;
                     self.invariants.push(inv);
                     self.seen.insert(id, self.invariants.len() - 1);
                     self.invariants.len() - 1
@@ -344,37 +345,20 @@ impl Table {
     }
 }
 
-fn text<'v>(file: &str, sd: &'v Value, key: &str) -> Result<&'v str, DefinitionError> {
-    sd.get(key)
-        .and_then(Value::as_str)
-        .ok_or_else(|| DefinitionError::new(file, format!("has no {key}")))
-}
-
-fn cardinality(
-    file: &str,
-    path: &str,
-    max: Option<&Value>,
-) -> Result<Option<u32>, DefinitionError> {
-    match max.and_then(Value::as_str) {
-        Some("*") => Ok(None),
-        Some(m) => m
+fn cardinality(file: &str, path: &str, max: &str) -> Result<Option<u32>, DefinitionError> {
+    match max {
+        "*" => Ok(None),
+        m => m
             .parse()
             .map(Some)
             .map_err(|_| DefinitionError::new(file, format!("{path}.max must be a count or *"))),
-        None => Err(DefinitionError::new(file, format!("{path} has no max"))),
     }
 }
 
 /// A type's FHIR name; FHIRPath system types carry it in the fhir-type extension.
-fn fhir_type(t: &Value) -> Option<&str> {
-    let code = t.get("code").and_then(Value::as_str)?;
-    if !code.starts_with(SYSTEM_TYPE) {
-        return Some(code);
+fn fhir_type<'t>(t: &'t TypeRef<'_>) -> Option<&'t str> {
+    if !t.code.starts_with(SYSTEM_TYPE) {
+        return Some(&t.code);
     }
-    t.get("extension")?
-        .as_array()?
-        .iter()
-        .find(|e| e.get("url").and_then(Value::as_str) == Some(FHIR_TYPE_EXTENSION))
-        .and_then(|e| e.get("valueUrl").or_else(|| e.get("valueUri")))
-        .and_then(Value::as_str)
+    t.extension(FHIR_TYPE_EXTENSION)
 }

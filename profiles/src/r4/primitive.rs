@@ -4,6 +4,7 @@
 use regex::Regex;
 use serde_json::Value;
 
+use super::definition::Definition;
 use crate::outcome::{Issue, IssueType};
 use crate::validation::DefinitionError;
 
@@ -32,30 +33,24 @@ pub(crate) struct Primitive {
 
 impl Primitive {
     /// Reads a primitive type's StructureDefinition (its `{type}.value` element).
-    pub(crate) fn from_definition(file: &str, sd: &Value) -> Result<Primitive, DefinitionError> {
-        let name = sd
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or_else(|| DefinitionError::new(file, "has no id"))?
-            .to_owned();
+    pub(super) fn from_definition(
+        file: &str,
+        sd: &Definition<'_>,
+    ) -> Result<Primitive, DefinitionError> {
+        let name = sd.id.to_string();
         let value_path = format!("{name}.value");
         let value = sd
-            .pointer("/snapshot/element")
-            .and_then(Value::as_array)
-            .and_then(|els| {
-                els.iter()
-                    .find(|e| e.get("path").and_then(Value::as_str) == Some(&value_path))
-            })
+            .snapshot
+            .element
+            .iter()
+            .find(|e| e.path == value_path.as_str())
             .ok_or_else(|| DefinitionError::new(file, format!("has no {value_path}")))?;
         let pattern = value
-            .pointer("/type/0/extension")
-            .and_then(Value::as_array)
-            .and_then(|exts| {
-                exts.iter()
-                    .find(|e| e.get("url").and_then(Value::as_str) == Some(REGEX_EXTENSION))
-            })
-            .and_then(|e| e.get("valueString"))
-            .and_then(Value::as_str);
+            .types
+            .iter()
+            .flatten()
+            .next()
+            .and_then(|t| t.extension(REGEX_EXTENSION));
         let regex = match pattern {
             None if name == "xhtml" => None,
             None => {

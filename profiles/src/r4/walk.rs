@@ -1,6 +1,8 @@
 //! Walks a resource against the base definitions: unknown elements, arrays versus single values,
 //! choice-type suffixes, `_name` companions, cardinality and every primitive's lexical form.
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value};
 
 use super::{Base, Kind, Struct};
@@ -24,6 +26,7 @@ impl Base {
             env: Env {
                 resource,
                 root: resource,
+                context: resource,
             },
             contained: false,
         };
@@ -50,21 +53,29 @@ impl Base {
         };
         match object.get("resourceType") {
             Some(Value::String(t)) => {
-                // A type whose base definitions are not held is left to the typed model's parse.
-                if let Some(&s) = self.resources.get(t) {
-                    let scope = Scope {
-                        env: Env {
-                            resource: value,
-                            root: if scope.contained {
-                                scope.env.root
-                            } else {
-                                value
-                            },
+                let Some(&s) = self.resources.get(t) else {
+                    issues.push(
+                        Issue::error(
+                            IssueType::Structure,
+                            format!("{path}: \"{t}\" is not a FHIR R4 resource type"),
+                        )
+                        .at(format!("{path}.resourceType")),
+                    );
+                    return;
+                };
+                let scope = Scope {
+                    env: Env {
+                        resource: value,
+                        root: if scope.contained {
+                            scope.env.root
+                        } else {
+                            value
                         },
-                        contained: false,
-                    };
-                    self.object(value, object, s, scope, path, issues);
-                }
+                        context: value,
+                    },
+                    contained: false,
+                };
+                self.object(value, object, s, scope, path, issues);
             }
             _ => issues.push(
                 Issue::error(
@@ -217,7 +228,7 @@ impl Base {
             }
             if value.is_array() {
                 path.push('[');
-                path.push_str(&i.to_string());
+                write!(path, "{i}").expect("write to a String");
                 path.push(']');
             }
             for &inv in invariants {
@@ -245,7 +256,7 @@ impl Base {
                         continue;
                     }
                     path.push('[');
-                    path.push_str(&i.to_string());
+                    write!(path, "{i}").expect("write to a String");
                     path.push(']');
                     self.value(kind, item, scope, path, issues);
                     path.truncate(len);

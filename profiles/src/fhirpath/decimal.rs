@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 /// A decimal number: `mantissa × 10^-scale`.
 /// Kept with no trailing zeros, so the derived equality is equality of value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Decimal {
     mantissa: i128,
     scale: u32,
@@ -23,6 +23,14 @@ impl Decimal {
         }
     }
 
+    /// The size of a collection.
+    pub(crate) fn count(n: usize) -> Decimal {
+        Decimal {
+            mantissa: i128::try_from(n).unwrap_or(i128::MAX),
+            scale: 0,
+        }
+    }
+
     /// Reads a JSON or FHIRPath number literal (`-12.50`, `1e-3`); `None` outside the exact range.
     pub(crate) fn parse(text: &str) -> Option<Decimal> {
         let (number, exponent) = match text.find(['e', 'E']) {
@@ -35,13 +43,18 @@ impl Decimal {
         };
         let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
         if whole.is_empty() && fraction.is_empty()
-            || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+            || !whole
+                .bytes()
+                .chain(fraction.bytes())
+                .all(|b| b.is_ascii_digit())
         {
             return None;
         }
         let mut mantissa: i128 = 0;
         for b in whole.bytes().chain(fraction.bytes()) {
-            mantissa = mantissa.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+            mantissa = mantissa
+                .checked_mul(10)?
+                .checked_add(i128::from(b - b'0'))?;
         }
         let mut scale = i64::try_from(fraction.len()).ok()? - i64::from(exponent);
         while scale < 0 {
@@ -81,7 +94,8 @@ impl Decimal {
     }
 
     fn rescale(self, scale: u32) -> Option<i128> {
-        self.mantissa.checked_mul(10i128.checked_pow(scale - self.scale)?)
+        self.mantissa
+            .checked_mul(10i128.checked_pow(scale - self.scale)?)
     }
 
     /// `self + other`, `None` on overflow.
@@ -139,8 +153,14 @@ mod tests {
 
     #[test]
     fn sums_and_comparisons_are_exact() {
-        assert_eq!(d("0.1").add(d("0.2")).map(|x| x.to_string()), Some("0.3".into()));
-        assert_eq!(d("0.1").add(d("0.2")).and_then(|x| x.compare(d("0.3"))), Some(Ordering::Equal));
+        assert_eq!(
+            d("0.1").add(d("0.2")).map(|x| x.to_string()),
+            Some("0.3".into())
+        );
+        assert_eq!(
+            d("0.1").add(d("0.2")).and_then(|x| x.compare(d("0.3"))),
+            Some(Ordering::Equal)
+        );
         assert_eq!(d("1.10").compare(d("1.1")), Some(Ordering::Equal));
         assert_eq!(d("-2.5").compare(d("1e-3")), Some(Ordering::Less));
         assert_eq!(d("1e3").to_string(), "1000");
@@ -151,7 +171,10 @@ mod tests {
     #[test]
     fn json_numbers_keep_their_written_value() {
         let n: serde_json::Number = serde_json::from_str("0.3").expect("number");
-        assert_eq!(Decimal::from_json(&n).map(|x| x.to_string()), Some("0.3".into()));
+        assert_eq!(
+            Decimal::from_json(&n).map(|x| x.to_string()),
+            Some("0.3".into())
+        );
         let big: serde_json::Number = serde_json::from_str("18446744073709551615").expect("u64");
         assert_eq!(
             Decimal::from_json(&big).map(|x| x.to_string()),
