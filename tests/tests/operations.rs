@@ -255,7 +255,8 @@ async fn metrics_count_requests_tokens_and_deliveries() {
             .await
     );
     let base = gateway.fhir.trim_end_matches("/fhir").to_owned();
-    // Deliveries are counted right after the partner answers; give the worker a moment to record them.
+    // Deliveries are counted right after the partner answers and marked delivered in the store
+    // just after that: give the worker a moment to do both.
     let mut metrics = String::new();
     for _ in 0..100 {
         metrics = reqwest::get(format!("{base}/metrics"))
@@ -264,13 +265,13 @@ async fn metrics_count_requests_tokens_and_deliveries() {
             .text()
             .await
             .expect("text");
-        if sample(
+        let counted = sample(
             &metrics,
             "signpost_deliveries_total",
             &["outcome=\"delivered\""],
         )
-        .is_some_and(|v| v >= 2.0)
-        {
+        .is_some_and(|v| v >= 2.0);
+        if counted && sample(&metrics, "signpost_outbox_pending", &[]) == Some(0.0) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
