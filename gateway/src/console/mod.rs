@@ -11,8 +11,10 @@ mod link_worker;
 mod operator;
 mod page;
 pub mod password;
+mod posted;
 mod session;
 mod sign_in;
+mod task_change;
 mod vcs;
 
 /// A random 256-bit token, URL-safe (session ids, invitations, the sandbox's demo passwords).

@@ -16,6 +16,7 @@ use crate::console::account::ConsoleRole;
 use crate::console::acting::SignedIn;
 use crate::console::form;
 use crate::console::page::{self, FieldError};
+use crate::console::task_change::ReferralPage;
 use crate::console::vcs::referral::{Loaded, Problems, load};
 use crate::console::vcs::view;
 use crate::state::AppState;
@@ -27,6 +28,26 @@ use crate::workflow::worklist::onward_tasks;
 /// A referral's page address.
 pub fn href(id: &str) -> String {
     format!("/console/link-worker/referrals/{id}")
+}
+
+/// The link worker's page of one referral.
+pub struct Page;
+
+impl ReferralPage for Page {
+    const ROLE: ConsoleRole = ConsoleRole::LinkWorker;
+
+    fn href(id: &str) -> String {
+        href(id)
+    }
+
+    async fn render(
+        state: &AppState,
+        signed_in: &SignedIn,
+        id: &str,
+        problems: Option<Problems>,
+    ) -> Response {
+        render(state, signed_in, id, problems).await
+    }
 }
 
 /// A status in the link worker's words and the NHS tag colour it is shown in.

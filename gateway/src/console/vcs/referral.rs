@@ -19,11 +19,32 @@ use crate::console::account::ConsoleRole;
 use crate::console::acting::SignedIn;
 use crate::console::form;
 use crate::console::page::{self, FieldError};
+use crate::console::task_change::ReferralPage;
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
 use crate::workflow::WorkflowError;
 use crate::workflow::propagation::reference_id;
 use crate::workflow::visible::visible;
+
+/// The volunteer's page of one referral.
+pub struct Page;
+
+impl ReferralPage for Page {
+    const ROLE: ConsoleRole = ConsoleRole::Vcs;
+
+    fn href(id: &str) -> String {
+        format!("/console/vcs/referrals/{id}")
+    }
+
+    async fn render(
+        state: &AppState,
+        signed_in: &SignedIn,
+        id: &str,
+        problems: Option<Problems>,
+    ) -> Response {
+        render(state, signed_in, id, problems).await
+    }
+}
 
 /// A Task and the referral it is for, as the volunteer sees them.
 pub struct Loaded {
