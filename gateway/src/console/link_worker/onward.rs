@@ -23,6 +23,7 @@ use crate::console::acting::SignedIn;
 use crate::console::form;
 use crate::console::page::{self, FieldError};
 use crate::console::posted::{Fields, field, problem};
+use crate::console::task_view::organisation_name;
 use crate::console::vcs::view;
 use crate::directory::capacity::{self, CapacityStatus};
 use crate::directory::service::{categories, districts};
@@ -499,11 +500,7 @@ pub async fn refer(
     if service.is_empty() {
         return page::forbidden();
     }
-    let organisation = state
-        .directory
-        .organisation(&who.organisation)
-        .map(|o| o.name.clone())
-        .unwrap_or_else(|| who.organisation.to_string());
+    let organisation = organisation_name(&state.directory, who);
     let waitlist = field(&fields, "waitlist") == "yes";
     let submission = Submission {
         service_request: onward_referral(who, &organisation, (gp_sr_id, gp_sr), &service, waitlist),
