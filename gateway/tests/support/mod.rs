@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses a different part of the harness
 
 pub mod browser;
+pub mod console;
 // Also the store's unit tests' (src/store/test_fixtures.rs): one copy for both.
 mod temp_postgres;
 
