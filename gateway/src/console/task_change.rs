@@ -3,6 +3,8 @@
 //! FHIR API's `PUT /fhir/Task/{id}` runs, then POST-redirect-GET to the page, or the page again
 //! with the problems placed at their fields and what was entered.
 
+use axum::Form;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Value, json};
@@ -185,4 +187,17 @@ pub(in crate::console) fn with_status(seen: &Value, status: &str) -> Value {
     let mut next = seen.clone();
     next["status"] = json!(status);
     next
+}
+
+/// `POST .../accept` on either role's referral page: the Task accepted, as it stands.
+pub(in crate::console) async fn accept<P: ReferralPage>(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(fields): Form<Fields>,
+) -> Response {
+    apply::<P>(&state, &signed_in, &id, fields, "accept", |_, seen| {
+        Ok((with_status(seen, "accepted"), Vec::new()))
+    })
+    .await
 }

@@ -1,5 +1,6 @@
 //! The link worker's decisions on a referral, each one form post made a Task change
-//! ([`crate::console::task_change`]): accept, reject with a reason, and mark as in progress.
+//! ([`crate::console::task_change`]): reject with a reason, and mark as in progress (accept is
+//! the one both roles share there).
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -11,19 +12,6 @@ use crate::console::acting::SignedIn;
 use crate::console::posted::{Fields, field, problem};
 use crate::console::task_change::{apply, refuse, with_status};
 use crate::state::AppState;
-
-/// `POST .../accept`.
-pub async fn accept(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    apply::<Page>(&state, &signed_in, &id, fields, "accept", |_, seen| {
-        Ok((with_status(seen, "accepted"), Vec::new()))
-    })
-    .await
-}
 
 /// `POST .../reject`: the reason in the link worker's words, for the referrer.
 pub async fn reject(

@@ -1,6 +1,6 @@
 //! The volunteer's decisions on a referral, each one form post made a Task change
-//! ([`crate::console::task_change`]): accept, decline with a reason, first attendance, outcome
-//! scores, complete.
+//! ([`crate::console::task_change`]): decline with a reason, first attendance, outcome scores,
+//! complete (accept is the one both roles share there).
 
 use axum::Form;
 use axum::extract::{Path, State};
@@ -19,19 +19,6 @@ use crate::console::task_change::{apply, refuse, with_status};
 use crate::directory::capacity::{AT_CAPACITY_REASON_CODE, AT_CAPACITY_REASON_SYSTEM};
 use crate::state::AppState;
 use crate::store::now;
-
-/// `POST .../accept`.
-pub async fn accept(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(id): Path<String>,
-    Form(fields): Form<Fields>,
-) -> Response {
-    apply::<Page>(&state, &signed_in, &id, fields, "accept", |_, seen| {
-        Ok((with_status(seen, "accepted"), Vec::new()))
-    })
-    .await
-}
 
 /// `POST .../decline`: the reason as a code where there is one (at capacity: the service's
 /// capacity follows; the person declined: SNOMED CT), with the volunteer's words.
