@@ -2,37 +2,12 @@
 //! sign-in with CSRF and session rotation, cookie flags, security headers, sign-out.
 
 use reqwest::StatusCode;
-use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
+use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION};
 use signpost_gateway::console::account::{ConsoleRole, add_account};
 use signpost_profiles::OdsCode;
 
 use crate::support::TestGateway;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
-/// The session cookie a response sets, as `name=value`, and the whole header.
-fn session_cookie(response: &reqwest::Response) -> (String, String) {
-    let header = response
-        .headers()
-        .get(SET_COOKIE)
-        .expect("a Set-Cookie header")
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    let pair = header.split(';').next().expect("a pair").to_owned();
-    (pair, header)
-}
-
-/// The value of the hidden `csrf` input in a page.
-fn csrf_of(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").expect("a csrf input") + 19;
-    page[at..].split('"').next().expect("a value").to_owned()
-}
+use crate::support::console::{client, csrf_of, session_cookie};
 
 #[tokio::test]
 async fn a_volunteer_takes_up_an_invitation_signs_in_and_out() {

@@ -10,30 +10,17 @@
 use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use signpost_gateway::console::password;
 use signpost_gateway::directory::capacity::{
     GRAVITY_CAPACITY_SYSTEM, GRAVITY_CAPACITY_URL, SIGNPOST_CAPACITY_URL,
 };
-use signpost_gateway::store::{AccountRecord, Criterion, SearchQuery, SortOrder};
+use signpost_gateway::store::{Criterion, SearchQuery, SortOrder};
 use signpost_gateway::workflow::import_directory::import_services;
 
 use crate::support::browser::Browser;
+use crate::support::console::volunteer;
 use crate::support::{TestGateway, referral};
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
-
-/// An account with a password, as `signpost user add` and the invitation page make one.
-pub(crate) async fn volunteer(gw: &TestGateway, ods: &str, name: &str, email: &str, secret: &str) {
-    let account = AccountRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        organisation: ods.into(),
-        role: "vcs".into(),
-        name: name.into(),
-        email: email.into(),
-        password_hash: Some(password::hash(secret).expect("hash")),
-    };
-    assert!(gw.store.add_account(&account).await.expect("account"));
-}
 
 /// Mill Lane's Saturday walk in the directory, with 5 of its 10 places free; its id.
 pub(crate) async fn walking_service(gw: &TestGateway) -> String {

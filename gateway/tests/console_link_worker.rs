@@ -7,38 +7,16 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use signpost_gateway::console::password;
 use signpost_gateway::directory::capacity::{
     GRAVITY_CAPACITY_SYSTEM, GRAVITY_CAPACITY_URL, SIGNPOST_CAPACITY_URL,
 };
-use signpost_gateway::store::AccountRecord;
 use signpost_gateway::workflow::import_directory::import_services;
 
-use crate::console_browser::volunteer;
-use crate::console_vcs::{client, cookie_of, csrf_of, post};
 use crate::support::TestGateway;
+use crate::support::console::{get, link_worker, post, sign_in, volunteer};
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 const FEED: &str = "https://feed.test/services";
-
-/// A link worker's account with a password, as `signpost user add --role link-worker` makes one.
-pub(crate) async fn link_worker(
-    gw: &TestGateway,
-    ods: &str,
-    name: &str,
-    email: &str,
-    secret: &str,
-) {
-    let account = AccountRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        organisation: ods.into(),
-        role: "link-worker".into(),
-        name: name.into(),
-        email: email.into(),
-        password_hash: Some(password::hash(secret).expect("hash")),
-    };
-    assert!(gw.store.add_account(&account).await.expect("account"));
-}
 
 /// One walk: (key, name, capacity status, places free, where it meets if it says).
 pub(crate) type Walk<'a> = (&'a str, &'a str, &'a str, u32, Option<(f64, f64)>);
@@ -95,51 +73,6 @@ pub(crate) async fn walks(gw: &TestGateway, walks: &[Walk<'_>]) -> Vec<String> {
         );
     }
     ids
-}
-
-/// Signs in over HTTP: (session cookie, its CSRF token).
-pub(crate) async fn sign_in(gw: &TestGateway, email: &str, password: &str) -> (String, String) {
-    let http = client();
-    let form = http
-        .get(format!("{}/console/sign-in", gw.base))
-        .send()
-        .await
-        .expect("get");
-    let anonymous = cookie_of(&form);
-    let csrf = csrf_of(&form.text().await.expect("body"));
-    let signed_in = http
-        .post(format!("{}/console/sign-in", gw.base))
-        .header("cookie", &anonymous)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("email", email),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    let session = cookie_of(&signed_in);
-    let home = http
-        .get(format!("{}/console", gw.base))
-        .header("cookie", &session)
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(home.status(), StatusCode::OK);
-    let csrf = csrf_of(&home.text().await.expect("body"));
-    (session, csrf)
-}
-
-async fn get(gw: &TestGateway, session: &str, path: &str) -> (StatusCode, String) {
-    let answer = client()
-        .get(format!("{}{path}", gw.base))
-        .header("cookie", session)
-        .send()
-        .await
-        .expect("get");
-    let status = answer.status();
-    (status, answer.text().await.expect("body"))
 }
 
 async fn task(gw: &TestGateway, id: &str) -> Value {

@@ -14,9 +14,10 @@ use serde_json::{Value, json};
 use signpost_gateway::store::{Criterion, SearchQuery, SortOrder};
 use signpost_profiles::outcome_measure::{OUTCOME_SYSTEM, TIMEPOINT_EXTENSION};
 
-use crate::console_link_worker::{link_worker, walks};
+use crate::console_link_worker::walks;
 use crate::support::TestGateway;
 use crate::support::browser::Browser;
+use crate::support::console::link_worker;
 
 /// A score output as a provider's system writes it.
 fn score(code: &str, value: i64, timepoint: &str) -> Value {

@@ -9,30 +9,14 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 use signpost_conformance::simulators::FhirPartner;
-use signpost_gateway::console::password;
-use signpost_gateway::store::{AccountRecord, DeliveryState};
+use signpost_gateway::store::DeliveryState;
 
-use crate::console_browser::volunteer;
-use crate::console_vcs::{client, cookie_of, csrf_of, post};
+use crate::support::console::{self, get, post, volunteer};
 use crate::support::{Setup, TestGateway};
 
 /// How long a delivery may take to go dead: a bound on waiting, not a timing assertion.
 const PATIENCE: Duration = Duration::from_secs(20);
 const REFUSAL: &str = r#"{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"invalid","diagnostics":"unknown practitioner"}]}"#;
-
-/// An operator's account with a password (the sandbox's demo operator acts for LWS001 too); its id.
-pub(crate) async fn operator_account(gw: &TestGateway, email: &str, secret: &str) -> String {
-    let account = AccountRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        organisation: "LWS001".into(),
-        role: "operator".into(),
-        name: "Oona Operator".into(),
-        email: email.into(),
-        password_hash: Some(password::hash(secret).expect("hash")),
-    };
-    assert!(gw.store.add_account(&account).await.expect("account"));
-    account.id
-}
 
 /// A gateway whose link-worker partner refuses everything with a 400 (dead at once), the GP's
 /// referral posted through the API, and its creation's delivery dead: (gateway, partner, the
@@ -76,46 +60,9 @@ async fn sign_in(
     secret: &str,
     landing: &str,
 ) -> (String, String, StatusCode) {
-    let http = client();
-    let form = http
-        .get(format!("{}/console/sign-in", gw.base))
-        .send()
-        .await
-        .expect("get");
-    let anonymous = cookie_of(&form);
-    let csrf = csrf_of(&form.text().await.expect("body"));
-    let signed_in = http
-        .post(format!("{}/console/sign-in", gw.base))
-        .header("cookie", &anonymous)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("email", email),
-            ("password", secret),
-        ])
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    let session = cookie_of(&signed_in);
-    let home = http
-        .get(format!("{}/console", gw.base))
-        .header("cookie", &session)
-        .send()
-        .await
-        .expect("get");
-    let csrf = csrf_of(&home.text().await.expect("body"));
+    let (session, csrf) = console::sign_in(gw, email, secret).await;
     let status = get(gw, &session, landing).await.0;
     (session, csrf, status)
-}
-
-async fn get(gw: &TestGateway, session: &str, path: &str) -> (StatusCode, String) {
-    let answer = client()
-        .get(format!("{}{path}", gw.base))
-        .header("cookie", session)
-        .send()
-        .await
-        .expect("get");
-    (answer.status(), answer.text().await.expect("body"))
 }
 
 #[tokio::test]
@@ -129,7 +76,7 @@ async fn operator_pages_are_for_operators_and_their_forms_need_the_token() {
         "a long enough passphrase",
     )
     .await;
-    operator_account(&gw, "oona@signpost.example", "an operator's passphrase").await;
+    console::operator(&gw, "oona@signpost.example", "an operator's passphrase").await;
     let pages = [
         "/console/operator/deliveries".to_owned(),
         "/console/operator/deliveries?state=pending".to_owned(),
@@ -282,7 +229,7 @@ async fn a_timeline_is_found_by_the_bars_message_a_referral_came_in() {
     let sr: Value = sent.json().await.expect("json");
     let sr_id = sr["id"].as_str().expect("id");
 
-    operator_account(&gw, "oona@signpost.example", "an operator's passphrase").await;
+    console::operator(&gw, "oona@signpost.example", "an operator's passphrase").await;
     let (oona, _, _) = sign_in(
         &gw,
         "oona@signpost.example",

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::console_operator::{dead_delivery, operator_account};
+use crate::console_operator::dead_delivery;
 use crate::support::browser::Browser;
+use crate::support::console;
 
 #[tokio::test]
 async fn an_operator_replays_a_dead_delivery_and_reads_the_referrals_timeline_in_the_browser() {
     let (gw, partner, sr, dead) = dead_delivery().await;
-    operator_account(&gw, "oona@signpost.example", "an operator's passphrase").await;
+    console::operator(&gw, "oona@signpost.example", "an operator's passphrase").await;
     // A directory search for a service with room that finds none: demand the operator sees.
     let (status, _, _) = gw
         .get_as("riverside-lw", "HealthcareService?capacity=capacity")

@@ -4,88 +4,11 @@
 //! service full, as the API's decline does; a decline without its reason is shown as an error.
 
 use reqwest::StatusCode;
-use reqwest::header::{LOCATION, SET_COOKIE};
 use serde_json::Value;
 
-use crate::console_browser::{referred_on, volunteer, walking_service};
+use crate::console_browser::{referred_on, walking_service};
 use crate::support::TestGateway;
-
-pub(crate) fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
-pub(crate) fn csrf_of(page: &str) -> String {
-    let at = page.find("name=\"csrf\" value=\"").expect("a csrf input") + 19;
-    page[at..].split('"').next().expect("a value").to_owned()
-}
-
-pub(crate) fn cookie_of(response: &reqwest::Response) -> String {
-    response.headers()[SET_COOKIE]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_owned()
-}
-
-/// Signs in over HTTP: (session cookie, its CSRF token).
-async fn sign_in(gw: &TestGateway, email: &str, password: &str) -> (String, String) {
-    let http = client();
-    let form = http
-        .get(format!("{}/console/sign-in", gw.base))
-        .send()
-        .await
-        .expect("get");
-    let anonymous = cookie_of(&form);
-    let csrf = csrf_of(&form.text().await.expect("body"));
-    let signed_in = http
-        .post(format!("{}/console/sign-in", gw.base))
-        .header("cookie", &anonymous)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("email", email),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    let session = cookie_of(&signed_in);
-    let home = http
-        .get(format!("{}/console/vcs/referrals", gw.base))
-        .header("cookie", &session)
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(home.status(), StatusCode::OK);
-    let csrf = csrf_of(&home.text().await.expect("body"));
-    (session, csrf)
-}
-
-pub(crate) async fn post(
-    gw: &TestGateway,
-    session: &str,
-    path: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, Option<String>, String) {
-    let answer = client()
-        .post(format!("{}{path}", gw.base))
-        .header("cookie", session)
-        .form(form)
-        .send()
-        .await
-        .expect("post");
-    let status = answer.status();
-    let location = answer
-        .headers()
-        .get(LOCATION)
-        .map(|l| l.to_str().expect("ascii").to_owned());
-    (status, location, answer.text().await.expect("body"))
-}
+use crate::support::console::{client, post, sign_in, volunteer};
 
 async fn task_status(gw: &TestGateway, task: &str) -> Value {
     gw.get_as("riverside-lw", &format!("Task/{task}")).await.2

@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::account::ConsoleRole;
+use super::posted::{Fields, field};
 use super::{page, session};
 use crate::auth::{Interaction, Person, Principal, Scope, Scopes};
 use crate::config::Role;
@@ -97,6 +98,64 @@ impl SignedIn {
         } else {
             Err(page::forbidden())
         }
+    }
+
+    /// Checks a form post before anything it asks is done: this role's (else 404), carrying
+    /// this session's CSRF token (else 403), and, when `allowed` names one, of an interaction
+    /// the principal's scopes allow (else 404).
+    #[allow(clippy::result_large_err)]
+    pub fn check_post(
+        &self,
+        role: ConsoleRole,
+        csrf: Option<&str>,
+        allowed: Option<(&str, Interaction)>,
+    ) -> Result<&Principal, Response> {
+        self.checked(role, csrf, || Ok(()), allowed)
+            .map(|(who, ())| who)
+    }
+
+    /// [`SignedIn::check_post`] for a form that changes a resource: it also carries the version
+    /// it was drawn from (else 403), returned with the principal.
+    #[allow(clippy::result_large_err)]
+    pub fn check_versioned_post(
+        &self,
+        role: ConsoleRole,
+        fields: &Fields,
+        resource: &str,
+        interaction: Interaction,
+    ) -> Result<(&Principal, i64), Response> {
+        // A form of ours always carries the version it was drawn from; without it, it is not ours.
+        let version = || {
+            field(fields, "version")
+                .parse::<i64>()
+                .map_err(|_| page::forbidden())
+        };
+        self.checked(
+            role,
+            fields.get("csrf").map(String::as_str),
+            version,
+            Some((resource, interaction)),
+        )
+    }
+
+    // The order is the refusals' order: role, token, what the form carries, then scope.
+    #[allow(clippy::result_large_err)]
+    fn checked<T>(
+        &self,
+        role: ConsoleRole,
+        csrf: Option<&str>,
+        carried: impl FnOnce() -> Result<T, Response>,
+        allowed: Option<(&str, Interaction)>,
+    ) -> Result<(&Principal, T), Response> {
+        let who = self.require(role)?;
+        self.check_csrf(csrf)?;
+        let carried = carried()?;
+        if let Some((resource, interaction)) = allowed
+            && !who.scopes.allows(resource, interaction)
+        {
+            return Err(page::not_found());
+        }
+        Ok((who, carried))
     }
 }
 

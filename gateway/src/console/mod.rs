@@ -11,8 +11,12 @@ mod link_worker;
 mod operator;
 mod page;
 pub mod password;
+mod posted;
 mod session;
 mod sign_in;
+mod table;
+mod task_change;
+mod task_view;
 mod vcs;
 
 /// A random 256-bit token, URL-safe (session ids, invitations, the sandbox's demo passwords).

@@ -16,11 +16,12 @@ use signpost_profiles::outcome_measure::{
     TIMEPOINTS,
 };
 
-use super::decisions::{Fields, apply, field, problem, refuse, with_status};
-use super::referral::{Referral, href, recorded};
+use super::referral::{Page, Referral, href, recorded};
 use crate::console::acting::SignedIn;
 use crate::console::form;
 use crate::console::page::FieldError;
+use crate::console::posted::{Fields, field, problem};
+use crate::console::task_change::{apply, refuse, with_status};
 use crate::state::AppState;
 
 /// The field a measure's value at a time point is entered in.
@@ -158,9 +159,9 @@ pub async fn complete(
         errors.push(problem(&first, "Enter at least one outcome score"));
     }
     if !errors.is_empty() {
-        return refuse(&state, &signed_in, &id, fields, errors).await;
+        return refuse::<Page>(&state, &signed_in, &id, fields, errors).await;
     }
-    apply(
+    apply::<Page>(
         &state,
         &signed_in,
         &id,

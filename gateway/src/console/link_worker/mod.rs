@@ -12,6 +12,7 @@ mod worklist;
 use axum::Router;
 use axum::routing::{get, post};
 
+use crate::console::task_change::accept;
 use crate::state::AppState;
 
 /// The links every link-worker page carries.
@@ -27,7 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/console/link-worker/referrals/{id}", get(referral::page))
         .route(
             "/console/link-worker/referrals/{id}/accept",
-            post(decisions::accept),
+            post(accept::<referral::Page>),
         )
         .route(
             "/console/link-worker/referrals/{id}/reject",

@@ -16,13 +16,14 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Value, json};
 use signpost_profiles::terms;
 
-use super::decisions::{Fields, field, problem};
 use super::referral::{Referral, href, load_referral};
 use crate::auth::{Interaction, Principal};
 use crate::console::account::ConsoleRole;
 use crate::console::acting::SignedIn;
 use crate::console::form;
 use crate::console::page::{self, FieldError};
+use crate::console::posted::{Fields, field, problem};
+use crate::console::task_view::organisation_name;
 use crate::console::vcs::view;
 use crate::directory::capacity::{self, CapacityStatus};
 use crate::directory::service::{categories, districts};
@@ -473,16 +474,14 @@ pub async fn refer(
     Path(id): Path<String>,
     Form(fields): Form<Fields>,
 ) -> Response {
-    let who = match signed_in.require(ConsoleRole::LinkWorker) {
+    let who = match signed_in.check_post(
+        ConsoleRole::LinkWorker,
+        fields.get("csrf").map(String::as_str),
+        Some(("ServiceRequest", Interaction::Create)),
+    ) {
         Ok(who) => who,
         Err(refused) => return refused,
     };
-    if let Err(refused) = signed_in.check_csrf(fields.get("csrf").map(String::as_str)) {
-        return refused;
-    }
-    if !who.scopes.allows("ServiceRequest", Interaction::Create) {
-        return page::not_found();
-    }
     let referral = match load_referral(&state, who, &id).await {
         Ok(r) => r,
         Err(WorkflowError::NotFound(_)) => return page::not_found(),
@@ -501,11 +500,7 @@ pub async fn refer(
     if service.is_empty() {
         return page::forbidden();
     }
-    let organisation = state
-        .directory
-        .organisation(&who.organisation)
-        .map(|o| o.name.clone())
-        .unwrap_or_else(|| who.organisation.to_string());
+    let organisation = organisation_name(&state.directory, who);
     let waitlist = field(&fields, "waitlist") == "yes";
     let submission = Submission {
         service_request: onward_referral(who, &organisation, (gp_sr_id, gp_sr), &service, waitlist),

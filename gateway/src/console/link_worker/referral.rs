@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::Value;
@@ -16,6 +15,8 @@ use crate::console::account::ConsoleRole;
 use crate::console::acting::SignedIn;
 use crate::console::form;
 use crate::console::page::{self, FieldError};
+use crate::console::task_change::ReferralPage;
+use crate::console::task_view::{hidden, summary_row as row, tag};
 use crate::console::vcs::referral::{Loaded, Problems, load};
 use crate::console::vcs::view;
 use crate::state::AppState;
@@ -27,6 +28,26 @@ use crate::workflow::worklist::onward_tasks;
 /// A referral's page address.
 pub fn href(id: &str) -> String {
     format!("/console/link-worker/referrals/{id}")
+}
+
+/// The link worker's page of one referral.
+pub struct Page;
+
+impl ReferralPage for Page {
+    const ROLE: ConsoleRole = ConsoleRole::LinkWorker;
+
+    fn href(id: &str) -> String {
+        href(id)
+    }
+
+    async fn render(
+        state: &AppState,
+        signed_in: &SignedIn,
+        id: &str,
+        problems: Option<Problems>,
+    ) -> Response {
+        render(state, signed_in, id, problems).await
+    }
 }
 
 /// A status in the link worker's words and the NHS tag colour it is shown in.
@@ -157,10 +178,7 @@ pub async fn render(
         Err(WorkflowError::NotFound(_)) => return page::not_found(),
         Err(e) => return page::unavailable(&e),
     };
-    let (status, errors, entered) = match problems {
-        Some(p) => (p.status, p.errors, p.entered),
-        None => (StatusCode::OK, Vec::new(), HashMap::new()),
-    };
+    let (status, errors, entered) = Problems::shown(problems);
     let loaded = &referral.loaded;
     let name = view::person_name(loaded.sr.as_ref()).unwrap_or_else(|| "Unnamed person".into());
     let csrf = &signed_in.live.record.csrf;
@@ -183,15 +201,6 @@ pub async fn render(
             body,
         ),
     )
-}
-
-fn row(key: &str, value: Markup) -> Markup {
-    html! {
-        div class="nhsuk-summary-list__row" {
-            dt class="nhsuk-summary-list__key" { (key) }
-            dd class="nhsuk-summary-list__value" { (value) }
-        }
-    }
 }
 
 fn patient(sr: Option<&Value>) -> Option<&Value> {
@@ -248,7 +257,7 @@ fn summary(loaded: &Loaded) -> Markup {
     let gp_notes = texts(sr, "note");
     html! {
         dl class="nhsuk-summary-list" {
-            (row("Status", html! { strong class={ "nhsuk-tag " (colour) } { (label) } }))
+            (row("Status", tag((label, colour))))
             (row("NHS number", html! { (nhs_number.unwrap_or("Not given")) }))
             (row("Date of birth", html! { (born.unwrap_or("Not given")) }))
             (row("Address", html! {
@@ -327,7 +336,7 @@ fn onward(tasks: &[Value]) -> Markup {
                             }
                             td role="cell" class="nhsuk-table__cell" {
                                 span class="nhsuk-table-responsive__heading" aria-hidden="true" { "Status " }
-                                strong class={ "nhsuk-tag " (colour) } { (label) }
+                                (tag((label, colour)))
                                 @if let Some(why) = task.pointer("/statusReason/text").and_then(Value::as_str) {
                                     br; (why)
                                 }
@@ -346,13 +355,6 @@ fn onward(tasks: &[Value]) -> Markup {
                 }
             }
         }
-    }
-}
-
-fn hidden(csrf: &str, version: i64) -> Markup {
-    html! {
-        input type="hidden" name="csrf" value=(csrf);
-        input type="hidden" name="version" value=(version);
     }
 }
 

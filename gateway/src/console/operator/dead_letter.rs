@@ -109,13 +109,10 @@ async fn decide(
     decision: Decision,
     form: Confirmed,
 ) -> Response {
-    let who = match signed_in.require(ConsoleRole::Operator) {
+    let who = match signed_in.check_post(ConsoleRole::Operator, form.csrf.as_deref(), None) {
         Ok(who) => who,
         Err(refused) => return refused,
     };
-    if let Err(refused) = signed_in.check_csrf(form.csrf.as_deref()) {
-        return refused;
-    }
     let store = state.store.as_ref();
     let done = match decision {
         Decision::Replay => dead_letters::replay(store, &state.outbox_wake, who, &id)

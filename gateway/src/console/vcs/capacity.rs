@@ -16,6 +16,7 @@ use crate::console::account::ConsoleRole;
 use crate::console::acting::SignedIn;
 use crate::console::form;
 use crate::console::page::{self, FieldError};
+use crate::console::posted::field;
 use crate::directory::capacity::{self, Capacity, CapacitySource, CapacityStatus};
 use crate::state::AppState;
 use crate::store::now;
@@ -134,21 +135,17 @@ pub async fn declare(
     signed_in: SignedIn,
     Form(fields): Form<HashMap<String, String>>,
 ) -> Response {
-    let who = match signed_in.require(ConsoleRole::Vcs) {
-        Ok(who) => who,
+    let (who, expected) = match signed_in.check_versioned_post(
+        ConsoleRole::Vcs,
+        &fields,
+        "HealthcareService",
+        Interaction::Update,
+    ) {
+        Ok(checked) => checked,
         Err(refused) => return refused,
     };
-    if let Err(refused) = signed_in.check_csrf(fields.get("csrf").map(String::as_str)) {
-        return refused;
-    }
-    let get = |f: &str| fields.get(f).map(|v| v.trim()).unwrap_or("");
+    let get = |f: &str| field(&fields, f);
     let service = get("service").to_owned();
-    let Ok(expected) = get("version").parse::<i64>() else {
-        return page::forbidden();
-    };
-    if !who.scopes.allows("HealthcareService", Interaction::Update) {
-        return page::not_found();
-    }
     // Each service's fields have ids of their own: the error summary links to this one's.
     let prefix = service.clone();
     let problem = move |field: &str, message: &str| FieldError {

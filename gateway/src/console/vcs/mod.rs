@@ -11,6 +11,7 @@ pub(super) mod view;
 use axum::Router;
 use axum::routing::{get, post};
 
+use crate::console::task_change::accept;
 use crate::state::AppState;
 
 /// The links every volunteer page carries.
@@ -27,7 +28,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console/vcs/referrals", get(referrals::list))
         .route("/console/vcs/referrals/{id}", get(referral::page))
-        .route("/console/vcs/referrals/{id}/accept", post(progress::accept))
+        .route(
+            "/console/vcs/referrals/{id}/accept",
+            post(accept::<referral::Page>),
+        )
         .route(
             "/console/vcs/referrals/{id}/decline",
             post(progress::decline),

@@ -19,11 +19,33 @@ use crate::console::account::ConsoleRole;
 use crate::console::acting::SignedIn;
 use crate::console::form;
 use crate::console::page::{self, FieldError};
+use crate::console::task_change::ReferralPage;
+use crate::console::task_view::{hidden, summary_row as row, tag};
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
 use crate::workflow::WorkflowError;
 use crate::workflow::propagation::reference_id;
 use crate::workflow::visible::visible;
+
+/// The volunteer's page of one referral.
+pub struct Page;
+
+impl ReferralPage for Page {
+    const ROLE: ConsoleRole = ConsoleRole::Vcs;
+
+    fn href(id: &str) -> String {
+        format!("/console/vcs/referrals/{id}")
+    }
+
+    async fn render(
+        state: &AppState,
+        signed_in: &SignedIn,
+        id: &str,
+        problems: Option<Problems>,
+    ) -> Response {
+        render(state, signed_in, id, problems).await
+    }
+}
 
 /// A Task and the referral it is for, as the volunteer sees them.
 pub struct Loaded {
@@ -45,6 +67,17 @@ pub struct Problems {
     pub entered: HashMap<String, String>,
     /// 422 for the form's content, 409 for a change that crossed another.
     pub status: StatusCode,
+}
+
+impl Problems {
+    /// What a page shows: the answer's status, the problems, and what was entered; a page
+    /// drawn afresh (no problems) is 200 with empty fields.
+    pub fn shown(problems: Option<Self>) -> (StatusCode, Vec<FieldError>, HashMap<String, String>) {
+        match problems {
+            Some(p) => (p.status, p.errors, p.entered),
+            None => (StatusCode::OK, Vec::new(), HashMap::new()),
+        }
+    }
 }
 
 /// The referral a Task is for, as `who` sees it (audited as a read).
@@ -116,10 +149,7 @@ pub async fn render(
         Err(WorkflowError::NotFound(_)) => return page::not_found(),
         Err(e) => return page::unavailable(&e),
     };
-    let (status, errors, entered) = match problems {
-        Some(p) => (p.status, p.errors, p.entered),
-        None => (StatusCode::OK, Vec::new(), HashMap::new()),
-    };
+    let (status, errors, entered) = Problems::shown(problems);
     let name = view::person_name(loaded.sr.as_ref()).unwrap_or_else(|| "Unnamed person".into());
     let body = html! {
         (page::error_summary(&errors))
@@ -141,15 +171,6 @@ pub async fn render(
     )
 }
 
-fn row(key: &str, value: Markup) -> Markup {
-    html! {
-        div class="nhsuk-summary-list__row" {
-            dt class="nhsuk-summary-list__key" { (key) }
-            dd class="nhsuk-summary-list__value" { (value) }
-        }
-    }
-}
-
 fn summary(loaded: &Loaded) -> Markup {
     let sr = loaded.sr.as_ref();
     let (label, colour) = view::status_tag(view::status(&loaded.task));
@@ -157,7 +178,7 @@ fn summary(loaded: &Loaded) -> Markup {
     let reasons = view::reasons(sr);
     html! {
         dl class="nhsuk-summary-list" {
-            (row("Status", html! { strong class={ "nhsuk-tag " (colour) } { (label) } }))
+            (row("Status", tag((label, colour))))
             (row("Contact", html! {
                 @if contacts.is_empty() { "None given" }
                 @for c in &contacts { (c) br; }
@@ -247,13 +268,6 @@ pub const DECLINE_REASONS: &[(&str, &str)] = &[
     ),
     ("other", "Another reason (say below)"),
 ];
-
-fn hidden(csrf: &str, version: i64) -> Markup {
-    html! {
-        input type="hidden" name="csrf" value=(csrf);
-        input type="hidden" name="version" value=(version);
-    }
-}
 
 fn forms(
     loaded: &Loaded,
