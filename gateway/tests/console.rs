@@ -312,3 +312,26 @@ async fn the_nhs_styles_are_served_from_the_installed_package_and_nothing_else()
         "the NHS styles are not installed: run `npm ci --prefix console`"
     );
 }
+
+#[tokio::test]
+async fn an_unknown_console_address_is_the_consoles_page_not_found() {
+    let gw = TestGateway::spawn().await;
+    let answer = client()
+        .get(format!("{}/console/no/such/page", gw.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+    let csp = answer
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let body = answer.text().await.expect("body");
+    assert!(
+        body.contains("<h1>Page not found</h1>") && body.contains("nhsuk-"),
+        "{body}"
+    );
+}

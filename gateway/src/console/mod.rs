@@ -41,5 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(vcs::router())
         .merge(link_worker::router())
         .merge(operator::router())
+        // A mistyped or stale console address is the console's own page, not the API's JSON.
+        .route("/console/{*rest}", get(|| async { page::not_found() }))
         .layer(axum::middleware::from_fn(headers::security_headers))
 }
