@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{self, GatewayProcess, TestConfig, fresh_postgres};
+use crate::support::{self, GatewayProcess, TempPostgres, TestConfig};
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 const REFERRAL: &str = signpost_profiles::examples::REFERRAL_FROM_GP;
@@ -34,7 +34,8 @@ async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
 async fn link_workers_on_two_postgres_replicas_racing_for_the_last_place_exactly_one_wins() {
     let dir = tempfile::tempdir().expect("tempdir");
     let dir = dir.path();
-    let url = fresh_postgres().await;
+    let db = TempPostgres::create().await;
+    let url = db.url.clone();
     let config = TestConfig::default()
         .organisation("A81001")
         .organisation("LWS001")

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use signpost_conformance::simulators::FhirPartner;
-use support::{CommitFault, GatewayProcess, PgProxy, fresh_postgres, write_config};
+use support::{CommitFault, GatewayProcess, PgProxy, TempPostgres, write_config};
 
 const REFERRAL: &str = signpost_profiles::examples::REFERRAL_FROM_GP;
 
@@ -174,8 +174,17 @@ async fn a_full_disk_gives_503s_and_the_store_recovers_once_space_is_freed() {
 }
 
 /// A gateway on a fresh PostgreSQL database reached through a fault-injecting proxy, with
-/// `store` settings added to its config; (gateway, proxy, GP token, tempdir).
-async fn through_proxy(store: &str) -> (GatewayProcess, PgProxy, String, tempfile::TempDir) {
+/// `store` settings added to its config; (database, gateway, proxy, GP token, tempdir), the
+/// database first so that it is dropped last.
+async fn through_proxy(
+    store: &str,
+) -> (
+    TempPostgres,
+    GatewayProcess,
+    PgProxy,
+    String,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     let partner = FhirPartner::start().await.expect("partner");
     let config = write_config(dir.path(), &partner.url());
@@ -185,13 +194,14 @@ async fn through_proxy(store: &str) -> (GatewayProcess, PgProxy, String, tempfil
         text.replacen("[store]\n", &format!("[store]\n{store}"), 1),
     )
     .expect("config");
-    let url = fresh_postgres().await;
+    let db = TempPostgres::create().await;
+    let url = db.url.clone();
     let proxy = PgProxy::start(PgProxy::upstream_of(&url)).await;
     let through = proxy.url_for(&url);
     let gw =
         GatewayProcess::start_with(&config, dir.path(), &[("SIGNPOST_STORE_URL", &through)]).await;
     let token = gw.gp_token(dir.path()).await;
-    (gw, proxy, token, dir)
+    (db, gw, proxy, token, dir)
 }
 
 /// How many ServiceRequests carry the example's identifier system with `value`.
@@ -238,7 +248,7 @@ async fn post_as(
 
 #[tokio::test]
 async fn a_lost_commit_answer_on_postgres_is_found_out_before_answering() {
-    let (gw, proxy, token, _dir) = through_proxy("").await;
+    let (_db, gw, proxy, token, _dir) = through_proxy("").await;
     let http = reqwest::Client::new();
 
     // The COMMIT reaches the server, its answer does not: the referral was saved, and says so.
@@ -278,7 +288,7 @@ async fn a_lost_commit_answer_on_postgres_is_found_out_before_answering() {
 
 #[tokio::test]
 async fn a_stalled_postgres_gives_503_within_the_deadline_and_recovers() {
-    let (gw, proxy, token, _dir) = through_proxy("call_timeout_ms = 1000\n").await;
+    let (_db, gw, proxy, token, _dir) = through_proxy("call_timeout_ms = 1000\n").await;
     let http = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()

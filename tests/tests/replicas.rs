@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use signpost_conformance::simulators::FhirPartner;
-use support::{GatewayProcess, fresh_postgres, write_config};
+use support::{GatewayProcess, TempPostgres, write_config};
 
 const REFERRAL: &str = signpost_profiles::examples::REFERRAL_FROM_GP;
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -57,8 +57,9 @@ async fn post(
 async fn two_replicas(
     dir: &Path,
     partner: &FhirPartner,
-) -> (GatewayProcess, GatewayProcess, String) {
-    let url = fresh_postgres().await;
+) -> (TempPostgres, GatewayProcess, GatewayProcess, String) {
+    let db = TempPostgres::create().await;
+    let url = db.url.clone();
     let config = write_config(dir, &partner.url());
     // Replicas behind one address share its base URL: the tokens' issuer and audience.
     let env = [
@@ -69,14 +70,15 @@ async fn two_replicas(
     let a = GatewayProcess::start_with(&config, dir, &env).await;
     let b = GatewayProcess::start_with(&config, dir, &env).await;
     let token = a.gp_token(dir).await;
-    (a, b, token)
+    // The database first, so that it is dropped last, after the replicas using it.
+    (db, a, b, token)
 }
 
 #[tokio::test]
 async fn two_replicas_share_thousands_of_referrals_delivering_each_under_one_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let partner = FhirPartner::start().await.expect("partner");
-    let (a, b, token) = two_replicas(dir.path(), &partner).await;
+    let (_db, a, b, token) = two_replicas(dir.path(), &partner).await;
     let acknowledged: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mut clients = Vec::new();
     for client in 0..8 {
@@ -147,7 +149,7 @@ async fn two_replicas_share_thousands_of_referrals_delivering_each_under_one_key
 async fn replicas_racing_the_same_conditional_create_however_spelled_make_one_referral() {
     let dir = tempfile::tempdir().expect("tempdir");
     let partner = FhirPartner::start().await.expect("partner");
-    let (a, b, token) = two_replicas(dir.path(), &partner).await;
+    let (_db, a, b, token) = two_replicas(dir.path(), &partner).await;
     // Equivalent criteria, spelled three ways: with the system, without it, and as one of two.
     let conditions = [
         "identifier=https://fhir.riverside-surgery.example/referral|RS-2026-000184",
@@ -308,5 +310,6 @@ async fn kill_9_under_load_loses_nothing_on_sqlite() {
 
 #[tokio::test]
 async fn kill_9_under_load_loses_nothing_on_postgres() {
-    survives_kill_9(Some(fresh_postgres().await)).await;
+    let db = TempPostgres::create().await;
+    survives_kill_9(Some(db.url.clone())).await;
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use signpost_conformance::simulators::FhirPartner;
-use support::{GatewayProcess, PgProxy, fresh_postgres, write_config};
+use support::{GatewayProcess, PgProxy, TempPostgres, write_config};
 
 const REFERRAL: &str = signpost_profiles::examples::REFERRAL_FROM_GP;
 const PATIENCE: Duration = Duration::from_secs(120);
@@ -348,7 +348,8 @@ async fn a_soak_under_kills_and_flapping_partners_loses_and_reorders_nothing_on_
 
 #[tokio::test]
 async fn a_soak_under_kills_stalls_and_flapping_partners_loses_and_reorders_nothing_on_postgres() {
-    let url = fresh_postgres().await;
+    let db = TempPostgres::create().await;
+    let url = db.url.clone();
     let proxy = PgProxy::start(PgProxy::upstream_of(&url)).await;
     soak(Some(proxy.url_for(&url)), Some(proxy)).await;
 }

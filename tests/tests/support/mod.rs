@@ -229,25 +229,11 @@ pub fn patient_data_in(log: &str) -> Vec<String> {
         .collect()
 }
 
-/// A fresh PostgreSQL database on the test server (`SIGNPOST_TEST_POSTGRES`, as `.ci/run` sets it).
-pub async fn fresh_postgres() -> String {
-    use sqlx::Connection;
-    let admin = std::env::var("SIGNPOST_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let name = format!("signpost_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let base = admin
-        .rsplit_once('/')
-        .map_or(admin.as_str(), |(b, _)| b)
-        .to_owned();
-    format!("{base}/{name}")
-}
+/// A PostgreSQL database of the test's own, dropped when the test ends: the same guard as the
+/// gateway's store tests, shared by path rather than by a crate of test helpers.
+#[path = "../../../gateway/tests/support/temp_postgres.rs"]
+mod temp_postgres;
+pub use temp_postgres::TempPostgres;
 
 /// A `[[client]]` block for `id`, with a fresh key written to `dir/{id}.pem` and its JWKS beside it.
 pub fn client_block(dir: &Path, id: &str, organisation: &str, scopes: &str) -> String {
