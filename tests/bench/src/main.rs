@@ -1,11 +1,13 @@
 //! `signpost-bench`: drives the same bounded load from 127.0.0.1 at a release Signpost (SQLite
 //! store, tokens checked, full validation) and at two baselines started in the same run, and
-//! reports Signpost's figures as ratios to them. Results: `tests/bench/RESULTS.md`.
+//! reports Signpost's figures as ratios to them; with Node, also to
+//! Medplum's validating fhir-router as a peer. Results: `tests/bench/RESULTS.md`.
 
 mod baseline;
 mod load;
 mod machine;
 mod measure;
+mod medplum;
 mod memory;
 mod partner;
 mod process;
@@ -69,6 +71,9 @@ struct RunArgs {
     /// Also write the markdown report to this file.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// The Medplum peer's directory (`server.mjs`, `node_modules`); skipped when not installed.
+    #[arg(long, default_value_os_t = medplum::default_dir())]
+    medplum: PathBuf,
     /// Keep the working directory (Signpost's log and database) and print where it is.
     #[arg(long)]
     keep: bool,
@@ -153,6 +158,27 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 referrals.clone(),
             );
             figures.push(measure(&http, &target, &plan, None).await);
+        }
+        let node = medplum::find_on_path("node", std::env::var_os("PATH").as_deref());
+        match medplum::availability(node, &args.medplum) {
+            medplum::Availability::Ready { node, script } => {
+                eprintln!("medplum:");
+                let mut server = medplum::start(&node, &script).await?;
+                let target = Target::new(
+                    "medplum",
+                    format!("{}/fhir/ServiceRequest", server.base),
+                    None,
+                    server.pid,
+                    referrals.clone(),
+                );
+                figures.push(measure(&http, &target, &plan, None).await);
+                if !server.stop() {
+                    eprintln!("warning: the medplum peer did not stop cleanly on SIGTERM");
+                }
+            }
+            medplum::Availability::Skipped(why) => {
+                eprintln!("medplum: skipped: {why}");
+            }
         }
     }
 

@@ -1,5 +1,5 @@
-//! The run as markdown: the figures, Signpost's ratios to both baselines, the targets, the
-//! command and the machine. Printed, and written to a file when asked.
+//! The run as markdown: the figures, Signpost's ratios to both baselines and the Medplum peer,
+//! the targets, the command and the machine. Printed, and written to a file when asked.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -53,7 +53,12 @@ pub fn markdown(
     command: &str,
 ) -> Result<String, std::fmt::Error> {
     let find = |name: &str| figures.iter().find(|f| f.name == name);
-    let (signpost, bare, sqlite) = (find("signpost"), find("bare"), find("sqlite"));
+    let (signpost, bare, sqlite, medplum) = (
+        find("signpost"),
+        find("bare"),
+        find("sqlite"),
+        find("medplum"),
+    );
     let mut out = String::new();
     writeln!(out, "### Run of {}", machine.date)?;
     writeln!(out)?;
@@ -124,9 +129,12 @@ pub fn markdown(
     writeln!(out)?;
 
     if let Some(s) = signpost {
-        writeln!(out, "**Signpost as a ratio to each baseline**\n")?;
-        writeln!(out, "| figure | ÷ bare | ÷ sqlite |")?;
-        writeln!(out, "|---|---:|---:|")?;
+        writeln!(
+            out,
+            "**Signpost as a ratio to each baseline and the Medplum peer** (– when not run)\n"
+        )?;
+        writeln!(out, "| figure | ÷ bare | ÷ sqlite | ÷ medplum |")?;
+        writeln!(out, "|---|---:|---:|---:|")?;
         let rows: [(&str, Figure); 6] = [
             ("intake throughput (higher is better)", |f| {
                 Some(f.max.per_second)
@@ -148,9 +156,10 @@ pub fn markdown(
         for (name, figure) in rows {
             writeln!(
                 out,
-                "| {name} | {} | {} |",
+                "| {name} | {} | {} | {} |",
                 vs(s, bare, figure),
-                vs(s, sqlite, figure)
+                vs(s, sqlite, figure),
+                vs(s, medplum, figure)
             )?;
         }
         writeln!(out)?;
