@@ -295,11 +295,11 @@ impl DeliveryWorker {
                 }
             };
             if !claimed.is_empty() {
-                lock(&worker.leased).extend(
-                    claimed
-                        .iter()
-                        .map(|c| (c.entry.id.clone(), c.lease.clone())),
-                );
+                let taken: Vec<(String, String)> = claimed
+                    .iter()
+                    .map(|c| (c.entry.id.clone(), c.lease.clone()))
+                    .collect();
+                lock(&worker.leased).extend(taken.iter().cloned());
                 match worker.prepare(claimed).await {
                     Ok(ready) => {
                         let mut held = lock(&worker.held);
@@ -311,7 +311,15 @@ impl DeliveryWorker {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "could not load claimed deliveries; their leases will expire and they will be retried");
+                        // Held in `leased`, they would be renewed for ever and never sent: give
+                        // them back, or at least stop renewing them so that their leases expire.
+                        tracing::warn!(error = %e, "could not load claimed deliveries; giving them back to be claimed again");
+                        for (id, lease) in &taken {
+                            worker.forget(id, lease);
+                            if let Err(e) = worker.store.release(id, lease).await {
+                                tracing::warn!(delivery = %id, error = %e, "could not give back a delivery; it is claimed again when its lease expires");
+                            }
+                        }
                     }
                 }
                 continue;
