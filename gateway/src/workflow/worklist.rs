@@ -14,30 +14,14 @@ pub async fn owned_tasks(
     store: &dyn Store,
     who: &Principal,
 ) -> Result<Vec<StoredResource>, WorkflowError> {
-    let mut query = SearchQuery {
-        resource_type: "Task".into(),
-        criteria: vec![Criterion::Index {
-            param: "owner",
-            any_of: vec![(None, who.party())],
-        }],
-        count: MAX_TASKS,
-        offset: 0,
-        sort: SortOrder::LastUpdatedDescending,
-    };
-    tenancy::restrict(who, &mut query);
-    let page = store.search(&query).await?;
-    audit::access(
+    tasks_where(
         store,
         who,
-        Interaction::Search,
-        &format!("Task?owner={}", who.party()),
+        "owner",
+        who.party(),
+        SortOrder::LastUpdatedDescending,
     )
-    .await?;
-    Ok(page
-        .resources
-        .iter()
-        .map(|r| tenancy::view(who, r).into_owned())
-        .collect())
+    .await
 }
 
 /// The directory services `who`'s organisation provides (named by its ODS code).
@@ -65,25 +49,40 @@ pub async fn onward_tasks(
     who: &Principal,
     parent: &str,
 ) -> Result<Vec<StoredResource>, WorkflowError> {
+    let parent = format!("Task/{parent}");
+    tasks_where(
+        store,
+        who,
+        "part-of",
+        parent,
+        SortOrder::LastUpdatedAscending,
+    )
+    .await
+}
+
+/// The Tasks whose search parameter `param` is `value`, within `who`'s tenancy and in its view;
+/// audited as the API search `Task?param=value` would be.
+async fn tasks_where(
+    store: &dyn Store,
+    who: &Principal,
+    param: &'static str,
+    value: String,
+    sort: SortOrder,
+) -> Result<Vec<StoredResource>, WorkflowError> {
+    let searched = format!("Task?{param}={value}");
     let mut query = SearchQuery {
         resource_type: "Task".into(),
         criteria: vec![Criterion::Index {
-            param: "part-of",
-            any_of: vec![(None, format!("Task/{parent}"))],
+            param,
+            any_of: vec![(None, value)],
         }],
         count: MAX_TASKS,
         offset: 0,
-        sort: SortOrder::LastUpdatedAscending,
+        sort,
     };
     tenancy::restrict(who, &mut query);
     let page = store.search(&query).await?;
-    audit::access(
-        store,
-        who,
-        Interaction::Search,
-        &format!("Task?part-of=Task/{parent}"),
-    )
-    .await?;
+    audit::access(store, who, Interaction::Search, &searched).await?;
     Ok(page
         .resources
         .iter()
