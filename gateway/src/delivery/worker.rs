@@ -309,6 +309,7 @@ impl DeliveryWorker {
                                 .waiting
                                 .push_back(claimed);
                         }
+                        continue;
                     }
                     Err(e) => {
                         // Held in `leased`, they would be renewed for ever and never sent: give
@@ -320,9 +321,10 @@ impl DeliveryWorker {
                                 tracing::warn!(delivery = %id, error = %e, "could not give back a delivery; it is claimed again when its lease expires");
                             }
                         }
+                        // Then wait a poll interval, as after a failed claim, rather than
+                        // claiming and failing again in a tight loop.
                     }
                 }
-                continue;
             }
             tokio::select! {
                 _ = worker.wake.notified() => {}
@@ -551,12 +553,15 @@ mod tests {
         (format!("http://{addr}/fhir"), received)
     }
 
-    #[tokio::test]
-    async fn an_unreadable_stored_body_fails_the_delivery_with_a_reason() {
-        let (url, received) = counting_partner().await;
+    /// A link worker reached by `fhir-rest` at `url`, a practice, and an empty SQLite store in `dir`.
+    async fn setup(
+        url: &str,
+        delivery: &str,
+        dir: &tempfile::TempDir,
+    ) -> (Config, Arc<Directory>, Arc<dyn Store>, String) {
         let config = Config::from_toml(
             &format!(
-                "[[organisation]]\nods = \"A81001\"\nname = \"Riverside Surgery\"\nrole = \"gp\"\n\
+                "{delivery}\n[[organisation]]\nods = \"A81001\"\nname = \"Riverside Surgery\"\nrole = \"gp\"\n\
                  [[organisation]]\nods = \"LWS001\"\nname = \"Riverside Link Workers\"\nrole = \"link-worker\"\n\
                  [organisation.adapter]\nkind = \"fhir-rest\"\nurl = \"{url}\"\n"
             ),
@@ -564,12 +569,13 @@ mod tests {
         )
         .expect("config");
         let directory = Arc::new(Directory::from_config(&config).expect("directory"));
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&format!("sqlite://{}", dir.path().join("t.db").display()))
-                .await
-                .expect("store"),
-        );
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.expect("store"));
+        (config, directory, store, url)
+    }
+
+    /// A referral from A81001 to LWS001, as intake would commit it.
+    fn referral_to_link_worker(directory: &Directory) -> crate::workflow::referral::NewReferral {
         let referral = Referral {
             nhs_number: NhsNumber::parse("9434765919").expect("nhs"),
             requester: OdsCode::parse("A81001").expect("ods"),
@@ -579,16 +585,24 @@ mod tests {
             .organisation(&OdsCode::parse("LWS001").expect("ods"))
             .expect("owner")
             .clone();
-        let mut made = new_referral(
+        new_referral(
             &json!({"resourceType": "ServiceRequest", "status": "active"}),
             &referral,
             &owner,
-            &directory,
+            directory,
             "corr-1",
             None,
             now(),
         )
-        .expect("referral");
+        .expect("referral")
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_stored_body_fails_the_delivery_with_a_reason() {
+        let (url, received) = counting_partner().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (config, directory, store, _) = setup(&url, "", &dir).await;
+        let mut made = referral_to_link_worker(&directory);
         // Well-formed JSON, so the store keeps it, but nested deeper than it can be read back.
         let nested = format!(
             "{{\"resourceType\":\"Task\",\"extension\":{}{}}}",
@@ -635,5 +649,93 @@ mod tests {
         assert_eq!(dead.len(), 1, "the delivery fails at once");
         let reason = dead[0].last_error.clone().unwrap_or_default();
         assert!(reason.contains("cannot be read"), "{reason}");
+    }
+
+    /// The store fails to load what the worker has just claimed (here: the history table is
+    /// away, as when a connection is cut between the claim and the load). The claim must be
+    /// given back, not held and renewed: with a long lease, a delivery kept in the renewal set
+    /// is never sent, and the gateway goes silent with the referral undelivered.
+    #[tokio::test]
+    async fn deliveries_claimed_but_not_loaded_are_given_back_and_sent_once_the_store_recovers() {
+        use sqlx::Connection;
+
+        let (partner, received) = counting_partner().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (config, directory, store, url) = setup(
+            &partner,
+            "[delivery]\nlease_seconds = 600\npoll_interval_ms = 20",
+            &dir,
+        )
+        .await;
+        store
+            .commit(referral_to_link_worker(&directory).changes)
+            .await
+            .expect("commit");
+
+        let mut side = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("side connection");
+        // Versions are read through this view; it is dropped, then made again as it was.
+        let history: String = sqlx::query_scalar(
+            "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'resource_history'",
+        )
+        .fetch_one(&mut side)
+        .await
+        .expect("the history view");
+        for statement in [
+            "CREATE TABLE claims_seen (n INTEGER)",
+            "CREATE TRIGGER claim_seen AFTER UPDATE OF lease_owner ON outbox \
+             WHEN NEW.lease_owner IS NOT NULL BEGIN INSERT INTO claims_seen VALUES (1); END",
+            "DROP VIEW resource_history",
+        ] {
+            sqlx::query(statement)
+                .execute(&mut side)
+                .await
+                .expect(statement);
+        }
+
+        let worker = DeliveryWorker::new(
+            store.clone(),
+            directory,
+            config.delivery.clone(),
+            Arc::new(Notify::new()),
+        );
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(worker.run(stopped, Duration::from_secs(1)));
+
+        // Until the worker has claimed the delivery and failed to load it.
+        let claims = || async {
+            let mut c = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("connect");
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM claims_seen")
+                .fetch_one(&mut c)
+                .await
+                .expect("count claims")
+        };
+        while claims().await == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        sqlx::query(sqlx::AssertSqlSafe(history))
+            .execute(&mut side)
+            .await
+            .expect("restore history");
+
+        // Well within the 600 s lease: only a delivery given back is claimed again this soon.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while received.load(Ordering::SeqCst) == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = stop.send(true);
+        running.await.expect("worker ends");
+        assert_eq!(
+            received.load(Ordering::SeqCst),
+            1,
+            "the delivery is sent once the store can load it"
+        );
+        assert!(
+            claims().await >= 2,
+            "it was claimed again after the failed load"
+        );
     }
 }

@@ -18,6 +18,7 @@ pub mod postcode_position;
 pub mod process_message;
 pub mod propagation;
 pub mod referral;
+pub mod reports;
 pub mod routing_decision;
 pub mod search;
 pub mod service_target;
