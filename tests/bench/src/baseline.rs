@@ -1,6 +1,7 @@
-//! The two baselines Signpost is measured against: the bare limit of axum + serde_json on this
+//! The baselines Signpost is measured against: the bare limit of axum + serde_json on this
 //! machine, and that plus the least durable storage a referral could have (one row appended to
-//! SQLite in WAL mode, in one transaction, before the 201).
+//! SQLite in WAL mode, in one transaction, before the 201), or, for Signpost on PostgreSQL, one
+//! row inserted into PostgreSQL as `jsonb` in one transaction.
 //!
 //! Each runs in a process of its own (`signpost-bench baseline ...`), like Signpost, so none of
 //! them shares a runtime or a core scheduler with the load generator.
@@ -16,6 +17,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use sqlx::SqlitePool;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 /// Which baseline.
@@ -25,6 +27,9 @@ pub enum Kind {
     Bare,
     /// Parse, then append to SQLite (WAL, `synchronous=FULL` as Signpost) in one transaction.
     Sqlite,
+    /// Parse, then insert into PostgreSQL as `jsonb` in one transaction.
+    #[value(name = "pg")]
+    Postgres,
 }
 
 impl Kind {
@@ -33,6 +38,7 @@ impl Kind {
         match self {
             Kind::Bare => "bare",
             Kind::Sqlite => "sqlite",
+            Kind::Postgres => "pg",
         }
     }
 }
@@ -69,6 +75,38 @@ async fn append(State(pool): State<Arc<SqlitePool>>, body: Bytes) -> StatusCode 
     }
 }
 
+async fn insert(State(pool): State<Arc<PgPool>>, body: Bytes) -> StatusCode {
+    let Ok(json) = parse(&body) else {
+        return StatusCode::BAD_REQUEST;
+    };
+    let id = uuid::Uuid::now_v7().to_string();
+    let stored = async {
+        let mut tx = pool.begin().await?;
+        sqlx::query("INSERT INTO referrals (id, body) VALUES ($1, $2::jsonb)")
+            .bind(&id)
+            .bind(json.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    };
+    match stored.await {
+        Ok(()) => StatusCode::CREATED,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// Connects to the baseline's PostgreSQL database with as many connections as Signpost's pool.
+async fn connect(url: &str) -> anyhow::Result<PgPool> {
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .connect(url)
+        .await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS referrals (id TEXT PRIMARY KEY, body JSONB NOT NULL)")
+        .execute(&pool)
+        .await?;
+    Ok(pool)
+}
+
 /// Opens the baseline's database the way Signpost opens its own: WAL, FULL, one writer.
 async fn open(db: &std::path::Path) -> anyhow::Result<SqlitePool> {
     let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))?
@@ -86,7 +124,8 @@ async fn open(db: &std::path::Path) -> anyhow::Result<SqlitePool> {
     Ok(pool)
 }
 
-/// Serves the baseline on `listen` at `POST /fhir/ServiceRequest` until killed.
+/// Serves the baseline on `listen` at `POST /fhir/ServiceRequest` until killed; `db` is the
+/// SQLite file, or the PostgreSQL URL.
 pub async fn serve(kind: Kind, listen: &str, db: &std::path::Path) -> anyhow::Result<()> {
     let app = match kind {
         Kind::Bare => Router::new().route("/fhir/ServiceRequest", post(bare)),
@@ -94,6 +133,13 @@ pub async fn serve(kind: Kind, listen: &str, db: &std::path::Path) -> anyhow::Re
             .route("/fhir/ServiceRequest", post(append))
             .with_state(Arc::new(
                 open(db).await.context("opening the baseline database")?,
+            )),
+        Kind::Postgres => Router::new()
+            .route("/fhir/ServiceRequest", post(insert))
+            .with_state(Arc::new(
+                connect(&db.to_string_lossy())
+                    .await
+                    .context("connecting to the baseline database")?,
             )),
     }
     .route("/healthz", axum::routing::get(|| async { "ok" }));

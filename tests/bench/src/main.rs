@@ -10,6 +10,7 @@ mod measure;
 mod medplum;
 mod memory;
 mod partner;
+mod postgres;
 mod process;
 mod referrals;
 mod report;
@@ -26,7 +27,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::baseline::Kind;
-use crate::load::Target;
+use crate::load::{Endpoint, Target};
 use crate::measure::{Plan, TargetFigures, measure};
 use crate::partner::Partner;
 use crate::process::{ServerProcess, free_port};
@@ -77,6 +78,17 @@ struct RunArgs {
     /// Keep the working directory (Signpost's log and database) and print where it is.
     #[arg(long)]
     keep: bool,
+    /// A PostgreSQL server (a `postgres://` URL of a database to administer it from): also
+    /// measure a naive PostgreSQL insert and Signpost on PostgreSQL with one and two replicas,
+    /// each in a database of its own there.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// With `--postgres`: measure only the PostgreSQL targets.
+    #[arg(long, requires = "postgres")]
+    postgres_only: bool,
+    /// With `--postgres`: referrals posted one at a time to count Signpost's statements per referral.
+    #[arg(long, default_value_t = 200)]
+    statement_sample: u64,
 }
 
 #[derive(Subcommand)]
@@ -90,21 +102,22 @@ enum Sub {
         /// Address to listen on.
         #[arg(long)]
         listen: String,
-        /// Database file (sqlite baseline).
+        /// Database file (sqlite baseline), or URL (pg baseline).
         #[arg(long)]
         db: PathBuf,
     },
 }
 
-/// Starts a baseline in a child process of this same binary.
-async fn start_baseline(kind: Kind, dir: &std::path::Path) -> anyhow::Result<ServerProcess> {
+/// Starts a baseline in a child process of this same binary, on the database `db` (a file, or
+/// a URL).
+async fn start_baseline(kind: Kind, db: &std::ffi::OsStr) -> anyhow::Result<ServerProcess> {
     let port = free_port()?;
     let mut command = Command::new(std::env::current_exe()?);
     command
         .args(["baseline", "--kind", kind.name(), "--listen"])
         .arg(format!("127.0.0.1:{port}"))
         .arg("--db")
-        .arg(dir.join(format!("{}.db", kind.name())))
+        .arg(db)
         .stdin(Stdio::null())
         .stdout(Stdio::null());
     ServerProcess::start(command, port, kind.name()).await
@@ -118,12 +131,14 @@ fn http_client() -> anyhow::Result<reqwest::Client> {
         .build()?)
 }
 
-async fn run(args: RunArgs) -> anyhow::Result<()> {
+async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         args.signpost.is_file(),
         "no signpost binary at {} (build it with `cargo build --release -p signpost-gateway`, or pass --signpost PATH)",
         args.signpost.display()
     );
+    // Signpost starts in a directory of its own, where a relative path would not name it.
+    args.signpost = std::fs::canonicalize(&args.signpost)?;
     anyhow::ensure!(
         args.rate > 0.0 && args.concurrency > 0,
         "--rate and --concurrency must be positive"
@@ -146,10 +161,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let http = http_client()?;
     let mut figures: Vec<TargetFigures> = Vec::new();
 
-    if !args.signpost_only {
+    if !args.signpost_only && !args.postgres_only {
         for kind in [Kind::Bare, Kind::Sqlite] {
             eprintln!("{}:", kind.name());
-            let server = start_baseline(kind, dir.path()).await?;
+            let db = dir.path().join(format!("{}.db", kind.name()));
+            let server = start_baseline(kind, db.as_os_str()).await?;
             let target = Target::new(
                 kind.name(),
                 format!("{}/fhir/ServiceRequest", server.base),
@@ -182,13 +198,39 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     }
 
+    let mut postgres_figures = None;
+    if let Some(url) = &args.postgres {
+        postgres_figures = Some(
+            measure_postgres(&args, url, &run_id, dir.path(), &http, &referrals, &plan).await?,
+        );
+    }
+    if args.postgres_only {
+        let markdown = report::markdown(&figures, &plan, &machine, &command)?
+            + &report::postgres(postgres_figures.as_ref())?;
+        println!("{markdown}");
+        if let Some(path) = &args.markdown {
+            std::fs::write(path, &markdown)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        if args.keep {
+            eprintln!("kept {}", dir.keep().display());
+        }
+        return Ok(());
+    }
+
     eprintln!("signpost ({}):", args.signpost.display());
     let partner = Partner::start().await?;
     let signpost_dir = dir.path().join("signpost");
     std::fs::create_dir_all(&signpost_dir)?;
-    let mut signpost = Signpost::start(&args.signpost, &signpost_dir, partner.url())
-        .await
-        .with_context(|| format!("log: {}", signpost_dir.join("signpost.log").display()))?;
+    let mut signpost = Signpost::start(
+        &args.signpost,
+        &signpost_dir,
+        partner.url(),
+        "sqlite://signpost.db",
+        None,
+    )
+    .await
+    .with_context(|| format!("log: {}", signpost_dir.join("signpost.log").display()))?;
     let target = Target::new(
         "signpost",
         signpost.intake_url(),
@@ -201,7 +243,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         eprintln!("warning: signpost did not stop cleanly on SIGTERM");
     }
 
-    let markdown = report::markdown(&figures, &plan, &machine, &command)?;
+    let mut markdown = report::markdown(&figures, &plan, &machine, &command)?;
+    if postgres_figures.is_some() {
+        markdown += &report::postgres(postgres_figures.as_ref())?;
+    }
     println!("{markdown}");
     if let Some(path) = &args.markdown {
         std::fs::write(path, &markdown).with_context(|| format!("writing {}", path.display()))?;
@@ -210,6 +255,192 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         eprintln!("kept {}", dir.keep().display());
     }
     Ok(())
+}
+
+/// The `sqlx::query` filter that makes Signpost log each statement it sends.
+const LOG_STATEMENTS: &str = "info,sqlx=warn,sqlx::query=debug";
+
+/// Starts `replicas` Signposts on one PostgreSQL database, each in a directory of its own under
+/// `dir` with its own token.
+async fn start_replicas(
+    binary: &std::path::Path,
+    dir: &std::path::Path,
+    name: &str,
+    partner: &Partner,
+    store_url: &str,
+    replicas: usize,
+    log: Option<&str>,
+) -> anyhow::Result<Vec<Signpost>> {
+    let mut started = Vec::new();
+    for n in 1..=replicas {
+        let replica_dir = dir.join(format!("{name}-{n}"));
+        std::fs::create_dir_all(&replica_dir)?;
+        // One at a time: the first applies the migrations the others then find applied.
+        let signpost = Signpost::start(binary, &replica_dir, partner.url(), store_url, log)
+            .await
+            .with_context(|| format!("log: {}", replica_dir.join("signpost.log").display()))?;
+        started.push(signpost);
+    }
+    Ok(started)
+}
+
+/// A target posting to every replica in turn.
+fn replicas_target(
+    name: &'static str,
+    replicas: &[Signpost],
+    referrals: &Arc<Referrals>,
+) -> Target {
+    let endpoints = replicas
+        .iter()
+        .map(|s| Endpoint {
+            url: s.intake_url(),
+            authorization: Some(s.authorization.clone()),
+        })
+        .collect();
+    Target::replicated(name, endpoints, replicas[0].process.pid, referrals.clone())
+}
+
+/// Stops the replicas, warning of any that did not stop cleanly.
+fn stop_all(replicas: &mut [Signpost]) {
+    for s in replicas {
+        if !s.process.stop() {
+            eprintln!("warning: a signpost replica did not stop cleanly on SIGTERM");
+        }
+    }
+}
+
+/// Counts ServiceRequests in a Signpost database.
+const SIGNPOST_REFERRALS: &str =
+    "SELECT COUNT(*) FROM resources WHERE resource_type = 'ServiceRequest'";
+
+/// The PostgreSQL targets: a naive insert, Signpost with one replica and with two, then Signpost's
+/// statements per referral counted from its log while referrals are posted one at a time.
+async fn measure_postgres(
+    args: &RunArgs,
+    url: &str,
+    run_id: &str,
+    dir: &std::path::Path,
+    http: &reqwest::Client,
+    referrals: &Arc<Referrals>,
+    plan: &Plan,
+) -> anyhow::Result<report::PostgresFigures> {
+    let server = postgres::Server::connect(url, run_id).await?;
+    let measured = postgres_targets(args, &server, dir, http, referrals, plan).await;
+    // Whatever happened, the run's databases go.
+    server.drop_all().await?;
+    measured
+}
+
+/// The PostgreSQL targets, each in a database of its own on `server`.
+async fn postgres_targets(
+    args: &RunArgs,
+    server: &postgres::Server,
+    dir: &std::path::Path,
+    http: &reqwest::Client,
+    referrals: &Arc<Referrals>,
+    plan: &Plan,
+) -> anyhow::Result<report::PostgresFigures> {
+    let mut figures = report::PostgresFigures::default();
+
+    eprintln!("pg:");
+    let db = server.create("pg").await?;
+    let mut baseline = start_baseline(Kind::Postgres, db.url.as_ref()).await?;
+    let target = Target::new(
+        "pg",
+        format!("{}/fhir/ServiceRequest", baseline.base),
+        None,
+        baseline.pid,
+        referrals.clone(),
+    );
+    figures
+        .targets
+        .push(measure(http, &target, plan, None).await);
+    baseline.stop();
+    figures.costs.push((
+        "pg",
+        server.cost(&db, "SELECT COUNT(*) FROM referrals").await?,
+    ));
+    server.drop_database(&db).await?;
+
+    for (name, replicas) in [("signpost-pg", 1), ("signpost-pg-x2", 2)] {
+        eprintln!(
+            "{name} ({replicas} replica(s), {}):",
+            args.signpost.display()
+        );
+        let db = server.create(name).await?;
+        let partner = Partner::start().await?;
+        let mut started =
+            start_replicas(&args.signpost, dir, name, &partner, &db.url, replicas, None).await?;
+        let target = replicas_target(name, &started, referrals);
+        figures
+            .targets
+            .push(measure(http, &target, plan, Some(&partner)).await);
+        stop_all(&mut started);
+        figures
+            .costs
+            .push((name, server.cost(&db, SIGNPOST_REFERRALS).await?));
+        server.drop_database(&db).await?;
+    }
+
+    eprintln!(
+        "signpost-pg: {} referrals one at a time, statements logged",
+        args.statement_sample
+    );
+    let db = server.create("signpost_pg_statements").await?;
+    let partner = Partner::start().await?;
+    let mut started = start_replicas(
+        &args.signpost,
+        dir,
+        "signpost-pg-statements",
+        &partner,
+        &db.url,
+        1,
+        Some(LOG_STATEMENTS),
+    )
+    .await?;
+    let target = replicas_target("signpost-pg-statements", &started, referrals);
+    let log = dir.join("signpost-pg-statements-1").join("signpost.log");
+    // Warm: the pool's connections open and prepare their statements before the count.
+    for _ in 0..20 {
+        target.post(http, std::time::Instant::now()).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let log_length = || -> anyhow::Result<usize> { Ok(std::fs::metadata(&log)?.len() as usize) };
+    // Each referral is delivered before the next is posted, so the statements logged while its
+    // POST was answered are its intake's (and any its delivery began meanwhile), and those logged
+    // until the next POST are its delivery's.
+    let mut windows = Vec::new();
+    let mut created = 0;
+    for _ in 0..args.statement_sample {
+        let start = log_length()?;
+        let sample = target.post(http, std::time::Instant::now()).await;
+        windows.push((start, log_length()?));
+        if let Some(id) = &sample.created {
+            created += 1;
+            let deadline = std::time::Instant::now() + plan.delivery_timeout;
+            while partner.received(id).is_none() && std::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+        // Until the delivery is marked done.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let end = log_length()?;
+    let text = std::fs::read_to_string(&log)?;
+    let (mut during, mut after) = (String::new(), String::new());
+    for (i, (start, answered)) in windows.iter().enumerate() {
+        let next = windows.get(i + 1).map_or(end, |w| w.0);
+        during.push_str(text.get(*start..*answered).unwrap_or_default());
+        after.push_str(text.get(*answered..next).unwrap_or_default());
+    }
+    stop_all(&mut started);
+    figures.statements = Some(report::StatementCount {
+        referrals: created,
+        during_post: postgres::statements_in(&during),
+        after_post: postgres::statements_in(&after),
+    });
+    server.drop_database(&db).await?;
+    Ok(figures)
 }
 
 #[tokio::main]

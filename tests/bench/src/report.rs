@@ -211,3 +211,129 @@ pub fn markdown(
     }
     Ok(out)
 }
+
+/// Statements Signpost sent for referrals posted one at a time, each delivered before the next.
+#[derive(Debug, Clone, Copy)]
+pub struct StatementCount {
+    /// Referrals created.
+    pub referrals: usize,
+    /// Logged while each POST was answered: its intake (and any delivery work begun meanwhile).
+    pub during_post: crate::postgres::Statements,
+    /// Logged from each 201 to the next POST: its delivery, and the worker's polls.
+    pub after_post: crate::postgres::Statements,
+}
+
+/// What the PostgreSQL targets cost the database, beside their figures (which are in `figures`).
+#[derive(Default)]
+pub struct PostgresFigures {
+    /// The targets' figures, in the order run.
+    pub targets: Vec<TargetFigures>,
+    /// Each target's database counters over its whole life (start, warm-up, both phases).
+    pub costs: Vec<(&'static str, crate::postgres::Cost)>,
+    /// Signpost's statements per referral.
+    pub statements: Option<StatementCount>,
+}
+
+/// The PostgreSQL section: ratios to the naive insert and between replicas, and the database's
+/// cost per referral.
+pub fn postgres(pg: Option<&PostgresFigures>) -> Result<String, std::fmt::Error> {
+    let mut out = String::new();
+    let Some(pg) = pg else {
+        return Ok(out);
+    };
+    let find = |name: &str| pg.targets.iter().find(|f| f.name == name);
+    writeln!(out)?;
+    writeln!(
+        out,
+        "**PostgreSQL** (one server; each target a database of its own; Signpost with its `fhir-rest` partner, one or two replicas on one database, requests in turn)\n"
+    )?;
+    writeln!(
+        out,
+        "| target | referrals/s | p50 ms | p99 ms | not 201 | p99 ms at the offered rate | not 201 at the offered rate |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---|---:|---|")?;
+    for f in &pg.targets {
+        writeln!(
+            out,
+            "| {} | {:.0} | {} | {} | {} | {} | {} |",
+            f.name,
+            f.max.per_second,
+            millis(f.max.latency.map(|l| l.p50)),
+            millis(f.max.latency.map(|l| l.p99)),
+            errors(&f.max),
+            millis(f.at_rate.latency.map(|l| l.p99)),
+            errors(&f.at_rate),
+        )?;
+    }
+    writeln!(out)?;
+    let throughput = |name: &str| find(name).map(|f| f.max.per_second);
+    writeln!(out, "| ratio | measured | target |")?;
+    writeln!(out, "|---|---:|---:|")?;
+    writeln!(
+        out,
+        "| Signpost on PostgreSQL ÷ naive PostgreSQL insert | {} | ≥ 0.80× |",
+        times(ratio(throughput("signpost-pg"), throughput("pg")))
+    )?;
+    writeln!(
+        out,
+        "| two replicas ÷ one | {} | ≥ 1.50× |",
+        times(ratio(
+            throughput("signpost-pg-x2"),
+            throughput("signpost-pg")
+        ))
+    )?;
+    writeln!(out)?;
+
+    writeln!(
+        out,
+        "**Database cost per referral** (`pg_stat_database` of each target's database over its whole life, read after its processes stopped; Signpost's include delivering each referral)\n"
+    )?;
+    writeln!(
+        out,
+        "| target | referrals stored | transactions committed | rolled back | rows written | server time executing statements, ms |"
+    )?;
+    writeln!(out, "|---|---:|---:|---:|---:|---:|")?;
+    let each = |cost: &crate::postgres::Cost, value: f64| {
+        cost.per_referral(value)
+            .map_or("–".into(), |v| format!("{v:.2}"))
+    };
+    for (name, cost) in &pg.costs {
+        writeln!(
+            out,
+            "| {name} | {} | {} | {} | {} | {} |",
+            cost.referrals,
+            each(cost, cost.commits as f64),
+            each(cost, cost.rollbacks as f64),
+            each(cost, cost.rows_written as f64),
+            each(cost, cost.active.as_secs_f64() * 1000.0),
+        )?;
+    }
+    writeln!(out)?;
+    if let Some(s) = &pg.statements {
+        let per = |n: usize| {
+            if s.referrals == 0 {
+                "–".to_owned()
+            } else {
+                format!("{:.2}", n as f64 / s.referrals as f64)
+            }
+        };
+        writeln!(
+            out,
+            "**Signpost's statements per referral** ({} referrals posted one at a time, each delivered before the next; counted from its `sqlx::query` log lines; the naive insert sends 3: BEGIN, INSERT, COMMIT)\n",
+            s.referrals
+        )?;
+        writeln!(
+            out,
+            "| while the POST was answered | after the 201, until the next POST | total |"
+        )?;
+        writeln!(out, "|---:|---:|---:|")?;
+        writeln!(
+            out,
+            "| {} | {} | {} |",
+            per(s.during_post.count),
+            per(s.after_post.count),
+            per(s.during_post.count + s.after_post.count)
+        )?;
+    }
+    Ok(out)
+}

@@ -1,5 +1,6 @@
-//! Signpost as it runs in production: a release binary, a SQLite store on disk, tokens checked,
-//! full validation, and a `fhir-rest` partner to deliver to.
+//! Signpost as it runs in production: a release binary, a SQLite store on disk (or a PostgreSQL
+//! database, shared by replicas), tokens checked, full validation, and a `fhir-rest` partner to
+//! deliver to.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -16,7 +17,7 @@ const CLIENT: &str = "bench-gp-system";
 /// The config: one practice routed to one link-worker service reached by `fhir-rest`; every
 /// delivery and server setting left at its default, as an operator would start, except the
 /// per-client rate limit: the harness is one client measuring throughput, not a client to throttle.
-fn config(port: u16, partner_url: &str) -> String {
+fn config(port: u16, partner_url: &str, store_url: &str) -> String {
     format!(
         r#"[server]
 listen = "127.0.0.1:{port}"
@@ -24,7 +25,7 @@ base_url = "http://127.0.0.1:{port}"
 client_requests_per_second = 0
 
 [store]
-url = "sqlite://signpost.db"
+url = "{store_url}"
 
 [auth]
 signing_key = "token-key.pem"
@@ -64,13 +65,23 @@ pub struct Signpost {
 }
 
 impl Signpost {
-    /// Writes the config and the client's key into `dir`, starts `binary` there and gets a token.
-    pub async fn start(binary: &Path, dir: &Path, partner_url: &str) -> anyhow::Result<Self> {
+    /// Writes the config and the client's key into `dir`, starts `binary` there on the store at
+    /// `store_url` and gets a token. `log` is its `RUST_LOG`; `None` is production's default.
+    pub async fn start(
+        binary: &Path,
+        dir: &Path,
+        partner_url: &str,
+        store_url: &str,
+        log: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let key = ClientKey::generate(KeyAlgorithm::Es384)?;
         std::fs::write(dir.join("gp.jwks.json"), key.jwks().to_string())?;
         let port = free_port()?;
-        std::fs::write(dir.join("signpost.toml"), config(port, partner_url))?;
-        let log = std::fs::File::create(dir.join("signpost.log"))?;
+        std::fs::write(
+            dir.join("signpost.toml"),
+            config(port, partner_url, store_url),
+        )?;
+        let log_file = std::fs::File::create(dir.join("signpost.log"))?;
         let mut command = Command::new(binary);
         command
             .args(["serve", "--config", "signpost.toml"])
@@ -84,7 +95,10 @@ impl Signpost {
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log);
+            .stderr(log_file);
+        if let Some(filter) = log {
+            command.env("RUST_LOG", filter);
+        }
         let process = ServerProcess::start(command, port, &binary.display().to_string()).await?;
         let http = reqwest::Client::builder().no_proxy().build()?;
         let token = request_token(

@@ -7,4 +7,4 @@ mod target;
 
 pub use closed::closed_loop;
 pub use open::open_loop;
-pub use target::{Sample, Target};
+pub use target::{Endpoint, Sample, Target};

@@ -8,16 +8,24 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 
 use crate::referrals::Referrals;
 
-/// Where referrals are posted, as whom, and which process serves them (for its memory).
+/// One server of a target: the URL referrals are posted to and, where it checks tokens, `Bearer ...`.
 #[derive(Debug, Clone)]
-pub struct Target {
-    /// Short name for the report (`signpost`, `bare`, `sqlite`).
-    pub name: &'static str,
+pub struct Endpoint {
     /// The URL referrals are posted to.
     pub url: String,
     /// `Bearer ...`, where the server checks tokens.
     pub authorization: Option<String>,
-    /// The serving process.
+}
+
+/// Where referrals are posted, as whom, and which process serves them (for its memory). A target
+/// of several endpoints (replicas) gets its requests in turn.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Short name for the report (`signpost`, `bare`, `sqlite`).
+    pub name: &'static str,
+    /// The servers, posted to in turn.
+    endpoints: Arc<[Endpoint]>,
+    /// The (first) serving process.
     pub pid: u32,
     /// Unique referrals for this target, numbered across all its phases.
     referrals: Arc<Referrals>,
@@ -60,10 +68,20 @@ impl Target {
         pid: u32,
         referrals: Arc<Referrals>,
     ) -> Self {
+        Self::replicated(name, vec![Endpoint { url, authorization }], pid, referrals)
+    }
+
+    /// A target of several servers taking requests in turn; `pid` is the one whose memory is read.
+    pub fn replicated(
+        name: &'static str,
+        endpoints: Vec<Endpoint>,
+        pid: u32,
+        referrals: Arc<Referrals>,
+    ) -> Self {
+        assert!(!endpoints.is_empty(), "a target needs a server");
         Self {
             name,
-            url,
-            authorization,
+            endpoints: endpoints.into(),
             pid,
             referrals,
             next: Arc::default(),
@@ -72,14 +90,15 @@ impl Target {
 
     /// Posts the next unique referral; `since` is when the request counts from.
     pub async fn post(&self, http: &reqwest::Client, since: Instant) -> Sample {
-        let body = self
-            .referrals
-            .body(self.next.fetch_add(1, Ordering::Relaxed));
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let body = self.referrals.body(n);
+        // `n` counts every request of the target, so replicas take turns whatever the phase.
+        let endpoint = &self.endpoints[(n % self.endpoints.len() as u64) as usize];
         let mut request = http
-            .post(&self.url)
+            .post(&endpoint.url)
             .header(CONTENT_TYPE, "application/fhir+json")
             .body(body);
-        if let Some(auth) = &self.authorization {
+        if let Some(auth) = &endpoint.authorization {
             request = request.header(AUTHORIZATION, auth);
         }
         let (status, created) = match request.send().await {
