@@ -73,8 +73,21 @@ where
         conn: &mut DB::Connection,
         changes: &ChangeSet,
     ) -> Result<CommitOutcome, StoreError> {
-        if let Some(stopped) = Resources::<DB>::check_guards(conn, changes).await? {
+        if let Some(stopped) = Self::guard_and_update(conn, changes).await? {
             return Ok(stopped);
+        }
+        Self::insert_new_rows(conn, &[changes], None).await?;
+        Ok(CommitOutcome::Committed)
+    }
+
+    /// Everything of [`Self::apply`] but the new rows: the guards, then each update. `Some` is an
+    /// outcome that writes nothing; the caller rolls back on it or on an `Err`.
+    pub(super) async fn guard_and_update(
+        conn: &mut DB::Connection,
+        changes: &ChangeSet,
+    ) -> Result<Option<CommitOutcome>, StoreError> {
+        if let Some(stopped) = Resources::<DB>::check_guards(conn, changes).await? {
+            return Ok(Some(stopped));
         }
         // Updates go one by one (each checks its version); everything else is one multi-row INSERT
         // per table. On SQLite each statement is a round trip to its worker thread (two thread
@@ -125,8 +138,7 @@ where
                 });
             }
         }
-        Self::insert_new_rows(conn, &[changes], None).await?;
-        Ok(CommitOutcome::Committed)
+        Ok(None)
     }
 
     /// Inserts the new rows of several change sets together: resources created, the search values

@@ -362,6 +362,27 @@ async fn postgres_targets(
     ));
     server.drop_database(&db).await?;
 
+    // The same inserts one at a time, so the server's time per referral is not inflated by
+    // statements queueing for the CPU.
+    let db = server.create("pg_one_at_a_time").await?;
+    let mut baseline = start_baseline(Kind::Postgres, db.url.as_ref()).await?;
+    let target = Target::new(
+        "pg",
+        format!("{}/fhir/ServiceRequest", baseline.base),
+        None,
+        baseline.pid,
+        referrals.clone(),
+    );
+    for _ in 0..args.statement_sample + 20 {
+        target.post(http, std::time::Instant::now()).await;
+    }
+    baseline.stop();
+    figures.costs.push((
+        "pg, one at a time",
+        server.cost(&db, "SELECT COUNT(*) FROM referrals").await?,
+    ));
+    server.drop_database(&db).await?;
+
     for (name, replicas) in [("signpost-pg", 1), ("signpost-pg-x2", 2)] {
         eprintln!(
             "{name} ({replicas} replica(s), {}):",
@@ -434,6 +455,10 @@ async fn postgres_targets(
         after.push_str(text.get(*answered..next).unwrap_or_default());
     }
     stop_all(&mut started);
+    figures.costs.push((
+        "signpost-pg, one at a time",
+        server.cost(&db, SIGNPOST_REFERRALS).await?,
+    ));
     figures.statements = Some(report::StatementCount {
         referrals: created,
         during_post: postgres::statements_in(&during),
