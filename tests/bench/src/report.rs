@@ -75,6 +75,10 @@ pub fn markdown(
         plan.warmup_for, plan.rate, plan.latency_for, plan.concurrency, plan.throughput_for
     )?;
     writeln!(out)?;
+    if figures.is_empty() {
+        // `--postgres-only`: the PostgreSQL section follows.
+        return Ok(out);
+    }
 
     writeln!(
         out,
