@@ -5,15 +5,15 @@
 //! directory.
 //!
 //! Before criterion's timings it prints allocations (count and bytes) per run of each stage,
-//! counted by a global allocator wrapped around mimalloc (the allocator the `signpost` binary
-//! uses): unlike time, they do not move with the load of a shared machine. Run:
+//! counted by an instrumented global allocator: unlike time, they do not move with the load
+//! of a shared machine. (The allocator here is the system's, not the binary's mimalloc, so
+//! the timings are a little slower than the binary's.) Run:
 //! `cargo bench -p signpost-gateway --bench stages` (or with `-- --allocations-only`).
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout};
+use std::alloc::System;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Body;
 use axum::http::Request;
@@ -29,61 +29,26 @@ use signpost_gateway::store::{ResourceStore, SqliteStore, now};
 use signpost_gateway::workflow::referral::new_referral;
 use signpost_profiles::examples::REFERRAL_FROM_GP;
 use signpost_profiles::{OdsCode, Referral, Validator, parse_resource};
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 use tower::ServiceExt;
 
-/// Counts every allocation (and reallocation) and the bytes asked for, on any thread.
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-static BYTES: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: every call is passed unchanged to mimalloc; the counters are only atomics.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: the caller's contract is mimalloc's.
-        unsafe { mimalloc::MiMalloc.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
-        // SAFETY: as above.
-        unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
-    }
-}
-
+// Counts every allocation and reallocation, and the bytes asked for, on any thread. The
+// system allocator underneath (the `signpost` binary uses mimalloc): counts do not depend on
+// the allocator, and the workspace forbids the `unsafe` a wrapper of our own would need.
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// Allocations and bytes per run of `f`, averaged over `runs` after one run to warm caches.
 fn allocations<T>(runs: u64, mut f: impl FnMut() -> T) -> (f64, f64) {
     black_box(f());
-    let (a0, b0) = (
-        ALLOCATIONS.load(Ordering::Relaxed),
-        BYTES.load(Ordering::Relaxed),
-    );
+    let region = Region::new(ALLOCATOR);
     for _ in 0..runs {
         black_box(f());
     }
-    let (a1, b1) = (
-        ALLOCATIONS.load(Ordering::Relaxed),
-        BYTES.load(Ordering::Relaxed),
-    );
-    (
-        (a1 - a0) as f64 / runs as f64,
-        (b1 - b0) as f64 / runs as f64,
-    )
+    let change = region.change();
+    let count = change.allocations + change.reallocations;
+    let bytes = change.bytes_allocated as f64 + change.bytes_reallocated.max(0) as f64;
+    (count as f64 / runs as f64, bytes / runs as f64)
 }
 
 const CLIENT: &str = "bench-gp-system";
@@ -156,7 +121,7 @@ fn practice() -> Principal {
 /// Everything the stages share: the validator, the directory, a gateway and its router.
 struct Bench {
     runtime: tokio::runtime::Runtime,
-    validator: Validator,
+    validator: &'static Validator,
     directory: signpost_gateway::routing::Directory,
     template: Value,
     router: axum::Router,
