@@ -48,6 +48,12 @@ pub struct Gateway {
 impl Gateway {
     /// Opens the store (running migrations) and binds the listener.
     pub async fn start(config: Config) -> anyhow::Result<Self> {
+        // Reading the definitions is CPU work of tens of milliseconds, opening the store mostly
+        // waiting for fsyncs: done side by side, a start waits for the longer of the two only.
+        let definitions = std::thread::Builder::new()
+            .name("signpost-definitions".into())
+            .spawn(|| signpost_profiles::Validator::standard().map(|_| ()))
+            .context("starting the thread that reads the definitions")?;
         let store = open_store(&config.store.url).await.with_context(|| {
             format!(
                 "opening the store at {}",
@@ -83,6 +89,10 @@ impl Gateway {
             config.server.fhir_base(),
         )
         .with_context(|| format!("token signing key {}", config.auth.signing_key.display()))?;
+        definitions
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading the definitions panicked"))?
+            .context("loading the Signpost profiles")?;
         let validator =
             signpost_profiles::Validator::standard().context("loading the Signpost profiles")?;
         crate::connections::check_against_file_limit(

@@ -49,7 +49,8 @@ fn cardinality(rule: &ElementRule, root: &Node<'_>, issues: &mut Vec<Issue>) {
             continue;
         }
         let count = children(&parent, last).len();
-        let at = format!("{}.{}", parent.expr, last.name.trim_end_matches("[x]"));
+        // Every rule visits every parent; almost none has an issue to place.
+        let at = || format!("{}.{}", parent.expr, last.name.trim_end_matches("[x]"));
         if let Some(min) = rule.min
             && count < min as usize
         {
@@ -61,7 +62,7 @@ fn cardinality(rule: &ElementRule, root: &Node<'_>, issues: &mut Vec<Issue>) {
                         describe(rule)
                     ),
                 )
-                .at(&at),
+                .at(at()),
             );
         }
         if let Some(max) = rule.max
@@ -72,7 +73,7 @@ fn cardinality(rule: &ElementRule, root: &Node<'_>, issues: &mut Vec<Issue>) {
             } else {
                 format!("{} allows at most {max}, found {count}", describe(rule))
             };
-            issues.push(Issue::error(IssueType::Structure, message).at(&at));
+            issues.push(Issue::error(IssueType::Structure, message).at(at()));
         }
     }
 }
@@ -84,7 +85,7 @@ fn types(rule: &ElementRule, node: &Node<'_>, cx: &Context<'_>, issues: &mut Vec
     let Some(last) = rule.steps.last() else {
         return;
     };
-    let candidates: Vec<_> = match choice_type(&last.name, &node.key) {
+    let candidates: Vec<_> = match choice_type(&last.name, node.key) {
         Some(found) => {
             let matching: Vec<_> = rule
                 .types

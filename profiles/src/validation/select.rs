@@ -9,8 +9,9 @@ use super::structure::{Slice, Step};
 pub(crate) struct Node<'a> {
     /// e.g. `ServiceRequest.identifier[1].system`.
     pub expr: String,
-    /// The JSON key it was found under (`occurrenceDateTime` for `occurrence[x]`).
-    pub key: String,
+    /// The JSON key it was found under (`occurrenceDateTime` for `occurrence[x]`), borrowed
+    /// from the instance: a node is made for every element each rule visits.
+    pub key: &'a str,
     /// The value.
     pub value: &'a Value,
 }
@@ -20,7 +21,7 @@ impl<'a> Node<'a> {
     pub fn root(expr: &str, value: &'a Value) -> Self {
         Node {
             expr: expr.to_owned(),
-            key: String::new(),
+            key: "",
             value,
         }
     }
@@ -55,7 +56,7 @@ pub(crate) fn children<'a>(parent: &Node<'a>, step: &Step) -> Vec<Node<'a>> {
                     if in_slice(step.slice.as_ref(), item) {
                         out.push(Node {
                             expr: format!("{base}[{i}]"),
-                            key: key.clone(),
+                            key,
                             value: item,
                         });
                     }
@@ -63,7 +64,7 @@ pub(crate) fn children<'a>(parent: &Node<'a>, step: &Step) -> Vec<Node<'a>> {
             }
             _ if in_slice(step.slice.as_ref(), value) => out.push(Node {
                 expr: base,
-                key: key.clone(),
+                key,
                 value,
             }),
             _ => {}

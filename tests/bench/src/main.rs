@@ -4,6 +4,7 @@
 //! Medplum's validating fhir-router as a peer. Results: `tests/bench/RESULTS.md`.
 
 mod baseline;
+mod cold_start;
 mod load;
 mod machine;
 mod measure;
@@ -75,6 +76,9 @@ struct RunArgs {
     /// The Medplum peer's directory (`server.mjs`, `node_modules`); skipped when not installed.
     #[arg(long, default_value_os_t = medplum::default_dir())]
     medplum: PathBuf,
+    /// Cold starts of Signpost to time (each a first start and a restart); 0 skips them.
+    #[arg(long, default_value_t = 5)]
+    cold_starts: usize,
     /// Keep the working directory (Signpost's log and database) and print where it is.
     #[arg(long)]
     keep: bool,
@@ -218,6 +222,13 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
+    let cold = if args.cold_starts > 0 {
+        eprintln!("signpost cold starts:");
+        Some(cold_start::measure(&args.signpost, dir.path(), args.cold_starts).await?)
+    } else {
+        None
+    };
+
     eprintln!("signpost ({}):", args.signpost.display());
     let partner = Partner::start().await?;
     let signpost_dir = dir.path().join("signpost");
@@ -246,6 +257,10 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let mut markdown = report::markdown(&figures, &plan, &machine, &command)?;
     if postgres_figures.is_some() {
         markdown += &report::postgres(postgres_figures.as_ref())?;
+    }
+    if let Some(cold) = &cold {
+        markdown.push('\n');
+        markdown.push_str(&cold_start::markdown(cold));
     }
     println!("{markdown}");
     if let Some(path) = &args.markdown {

@@ -64,6 +64,40 @@ pub struct Signpost {
     pub authorization: String,
 }
 
+/// Writes the config (on the store at `store_url`) and a new client key into `dir` (listening on
+/// a free port), and returns the command that starts `binary` there as an operator would, the
+/// port and the key.
+pub fn prepare(
+    binary: &Path,
+    dir: &Path,
+    partner_url: &str,
+    store_url: &str,
+) -> anyhow::Result<(Command, u16, ClientKey)> {
+    let key = ClientKey::generate(KeyAlgorithm::Es384)?;
+    std::fs::write(dir.join("gp.jwks.json"), key.jwks().to_string())?;
+    let port = free_port()?;
+    std::fs::write(
+        dir.join("signpost.toml"),
+        config(port, partner_url, store_url),
+    )?;
+    let log = std::fs::File::create(dir.join("signpost.log"))?;
+    let mut command = Command::new(binary);
+    command
+        .args(["serve", "--config", "signpost.toml"])
+        .current_dir(dir)
+        .env_remove("SIGNPOST_CONFIG")
+        .env_remove("SIGNPOST_SERVER_LISTEN")
+        .env_remove("SIGNPOST_SERVER_BASE_URL")
+        .env_remove("SIGNPOST_STORE_URL")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        // Production's default log level, whatever the caller's shell has.
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    Ok((command, port, key))
+}
+
 impl Signpost {
     /// Writes the config and the client's key into `dir`, starts `binary` there on the store at
     /// `store_url` and gets a token. `log` is its `RUST_LOG`; `None` is production's default.
@@ -74,28 +108,7 @@ impl Signpost {
         store_url: &str,
         log: Option<&str>,
     ) -> anyhow::Result<Self> {
-        let key = ClientKey::generate(KeyAlgorithm::Es384)?;
-        std::fs::write(dir.join("gp.jwks.json"), key.jwks().to_string())?;
-        let port = free_port()?;
-        std::fs::write(
-            dir.join("signpost.toml"),
-            config(port, partner_url, store_url),
-        )?;
-        let log_file = std::fs::File::create(dir.join("signpost.log"))?;
-        let mut command = Command::new(binary);
-        command
-            .args(["serve", "--config", "signpost.toml"])
-            .current_dir(dir)
-            .env_remove("SIGNPOST_CONFIG")
-            .env_remove("SIGNPOST_SERVER_LISTEN")
-            .env_remove("SIGNPOST_SERVER_BASE_URL")
-            .env_remove("SIGNPOST_STORE_URL")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            // Production's default log level, whatever the caller's shell has.
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log_file);
+        let (mut command, port, key) = prepare(binary, dir, partner_url, store_url)?;
         if let Some(filter) = log {
             command.env("RUST_LOG", filter);
         }
