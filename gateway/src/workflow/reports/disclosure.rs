@@ -236,7 +236,7 @@ fn primary(policy: Policy, cell: Exact) -> Disclosed {
 
 /// What someone holding the published table can tell of each cell's exact count: a range,
 /// narrowed by every partition's sum until nothing changes (interval constraint propagation).
-/// A suppressed cell whose range is one value has been given away. Used by tests of every
+/// A suppressed cell whose range is one value other than 0 has been given away. Used by tests of every
 /// generated report; public so the integration tests can use it too.
 pub fn recoverable(
     policy: Policy,
@@ -335,7 +335,10 @@ fn recoverable_within(
     published
         .iter()
         .enumerate()
-        .filter(|(i, shown)| **shown == Disclosed::Suppressed && range[*i].0 >= range[*i].1)
+        // Pinned to 0 tells of nobody (a share of no one, withheld because it has no value).
+        .filter(|(i, shown)| {
+            **shown == Disclosed::Suppressed && range[*i].0 >= range[*i].1 && range[*i].1 > 0
+        })
         .map(|(i, _)| i)
         .collect()
 }
