@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 /// `[directory]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryConfig {
     /// No longer read: unmet demand is disclosed under `[reports] policy`, like every other
@@ -82,13 +82,3 @@ fn default_every() -> u64 {
     60
 }
 
-impl Default for DirectoryConfig {
-    fn default() -> Self {
-        Self {
-            disclosure_threshold: None,
-            round_to: None,
-            feeds: Vec::new(),
-            services: Vec::new(),
-        }
-    }
-}
