@@ -453,3 +453,86 @@ async fn a_known_population_s_figures_on_postgres_under_both_policies() {
         known_population(Some(database.url.clone()), policy).await;
     }
 }
+
+/// The projection catches up with whatever was written since it was last read (new referrals,
+/// and a Task moved on after its facts were saved), and a save whose watermark another updater
+/// has moved writes nothing.
+async fn projection_keeps_up(store: Option<String>) {
+    let gw = TestGateway::spawn_setup(Setup {
+        store,
+        ..Setup::default()
+    })
+    .await;
+    let config = Config::from_toml(&gw.config_text, |_| None).expect("config");
+    signpost_gateway::sandbox::demo_population::load(&*gw.store, &config, 300, 1)
+        .await
+        .expect("population");
+    let first = projection::current(&*gw.store).await.expect("facts");
+    assert_eq!(
+        first.requests.len() as i64,
+        gw.count("ServiceRequest").await
+    );
+    assert_eq!(first.tasks.len() as i64, gw.count("Task").await);
+
+    // More referrals (dated in the past, so the loader drops the projection and the next read
+    // builds it again, over more than one batch), then one through the API and its Task moved on.
+    signpost_gateway::sandbox::demo_population::load(&*gw.store, &config, 2_100, 2)
+        .await
+        .expect("more");
+    let task = refer(
+        &gw,
+        "riverside-gp",
+        "A81001",
+        &person(99, "female", "1950-01-01"),
+    )
+    .await;
+    let id = task["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        projection::current(&*gw.store).await.expect("facts").tasks[&id].status,
+        "requested"
+    );
+    gw.move_task("riverside-lw", &task, "accepted").await;
+    let after = projection::current(&*gw.store).await.expect("facts");
+    assert_eq!(
+        after.requests.len() as i64,
+        gw.count("ServiceRequest").await
+    );
+    assert_eq!(after.tasks.len() as i64, gw.count("Task").await);
+    assert_eq!(after.tasks[&id].status, "accepted");
+    assert!(after.tasks[&id].accepted.is_some());
+
+    // A save from a watermark that is no longer current is refused whole.
+    let mark = gw
+        .store
+        .report_watermark("Task")
+        .await
+        .expect("watermark")
+        .expect("saved");
+    let stale = signpost_gateway::store::Watermark {
+        last_updated: signpost_gateway::store::Instant(mark.last_updated.0 - 1),
+        id: mark.id.clone(),
+    };
+    let row = signpost_gateway::store::FactRow {
+        id: id.clone(),
+        fact: "{}".into(),
+    };
+    let saved = gw
+        .store
+        .save_facts("Task", &[row], Some(&stale), &mark)
+        .await
+        .expect("save");
+    assert!(!saved);
+    let unchanged = projection::current(&*gw.store).await.expect("facts");
+    assert_eq!(unchanged.tasks[&id].status, "accepted");
+}
+
+#[tokio::test]
+async fn the_projection_keeps_up_and_refuses_a_stale_save_on_sqlite() {
+    projection_keeps_up(None).await;
+}
+
+#[tokio::test]
+async fn the_projection_keeps_up_and_refuses_a_stale_save_on_postgres() {
+    let database = TempPostgres::create().await;
+    projection_keeps_up(Some(database.url.clone())).await;
+}

@@ -81,4 +81,3 @@ pub struct FeedConfig {
 fn default_every() -> u64 {
     60
 }
-

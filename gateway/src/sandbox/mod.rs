@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod demo_partner;
+pub mod demo_population;
 pub mod directory;
 mod examples;
 pub mod guide;

@@ -296,6 +296,9 @@ impl super::ReportStore for WithDeadline {
     async fn facts(&self, resource_type: &str) -> Result<Vec<super::FactRow>, StoreError> {
         self.within(self.inner.facts(resource_type)).await
     }
+    async fn forget_facts(&self) -> Result<(), StoreError> {
+        self.write_within(self.inner.forget_facts()).await
+    }
 }
 
 #[async_trait]

@@ -152,6 +152,19 @@ where
         Ok(true)
     }
 
+    /// Drops every facts row and watermark, in one transaction.
+    pub(super) async fn forget(writer: &Pool<DB>) -> Result<(), StoreError> {
+        let mut tx = writer.begin().await?;
+        sqlx::query("DELETE FROM report_facts")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM report_watermarks")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Every facts row of `resource_type`.
     pub(super) async fn facts(
         reader: &Pool<DB>,

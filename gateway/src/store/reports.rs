@@ -53,6 +53,9 @@ pub trait ReportStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Every facts row of `resource_type`.
     async fn facts(&self, resource_type: &str) -> Result<Vec<FactRow>, StoreError>;
+    /// Drops every facts row and watermark, so the next report builds the projection again
+    /// (after resources were written with past timestamps, as the demo population is).
+    async fn forget_facts(&self) -> Result<(), StoreError>;
 }
 
 /// Implements [`ReportStore`] with the shared statements; `$after_write` runs after a save.
@@ -121,6 +124,12 @@ macro_rules! report_store_sql {
                 resource_type: &str,
             ) -> Result<Vec<$crate::store::reports::FactRow>, $crate::store::StoreError> {
                 $crate::store::report_sql::Reports::<$db>::facts(&self.reader, resource_type).await
+            }
+
+            async fn forget_facts(&self) -> Result<(), $crate::store::StoreError> {
+                $crate::store::report_sql::Reports::<$db>::forget(&self.writer).await?;
+                ($after_write)(self);
+                Ok(())
             }
         }
     };
