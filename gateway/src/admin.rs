@@ -110,12 +110,14 @@ fn refused(error: DeadLetterError) -> ApiError {
 }
 
 /// `GET /admin/unmet-demand`: refusals for capacity and searches without room, per category,
-/// district and week, small counts suppressed by the `[directory]` policy.
+/// district and week, small counts suppressed by the `[reports]` policy.
 async fn unmet_demand(State(state): State<AppState>, who: Principal) -> Result<Response, ApiError> {
     operator(&who)?;
-    let report =
-        crate::workflow::unmet_demand::unmet_demand(state.store.as_ref(), &state.config.directory)
-            .await?;
+    let report = crate::workflow::unmet_demand::unmet_demand(
+        state.store.as_ref(),
+        state.config.reports.policy.0,
+    )
+    .await?;
     Ok(Json(report).into_response())
 }
 

@@ -112,6 +112,21 @@ enum SandboxCommand {
     /// first, in this directory), printing every request and answer: the same steps as the
     /// guide the sandbox prints.
     Tour,
+    /// Write a generated demo population (referrals over the past year from every configured
+    /// practice, with outcomes and onward referrals; nobody real) into the store, so reports
+    /// and charts have something to show.
+    DemoPopulation {
+        /// How many referrals.
+        #[arg(long, default_value_t = 500)]
+        referrals: u64,
+        /// The generator's seed: the same seed gives the same population.
+        #[arg(long, default_value_t = 26)]
+        seed: u64,
+        /// TOML config file; the sandbox's when absent (run it where `signpost serve` made
+        /// signpost-data/).
+        #[arg(long, env = "SIGNPOST_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// `signpost user ...`.
@@ -279,6 +294,11 @@ fn main() -> ExitCode {
             directory_import(&source, config)
         }
         Command::Sandbox(SandboxCommand::Tour) => tour(),
+        Command::Sandbox(SandboxCommand::DemoPopulation {
+            referrals,
+            seed,
+            config,
+        }) => demo_population(referrals, seed, config),
         Command::User(UserCommand::Add {
             organisation,
             role,
@@ -668,6 +688,45 @@ fn user_add(
             }
             Err(e) => {
                 eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn demo_population(referrals: u64, seed: u64, config: Option<PathBuf>) -> ExitCode {
+    let config = match config.map_or_else(sandbox::config, |path| Config::load(&path)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let store = match signpost_gateway::server::open_store(&config.store.url).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cannot open the store: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        match sandbox::demo_population::load(store.as_ref(), &config, referrals, seed).await {
+            Ok(n) => {
+                println!(
+                    "wrote {n} demo referrals (ids demo-...) to {}",
+                    config.store.url
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("demo population: {e}");
                 ExitCode::FAILURE
             }
         }

@@ -598,14 +598,14 @@ async fn link_workers_on_two_postgres_replicas_racing_for_the_last_place_one_win
 
 #[tokio::test]
 async fn unmet_demand_counts_refusals_and_searches_without_room_and_suppresses_small_counts() {
-    let gw = TestGateway::spawn_with("[directory]\ndisclosure_threshold = 2\nround_to = 1\n").await;
+    // Counts under 5 suppressed, the rest rounded to 5: five refusals show as 5.
+    let gw = TestGateway::spawn_with("[reports]\npolicy = \"nhs-digital-mental-health\"\n").await;
     let keys = directory(&gw).await;
     let sr_id = accepted_referral(&gw).await;
-    for expected in [
-        StatusCode::CREATED,
-        StatusCode::CONFLICT,
-        StatusCode::CONFLICT,
-    ] {
+    for expected in [StatusCode::CREATED]
+        .into_iter()
+        .chain([StatusCode::CONFLICT; 5])
+    {
         let (status, _, body) = gw
             .post_as(
                 "riverside-lw",
@@ -635,7 +635,8 @@ async fn unmet_demand_counts_refusals_and_searches_without_room_and_suppresses_s
     let rows = report["rows"].as_array().expect("rows");
     let refused = rows.iter().find(|r| r["district"] == "S1").expect("S1 row");
     assert_eq!(refused["category"], format!("{TAXONOMY}|walking"));
-    assert_eq!(refused["refused_for_capacity"], 2);
+    assert_eq!(refused["refused_for_capacity"], 5);
+    assert_eq!(report["policy"], "nhs-digital-mental-health");
     assert!(refused["week"].as_str().is_some_and(|w| w.contains("-W")));
     let searched = rows.iter().find(|r| r["district"] == "S9").expect("S9 row");
     assert_eq!(
@@ -644,7 +645,7 @@ async fn unmet_demand_counts_refusals_and_searches_without_room_and_suppresses_s
             searched["suppressed"].clone()
         ),
         (Value::Null, json!(true)),
-        "one search is below the threshold of 2"
+        "one search is below the threshold of 5"
     );
 }
 

@@ -174,6 +174,19 @@ impl Parsed {
         }
 
         if let Some(directory) = &self.directory {
+            for (key, set) in [
+                ("disclosure_threshold", directory.disclosure_threshold),
+                ("round_to", directory.round_to),
+            ] {
+                if set.is_some() {
+                    push(
+                        format!("directory.{key}"),
+                        "no longer used: unmet demand is disclosed under [reports] policy \
+                         (signpost-default or nhs-digital-mental-health)"
+                            .into(),
+                    );
+                }
+            }
             let mut ids = HashSet::new();
             for (i, service) in directory.services.iter().enumerate() {
                 let at = format!("directory.service[{i}]");
@@ -206,6 +219,25 @@ impl Parsed {
                     ),
                     _ => {}
                 }
+            }
+        }
+
+        if let Some(reports) = &self.reports
+            && all_organisations
+        {
+            let mut found = Vec::new();
+            reports.check(
+                |ods| {
+                    self.organisations
+                        .iter()
+                        .flatten()
+                        .find(|o| o.ods.as_str() == ods)
+                        .map(|o| o.role == Role::Gp)
+                },
+                &mut found,
+            );
+            for (path, message) in found {
+                push(path, message);
             }
         }
 
@@ -491,6 +523,46 @@ to = "LWS001"
                 "server.max_connections",
                 "server.header_read_timeout_seconds"
             ]
+        );
+    }
+
+    #[test]
+    fn reports_name_their_policy_networks_and_list_sizes_or_stop_start_up_with_the_path() {
+        let config = load(&format!(
+            "{GOOD}[reports]\npolicy = \"nhs-digital-mental-health\"\n[reports.list_sizes]\nA81001 = 8200\n\
+             [[reports.pcn]]\ncode = \"U1\"\nname = \"Riverside PCN\"\npractices = [\"A81001\"]\n"
+        ))
+        .expect("valid");
+        assert_eq!(config.reports.policy.0.name(), "nhs-digital-mental-health");
+        assert_eq!(
+            config.reports.pcn_of("A81001").map(|p| p.code.as_str()),
+            Some("U1")
+        );
+        assert_eq!(
+            load(GOOD).expect("valid").reports.policy.0.name(),
+            "signpost-default"
+        );
+        assert_eq!(
+            paths(&format!("{GOOD}[reports]\npolicy = \"none\"\n")),
+            vec!["reports.policy"]
+        );
+        assert_eq!(
+            paths(&format!(
+                "{GOOD}[reports.list_sizes]\nLWS001 = 10\nA81001 = 0\n\
+                 [[reports.pcn]]\ncode = \"U1\"\nname = \"A\"\npractices = [\"A81001\", \"ZZZ999\"]\n\
+                 [[reports.pcn]]\ncode = \"U1\"\nname = \"B\"\npractices = [\"A81001\"]\n"
+            )),
+            vec![
+                "reports.pcn[0].practices[1]",
+                "reports.pcn[1].code",
+                "reports.pcn[1].practices[0]",
+                "reports.list_sizes.A81001",
+                "reports.list_sizes.LWS001",
+            ]
+        );
+        assert_eq!(
+            paths(&format!("{GOOD}[directory]\nround_to = 1\n")),
+            vec!["directory.round_to"]
         );
     }
 }

@@ -4,16 +4,16 @@
 use serde::Deserialize;
 
 /// `[directory]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryConfig {
-    /// Counts below this are suppressed in the unmet-demand report (shown as `null`, with
-    /// `suppressed: true`): NHS Digital's statistics suppress counts under 5.
-    #[serde(default = "default_threshold")]
-    pub disclosure_threshold: u64,
-    /// Counts shown are rounded to the nearest multiple of this (1: exact); NHS Digital rounds to 5.
-    #[serde(default = "default_rounding")]
-    pub round_to: u64,
+    /// No longer read: unmet demand is disclosed under `[reports] policy`, like every other
+    /// report. Kept so that a config still setting it stops start-up saying so.
+    #[serde(default)]
+    pub disclosure_threshold: Option<u64>,
+    /// No longer read, as `disclosure_threshold`.
+    #[serde(default)]
+    pub round_to: Option<u64>,
     /// Open Referral UK feeds re-synced on a schedule.
     #[serde(default, rename = "feed")]
     pub feeds: Vec<FeedConfig>,
@@ -78,23 +78,6 @@ pub struct FeedConfig {
     pub every_minutes: u64,
 }
 
-fn default_threshold() -> u64 {
-    5
-}
-fn default_rounding() -> u64 {
-    5
-}
 fn default_every() -> u64 {
     60
-}
-
-impl Default for DirectoryConfig {
-    fn default() -> Self {
-        Self {
-            disclosure_threshold: default_threshold(),
-            round_to: default_rounding(),
-            feeds: Vec::new(),
-            services: Vec::new(),
-        }
-    }
 }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod demo_partner;
+pub mod demo_population;
 pub mod directory;
 mod examples;
 pub mod guide;
@@ -82,6 +83,15 @@ secret = "whsec_c2FuZGJveC1kZW1vLXNlY3JldC1zaGVmZmllbGQtZGVidC1hZHZpY2U="
 [[route]]
 from = "A81001"
 to = "LWS001"
+
+[reports]
+policy = "signpost-default"
+[reports.list_sizes]
+A81001 = 8200
+[[reports.pcn]]
+code = "U12345"
+name = "Riverside PCN"
+practices = ["A81001"]
 "#;
 
 /// The sandbox's TOML with its base URL: the organisations above, and a `[[client]]` for each

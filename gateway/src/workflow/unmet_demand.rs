@@ -1,14 +1,15 @@
 //! Unmet demand for commissioners: per service category, postcode district and ISO week, the
 //! onward referrals refused because the service was full and the directory searches that found
-//! nothing with room, counted from the decision records, with small counts suppressed.
+//! nothing with room, counted from the decision records, disclosed under the deployment's
+//! report policy (`reports::disclosure`, the one place disclosure control is done).
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use super::WorkflowError;
+use super::reports::Policy;
 use super::routing_decision::{NOTHING_WITH_ROOM, ROUTING_DECISION, SUBTYPE_SYSTEM};
-use crate::config::DirectoryConfig;
 use crate::store::{Criterion, SearchQuery, SortOrder, Store, StoreError};
 
 /// One row of the report: a category, a district and a week.
@@ -31,24 +32,14 @@ pub struct DemandRow {
 /// The report, as JSON for an operator's endpoint.
 #[derive(Debug, serde::Serialize)]
 pub struct UnmetDemand {
+    /// The disclosure policy's name.
+    pub policy: &'static str,
     /// Counts below this are not shown.
     pub disclosure_threshold: u64,
     /// Counts shown are rounded to a multiple of this.
     pub round_to: u64,
     /// One row per category, district and week with any demand.
     pub rows: Vec<DemandRow>,
-}
-
-/// A count as published: suppressed under the threshold, else rounded.
-fn disclosed(n: u64, policy: &DirectoryConfig) -> Option<u64> {
-    if n == 0 {
-        return Some(0);
-    }
-    if n < policy.disclosure_threshold {
-        return None;
-    }
-    let step = policy.round_to.max(1);
-    Some((n + step / 2) / step * step)
 }
 
 fn details<'a>(event: &'a Value, kind: &str) -> Vec<&'a str> {
@@ -99,10 +90,7 @@ async fn refusals(store: &dyn Store, subtype: &str) -> Result<Vec<Value>, StoreE
 }
 
 /// Counts unmet demand under `policy`.
-pub async fn unmet_demand(
-    store: &dyn Store,
-    policy: &DirectoryConfig,
-) -> Result<UnmetDemand, WorkflowError> {
+pub async fn unmet_demand(store: &dyn Store, policy: Policy) -> Result<UnmetDemand, WorkflowError> {
     let mut counts: BTreeMap<(String, String, String), (u64, u64)> = BTreeMap::new();
     for (subtype, refused) in [(ROUTING_DECISION, true), (NOTHING_WITH_ROOM, false)] {
         for event in refusals(store, subtype).await? {
@@ -137,8 +125,10 @@ pub async fn unmet_demand(
     let rows = counts
         .into_iter()
         .map(|((category, district, week), (refused, searches))| {
-            let refused_for_capacity = disclosed(refused, policy);
-            let searches_without_room = disclosed(searches, policy);
+            // The two counts of a row are of different things, so neither is a total of the
+            // other and no secondary suppression applies.
+            let refused_for_capacity = policy.count(refused);
+            let searches_without_room = policy.count(searches);
             DemandRow {
                 suppressed: refused_for_capacity.is_none() || searches_without_room.is_none(),
                 category,
@@ -150,8 +140,9 @@ pub async fn unmet_demand(
         })
         .collect();
     Ok(UnmetDemand {
-        disclosure_threshold: policy.disclosure_threshold,
-        round_to: policy.round_to,
+        policy: policy.name(),
+        disclosure_threshold: policy.threshold(),
+        round_to: policy.round_to(),
         rows,
     })
 }
@@ -161,18 +152,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn small_counts_are_suppressed_and_the_rest_rounded() {
-        let policy = DirectoryConfig::default();
-        assert_eq!(disclosed(0, &policy), Some(0));
-        assert_eq!(disclosed(4, &policy), None);
-        assert_eq!(disclosed(5, &policy), Some(5));
-        assert_eq!(disclosed(7, &policy), Some(5));
-        assert_eq!(disclosed(8, &policy), Some(10));
-        let exact = DirectoryConfig {
-            disclosure_threshold: 1,
-            round_to: 1,
-            ..DirectoryConfig::default()
-        };
-        assert_eq!(disclosed(3, &exact), Some(3));
+    fn small_counts_are_suppressed_and_the_rest_rounded_by_the_report_policy() {
+        // The old [directory] default (under 5 suppressed, rounded to 5) is the mental-health
+        // policy; the default policy suppresses 1 to 7.
+        let shown = |p: Policy| [0, 4, 5, 7, 8].map(|n| p.count(n)).to_vec();
+        assert_eq!(
+            shown(Policy::NhsDigitalMentalHealth),
+            vec![Some(0), None, Some(5), Some(5), Some(10)]
+        );
+        assert_eq!(
+            shown(Policy::SignpostDefault),
+            vec![Some(0), None, None, None, Some(10)]
+        );
     }
 }

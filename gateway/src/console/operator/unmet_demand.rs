@@ -25,7 +25,7 @@ pub async fn page(State(state): State<AppState>, signed_in: SignedIn) -> Respons
     if let Err(refused) = signed_in.require(ConsoleRole::Operator) {
         return refused;
     }
-    let report = match unmet_demand(state.store.as_ref(), &state.config.directory).await {
+    let report = match unmet_demand(state.store.as_ref(), state.config.reports.policy.0).await {
         Ok(r) => r,
         Err(e) => return page::unavailable(&e),
     };
