@@ -250,7 +250,11 @@ pub async fn capability_statement(State(state): State<AppState>) -> Response {
                     "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
                     "code": "SMART-on-FHIR"
                 }]}],
-                "description": "SMART Backend Services: client_credentials with a private_key_jwt assertion (RS384 or ES384)",
+                "description": "SMART Backend Services: client_credentials with a private_key_jwt assertion (RS384 or ES384). \
+                    Scopes: system/<Resource>.<cruds> (SMART v2, or v1 .read/.write/.*) for referral data; \
+                    admin for operators (the AuditEvent trail, the reports; no patient data); \
+                    commissioner for commissioners, which reads Measure and MeasureReport (and /reports/*.csv) and nothing else: \
+                    no resource about a person, not even the service directory",
                 "extension": [{
                     "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
                     "extension": [{"url": "token", "valueUri": crate::auth::token_url(&state)}]
