@@ -209,6 +209,25 @@ impl Parsed {
             }
         }
 
+        if let Some(reports) = &self.reports
+            && all_organisations
+        {
+            let mut found = Vec::new();
+            reports.check(
+                |ods| {
+                    self.organisations
+                        .iter()
+                        .flatten()
+                        .find(|o| o.ods.as_str() == ods)
+                        .map(|o| o.role == Role::Gp)
+                },
+                &mut found,
+            );
+            for (path, message) in found {
+                push(path, message);
+            }
+        }
+
         let mut client_ids = HashSet::new();
         for (i, client) in self.clients.iter().enumerate() {
             let Some(client) = client else { continue };

@@ -3,6 +3,7 @@
 
 mod check;
 mod directory;
+mod reports;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -15,6 +16,7 @@ use serde_path_to_error::Segment;
 use signpost_profiles::OdsCode;
 
 pub use directory::{DirectoryConfig, FeedConfig, ServiceConfig};
+pub use reports::{PcnConfig, PolicyName, ReportsConfig};
 
 pub use check::ConfigErrors;
 
@@ -40,6 +42,9 @@ pub struct Config {
     /// The service directory's feeds and reporting policy.
     #[serde(default)]
     pub directory: DirectoryConfig,
+    /// Commissioners' reports: disclosure policy, PCNs, list sizes.
+    #[serde(default)]
+    pub reports: ReportsConfig,
     /// Every organisation Signpost knows, keyed by ODS code.
     #[serde(default, rename = "organisation")]
     pub organisations: Vec<Organisation>,
@@ -504,6 +509,7 @@ struct Parsed {
     delivery: Option<DeliveryConfig>,
     telemetry: Option<TelemetryConfig>,
     directory: Option<DirectoryConfig>,
+    reports: Option<ReportsConfig>,
     organisations: Vec<Option<Organisation>>,
     clients: Vec<Option<Client>>,
     routes: Vec<Option<Route>>,
@@ -520,6 +526,7 @@ impl Parsed {
             delivery: Some(DeliveryConfig::default()),
             telemetry: Some(TelemetryConfig::default()),
             directory: Some(DirectoryConfig::default()),
+            reports: Some(ReportsConfig::default()),
             organisations: Vec::new(),
             clients: Vec::new(),
             routes: Vec::new(),
@@ -532,6 +539,7 @@ impl Parsed {
             "delivery",
             "telemetry",
             "directory",
+            "reports",
             "organisation",
             "client",
             "route",
@@ -551,6 +559,7 @@ impl Parsed {
                 "delivery" => parsed.delivery = section(key, value, errors),
                 "telemetry" => parsed.telemetry = section(key, value, errors),
                 "directory" => parsed.directory = section(key, value, errors),
+                "reports" => parsed.reports = section(key, value, errors),
                 "organisation" => parsed.organisations = elements(key, value, errors),
                 "client" => parsed.clients = elements(key, value, errors),
                 "route" => parsed.routes = elements(key, value, errors),
@@ -598,6 +607,7 @@ impl Parsed {
             delivery: self.delivery?,
             telemetry: self.telemetry?,
             directory: self.directory?,
+            reports: self.reports?,
             organisations: self.organisations.into_iter().collect::<Option<_>>()?,
             clients: self.clients.into_iter().collect::<Option<_>>()?,
             routes: self.routes.into_iter().collect::<Option<_>>()?,

@@ -258,6 +258,47 @@ impl super::PeopleStore for WithDeadline {
 }
 
 #[async_trait]
+impl super::ReportStore for WithDeadline {
+    async fn changed_after(
+        &self,
+        resource_type: &str,
+        after: &super::Watermark,
+        limit: usize,
+    ) -> Result<Vec<super::StoredResource>, StoreError> {
+        self.within(self.inner.changed_after(resource_type, after, limit))
+            .await
+    }
+    async fn versions_of(
+        &self,
+        resource_type: &str,
+        ids: &[String],
+    ) -> Result<Vec<super::StoredResource>, StoreError> {
+        self.within(self.inner.versions_of(resource_type, ids))
+            .await
+    }
+    async fn report_watermark(
+        &self,
+        resource_type: &str,
+    ) -> Result<Option<super::Watermark>, StoreError> {
+        self.within(self.inner.report_watermark(resource_type))
+            .await
+    }
+    async fn save_facts(
+        &self,
+        resource_type: &str,
+        facts: &[super::FactRow],
+        from: Option<&super::Watermark>,
+        to: &super::Watermark,
+    ) -> Result<bool, StoreError> {
+        self.write_within(self.inner.save_facts(resource_type, facts, from, to))
+            .await
+    }
+    async fn facts(&self, resource_type: &str) -> Result<Vec<super::FactRow>, StoreError> {
+        self.within(self.inner.facts(resource_type)).await
+    }
+}
+
+#[async_trait]
 impl Store for WithDeadline {
     async fn ready(&self) -> Result<bool, StoreError> {
         self.within(self.inner.ready()).await

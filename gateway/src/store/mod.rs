@@ -12,6 +12,8 @@ mod outbox_sql;
 mod outbox_types;
 pub mod people;
 mod postgres;
+mod report_sql;
+pub mod reports;
 mod resource_sql;
 mod search;
 mod sqlite;
@@ -30,6 +32,7 @@ pub use deadline::WithDeadline;
 pub use outbox_types::{AdapterKind, DeadLetterAction, DeliveryState};
 pub use people::{AccountRecord, PeopleStore, SessionRecord};
 pub use postgres::PostgresStore;
+pub use reports::{FactRow, ReportStore, Watermark};
 pub use search::{Comparator, Criterion, SearchQuery, SortOrder};
 pub use sqlite::SqliteStore;
 pub use time::{Instant, now};
@@ -402,7 +405,7 @@ pub trait OnceStore: Send + Sync {
 /// The whole store, as handlers and the delivery worker hold it: every concern, and whether the
 /// database is ready.
 #[async_trait]
-pub trait Store: ResourceStore + OutboxStore + OnceStore + PeopleStore {
+pub trait Store: ResourceStore + OutboxStore + OnceStore + PeopleStore + ReportStore {
     /// Whether the database answers (`Err` if not) and every embedded migration is applied.
     async fn ready(&self) -> Result<bool, StoreError>;
 }

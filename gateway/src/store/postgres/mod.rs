@@ -391,6 +391,7 @@ impl OnceStore for PostgresStore {
 }
 
 crate::store::people::people_store_sql!(PostgresStore, |_: &PostgresStore| ());
+crate::store::reports::report_store_sql!(PostgresStore, sqlx::Postgres, |_: &PostgresStore| ());
 
 #[async_trait]
 impl Store for PostgresStore {

@@ -287,6 +287,10 @@ crate::store::people::people_store_sql!(SqliteStore, |s: &SqliteStore| s
     .commits
     .committed_outside());
 
+crate::store::reports::report_store_sql!(SqliteStore, sqlx::Sqlite, |s: &SqliteStore| s
+    .commits
+    .committed_outside());
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ready(&self) -> Result<bool, StoreError> {
