@@ -321,3 +321,53 @@ fn measures_and_measure_reports_pass_the_independent_validator() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_referral_is_reported_end_to_end_as_a_masked_small_count() {
+    let gw = TestGateway::spawn().await;
+    let (status, _, _) = gw.post_referral(crate::support::REFERRAL).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let today = time::OffsetDateTime::now_utc().date();
+    let month = today.replace_day(1).expect("day 1");
+    let next = month
+        .checked_add(time::Duration::days(32))
+        .expect("date")
+        .replace_day(1)
+        .expect("day 1");
+    let query = format!(
+        "MeasureReport?group-by=practice&interval=month&period=ge{month}&period=lt{next}&measure=referral-activity"
+    );
+    let (status, _, bundle) = gw.get_as("commissioner", &query).await;
+    assert_eq!(status, StatusCode::OK, "{bundle}");
+    let reports: Vec<&Value> = bundle["entry"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| &e["resource"])
+        .collect();
+    let riverside = reports
+        .iter()
+        .find(|r| r["reporter"]["identifier"]["value"] == "A81001")
+        .unwrap_or_else(|| panic!("A81001 reported: {bundle}"));
+    assert_eq!(
+        riverside["measure"],
+        "https://signpost.example/fhir/Measure/referral-activity"
+    );
+    let received = riverside["group"]
+        .as_array()
+        .and_then(|g| {
+            g.iter()
+                .find(|g| g["code"]["coding"][0]["code"] == "referrals-received")
+        })
+        .unwrap_or_else(|| panic!("referrals-received: {riverside}"));
+    // One referral is a count of 1: suppressed under the default policy, and marked, not 0.
+    let population = &received["population"][0];
+    assert!(population.get("count").is_none(), "{population}");
+    assert_eq!(population["_count"]["extension"][0]["valueCode"], "masked");
+    let policy = riverside["extension"][0]["valueString"]
+        .as_str()
+        .expect("policy");
+    assert!(!policy.is_empty());
+    let verdicts = oracle::errors(&[bundle.clone()]);
+    assert!(verdicts[0].is_empty(), "{:#?}", verdicts[0]);
+}
