@@ -368,6 +368,92 @@ async fn a_referral_is_reported_end_to_end_as_a_masked_small_count() {
         .as_str()
         .expect("policy");
     assert!(!policy.is_empty());
-    let verdicts = oracle::errors(&[bundle.clone()]);
+    let verdicts = oracle::errors(std::slice::from_ref(&bundle));
     assert!(verdicts[0].is_empty(), "{:#?}", verdicts[0]);
+}
+
+#[test]
+fn the_csv_has_one_row_per_cell_with_the_policy_and_quotes_awkward_names() {
+    let mut report = known_report();
+    for cell in &mut report.cells {
+        if cell.group.code == "A81002" {
+            cell.group.display = Some("Hillside, \"New\" Surgery".into());
+        }
+    }
+    let text = signpost_gateway::reports_csv::csv(&report);
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 1 + report.cells.len());
+    assert_eq!(lines[0], signpost_gateway::reports_csv::COLUMNS.join(","));
+    assert!(lines.contains(
+        &"practice,A81002,\"Hillside, \"\"New\"\" Surgery\",2026-11,2026-11-01,2026-12-01,referral-activity,declined,,,,,,true,signpost-default"
+    ), "{text}");
+    assert!(lines.contains(
+        &"practice,A81001,Riverside Surgery,2026-11,2026-11-01,2026-12-01,referral-activity,referrals-received,,,,,40,false,signpost-default"
+    ), "{text}");
+}
+
+#[tokio::test]
+async fn the_csv_is_downloaded_by_commissioners_and_operators_only() {
+    let gw = TestGateway::spawn().await;
+    let (status, _, _) = gw.post_referral(crate::support::REFERRAL).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let month = time::OffsetDateTime::now_utc()
+        .date()
+        .replace_day(1)
+        .expect("day 1");
+    let next = month
+        .checked_add(time::Duration::days(32))
+        .expect("date")
+        .replace_day(1)
+        .expect("day 1");
+    let url = format!(
+        "{}/reports/outcomes.csv?by=practice&interval=month&from={month}&to={next}",
+        gw.base
+    );
+    for client in ["commissioner", "operator"] {
+        let response = gw
+            .http
+            .get(&url)
+            .bearer_auth(gw.token(client).await)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(response.status(), StatusCode::OK, "{client}");
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .expect("ascii")
+                .starts_with("text/csv")
+        );
+        let text = response.text().await.expect("text");
+        let received = text
+            .lines()
+            .find(|l| l.starts_with("practice,A81001,") && l.contains(",referrals-received,"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(
+            received.ends_with(",,true,signpost-default"),
+            "one referral is suppressed: {received}"
+        );
+    }
+    let refused = gw
+        .http
+        .get(&url)
+        .bearer_auth(gw.token("riverside-gp").await)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let bad = gw
+        .http
+        .get(format!(
+            "{}/reports/outcomes.csv?by=ward&interval=month&from={month}&to={next}",
+            gw.base
+        ))
+        .bearer_auth(gw.token("commissioner").await)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let body: Value = bad.json().await.expect("json");
+    assert!(diagnostics(&body).starts_with("parameter by"), "{body}");
 }
