@@ -457,3 +457,56 @@ async fn the_csv_is_downloaded_by_commissioners_and_operators_only() {
     let body: Value = bad.json().await.expect("json");
     assert!(diagnostics(&body).starts_with("parameter by"), "{body}");
 }
+
+#[tokio::test]
+async fn the_console_reports_page_charts_and_tabulates_with_suppressed_values_written_out() {
+    let gw = TestGateway::spawn().await;
+    let (status, _, _) = gw.post_referral(crate::support::REFERRAL).await;
+    assert_eq!(status, StatusCode::CREATED);
+    crate::support::console::operator(&gw, "oona@signpost.example", "an operator's passphrase")
+        .await;
+    let (session, _) =
+        crate::support::console::sign_in(&gw, "oona@signpost.example", "an operator's passphrase")
+            .await;
+    let month = time::OffsetDateTime::now_utc()
+        .date()
+        .replace_day(1)
+        .expect("day 1");
+    let next = month
+        .checked_add(time::Duration::days(32))
+        .expect("date")
+        .replace_day(1)
+        .expect("day 1");
+    let query = format!("by=practice&interval=month&from={month}&to={next}");
+    let (status, page) =
+        crate::support::console::get(&gw, &session, &format!("/console/operator/reports?{query}"))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("role=\"img\""), "{page}");
+    assert!(page.contains("A81001"), "{page}");
+    // One referral: suppressed in the chart and the table, never drawn as 0.
+    assert!(page.contains("suppressed"), "{page}");
+    assert!(
+        page.contains(&format!(
+            "href=\"/console/operator/reports.csv?{}\"",
+            query.replace('&', "&amp;")
+        )),
+        "{page}"
+    );
+    let (status, csv) = crate::support::console::get(
+        &gw,
+        &session,
+        &format!("/console/operator/reports.csv?{query}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csv.starts_with("dimension,group,"), "{csv}");
+    let (status, page) = crate::support::console::get(
+        &gw,
+        &session,
+        "/console/operator/reports?by=ward&interval=month&from=2026-01-01&to=2026-02-01",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("There is a problem"), "{page}");
+}
