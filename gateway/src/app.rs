@@ -15,6 +15,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/fhir", fhir::router())
         .merge(auth::router())
         .merge(crate::admin::router())
+        .merge(crate::reports_csv::router())
         .merge(crate::webhooks::router())
         .merge(crate::root::router())
         .merge(crate::health::router())

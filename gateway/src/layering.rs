@@ -11,6 +11,7 @@ const EDGE: &[&str] = &[
     "crate::state",
     "crate::health",
     "crate::admin",
+    "crate::reports_csv",
     "crate::webhooks",
     "crate::console",
     "crate::root",

@@ -12,6 +12,7 @@ pub mod directory;
 pub mod fhir;
 pub mod health;
 pub mod keygen;
+pub mod reports_csv;
 pub mod root;
 pub mod routing;
 pub mod sandbox;

@@ -21,6 +21,7 @@ mod directory_webhook;
 mod fhir_api;
 mod hardening;
 mod properties;
+mod report_outputs;
 mod reports;
 mod store_contract;
 mod support;

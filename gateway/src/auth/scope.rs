@@ -62,14 +62,20 @@ pub enum Scope {
         /// Bit set of [`Interaction`]s.
         perms: u8,
     },
-    /// Operator access: deliveries and audit, no patient data.
+    /// Operator access: deliveries, audit and the aggregate reports, no patient data.
     Admin,
+    /// Commissioner access: the aggregate reports (`Measure`, `MeasureReport`, their CSV) and
+    /// nothing about a person.
+    Commissioner,
 }
+
+/// The resource types that hold only aggregates: what a `commissioner` token reads.
+pub const AGGREGATE_TYPES: [&str; 2] = ["Measure", "MeasureReport"];
 
 /// Why a scope string was not understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "\"{0}\" is not a scope Signpost understands (system/<Resource>.<cruds>, system/<Resource>.read|write|*, or admin)"
+    "\"{0}\" is not a scope Signpost understands (system/<Resource>.<cruds>, system/<Resource>.read|write|*, admin or commissioner)"
 )]
 pub struct ScopeError(pub String);
 
@@ -86,6 +92,9 @@ impl Scope {
     pub fn parse(raw: &str) -> Result<Self, ScopeError> {
         if raw == "admin" {
             return Ok(Scope::Admin);
+        }
+        if raw == "commissioner" {
+            return Ok(Scope::Commissioner);
         }
         let err = || ScopeError(raw.to_owned());
         let rest = raw.strip_prefix("system/").ok_or_else(err)?;
@@ -130,13 +139,20 @@ impl Scope {
         match self {
             Scope::Resource { resource, perms } => {
                 // The audit trail is for operators: no resource scope reaches it, not even system/AuditEvent.
+                // Nor the reports: they are granted by role (admin, commissioner), not by type.
                 let matches = resource_type != "AuditEvent"
+                    && !AGGREGATE_TYPES.contains(&resource_type)
                     && resource.as_deref().is_none_or(|r| r == resource_type);
                 matches && perms & interaction.bit() != 0
             }
-            // Operators read the audit trail (and, later, deliveries), never patient data.
+            // Operators read the audit trail and the reports, never patient data.
             Scope::Admin => {
-                resource_type == "AuditEvent"
+                (resource_type == "AuditEvent" || AGGREGATE_TYPES.contains(&resource_type))
+                    && matches!(interaction, Interaction::Read | Interaction::Search)
+            }
+            // Commissioners read the reports and nothing else: no resource about a person.
+            Scope::Commissioner => {
+                AGGREGATE_TYPES.contains(&resource_type)
                     && matches!(interaction, Interaction::Read | Interaction::Search)
             }
         }
@@ -146,6 +162,7 @@ impl Scope {
     fn intersect(&self, other: &Scope) -> Option<Scope> {
         match (self, other) {
             (Scope::Admin, Scope::Admin) => Some(Scope::Admin),
+            (Scope::Commissioner, Scope::Commissioner) => Some(Scope::Commissioner),
             (
                 Scope::Resource {
                     resource: a,
@@ -173,6 +190,7 @@ impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Scope::Admin => f.write_str("admin"),
+            Scope::Commissioner => f.write_str("commissioner"),
             Scope::Resource { resource, perms } => {
                 let letters: String = Interaction::ALL
                     .iter()
@@ -214,11 +232,26 @@ impl Scopes {
     }
 
     /// Whether any scope permits the interaction. Reading and searching the service directory
-    /// needs no scope of its own: it holds no patient data and every party refers through it.
+    /// needs no scope of its own: it holds no patient data and every party refers through it. A
+    /// token that is only `commissioner` reads the reports and nothing else, the directory included.
     pub fn allows(&self, resource_type: &str, interaction: Interaction) -> bool {
         (resource_type == "HealthcareService"
-            && matches!(interaction, Interaction::Read | Interaction::Search))
+            && matches!(interaction, Interaction::Read | Interaction::Search)
+            && !self.is_commissioner_only())
             || self.0.iter().any(|s| s.allows(resource_type, interaction))
+    }
+
+    /// Whether the aggregate reports (Measure, MeasureReport, the CSV) may be read: `admin` or
+    /// `commissioner`.
+    pub fn reads_reports(&self) -> bool {
+        self.0
+            .iter()
+            .any(|s| matches!(s, Scope::Admin | Scope::Commissioner))
+    }
+
+    /// Whether every scope granted is `commissioner` (and there is at least one).
+    pub fn is_commissioner_only(&self) -> bool {
+        !self.0.is_empty() && self.0.iter().all(|s| *s == Scope::Commissioner)
     }
 
     /// Whether operator access was granted.
@@ -322,6 +355,37 @@ mod tests {
             !scopes("system/AuditEvent.rs").allows("AuditEvent", Interaction::Search),
             "only admin reads the audit trail"
         );
+    }
+
+    #[test]
+    fn commissioners_read_the_reports_and_nothing_about_a_person() {
+        let commissioner = scopes("commissioner");
+        assert_eq!(commissioner.to_string(), "commissioner");
+        for t in AGGREGATE_TYPES {
+            assert!(commissioner.allows(t, Interaction::Read), "{t}");
+            assert!(commissioner.allows(t, Interaction::Search), "{t}");
+            assert!(!commissioner.allows(t, Interaction::Create), "{t}");
+            assert!(scopes("admin").allows(t, Interaction::Search), "{t}");
+            assert!(
+                !scopes("system/*.cruds").allows(t, Interaction::Search),
+                "{t} is granted by role, not by a resource scope"
+            );
+        }
+        for t in [
+            "Patient",
+            "ServiceRequest",
+            "Task",
+            "AuditEvent",
+            "HealthcareService",
+        ] {
+            assert!(!commissioner.allows(t, Interaction::Read), "{t}");
+            assert!(!commissioner.allows(t, Interaction::Search), "{t}");
+        }
+        assert!(commissioner.reads_reports() && scopes("admin").reads_reports());
+        assert!(!scopes("system/*.rs").reads_reports());
+        assert!(!commissioner.is_admin());
+        assert!(Scopes::grant(&commissioner, &commissioner).is_commissioner_only());
+        assert!(Scopes::grant(&commissioner, &scopes("admin")).is_empty());
     }
 
     #[test]

@@ -194,6 +194,44 @@ fn resource_entry(resource_type: &str, validator: &Validator) -> Value {
     entry
 }
 
+/// `Measure` and `MeasureReport`: computed from the store, read by `admin` and `commissioner`.
+fn report_entries() -> Vec<Value> {
+    let signpost =
+        |name: &str| format!("https://signpost.example/fhir/SearchParameter/MeasureReport-{name}");
+    vec![
+        json!({
+            "type": "Measure",
+            "interaction": [{"code": "read"}, {"code": "search-type"}],
+            "searchParam": [{
+                "name": "url",
+                "definition": "http://hl7.org/fhir/SearchParameter/conformance-url",
+                "type": "uri",
+                "documentation": "the canonical URL, e.g. url=https://signpost.example/fhir/Measure/referral-activity",
+            }],
+            "documentation": "The definitions of the figures Signpost reports: one Measure per family of figures scored the same way, and one per outcome measure. Each group's code (https://signpost.example/fhir/CodeSystem/report-figure) is the one MeasureReport.group uses. Read with the admin or commissioner scope.",
+        }),
+        json!({
+            "type": "MeasureReport",
+            "interaction": [{"code": "search-type"}],
+            "searchParam": [
+                {"name": "period", "definition": "http://hl7.org/fhir/SearchParameter/MeasureReport-period", "type": "date",
+                 "documentation": "required, twice: period=geYYYY-MM-DD (the first day) and period=ltYYYY-MM-DD (the first day not covered), each the start of an interval; at most 36 months"},
+                {"name": "measure", "definition": "http://hl7.org/fhir/SearchParameter/MeasureReport-measure", "type": "reference",
+                 "documentation": "only these Measures: canonical URL, Measure/{id} or id; alternatives comma-separated"},
+                {"name": "reporter", "definition": "http://hl7.org/fhir/SearchParameter/MeasureReport-reporter", "type": "reference",
+                 "documentation": "only this organisation (practice, PCN, link-worker service, VCS organisation): reporter=Organization/A81001 or reporter:identifier=https://fhir.nhs.uk/Id/ods-organization-code|A81001"},
+                {"name": "group-by", "definition": signpost("group-by"), "type": "token",
+                 "documentation": "required: practice, pcn, link-worker-service, vcs-organisation or vcs-service"},
+                {"name": "interval", "definition": signpost("interval"), "type": "token",
+                 "documentation": "required: month or quarter"},
+                {"name": "group", "definition": signpost("group"), "type": "token",
+                 "documentation": "only this group, by its code: an ODS code, a PCN code, or a VCS service as HealthcareService/{id} (a service is not an R4 reporter)"},
+            ],
+            "documentation": "Summary MeasureReports, one per group, period and Measure, computed on request. Every value has been through the deployment's disclosure policy, named in the extension https://signpost.example/fhir/StructureDefinition/disclosure-policy; a suppressed count or score carries the data-absent-reason extension (masked) in place of its value. The group reported on is MeasureReport.reporter (an Organization by ODS code) and the extension https://signpost.example/fhir/StructureDefinition/report-group (dimension, group, period label). Searched with the admin or commissioner scope; unknown parameters are refused.",
+        }),
+    ]
+}
+
 /// The BaRS messages Signpost takes and sends, and how it reads a referral.
 fn messaging(state: &AppState) -> Value {
     let (system, code, display) = inbound::SOCIAL_PRESCRIBING_CODE;
@@ -250,13 +288,17 @@ pub async fn capability_statement(State(state): State<AppState>) -> Response {
                     "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
                     "code": "SMART-on-FHIR"
                 }]}],
-                "description": "SMART Backend Services: client_credentials with a private_key_jwt assertion (RS384 or ES384)",
+                "description": "SMART Backend Services: client_credentials with a private_key_jwt assertion (RS384 or ES384). \
+                    Scopes: system/<Resource>.<cruds> (SMART v2, or v1 .read/.write/.*) for referral data; \
+                    admin for operators (the AuditEvent trail, the reports; no patient data); \
+                    commissioner for commissioners, which reads Measure and MeasureReport (and /reports/*.csv) and nothing else: \
+                    no resource about a person, not even the service directory",
                 "extension": [{
                     "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
                     "extension": [{"url": "token", "valueUri": crate::auth::token_url(&state)}]
                 }]
             },
-            "resource": RESOURCE_TYPES.iter().map(|t| resource_entry(t, state.validator)).collect::<Vec<_>>(),
+            "resource": RESOURCE_TYPES.iter().map(|t| resource_entry(t, state.validator)).chain(report_entries()).collect::<Vec<_>>(),
             "interaction": [{
                 "code": "transaction",
                 "documentation": "POST /fhir: one referral (a ServiceRequest) with its Patient and Organizations by urn:uuid or identifier, all or nothing; batch is not supported"

@@ -6,6 +6,8 @@ mod directory;
 mod error;
 mod intake;
 mod json_patch;
+pub mod measure;
+pub mod measure_report;
 mod messaging;
 mod metadata;
 mod read;
@@ -72,6 +74,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", axum::routing::post(transaction::transaction))
         .route("/metadata", get(metadata::capability_statement))
+        // Computed from the store's aggregates, not stored: their own routes before `/{type}`.
+        .route("/Measure", get(measure::search))
+        .route("/Measure/{id}", get(measure::read))
+        .route("/MeasureReport", get(measure_report::search))
         .route("/{type}", get(read::search).post(create))
         .route(
             "/{type}/{id}",

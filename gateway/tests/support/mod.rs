@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod console;
+pub mod oracle;
 // Also the store's unit tests' (src/store/test_fixtures.rs): one copy for both.
 mod temp_postgres;
 
@@ -70,6 +71,12 @@ pub const CLIENTS: &[(&str, &str, &str, KeyAlgorithm)] = &[
         KeyAlgorithm::Es384,
     ),
     ("operator", "LWS001", r#"["admin"]"#, KeyAlgorithm::Es384),
+    (
+        "commissioner",
+        "LWS001",
+        r#"["commissioner"]"#,
+        KeyAlgorithm::Es384,
+    ),
     (
         "mill-lane-app",
         "VCS001",

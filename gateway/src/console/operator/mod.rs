@@ -1,13 +1,15 @@
 //! The pages of a Signpost operator (console role `operator`, the `admin` scope): deliveries by
 //! state with replay and discard behind a confirmation, a referral's timeline, partners' health,
-//! the audit trail and the unmet-demand figures. Each page reads, and each form post runs, the
+//! the audit trail, the unmet-demand figures and the outcome reports' charts and CSV. Each page reads, and each form post runs, the
 //! same workflow command or store read as the JSON admin API, as the operator's
 //! [`Principal`](crate::auth::Principal).
 
 mod audit;
+mod chart;
 mod dead_letter;
 mod deliveries;
 mod partners;
+mod reports;
 mod timeline;
 mod unmet_demand;
 mod view;
@@ -24,6 +26,7 @@ pub const NAV: &[(&str, &str)] = &[
     ("/console/operator/partners", "Partners"),
     ("/console/operator/audit", "Audit trail"),
     ("/console/operator/unmet-demand", "Unmet demand"),
+    ("/console/operator/reports", "Reports"),
 ];
 
 /// Where an operator starts.
@@ -46,4 +49,6 @@ pub fn router() -> Router<AppState> {
         .route("/console/operator/partners", get(partners::page))
         .route("/console/operator/audit", get(audit::page))
         .route("/console/operator/unmet-demand", get(unmet_demand::page))
+        .route("/console/operator/reports", get(reports::page))
+        .route("/console/operator/reports.csv", get(reports::csv))
 }

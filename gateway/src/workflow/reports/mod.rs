@@ -9,8 +9,10 @@
 pub mod disclosure;
 pub mod facts;
 pub mod figures;
+pub mod measures;
 pub mod model;
 pub mod projection;
+pub mod query;
 
 pub use disclosure::{Policy, UnknownPolicy};
 pub use model::{
