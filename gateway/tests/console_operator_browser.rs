@@ -2,8 +2,9 @@
 //! GP's referral until its deliveries go dead; the operator signs in, finds the dead delivery,
 //! replays it after its confirmation page once the partner is healthy again, and the partner
 //! receives it; the operator then finds the referral's timeline by the GP's own identifier for
-//! it, and reads partners' health, the audit trail and unmet demand. Every operator page is
-//! checked with axe-core and for a phone's width, and kept as a screenshot.
+//! it, and reads partners' health, the audit trail, unmet demand and the reports' charts, the
+//! last also by link-worker service and quarter. Every operator page is checked with axe-core
+//! and for a phone's width, and kept as a screenshot.
 
 use std::time::Duration;
 
@@ -169,5 +170,89 @@ async fn an_operator_replays_a_dead_delivery_and_reads_the_referrals_timeline_in
     assert!(demand.contains("Suppressed"), "{demand}");
     browser.check_page("operator-unmet-demand").await;
 
+    browser
+        .click_through("a.nhsuk-header__navigation-link[href='/console/operator/reports']")
+        .await;
+    assert_eq!(browser.h1().await, "Reports");
+    charts_with_their_tables(&browser).await;
+    browser.check_page("operator-reports").await;
+    // This quarter, by link-worker service: the referral's platform is its one group.
+    let today = time::OffsetDateTime::now_utc().date();
+    let quarter = time::Month::try_from((u8::from(today.month()) - 1) / 3 * 3 + 1)
+        .expect("a quarter's first month");
+    let from = time::Date::from_calendar_date(today.year(), quarter, 1).expect("date");
+    let to = from
+        .checked_add(time::Duration::days(95))
+        .expect("date")
+        .replace_day(1)
+        .expect("day 1");
+    browser.choose("by", "link-worker-service").await;
+    browser.choose("interval", "quarter").await;
+    browser.fill("from", &from.to_string()).await;
+    browser.fill("to", &to.to_string()).await;
+    browser
+        .click_through("form[action='/console/operator/reports'] button")
+        .await;
+    assert_eq!(browser.path().await, "/console/operator/reports");
+    assert_eq!(browser.value_of("by").await, "link-worker-service");
+    assert_eq!(browser.value_of("interval").await, "quarter");
+    let quarterly = browser.source().await;
+    assert!(!quarterly.contains("nhsuk-error-summary"), "{quarterly}");
+    assert!(quarterly.contains("LWS001"), "{quarterly}");
+    assert!(
+        quarterly.contains(&format!(
+            "reports.csv?by=link-worker-service&amp;interval=quarter&amp;from={from}&amp;to={to}"
+        )),
+        "{quarterly}"
+    );
+    charts_with_their_tables(&browser).await;
+    browser.check_page("operator-reports-quarterly").await;
+
     browser.client.close().await.expect("close");
+}
+
+/// The reports page as a screen reader meets it: at least one chart, every chart an image with
+/// a text alternative, and a data table with a caption for every chart.
+async fn charts_with_their_tables(browser: &Browser) {
+    let charts = browser
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('svg[role=img]')).map(s => ({
+                 name: s.getAttribute('aria-label') || '',
+                 title: (s.querySelector('title') || {}).textContent || ''
+             }));",
+            vec![],
+        )
+        .await
+        .expect("the charts");
+    let charts = charts.as_array().expect("a list");
+    assert!(!charts.is_empty(), "{}", browser.source().await);
+    // The kept screenshot then shows a chart, not only the form.
+    browser
+        .client
+        .execute(
+            "document.querySelector('svg[role=img]').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .expect("scroll to the first chart");
+    for chart in charts {
+        let name = chart["name"].as_str().unwrap_or_default();
+        let title = chart["title"].as_str().unwrap_or_default();
+        assert!(!title.is_empty() && name.starts_with(title), "{chart}");
+    }
+    let tables = browser
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('table')).filter(t =>
+                 t.querySelector('caption') && t.querySelectorAll('tbody tr').length > 0).length;",
+            vec![],
+        )
+        .await
+        .expect("the tables");
+    assert!(
+        tables.as_u64().is_some_and(|n| n >= charts.len() as u64),
+        "{} charts, {tables} tables with rows",
+        charts.len()
+    );
 }

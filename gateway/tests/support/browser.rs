@@ -139,6 +139,17 @@ impl Browser {
         field.send_keys(text).await.expect("type");
     }
 
+    /// Chooses the option whose value is `value` in the `select` with id `id`.
+    pub async fn choose(&self, id: &str, value: &str) {
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("#{id}: {e}"))
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("#{id} = {value}: {e}"));
+    }
+
     pub async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))

@@ -33,9 +33,13 @@ pub fn shown(value: Option<f64>) -> String {
     }
 }
 
-const ROW: f64 = 26.0;
-const LABEL_WIDTH: f64 = 260.0;
-const BAR_WIDTH: f64 = 320.0;
+/// Each bar takes two lines, its label above it, so the chart stays legible when it is scaled
+/// down to a phone's width.
+const ROW: f64 = 40.0;
+/// The drawing's width in its own units; the page scales it to the column.
+const WIDTH: f64 = 440.0;
+/// Room right of the longest bar for its value.
+const VALUE_WIDTH: f64 = 70.0;
 
 /// The chart: `title` is its accessible name; `summary` the text alternative of its content.
 pub fn bar_chart(title: &str, summary: &str, bars: &[Bar]) -> Markup {
@@ -45,10 +49,12 @@ pub fn bar_chart(title: &str, summary: &str, bars: &[Bar]) -> Markup {
         .map(f64::abs)
         .fold(0.0_f64, f64::max);
     let height = ROW * bars.len() as f64 + 8.0;
-    let width = LABEL_WIDTH + BAR_WIDTH + 110.0;
+    let bar_width = WIDTH - VALUE_WIDTH;
+    // No fixed size: the width class fills a phone's column and two thirds of a desktop's, and
+    // the height follows from the viewBox.
     html! {
         svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(format!("{title}. {summary}"))
-            width=(width) height=(height) viewBox=(format!("0 0 {width} {height}")) class="signpost-chart" {
+            viewBox=(format!("0 0 {WIDTH} {height}")) class="signpost-chart nhsuk-u-width-two-thirds" {
             title { (title) }
             desc { (summary) }
             defs {
@@ -59,15 +65,15 @@ pub fn bar_chart(title: &str, summary: &str, bars: &[Bar]) -> Markup {
             }
             @for (i, bar) in bars.iter().enumerate() {
                 @let y = 4.0 + ROW * i as f64;
-                text x=(LABEL_WIDTH - 6.0) y=(y + 16.0) text-anchor="end" font-size="13" fill="#212b32" { (bar.label) }
+                text x="0" y=(y + 13.0) font-size="13" fill="#212b32" { (bar.label) }
                 @if let Some(v) = bar.value {
-                    @let w = if max > 0.0 { (v.abs() / max * BAR_WIDTH).max(1.0) } else { 1.0 };
-                    rect x=(LABEL_WIDTH) y=(y + 2.0) width=(w) height=(ROW - 8.0)
+                    @let w = if max > 0.0 { (v.abs() / max * bar_width).max(1.0) } else { 1.0 };
+                    rect x="0" y=(y + 18.0) width=(w) height="14"
                         fill=(if bar.fill == Fill::Solid { "#003087" } else { "url(#signpost-hatch)" })
                         stroke="#003087" stroke-width="1" {}
-                    text x=(LABEL_WIDTH + w + 6.0) y=(y + 16.0) font-size="13" fill="#212b32" { (shown(Some(v))) }
+                    text x=(w + 6.0) y=(y + 30.0) font-size="13" fill="#212b32" { (shown(Some(v))) }
                 } @else {
-                    text x=(LABEL_WIDTH + 6.0) y=(y + 16.0) font-size="13" fill="#212b32" font-style="italic" { (PreEscaped("suppressed")) }
+                    text x="0" y=(y + 30.0) font-size="13" fill="#212b32" font-style="italic" { (PreEscaped("suppressed")) }
                 }
             }
         }
