@@ -15,6 +15,11 @@ use signpost_gateway::store::{SqliteStore, Store};
 use signpost_gateway::workflow::reports::{Dimension, Interval, ReportQuery, report};
 use time::{Duration, OffsetDateTime};
 
+// The allocator the signpost binary runs with (gateway/src/main.rs), so the report is timed as
+// it is served.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn config() -> Config {
     let mut toml = String::new();
     for p in 0..10 {
