@@ -4,7 +4,8 @@
 //!
 //! It reads the client's side of the PostgreSQL wire protocol just far enough to see message
 //! boundaries (the untyped startup message, then a type byte and a length per message), so it
-//! knows which transaction carried a marker value and when that transaction sends `COMMIT`.
+//! knows which transaction carried a marker value and when that transaction sends `COMMIT` (or,
+//! for a statement run outside `BEGIN`, the `Sync` that commits it).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -148,6 +149,7 @@ impl PgProxy {
         let mut pending: Vec<u8> = Vec::new();
         let mut started = false;
         let mut tainted = false;
+        let mut in_transaction = false;
         let mut buf = vec![0u8; 64 * 1024];
         'reading: while let Ok(n) = client_read.read(&mut buf).await {
             if n == 0 {
@@ -181,12 +183,23 @@ impl PgProxy {
                     }
                     continue;
                 }
+                let query = message[0] == b'Q';
+                // A statement outside BEGIN … COMMIT is a transaction of its own, committed
+                // when its Sync arrives (the store writes a plain create that way).
+                let is_commit = (query && contains(&message, b"COMMIT"))
+                    || (message[0] == b'S' && !in_transaction);
+                if query && contains(&message, b"BEGIN") {
+                    in_transaction = true;
+                } else if query
+                    && (contains(&message, b"COMMIT") || contains(&message, b"ROLLBACK"))
+                {
+                    in_transaction = false;
+                }
                 let fault = self.faults.lock().expect("lock").commit.clone();
                 if let Some((marker, fault)) = fault {
                     if contains(&message, marker.as_bytes()) {
                         tainted = true;
                     }
-                    let is_commit = message[0] == b'Q' && contains(&message, b"COMMIT");
                     if tainted && is_commit {
                         {
                             let mut faults = self.faults.lock().expect("lock");
