@@ -694,29 +694,43 @@ fn user_add(
     })
 }
 
-fn demo_population(referrals: u64, seed: u64, config: Option<PathBuf>) -> ExitCode {
-    let config = match config.map_or_else(sandbox::config, |path| Config::load(&path)) {
-        Ok(c) => c,
-        Err(e) => {
+/// For the commands that work on a store directly: the config (the sandbox's unless a file is
+/// given), a runtime, and the store the config names; what went wrong is printed if not.
+fn config_and_store(
+    config: Option<PathBuf>,
+) -> Result<
+    (
+        Config,
+        tokio::runtime::Runtime,
+        std::sync::Arc<dyn signpost_gateway::store::Store>,
+    ),
+    ExitCode,
+> {
+    let config = config
+        .map_or_else(sandbox::config, |path| Config::load(&path))
+        .map_err(|e| {
             eprintln!("{e:#}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
+            ExitCode::FAILURE
+        })?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("cannot start: {e}");
+        ExitCode::FAILURE
+    })?;
+    let store = runtime
+        .block_on(signpost_gateway::server::open_store(&config.store.url))
+        .map_err(|e| {
+            eprintln!("cannot open the store: {e}");
+            ExitCode::FAILURE
+        })?;
+    Ok((config, runtime, store))
+}
+
+fn demo_population(referrals: u64, seed: u64, config: Option<PathBuf>) -> ExitCode {
+    let (config, runtime, store) = match config_and_store(config) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     runtime.block_on(async {
-        let store = match signpost_gateway::server::open_store(&config.store.url).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("cannot open the store: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
         match sandbox::demo_population::load(store.as_ref(), &config, referrals, seed).await {
             Ok(n) => {
                 println!(
@@ -734,37 +748,11 @@ fn demo_population(referrals: u64, seed: u64, config: Option<PathBuf>) -> ExitCo
 }
 
 fn directory_import(source: &str, config: Option<PathBuf>) -> ExitCode {
-    let config = match config {
-        Some(path) => match Config::load(&path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("{e:#}");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => match sandbox::config() {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("{e:#}");
-                return ExitCode::FAILURE;
-            }
-        },
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
+    let (_config, runtime, store) = match config_and_store(config) {
+        Ok(opened) => opened,
+        Err(code) => return code,
     };
     runtime.block_on(async {
-        let store = match signpost_gateway::server::open_store(&config.store.url).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("cannot open the store: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
         match signpost_gateway::workflow::import_directory::import_feed(store.as_ref(), source)
             .await
         {
