@@ -12,7 +12,9 @@ use std::time::Instant as Clock;
 use signpost_gateway::config::Config;
 use signpost_gateway::sandbox::demo_population;
 use signpost_gateway::store::{SqliteStore, Store};
-use signpost_gateway::workflow::reports::{Dimension, Interval, ReportQuery, report};
+use signpost_gateway::workflow::reports::facts::{RequestFacts, Score, TaskFacts};
+use signpost_gateway::workflow::reports::projection::Facts;
+use signpost_gateway::workflow::reports::{Dimension, Interval, Projection, ReportQuery, report};
 use time::{Duration, OffsetDateTime};
 
 // The allocator the signpost binary runs with (gateway/src/main.rs), so the report is timed as
@@ -74,6 +76,7 @@ fn main() {
             "loaded {referrals} referrals in {:.1} s",
             started.elapsed().as_secs_f64()
         );
+        println!("resident memory after loading: {}", resident());
         let today = OffsetDateTime::now_utc().date();
         let to = today.replace_day(1).expect("first") + Duration::days(32);
         let to = to.replace_day(1).expect("first");
@@ -86,12 +89,13 @@ fn main() {
             group: None,
         };
         let store: &dyn Store = &store;
+        let projection = &Projection::default();
         let timed = |label: &'static str, by| {
             let q = query(by);
             let config = &config;
             async move {
                 let started = Clock::now();
-                let r = report(store, config, &q).await.expect("report");
+                let r = report(store, projection, config, &q).await.expect("report");
                 println!(
                     "{label}: {:.3} s ({} groups, {} cells)",
                     started.elapsed().as_secs_f64(),
@@ -113,6 +117,14 @@ fn main() {
             Dimension::VcsOrganisation,
         )
         .await;
+        println!("resident memory after the reports: {}", resident());
+        let facts = projection.current(store).await.expect("facts");
+        println!(
+            "the projection's copy in memory: {:.1} MiB ({} ServiceRequests, {} Tasks)",
+            kept(&facts) as f64 / 1_048_576.0,
+            facts.requests.len(),
+            facts.tasks.len()
+        );
         demo_population::load(store, &config, 1_000, 27)
             .await
             .expect("more");
@@ -122,4 +134,55 @@ fn main() {
         )
         .await;
     });
+}
+
+/// The process's resident set now and at its peak, as Linux reports them.
+fn resident() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map_or("?".to_owned(), |l| l[name.len()..].trim().to_owned())
+    };
+    format!("{} (peak {})", field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Bytes the parsed facts hold: their maps' slots and every string's and list's heap.
+fn kept(facts: &Facts) -> usize {
+    use std::mem::size_of;
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+    let slot = |entry: usize| entry + size_of::<String>() + 1;
+    let requests: usize = facts
+        .requests
+        .iter()
+        .map(|(id, r)| {
+            id.capacity()
+                + text(&r.based_on)
+                + text(&r.requester)
+                + text(&r.service)
+                + text(&r.birth_date)
+                + text(&r.sex)
+                + text(&r.person)
+                + r.needs.capacity() * size_of::<String>()
+                + r.needs.iter().map(String::capacity).sum::<usize>()
+        })
+        .sum();
+    let tasks: usize = facts
+        .tasks
+        .iter()
+        .map(|(id, t)| {
+            id.capacity()
+                + text(&t.focus)
+                + text(&t.part_of)
+                + text(&t.owner)
+                + t.status.capacity()
+                + text(&t.reason)
+                + t.scores.capacity() * size_of::<Score>()
+        })
+        .sum();
+    requests
+        + tasks
+        + facts.requests.capacity() * slot(size_of::<RequestFacts>())
+        + facts.tasks.capacity() * slot(size_of::<TaskFacts>())
 }

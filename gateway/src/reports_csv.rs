@@ -167,8 +167,13 @@ async fn download(
             format!("parameter {}: {}", e.parameter, e.message),
         )
     })?;
-    let report =
-        crate::workflow::reports::report(state.store.as_ref(), &state.config, &query).await?;
+    let report = crate::workflow::reports::report(
+        state.store.as_ref(),
+        &state.projection,
+        &state.config,
+        &query,
+    )
+    .await?;
     Ok(csv_response(&report, &query))
 }
 

@@ -126,6 +126,7 @@ impl Gateway {
             client_limits: Arc::new(client_limits),
             sign_in_limits: Arc::default(),
             worker_running: Arc::default(),
+            projection: Arc::default(),
             breakers: Arc::new(std::sync::Mutex::new(breakers)),
         };
         Ok(Self {
@@ -166,6 +167,12 @@ impl Gateway {
         crate::workflow::directory_sync::spawn_feed_syncs(
             self.state.store.clone(),
             &self.state.config.directory.feeds,
+            stop_rx.clone(),
+        );
+        crate::workflow::reports::refresh::spawn(
+            self.state.store.clone(),
+            self.state.projection.clone(),
+            Duration::from_secs(self.state.config.reports.refresh_seconds),
             stop_rx.clone(),
         );
         let running = self.state.worker_running.clone();

@@ -38,6 +38,8 @@ pub struct AppState {
     pub breakers: Arc<std::sync::Mutex<crate::delivery::Breakers>>,
     /// Whether the delivery worker is running (for `/readyz`).
     pub worker_running: Arc<std::sync::atomic::AtomicBool>,
+    /// The report projection's facts, kept between reports.
+    pub projection: Arc<crate::workflow::reports::Projection>,
 }
 
 impl AppState {

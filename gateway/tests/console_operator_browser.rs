@@ -168,6 +168,10 @@ async fn an_operator_replays_a_dead_delivery_and_reads_the_referrals_timeline_in
     let demand = browser.source().await;
     // One search is under the disclosure threshold: suppressed, not shown as 1.
     assert!(demand.contains("Suppressed"), "{demand}");
+    assert!(
+        demand.contains("disclosure policy <strong>signpost-default</strong>"),
+        "{demand}"
+    );
     browser.check_page("operator-unmet-demand").await;
 
     browser

@@ -6,14 +6,19 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use signpost_gateway::config::Config;
+use signpost_gateway::workflow::reports::disclosure::Exact;
 use signpost_gateway::workflow::reports::{
-    self, Dimension, Disclosed, Figure, Interval, Policy, Report, ReportQuery, disclosure, figures,
-    projection,
+    self, Dimension, Disclosed, Figure, Interval, Policy, Projection, Report, ReportQuery,
+    disclosure, figures,
 };
 use signpost_profiles::outcome_measure::{OUTCOME_SYSTEM, TIMEPOINT_EXTENSION};
 use time::{Date, OffsetDateTime};
 
-use crate::support::{REFERRAL, Setup, TempPostgres, TestGateway};
+use std::collections::HashMap;
+
+use crate::support::{
+    REFERRAL, Setup, TempPostgres, TestGateway, directory_service, import_directory,
+};
 
 const ODS: &str = "https://fhir.nhs.uk/Id/ods-organization-code";
 const PERSON_DECLINED: &str = "http://snomed.info/sct|871711000000103";
@@ -124,15 +129,15 @@ async fn complete(gw: &TestGateway, task: &Value, outputs: Vec<Value>) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-/// Refers onward to `vcs` and returns the provider's Task.
-async fn onward(gw: &TestGateway, task: &Value, vcs: &str, app: &str) -> Value {
+/// Refers onward to the directory's `service`, provided by `vcs`, and returns the provider's Task.
+async fn onward(gw: &TestGateway, task: &Value, service: &str, vcs: &str, app: &str) -> Value {
     let sr_id = task["focus"]["reference"]
         .as_str()
         .and_then(|r| r.strip_prefix("ServiceRequest/"))
         .expect("focus");
     let mut body: Value = serde_json::from_str(REFERRAL).expect("example");
     body["requester"] = json!({"identifier": {"system": ODS, "value": "LWS001"}});
-    body["performer"] = json!([{"identifier": {"system": ODS, "value": vcs}}]);
+    body["performer"] = json!([{"reference": format!("HealthcareService/{service}")}]);
     body["basedOn"] = json!([{"reference": format!("ServiceRequest/{sr_id}")}]);
     body["intent"] = json!("filler-order");
     let (status, _, created) = gw
@@ -155,11 +160,29 @@ async fn onward(gw: &TestGateway, task: &Value, vcs: &str, app: &str) -> Value {
 /// - Riverside (A81001): 14 referrals of 14 people, 9 women born 1948 and 5 men born 1990. The
 ///   first 10 accepted and completed: person 0 with a baseline score only, persons 1–9 with
 ///   ONS4 life satisfaction before and after. Person 10 accepted, still in progress; persons
-///   11–13 declined (the person declined, SNOMED CT). Persons 1–3 referred onward to Mill Lane
-///   (VCS001: two accepted, one declined), person 4 to the debt advice service (no answer).
+///   11–13 declined (the person declined, SNOMED CT). Persons 1–3 referred onward to the Mill
+///   Lane walks (VCS001: two accepted, one declined), person 4 to the debt advice service
+///   (VCS002: no answer).
 /// - Hillside (A81002): person 0 again, completed with the follow-up score (paired with the
 ///   baseline of the Riverside referral); person 14 (a woman born 1948) declined without a code.
-async fn population(gw: &TestGateway) {
+///
+/// Returns the directory's service ids: `walk` and `debt`.
+async fn population(gw: &TestGateway) -> HashMap<String, String> {
+    let services = import_directory(
+        gw,
+        vec![
+            directory_service(
+                "walk",
+                "Mill Lane walks",
+                "VCS001",
+                "walking",
+                "LS1 4AP",
+                None,
+            ),
+            directory_service("debt", "Debt advice", "VCS002", "debt", "LS1 4AP", None),
+        ],
+    )
+    .await;
     let women: Vec<Person> = (0..9).map(|n| person(n, "female", "1948-03-14")).collect();
     let men: Vec<Person> = (9..14).map(|n| person(n, "male", "1990-06-01")).collect();
     let people: Vec<&Person> = women.iter().chain(&men).collect();
@@ -179,15 +202,15 @@ async fn population(gw: &TestGateway) {
         }
         match n {
             1 | 2 => {
-                let vcs = onward(gw, &task, "VCS001", "walking-app").await;
+                let vcs = onward(gw, &task, &services["walk"], "VCS001", "walking-app").await;
                 gw.move_task("walking-app", &vcs, "accepted").await;
             }
             3 => {
-                let vcs = onward(gw, &task, "VCS001", "walking-app").await;
+                let vcs = onward(gw, &task, &services["walk"], "VCS001", "walking-app").await;
                 decline(gw, "walking-app", &vcs, json!({"text": "Not suitable"})).await;
             }
             4 => {
-                onward(gw, &task, "VCS002", "debt-advice-app").await;
+                onward(gw, &task, &services["debt"], "VCS002", "debt-advice-app").await;
             }
             _ => {}
         }
@@ -205,6 +228,7 @@ async fn population(gw: &TestGateway) {
     let newcomer = person(14, "female", "1948-03-14");
     let task = refer(gw, "hillside-gp", "A81002", &newcomer).await;
     decline(gw, "riverside-lw", &task, json!({"text": "Moved away"})).await;
+    services
 }
 
 async fn latest(gw: &TestGateway, task: &Value) -> Value {
@@ -254,16 +278,22 @@ use Disclosed::{Count, Number, Suppressed};
 
 /// Every figure of every dimension's report, and that no suppressed cell of any can be worked
 /// out from its partitions.
-async fn check(gw: &TestGateway, policy: Policy) {
+async fn check(gw: &TestGateway, policy: Policy, services: &HashMap<String, String>) {
     let config = Config::from_toml(&gw.config_text, |_| None).expect("config");
     assert_eq!(config.reports.policy.0, policy);
     let default = policy == Policy::SignpostDefault;
     // 5 is shown under the mental-health policy, withheld under the default one.
     let five = if default { Suppressed } else { Count(5) };
+    let projection = Projection::default();
 
-    let by_practice = reports::report(&*gw.store, &config, &query(Dimension::Practice))
-        .await
-        .expect("report");
+    let by_practice = reports::report(
+        &*gw.store,
+        &projection,
+        &config,
+        &query(Dimension::Practice),
+    )
+    .await
+    .expect("report");
     assert_eq!(by_practice.policy, policy.name());
     let codes: Vec<&str> = by_practice.groups.iter().map(|g| g.code.as_str()).collect();
     assert_eq!(codes, ["A81001", "A81002"]);
@@ -340,7 +370,7 @@ async fn check(gw: &TestGateway, policy: Policy) {
     assert_eq!(h(Figure::Cancelled, None), Count(0));
     assert_eq!(h(Figure::Sex, Some("female")), Suppressed);
 
-    let by_pcn = reports::report(&*gw.store, &config, &query(Dimension::Pcn))
+    let by_pcn = reports::report(&*gw.store, &projection, &config, &query(Dimension::Pcn))
         .await
         .expect("report");
     let names: Vec<(&str, Option<&str>)> = by_pcn
@@ -366,9 +396,14 @@ async fn check(gw: &TestGateway, policy: Policy) {
 
     // The link-worker service sees all 16, and person 0's pair too: 10 pairs, baselines sum
     // 41, follow-ups 67.
-    let by_service = reports::report(&*gw.store, &config, &query(Dimension::LinkWorkerService))
-        .await
-        .expect("report");
+    let by_service = reports::report(
+        &*gw.store,
+        &projection,
+        &config,
+        &query(Dimension::LinkWorkerService),
+    )
+    .await
+    .expect("report");
     let l = |figure, stratum| value(&by_service, "LWS001", figure, stratum);
     assert_eq!(l(Figure::ReferralsReceived, None), Count(15));
     assert_eq!(l(Figure::Accepted, None), Count(10));
@@ -386,9 +421,14 @@ async fn check(gw: &TestGateway, policy: Policy) {
         if default { Suppressed } else { Count(10) }
     );
 
-    let by_vcs = reports::report(&*gw.store, &config, &query(Dimension::VcsOrganisation))
-        .await
-        .expect("report");
+    let by_vcs = reports::report(
+        &*gw.store,
+        &projection,
+        &config,
+        &query(Dimension::VcsOrganisation),
+    )
+    .await
+    .expect("report");
     let codes: Vec<&str> = by_vcs.groups.iter().map(|g| g.code.as_str()).collect();
     assert_eq!(codes, ["VCS001", "VCS002"]);
     let v = |group, figure| value(&by_vcs, group, figure, None);
@@ -405,8 +445,83 @@ async fn check(gw: &TestGateway, policy: Policy) {
     assert_eq!(v("VCS002", Figure::UnansweredAfter14Days), Count(0));
     assert_eq!(v("VCS002", Figure::Accepted), Count(0));
 
+    // Cut by directory service: each provider has one service, so each service's cells are its
+    // provider's.
+    let by_service = reports::report(
+        &*gw.store,
+        &projection,
+        &config,
+        &query(Dimension::VcsService),
+    )
+    .await
+    .expect("report");
+    let codes: Vec<&str> = by_service.groups.iter().map(|g| g.code.as_str()).collect();
+    let mut expected = vec![services["walk"].as_str(), services["debt"].as_str()];
+    expected.sort();
+    assert_eq!(codes, expected);
+    for (key, vcs) in [("walk", "VCS001"), ("debt", "VCS002")] {
+        let cells: Vec<_> = by_vcs
+            .cells
+            .iter()
+            .filter(|c| c.group.code == vcs)
+            .collect();
+        assert!(cells.len() > 10, "{vcs}: {} cells", cells.len());
+        for cell in cells {
+            let stratum = cell.stratum.as_ref().map(|s| s.code.as_str());
+            assert_eq!(
+                value(&by_service, &services[key], cell.figure.clone(), stratum),
+                cell.value,
+                "{key} {:?} {stratum:?}",
+                cell.figure
+            );
+        }
+    }
+
+    // Fifteen days on, the debt advice service's onward referral with no answer is counted,
+    // against the service and against the practice it came from (exact, before disclosure).
+    let facts = projection.current(&*gw.store).await.expect("facts");
+    let now = i64::try_from(OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000).expect("now");
+    let later = now + 15 * 86_400_000_000;
+    let unanswered = |by, group: &str, at| {
+        let table = figures::table(&facts, &config, &query(by), at);
+        let found: Vec<Exact> = table
+            .keys
+            .iter()
+            .zip(&table.cells)
+            .filter(|((g, _, f, s), _)| {
+                g.code == group && *f == Figure::UnansweredAfter14Days && s.is_none()
+            })
+            .map(|(_, cell)| *cell)
+            .collect();
+        assert_eq!(found.len(), 1, "{by:?} {group}");
+        found[0]
+    };
+    assert_eq!(
+        unanswered(Dimension::VcsOrganisation, "VCS002", now),
+        Exact::Count(0)
+    );
+    assert_eq!(
+        unanswered(Dimension::VcsOrganisation, "VCS002", later),
+        Exact::Count(1)
+    );
+    assert_eq!(
+        unanswered(Dimension::VcsService, &services["debt"], later),
+        Exact::Count(1)
+    );
+    assert_eq!(
+        unanswered(Dimension::VcsOrganisation, "VCS001", later),
+        Exact::Count(0)
+    );
+    assert_eq!(
+        unanswered(Dimension::Practice, "A81001", later),
+        Exact::Count(1)
+    );
+    assert_eq!(
+        unanswered(Dimension::Practice, "A81002", later),
+        Exact::Count(0)
+    );
+
     // No suppressed cell of any report can be worked out from the totals it belongs to.
-    let facts = projection::current(&*gw.store).await.expect("facts");
     for by in [
         Dimension::Practice,
         Dimension::Pcn,
@@ -417,7 +532,7 @@ async fn check(gw: &TestGateway, policy: Policy) {
         let table = figures::table(&facts, &config, &query(by), 0);
         let shown = disclosure::disclose(policy, &table.cells, &table.partitions);
         assert!(
-            shown.contains(&Suppressed) || by == Dimension::VcsService,
+            shown.contains(&Suppressed),
             "{by:?}: nothing suppressed, so nothing checked"
         );
         let given_away = disclosure::recoverable(policy, &table.cells, &shown, &table.partitions);
@@ -432,8 +547,8 @@ async fn known_population(store: Option<String>, policy: Policy) {
         ..Setup::default()
     })
     .await;
-    population(&gw).await;
-    check(&gw, policy).await;
+    let services = population(&gw).await;
+    check(&gw, policy, &services).await;
 }
 
 #[tokio::test]
@@ -455,8 +570,9 @@ async fn a_known_population_s_figures_on_postgres_under_both_policies() {
 }
 
 /// The projection catches up with whatever was written since it was last read (new referrals,
-/// and a Task moved on after its facts were saved), and a save whose watermark another updater
-/// has moved writes nothing.
+/// and a Task moved on after its facts were saved), also when another replica caught up first;
+/// the copy it keeps in memory is what reading the store afresh gives; and a save whose
+/// watermark another updater has moved writes nothing.
 async fn projection_keeps_up(store: Option<String>) {
     let gw = TestGateway::spawn_setup(Setup {
         store,
@@ -467,7 +583,9 @@ async fn projection_keeps_up(store: Option<String>) {
     signpost_gateway::sandbox::demo_population::load(&*gw.store, &config, 300, 1)
         .await
         .expect("population");
-    let first = projection::current(&*gw.store).await.expect("facts");
+    // No overlap: what this copy does not read itself it must take from the store.
+    let projection = Projection::with_overlap(std::time::Duration::ZERO);
+    let first = projection.current(&*gw.store).await.expect("facts");
     assert_eq!(
         first.requests.len() as i64,
         gw.count("ServiceRequest").await
@@ -488,11 +606,25 @@ async fn projection_keeps_up(store: Option<String>) {
     .await;
     let id = task["id"].as_str().expect("id").to_owned();
     assert_eq!(
-        projection::current(&*gw.store).await.expect("facts").tasks[&id].status,
+        projection.current(&*gw.store).await.expect("facts").tasks[&id].status,
         "requested"
     );
     gw.move_task("riverside-lw", &task, "accepted").await;
-    let after = projection::current(&*gw.store).await.expect("facts");
+    // A later referral, then another replica reads both first and moves the watermark on past
+    // the Task's change.
+    refer(
+        &gw,
+        "riverside-gp",
+        "A81001",
+        &person(98, "male", "1960-01-01"),
+    )
+    .await;
+    let replica = Projection::default();
+    assert_eq!(
+        replica.current(&*gw.store).await.expect("facts").tasks[&id].status,
+        "accepted"
+    );
+    let after = projection.current(&*gw.store).await.expect("facts");
     assert_eq!(
         after.requests.len() as i64,
         gw.count("ServiceRequest").await
@@ -500,6 +632,14 @@ async fn projection_keeps_up(store: Option<String>) {
     assert_eq!(after.tasks.len() as i64, gw.count("Task").await);
     assert_eq!(after.tasks[&id].status, "accepted");
     assert!(after.tasks[&id].accepted.is_some());
+    let afresh = Projection::default()
+        .current(&*gw.store)
+        .await
+        .expect("facts");
+    assert!(
+        *after == *afresh,
+        "the kept copy differs from the store's facts"
+    );
 
     // A save from a watermark that is no longer current is refused whole.
     let mark = gw
@@ -522,7 +662,7 @@ async fn projection_keeps_up(store: Option<String>) {
         .await
         .expect("save");
     assert!(!saved);
-    let unchanged = projection::current(&*gw.store).await.expect("facts");
+    let unchanged = projection.current(&*gw.store).await.expect("facts");
     assert_eq!(unchanged.tasks[&id].status, "accepted");
 }
 
@@ -535,4 +675,27 @@ async fn the_projection_keeps_up_and_refuses_a_stale_save_on_sqlite() {
 async fn the_projection_keeps_up_and_refuses_a_stale_save_on_postgres() {
     let database = TempPostgres::create().await;
     projection_keeps_up(Some(database.url.clone())).await;
+}
+
+/// With `refresh_seconds` set, the projection in the store is brought up to date without any
+/// report being asked for, so the first report after a busy month reads minutes of changes.
+#[tokio::test]
+async fn the_projection_is_brought_up_to_date_in_the_background() {
+    let gw = TestGateway::spawn_with("[reports]\nrefresh_seconds = 1\n").await;
+    let (sr, task) = gw.referral_with_task().await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let tasks = gw.store.facts("Task").await.expect("facts");
+        let requests = gw.store.facts("ServiceRequest").await.expect("facts");
+        if tasks.iter().any(|r| r.id == task["id"]) && requests.iter().any(|r| r.id == sr["id"]) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no facts saved in the background: {} Task and {} ServiceRequest rows",
+            tasks.len(),
+            requests.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

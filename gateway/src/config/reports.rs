@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 /// `[reports]`.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReportsConfig {
     /// The disclosure policy's name: `signpost-default` (STANDARDS.md 7.3) or
@@ -19,6 +19,25 @@ pub struct ReportsConfig {
     /// Registered patients per practice (ODS code), for referrals per 1,000.
     #[serde(default)]
     pub list_sizes: BTreeMap<String, u64>,
+    /// Seconds between background updates of the report projection, so that a report finds
+    /// it nearly up to date; 0 updates it only when a report is asked for.
+    #[serde(default = "default_refresh_seconds")]
+    pub refresh_seconds: u64,
+}
+
+fn default_refresh_seconds() -> u64 {
+    600
+}
+
+impl Default for ReportsConfig {
+    fn default() -> Self {
+        Self {
+            policy: PolicyName::default(),
+            pcns: Vec::new(),
+            list_sizes: BTreeMap::new(),
+            refresh_seconds: default_refresh_seconds(),
+        }
+    }
 }
 
 /// A disclosure policy, parsed from its name so a mistake stops start-up with the key's path.

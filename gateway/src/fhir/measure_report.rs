@@ -373,9 +373,13 @@ pub async fn search(
     crate::auth::bearer::require(&who, &state, "MeasureReport", Interaction::Search, &target)
         .await?;
     let search = parse(&raw)?;
-    let report =
-        crate::workflow::reports::report(state.store.as_ref(), &state.config, &search.query)
-            .await?;
+    let report = crate::workflow::reports::report(
+        state.store.as_ref(),
+        &state.projection,
+        &state.config,
+        &search.query,
+    )
+    .await?;
     audit::access(state.store.as_ref(), &who, Interaction::Search, &target).await?;
     let date = time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)

@@ -4,11 +4,17 @@
 use std::marker::PhantomData;
 
 use serde_json::value::RawValue;
-use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use sqlx::{
+    AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, QueryBuilder, Row,
+    Type,
+};
 
 use super::dialect::Dialect;
 use super::reports::{FactRow, Watermark};
 use super::{Instant, StoreError, StoredResource};
+
+/// Facts rows per INSERT (three parameters each, well inside both databases' limits).
+const FACT_ROWS_PER_INSERT: usize = 500;
 
 /// The report statements over one database.
 pub(super) struct Reports<DB>(PhantomData<DB>);
@@ -128,16 +134,18 @@ where
         if current.as_ref() != from {
             return Ok(false);
         }
-        for row in facts {
-            sqlx::query(
-                "INSERT INTO report_facts (resource_type, id, fact) VALUES ($1, $2, $3) \
-                 ON CONFLICT (resource_type, id) DO UPDATE SET fact = excluded.fact",
-            )
-            .bind(resource_type)
-            .bind(row.id.clone())
-            .bind(row.fact.clone())
-            .execute(&mut *tx)
-            .await?;
+        // Many rows per statement: a cold build writes one row per resource.
+        for chunk in facts.chunks(FACT_ROWS_PER_INSERT) {
+            let mut insert =
+                QueryBuilder::<DB>::new("INSERT INTO report_facts (resource_type, id, fact) ");
+            insert.push_values(chunk, |mut values, row| {
+                values
+                    .push_bind(resource_type)
+                    .push_bind(row.id.as_str())
+                    .push_bind(row.fact.as_str());
+            });
+            insert.push(" ON CONFLICT (resource_type, id) DO UPDATE SET fact = excluded.fact");
+            insert.build().execute(&mut *tx).await?;
         }
         sqlx::query(
             "INSERT INTO report_watermarks (resource_type, last_updated_us, id) VALUES ($1, $2, $3) \

@@ -310,11 +310,17 @@ pub async fn page(
             );
         }
     };
-    let report =
-        match crate::workflow::reports::report(state.store.as_ref(), &state.config, &query).await {
-            Ok(r) => r,
-            Err(e) => return page::unavailable(&e),
-        };
+    let report = match crate::workflow::reports::report(
+        state.store.as_ref(),
+        &state.projection,
+        &state.config,
+        &query,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return page::unavailable(&e),
+    };
     let demand = match unmet_demand(state.store.as_ref(), state.config.reports.policy.0).await {
         Ok(d) => d,
         Err(e) => return page::unavailable(&e),
@@ -343,7 +349,14 @@ pub async fn csv(
     let Ok(query) = sent.query() else {
         return page::not_found();
     };
-    match crate::workflow::reports::report(state.store.as_ref(), &state.config, &query).await {
+    match crate::workflow::reports::report(
+        state.store.as_ref(),
+        &state.projection,
+        &state.config,
+        &query,
+    )
+    .await
+    {
         Ok(report) => csv_response(&report, &query),
         Err(e) => page::unavailable(&e),
     }

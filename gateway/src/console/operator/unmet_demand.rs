@@ -1,5 +1,6 @@
 //! `GET /console/operator/unmet-demand`: the unmet-demand report as a table, its small counts
-//! suppressed and the rest rounded by the `[directory]` policy, exactly as `/admin/unmet-demand`.
+//! suppressed and the rest rounded under the `[reports]` disclosure policy, which it names,
+//! exactly as `/admin/unmet-demand`.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -53,7 +54,8 @@ pub async fn page(State(state): State<AppState>, signed_in: SignedIn) -> Respons
         h1 { "Unmet demand" }
         p {
             "Onward referrals refused because the service was full, and directory searches that found nothing with room. "
-            "Counts under " (report.disclosure_threshold) " are suppressed; the others are rounded to the nearest " (report.round_to) "."
+            "Counts under " (report.disclosure_threshold) " are suppressed; the others are rounded to the nearest " (report.round_to)
+            " (disclosure policy " strong { (report.policy) } ")."
         }
         @if rows.is_empty() {
             p { "No unmet demand has been recorded." }

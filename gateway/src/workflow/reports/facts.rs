@@ -56,7 +56,7 @@ pub struct TaskFacts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Score {
     /// The measure, `system|code` (its preferred code).
-    pub measure: String,
+    pub measure: ScoreMeasure,
     /// Taken at `baseline` (else follow-up).
     pub baseline: bool,
     /// The score.
@@ -220,8 +220,12 @@ fn scores(task: &Value) -> Vec<Score> {
         ) else {
             continue;
         };
+        let key = format!("{}|{}", found.code.system, found.code.code);
+        let Some(measure) = SCORE_MEASURES.iter().find(|m| **m == key) else {
+            continue;
+        };
         out.push(Score {
-            measure: format!("{}|{}", found.code.system, found.code.code),
+            measure: ScoreMeasure(measure.as_str()),
             baseline: timepoint == "baseline",
             value,
         });
@@ -230,9 +234,32 @@ fn scores(task: &Value) -> Vec<Score> {
 }
 
 /// Every score measure, `system|code`, in the table's order.
-pub fn score_measures() -> impl Iterator<Item = String> {
+static SCORE_MEASURES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
     MEASURES
         .iter()
         .filter(|m| matches!(m.value, MeasureValue::Score { .. }))
         .map(|m| format!("{}|{}", m.code.system, m.code.code))
+        .collect()
+});
+
+/// Every score measure, `system|code`, in the table's order.
+pub fn score_measures() -> impl Iterator<Item = String> {
+    SCORE_MEASURES.iter().cloned()
+}
+
+/// A scored measure, `system|code`: one of [`score_measures`], shared rather than copied into
+/// every score a report keeps in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ScoreMeasure(pub &'static str);
+
+impl<'de> Deserialize<'de> for ScoreMeasure {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(d)?;
+        SCORE_MEASURES
+            .iter()
+            .find(|m| **m == key)
+            .map(|m| ScoreMeasure(m.as_str()))
+            .ok_or_else(|| serde::de::Error::custom(format!("{key} is not a scored measure")))
+    }
 }

@@ -2,7 +2,7 @@
 //! shares per group and period, with the partitions (cells that add up to another) that
 //! disclosure control must protect.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use signpost_profiles::outcome_measure::OUTCOME_SYSTEM;
 use time::{Date, Month, OffsetDateTime};
@@ -72,35 +72,36 @@ fn date_of(us: i64) -> Option<Date> {
 }
 
 /// One referral as a report counts it: a GP referral (practice, PCN, link-worker service) or an
-/// onward referral (VCS organisation or service).
+/// onward referral (VCS organisation or service). Everything is borrowed from the facts and the
+/// configuration: a report over many referrals allocates per cell, not per referral.
 struct Unit<'a> {
-    groups: Vec<String>,
+    group: Option<&'a str>,
     received: i64,
     task: &'a TaskFacts,
     root: &'a RequestFacts,
-    onward: Vec<&'a TaskFacts>,
+    onward: &'a [&'a TaskFacts],
     /// The link worker's Task, whose outputs hold the person's scores.
     scored: &'a str,
 }
 
 #[derive(Default)]
-struct Acc {
+struct Acc<'a> {
     received: u64,
     accepted: u64,
     declined: u64,
     completed: u64,
     cancelled: u64,
-    reasons: BTreeMap<String, u64>,
+    reasons: BTreeMap<&'a str, u64>,
     accept_days: Vec<f64>,
     answer_days: Vec<f64>,
     unanswered: u64,
     answered: u64,
     vcs_accepted: u64,
-    needs: BTreeMap<String, u64>,
+    needs: BTreeMap<&'a str, u64>,
     ages: BTreeMap<&'static str, u64>,
-    sexes: BTreeMap<String, u64>,
-    /// Per measure, each paired person's (baseline, follow-up).
-    pairs: BTreeMap<String, BTreeMap<String, (i64, i64)>>,
+    sexes: BTreeMap<&'static str, u64>,
+    /// Per measure, each paired person's (baseline, follow-up), each person once.
+    pairs: HashMap<&'a str, Vec<(i64, i64)>>,
 }
 
 /// Age bands as published.
@@ -171,14 +172,24 @@ fn median(values: &mut [f64]) -> Option<f64> {
     })
 }
 
-fn units<'a>(facts: &'a Facts, config: &Config, by: Dimension) -> Vec<Unit<'a>> {
+/// The onward Tasks of each link worker's Task.
+fn onward(facts: &Facts) -> HashMap<&str, Vec<&TaskFacts>> {
     let mut onward: HashMap<&str, Vec<&TaskFacts>> = HashMap::new();
     for t in facts.tasks.values() {
         if let Some(parent) = &t.part_of {
             onward.entry(parent.as_str()).or_default().push(t);
         }
     }
-    let mut out = Vec::new();
+    onward
+}
+
+fn units<'a>(
+    facts: &'a Facts,
+    onward: &'a HashMap<&'a str, Vec<&'a TaskFacts>>,
+    config: &'a Config,
+    by: Dimension,
+) -> Vec<Unit<'a>> {
+    let mut out = Vec::with_capacity(facts.tasks.len());
     for (id, task) in &facts.tasks {
         if task.part_of.is_some() {
             continue;
@@ -189,20 +200,19 @@ fn units<'a>(facts: &'a Facts, config: &Config, by: Dimension) -> Vec<Unit<'a>> 
         if root.based_on.is_some() {
             continue;
         }
-        let children = onward.get(id.as_str()).cloned().unwrap_or_default();
-        let practice = root.requester.clone();
+        let children: &[&TaskFacts] = onward.get(id.as_str()).map_or(&[], Vec::as_slice);
+        let practice = root.requester.as_deref();
         match by {
             Dimension::Practice | Dimension::Pcn | Dimension::LinkWorkerService => {
                 let group = match by {
                     Dimension::Practice => practice,
                     Dimension::Pcn => practice
-                        .as_deref()
                         .and_then(|p| config.reports.pcn_of(p))
-                        .map(|p| p.code.clone()),
-                    _ => task.owner.clone(),
+                        .map(|p| p.code.as_str()),
+                    _ => task.owner.as_deref(),
                 };
                 out.push(Unit {
-                    groups: group.into_iter().collect(),
+                    group,
                     received: task.created,
                     task,
                     root,
@@ -213,19 +223,19 @@ fn units<'a>(facts: &'a Facts, config: &Config, by: Dimension) -> Vec<Unit<'a>> 
             Dimension::VcsOrganisation | Dimension::VcsService => {
                 for child in children {
                     let group = match by {
-                        Dimension::VcsOrganisation => child.owner.clone(),
+                        Dimension::VcsOrganisation => child.owner.as_deref(),
                         _ => child
                             .focus
                             .as_ref()
                             .and_then(|f| facts.requests.get(f))
-                            .and_then(|sr| sr.service.clone()),
+                            .and_then(|sr| sr.service.as_deref()),
                     };
                     out.push(Unit {
-                        groups: group.into_iter().collect(),
+                        group,
                         received: child.created,
                         task: child,
                         root,
-                        onward: vec![child],
+                        onward: std::slice::from_ref(child),
                         scored: id,
                     });
                 }
@@ -238,7 +248,7 @@ fn units<'a>(facts: &'a Facts, config: &Config, by: Dimension) -> Vec<Unit<'a>> 
 /// Per measure and person, the (baseline, follow-up) pair and the link worker's Task the
 /// follow-up came on: the earliest baseline and the latest follow-up of any of the person's
 /// referrals, so a person whose scores came on different referrals is still paired.
-fn pairs(facts: &Facts) -> HashMap<&str, Vec<(String, &str, i64, i64)>> {
+fn pairs(facts: &Facts) -> HashMap<&str, Vec<(&str, &str, i64, i64)>> {
     // (measure, person) → (baseline (received, value), follow-up (received, value, task)).
     type Seen<'a> = (Option<(i64, i64)>, Option<(i64, i64, &'a str)>);
     let mut seen: HashMap<(&str, &str), Seen<'_>> = HashMap::new();
@@ -255,7 +265,7 @@ fn pairs(facts: &Facts) -> HashMap<&str, Vec<(String, &str, i64, i64)>> {
             continue;
         };
         for score in &task.scores {
-            let entry = seen.entry((score.measure.as_str(), person)).or_default();
+            let entry = seen.entry((score.measure.0, person)).or_default();
             if score.baseline {
                 if entry.0.is_none_or(|(at, _)| task.created < at) {
                     entry.0 = Some((task.created, score.value));
@@ -265,7 +275,7 @@ fn pairs(facts: &Facts) -> HashMap<&str, Vec<(String, &str, i64, i64)>> {
             }
         }
     }
-    let mut by_task: HashMap<&str, Vec<(String, &str, i64, i64)>> = HashMap::new();
+    let mut by_task: HashMap<&str, Vec<(&str, &str, i64, i64)>> = HashMap::new();
     for ((measure, person), (baseline, follow_up)) in seen {
         if let (Some((b_at, b)), Some((f_at, f, task))) = (baseline, follow_up)
             && f_at >= b_at
@@ -273,7 +283,7 @@ fn pairs(facts: &Facts) -> HashMap<&str, Vec<(String, &str, i64, i64)>> {
             by_task
                 .entry(task)
                 .or_default()
-                .push((measure.to_owned(), person, b, f));
+                .push((measure, person, b, f));
         }
     }
     by_task
@@ -316,26 +326,29 @@ fn list_size(config: &Config, by: Dimension, code: &str) -> Option<u64> {
 /// Computes the exact table for `query` from `facts` as at `now` (µs).
 pub fn table(facts: &Facts, config: &Config, query: &ReportQuery, now: i64) -> Table {
     let periods = periods(query);
-    let period_of = |us: i64| {
-        let d = date_of(us)?;
-        periods.iter().position(|p| p.start <= d && d < p.end)
-    };
-    let units = units(facts, config, query.by);
+    let onward = onward(facts);
+    let units = units(facts, &onward, config, query.by);
     let pairs = pairs(facts);
-    let mut accs: BTreeMap<(String, usize), Acc> = BTreeMap::new();
-    let mut groups: BTreeSet<String> = BTreeSet::new();
+    let mut accs: HashMap<(&str, usize), Acc> = HashMap::new();
+    let mut groups: BTreeSet<&str> = BTreeSet::new();
     // One person's pair counts once per cell, however many of their referrals it has.
-    let mut counted: BTreeSet<(String, usize, String, String)> = BTreeSet::new();
+    let mut counted: HashSet<(&str, usize, &str, &str)> = HashSet::new();
     for unit in &units {
-        let Some(p) = period_of(unit.received) else {
+        let Some(received) = date_of(unit.received) else {
             continue;
         };
-        for g in &unit.groups {
-            if query.group.as_ref().is_some_and(|only| only != g) {
+        let Some(p) = periods
+            .iter()
+            .position(|p| p.start <= received && received < p.end)
+        else {
+            continue;
+        };
+        if let Some(g) = unit.group {
+            if query.group.as_deref().is_some_and(|only| only != g) {
                 continue;
             }
-            groups.insert(g.clone());
-            let acc = accs.entry((g.clone(), p)).or_default();
+            groups.insert(g);
+            let acc = accs.entry((g, p)).or_default();
             acc.received += 1;
             let task = unit.task;
             if let Some(at) = task.accepted {
@@ -345,14 +358,14 @@ pub fn table(facts: &Facts, config: &Config, query: &ReportQuery, now: i64) -> T
             match task.status.as_str() {
                 "rejected" => {
                     acc.declined += 1;
-                    let reason = task.reason.clone().unwrap_or_else(|| "unspecified".into());
+                    let reason = task.reason.as_deref().unwrap_or("unspecified");
                     *acc.reasons.entry(reason).or_default() += 1;
                 }
                 "completed" => acc.completed += 1,
                 "cancelled" => acc.cancelled += 1,
                 _ => {}
             }
-            for o in &unit.onward {
+            for o in unit.onward {
                 match o.answered {
                     Some(at) => {
                         acc.answer_days.push((at - o.created) as f64 / DAY_US);
@@ -368,28 +381,26 @@ pub fn table(facts: &Facts, config: &Config, query: &ReportQuery, now: i64) -> T
                     None => {}
                 }
             }
-            // A code given twice on one referral counts once.
-            let needs: BTreeSet<&String> = unit.root.needs.iter().collect();
-            for n in needs {
-                *acc.needs.entry(n.clone()).or_default() += 1;
+            let needs = &unit.root.needs;
+            for (i, n) in needs.iter().enumerate() {
+                // A code given twice on one referral counts once.
+                if !needs[..i].contains(n) {
+                    *acc.needs.entry(n.as_str()).or_default() += 1;
+                }
             }
-            let at = date_of(unit.received).unwrap_or(periods[p].start);
             *acc.ages
-                .entry(age_band(unit.root.birth_date.as_deref(), at))
+                .entry(age_band(unit.root.birth_date.as_deref(), received))
                 .or_default() += 1;
-            let sex = unit
-                .root
-                .sex
-                .as_deref()
-                .filter(|s| matches!(*s, "male" | "female" | "other"))
-                .unwrap_or("unknown");
-            *acc.sexes.entry(sex.to_owned()).or_default() += 1;
-            for (measure, person, b, f) in pairs.get(unit.scored).into_iter().flatten() {
-                if counted.insert((g.clone(), p, measure.clone(), (*person).to_owned())) {
-                    acc.pairs
-                        .entry(measure.clone())
-                        .or_default()
-                        .insert((*person).to_owned(), (*b, *f));
+            let sex = match unit.root.sex.as_deref() {
+                Some("male") => "male",
+                Some("female") => "female",
+                Some("other") => "other",
+                _ => "unknown",
+            };
+            *acc.sexes.entry(sex).or_default() += 1;
+            for &(measure, person, b, f) in pairs.get(unit.scored).into_iter().flatten() {
+                if counted.insert((g, p, measure, person)) {
+                    acc.pairs.entry(measure).or_default().push((b, f));
                 }
             }
         }
@@ -400,7 +411,7 @@ pub fn table(facts: &Facts, config: &Config, query: &ReportQuery, now: i64) -> T
             .iter()
             .map(|code| Group {
                 dimension: query.by,
-                code: code.clone(),
+                code: (*code).to_owned(),
                 display: display(config, query.by, code),
             })
             .collect(),
@@ -410,7 +421,7 @@ pub fn table(facts: &Facts, config: &Config, query: &ReportQuery, now: i64) -> T
     let empty = Acc::default();
     for group in t.groups.clone() {
         for (p, period) in periods.iter().enumerate() {
-            let acc = accs.get(&(group.code.clone(), p)).unwrap_or(&empty);
+            let acc = accs.get(&(group.code.as_str(), p)).unwrap_or(&empty);
             let push = |t: &mut Table, figure: Figure, stratum: Option<Stratum>, v: Exact| {
                 t.keys
                     .push((group.clone(), period.clone(), figure, stratum));
@@ -498,7 +509,7 @@ pub fn table(facts: &Facts, config: &Config, query: &ReportQuery, now: i64) -> T
                     },
                 );
             }
-            let mut needs: Vec<(&String, &u64)> = acc.needs.iter().collect();
+            let mut needs: Vec<(&&str, &u64)> = acc.needs.iter().collect();
             needs.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
             for (code, n) in needs.into_iter().take(TOP_NEEDS) {
                 push(
@@ -541,11 +552,8 @@ pub fn table(facts: &Facts, config: &Config, query: &ReportQuery, now: i64) -> T
                 parts,
             });
             for measure in &measures {
-                let pairs: Vec<(i64, i64)> = acc
-                    .pairs
-                    .get(measure)
-                    .map(|m| m.values().copied().collect())
-                    .unwrap_or_default();
+                let pairs: &[(i64, i64)] =
+                    acc.pairs.get(measure.as_str()).map_or(&[], Vec::as_slice);
                 let n = pairs.len() as u64;
                 let mean = |f: &dyn Fn(&(i64, i64)) -> i64| {
                     if n == 0 {

@@ -13,12 +13,14 @@ pub mod measures;
 pub mod model;
 pub mod projection;
 pub mod query;
+pub mod refresh;
 
 pub use disclosure::{Policy, UnknownPolicy};
 pub use model::{
     Dimension, Disclosed, Figure, Group, Interval, Period, Report, ReportCell, ReportQuery,
     Stratum, StratumKind,
 };
+pub use projection::Projection;
 
 use super::WorkflowError;
 use crate::config::Config;
@@ -28,10 +30,11 @@ use crate::store::{Store, now};
 /// up to date, the exact figures computed, then disclosed.
 pub async fn report(
     store: &dyn Store,
+    projection: &Projection,
     config: &Config,
     query: &ReportQuery,
 ) -> Result<Report, WorkflowError> {
-    let facts = projection::current(store).await?;
+    let facts = projection.current(store).await?;
     Ok(disclosed(&facts, config, query, now().0))
 }
 
