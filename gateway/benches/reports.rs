@@ -148,7 +148,8 @@ fn resident() -> String {
     format!("{} (peak {})", field("VmRSS:"), field("VmHWM:"))
 }
 
-/// Bytes the parsed facts hold: their maps' slots and every string's and list's heap.
+/// Bytes the parsed facts hold: their maps' slots, the boxed records, and every string's and
+/// list's heap.
 fn kept(facts: &Facts) -> usize {
     use std::mem::size_of;
     let text = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
@@ -183,6 +184,8 @@ fn kept(facts: &Facts) -> usize {
         .sum();
     requests
         + tasks
-        + facts.requests.capacity() * slot(size_of::<RequestFacts>())
-        + facts.tasks.capacity() * slot(size_of::<TaskFacts>())
+        + facts.requests.capacity() * slot(size_of::<Box<RequestFacts>>())
+        + facts.requests.len() * size_of::<RequestFacts>()
+        + facts.tasks.capacity() * slot(size_of::<Box<TaskFacts>>())
+        + facts.tasks.len() * size_of::<TaskFacts>()
 }

