@@ -1,6 +1,7 @@
 //! The report projection: each ServiceRequest's and Task's facts, kept in the store beside the
 //! resources and brought up to date from what changed since the watermark whenever a report is
-//! asked for. Intake writes nothing extra; a report reads only what changed.
+//! asked for and in the background (`refresh`). Intake writes nothing extra; a report reads
+//! only what changed.
 //!
 //! Facts are a function of a resource's stored versions alone, so reading a resource twice
 //! does no harm: each update reads again from a little before the watermark, which catches a
@@ -82,7 +83,7 @@ impl Facts {
 
 /// Where the in-memory copy of one type's facts stands.
 #[derive(Debug, Default)]
-struct Copy {
+struct Kept {
     /// The store's watermark the copy matches; `None` until the copy was read.
     at: Option<Option<Watermark>>,
     /// The version and last-updated time each resource's facts were computed from, for those
@@ -93,12 +94,12 @@ struct Copy {
 #[derive(Debug, Default)]
 struct Cached {
     facts: Arc<Facts>,
-    requests: Copy,
-    tasks: Copy,
+    requests: Kept,
+    tasks: Kept,
 }
 
 impl Cached {
-    fn copy(&mut self, kind: Kind) -> &mut Copy {
+    fn kept(&mut self, kind: Kind) -> &mut Kept {
         match kind {
             Kind::Request => &mut self.requests,
             Kind::Task => &mut self.tasks,
@@ -155,7 +156,7 @@ impl Projection {
         let mut scratch = Cached::default();
         for kind in Kind::ALL {
             for _ in 0..ATTEMPTS {
-                scratch.copy(kind).at = Some(store.report_watermark(kind.resource_type()).await?);
+                scratch.kept(kind).at = Some(store.report_watermark(kind.resource_type()).await?);
                 if catch_up(store, kind, &mut scratch, self.overlap_us).await? {
                     break;
                 }
@@ -175,7 +176,7 @@ async fn update(
 ) -> Result<(), StoreError> {
     for _ in 0..ATTEMPTS {
         let mark = store.report_watermark(kind.resource_type()).await?;
-        if cached.copy(kind).at.as_ref() != Some(&mark) {
+        if cached.kept(kind).at.as_ref() != Some(&mark) {
             reload(store, kind, cached, mark).await?;
         }
         if catch_up(store, kind, cached, overlap_us).await? {
@@ -203,7 +204,7 @@ async fn reload(
         let parsed = parse(kind, &row)?;
         facts.insert(row.id, parsed);
     }
-    *cached.copy(kind) = Copy {
+    *cached.kept(kind) = Kept {
         at: Some(mark),
         versions: HashMap::new(),
     };
@@ -228,7 +229,7 @@ async fn catch_up(
     overlap_us: i64,
 ) -> Result<bool, StoreError> {
     let resource_type = kind.resource_type();
-    let mut mark = cached.copy(kind).at.clone().flatten();
+    let mut mark = cached.kept(kind).at.clone().flatten();
     let mut cursor = Watermark {
         last_updated: Instant(
             mark.as_ref()
@@ -246,10 +247,10 @@ async fn catch_up(
             id: last.id.clone(),
         };
         let full = batch.len() == BATCH;
-        let copy = cached.copy(kind);
+        let kept = cached.kept(kind);
         let changed: Vec<StoredResource> = batch
             .into_iter()
-            .filter(|r| copy.versions.get(&r.id).map(|v| v.0) != Some(r.version))
+            .filter(|r| kept.versions.get(&r.id).map(|v| v.0) != Some(r.version))
             .collect();
         let parsed = facts_of(store, kind, &changed).await?;
         let rows = parsed
@@ -270,24 +271,25 @@ async fn catch_up(
             .await?
         {
             // The copy no longer matches the store: the next attempt reads it again.
-            cached.copy(kind).at = None;
+            cached.kept(kind).at = None;
             return Ok(false);
         }
+        // Both fields at once: `kept(kind)` would borrow all of `cached`.
         let facts = Arc::make_mut(&mut cached.facts);
-        let copy = match kind {
+        let kept = match kind {
             Kind::Request => &mut cached.requests,
             Kind::Task => &mut cached.tasks,
         };
         for (resource, f) in parsed {
-            copy.versions.insert(
+            kept.versions.insert(
                 resource.id.clone(),
                 (resource.version, resource.last_updated.0),
             );
             facts.insert(resource.id.clone(), f);
         }
         let overlap_from = to.last_updated.0.saturating_sub(overlap_us);
-        copy.versions.retain(|_, (_, at)| *at >= overlap_from);
-        copy.at = Some(Some(to.clone()));
+        kept.versions.retain(|_, (_, at)| *at >= overlap_from);
+        kept.at = Some(Some(to.clone()));
         mark = Some(to);
         cursor = read_to;
         if !full {
