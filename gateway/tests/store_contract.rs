@@ -1055,6 +1055,67 @@ async fn a_range_is_tested_per_resource_before_and_after_fresh_statistics(store:
     assert_eq!(ids(false).await, ["expired", "undeclared"]);
 }
 
+/// Outcomes of many deliveries arriving at once (a fast partner answering a whole claim) are
+/// written together by both stores; each caller must still be told about its own row only: one
+/// whose claim token is stale is refused and left pending, the others are delivered, once.
+async fn outcomes_arriving_together_each_answer_for_their_own_row(store: Arc<dyn Store>) {
+    let lease = Duration::from_secs(60);
+    let rows: Vec<OutboxEntry> = (0..24)
+        .map(|n| outbox(&format!("m{n}"), &format!("M{n}"), 1, "LWS001"))
+        .collect();
+    commit(store.as_ref(), vec![], rows).await.expect("queue");
+    let claimed = store
+        .claim_deliveries("w1", &limits(24, &[("LWS001", 24)]), lease)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 24);
+    // Spawned before any is awaited, so they reach the store together.
+    let marks: Vec<_> = claimed
+        .iter()
+        .enumerate()
+        .map(|(n, c)| {
+            let store = store.clone();
+            // Every third caller holds a token that is not the claim's.
+            let token = if n % 3 == 0 {
+                format!("{}-stale", c.lease)
+            } else {
+                c.lease.clone()
+            };
+            let id = c.entry.id.clone();
+            tokio::spawn(async move {
+                let marked = store.mark_delivered(&id, &token).await.expect("mark");
+                (id, n % 3 != 0, marked)
+            })
+        })
+        .collect();
+    let mut delivered = Vec::new();
+    for mark in marks {
+        let (id, holds, marked) = mark.await.expect("task");
+        assert_eq!(marked, holds, "{id}: told about its own row");
+        if holds {
+            delivered.push(id);
+        }
+    }
+    let mut listed: Vec<String> = store
+        .list_deliveries(DeliveryState::Delivered, 100)
+        .await
+        .expect("delivered")
+        .into_iter()
+        .map(|d| {
+            assert_eq!(d.attempts, 1, "{}: counted once", d.id);
+            d.id
+        })
+        .collect();
+    listed.sort();
+    delivered.sort();
+    assert_eq!(listed, delivered);
+    let pending = store
+        .list_deliveries(DeliveryState::Pending, 100)
+        .await
+        .expect("pending");
+    assert_eq!(pending.len(), 8, "the stale callers' rows stay pending");
+}
+
 macro_rules! contract {
     ($($scenario:ident),* $(,)?) => {
         $(
@@ -1090,4 +1151,5 @@ contract!(
     a_renewed_lease_is_not_claimed_by_another_worker,
     console_accounts_invitations_and_sessions,
     a_range_is_tested_per_resource_before_and_after_fresh_statistics,
+    outcomes_arriving_together_each_answer_for_their_own_row,
 );

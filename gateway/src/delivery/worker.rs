@@ -272,6 +272,10 @@ impl DeliveryWorker {
         let mut renewed_at = Instant::now();
         let mut tasks = JoinSet::new();
         loop {
+            // Checked here too: wake-ups may keep the loop from the wait below under load.
+            if *stop.borrow() {
+                break;
+            }
             if renewed_at.elapsed() >= renew_every {
                 worker.renew_leases(lease).await;
                 renewed_at = Instant::now();
@@ -279,17 +283,16 @@ impl DeliveryWorker {
             worker.dispatch(&mut tasks);
             while tasks.try_join_next().is_some() {}
             let limits = worker.limits();
+            let (mut woken, mut failed) = (false, false);
             let claimed = if limits.total == 0 {
                 Vec::new()
             } else {
-                match worker
-                    .store
-                    .claim_deliveries(&worker.id, &limits, lease)
-                    .await
-                {
+                let claim = worker.store.claim_deliveries(&worker.id, &limits, lease);
+                match worker.dispatching(&mut tasks, &mut woken, claim).await {
                     Ok(claimed) => claimed,
                     Err(e) => {
                         tracing::warn!(error = %e, "could not claim deliveries; will retry");
+                        failed = true;
                         Vec::new()
                     }
                 }
@@ -300,7 +303,8 @@ impl DeliveryWorker {
                     .map(|c| (c.entry.id.clone(), c.lease.clone()))
                     .collect();
                 lock(&worker.leased).extend(taken.iter().cloned());
-                match worker.prepare(claimed).await {
+                let prepare = worker.prepare(claimed);
+                match worker.dispatching(&mut tasks, &mut woken, prepare).await {
                     Ok(ready) => {
                         let mut held = lock(&worker.held);
                         for claimed in ready {
@@ -323,8 +327,14 @@ impl DeliveryWorker {
                         }
                         // Then wait a poll interval, as after a failed claim, rather than
                         // claiming and failing again in a tight loop.
+                        failed = true;
                     }
                 }
+            }
+            if woken && !failed {
+                // New rows or a free slot were announced while the claim ran: look again now
+                // rather than at the next poll.
+                continue;
             }
             tokio::select! {
                 _ = worker.wake.notified() => {}
@@ -343,6 +353,28 @@ impl DeliveryWorker {
         }
         let _ =
             tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    }
+
+    /// Awaits `work` (a claim, or loading what it claimed), starting waiting deliveries whenever
+    /// a slot frees meanwhile: a claim waits its turn at the store's writer, and partners whose
+    /// deliveries are waiting must not sit idle for it. `woken` is set if any wake-up came.
+    async fn dispatching<T>(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<()>,
+        woken: &mut bool,
+        work: impl Future<Output = T>,
+    ) -> T {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = self.wake.notified() => {
+                    *woken = true;
+                    self.dispatch(tasks);
+                    while tasks.try_join_next().is_some() {}
+                }
+            }
+        }
     }
 
     /// Delivers in a span that continues the trace of the request that queued the delivery.
@@ -739,6 +771,100 @@ mod tests {
             received.load(Ordering::SeqCst),
             1,
             "the delivery is sent once the store can load it"
+        );
+    }
+
+    /// A claim can wait a long time for the store's writer (another writer holds SQLite's lock,
+    /// a checkpoint, a slow disk). Deliveries already claimed must keep going to their partner
+    /// meanwhile: a partner that sits idle for every claim falls behind intake (issue 27: the
+    /// backlog of a 10 s burst took 10 s to drain). Here one delivery slot, eight claimed, and
+    /// the writer locked from the moment the first reaches the partner: all eight must arrive
+    /// while it stays locked.
+    #[tokio::test]
+    async fn claimed_deliveries_keep_going_out_while_the_next_claim_waits_for_the_writer() {
+        use sqlx::Connection;
+
+        // The partner holds its first request until the test lets it answer.
+        let received = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let app = axum::Router::new().route(
+            "/fhir",
+            axum::routing::post({
+                let (received, gate) = (received.clone(), gate.clone());
+                move || async move {
+                    if received.fetch_add(1, Ordering::SeqCst) == 0 {
+                        let _ = gate.acquire().await;
+                    }
+                    "{}"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let partner = format!("http://{}/fhir", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (config, directory, store, url) = setup(
+            &partner,
+            "[delivery]\nper_partner_concurrency = 1\npoll_interval_ms = 20",
+            &dir,
+        )
+        .await;
+        for _ in 0..HELD_PER_SLOT {
+            store
+                .commit(referral_to_link_worker(&directory).changes)
+                .await
+                .expect("commit");
+        }
+        let worker = DeliveryWorker::new(
+            store.clone(),
+            directory,
+            config.delivery.clone(),
+            Arc::new(Notify::new()),
+        );
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(worker.run(stopped, Duration::from_secs(1)));
+
+        let mut side = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("side connection");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while received.load(Ordering::SeqCst) == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let leased: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE lease_owner IS NOT NULL")
+                .fetch_one(&mut side)
+                .await
+                .expect("leased");
+        assert_eq!(
+            leased, HELD_PER_SLOT as i64,
+            "one claim took all eight before the first was sent"
+        );
+        // Every later claim and outcome now waits for this lock (up to the writer's 10 s).
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut side)
+            .await
+            .expect("lock the writer out");
+        gate.add_permits(1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+        while received.load(Ordering::SeqCst) < HELD_PER_SLOT
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let sent_while_locked = received.load(Ordering::SeqCst);
+        sqlx::query("ROLLBACK")
+            .execute(&mut side)
+            .await
+            .expect("unlock");
+        let _ = stop.send(true);
+        running.await.expect("worker ends");
+        assert_eq!(
+            sent_while_locked, HELD_PER_SLOT,
+            "every claimed delivery went out while the next claim waited for the writer"
         );
     }
 }

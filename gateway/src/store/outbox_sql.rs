@@ -1,7 +1,6 @@
 //! The outbox statements both stores share, written once over [`Dialect`], with the claim's
 //! choice of rows.
 
-use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -43,61 +42,73 @@ pub(super) enum OutboxUpdate {
 pub(super) const DELIVERED: &str = "state = 'delivered', delivered_us = $1, attempts = attempts + 1, \
      lease_owner = NULL, lease_until_us = NULL";
 
-/// The due, unleased rows a claim may take, oldest due first, with their destinations.
-///
-/// Destinations with no room are left out in SQL (bound from `$3`), so a partner whose breaker is
-/// open cannot fill the candidates; `$1` is now, `$2` the number of candidates. A row waits while
-/// an earlier row for the same Task and destination is still pending or dead: that is what keeps
-/// one Task's deliveries in order, through failures too, until an operator replays or discards
-/// the dead one. The order is the `outbox_due` index's, so a claim reads only the
-/// rows it takes and those skipped before them, however long the backlog.
-pub(super) fn candidates_sql(limits: &ClaimLimits, lock: &str) -> (String, Vec<String>) {
-    let closed: Vec<String> = limits
-        .rooms
-        .iter()
-        .filter(|(_, room)| **room == 0)
-        .map(|(destination, _)| destination.clone())
-        .collect();
-    let skip: String = (0..closed.len())
-        .map(|i| format!(" AND o.destination <> ${}", i + 3))
-        .collect();
-    let sql = format!(
-        "SELECT o.seq, o.destination FROM outbox o \
-         WHERE o.state = 'pending' AND o.next_attempt_us <= $1 \
-           AND (o.lease_until_us IS NULL OR o.lease_until_us < $1){skip} \
-           AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.task_id = o.task_id \
-             AND e.destination = o.destination AND e.seq < o.seq AND e.state IN ('pending', 'dead')) \
-         ORDER BY o.next_attempt_us, o.seq LIMIT $2{lock}"
-    );
-    (sql, closed)
+/// What a claim sends: one statement that picks the due rows it may take and leases them.
+pub(super) struct ClaimSql {
+    /// The statement; `$1` now, `$2` the rows in all, `$3` the claim's fencing token, `$4` the
+    /// lease's end, `$5` the room of a destination not named; then `closed` and `rooms`.
+    pub(super) sql: String,
+    /// Destinations with no room, left out of the candidates (bound first, from `$6`).
+    pub(super) closed: Vec<String>,
+    /// Destinations with a room of their own, and that room (bound after `closed`, in pairs).
+    pub(super) rooms: Vec<(String, i64)>,
 }
 
-/// The candidates (in order) that fit within `limits`.
-pub(super) fn choose(candidates: &[(i64, String)], limits: &ClaimLimits) -> Vec<i64> {
-    let mut taken: HashMap<&str, usize> = HashMap::new();
-    let mut chosen = Vec::new();
-    for (seq, destination) in candidates {
-        if chosen.len() == limits.total {
-            break;
-        }
-        let n = taken.entry(destination.as_str()).or_default();
-        if *n < limits.room(destination) {
-            *n += 1;
-            chosen.push(*seq);
+/// The claim within `limits`, as one statement (one round trip, and on PostgreSQL its own
+/// transaction: the candidates are locked until leased, and replicas skip them).
+///
+/// The candidates are the due, unleased rows, oldest due first; destinations with no room are
+/// left out in SQL, so a partner whose breaker is open cannot fill them. A row waits while an
+/// earlier row for the same Task and destination is still pending or dead: that is what keeps
+/// one Task's deliveries in order, through failures too, until an operator replays or discards
+/// the dead one. The order is the `outbox_due` index's, so a claim reads only the rows it takes
+/// and those skipped before them, however long the backlog. Of the candidates, each destination
+/// keeps as many of its oldest as it has room for, and the claim at most `$2` of those.
+pub(super) fn claim_sql(limits: &ClaimLimits, lock: &str) -> ClaimSql {
+    let mut closed: Vec<String> = Vec::new();
+    let mut rooms: Vec<(String, i64)> = Vec::new();
+    for (destination, room) in &limits.rooms {
+        match *room {
+            0 => closed.push(destination.clone()),
+            room => rooms.push((destination.clone(), i64::try_from(room).unwrap_or(i64::MAX))),
         }
     }
-    chosen
-}
-
-/// Leases the chosen rows (`$1` the claim's fencing token, `$2` lease end, `$3`.. the rows' seq) and returns them.
-pub(super) fn lease_sql(rows: usize) -> String {
-    let seqs: Vec<String> = (0..rows).map(|i| format!("${}", i + 3)).collect();
-    format!(
-        "UPDATE outbox SET lease_owner = $1, lease_until_us = $2 WHERE seq IN ({}) \
+    // One statement text per shape, whatever order the map gives: each text is prepared once.
+    closed.sort();
+    rooms.sort();
+    let skip: String = (0..closed.len())
+        .map(|i| format!(" AND o.destination <> ${}", i + 6))
+        .collect();
+    let first_room = 6 + closed.len();
+    let (room, join) = if rooms.is_empty() {
+        ("$5".to_owned(), String::new())
+    } else {
+        let pairs: Vec<String> = (0..rooms.len())
+            .map(|i| format!("(${}, ${})", first_room + 2 * i, first_room + 2 * i + 1))
+            .collect();
+        (
+            "COALESCE(r.column2, $5)".to_owned(),
+            format!(
+                " LEFT JOIN (VALUES {}) r ON r.column1 = c.destination",
+                pairs.join(", ")
+            ),
+        )
+    };
+    let sql = format!(
+        "WITH candidates AS (SELECT o.seq, o.destination, o.next_attempt_us FROM outbox o \
+           WHERE o.state = 'pending' AND o.next_attempt_us <= $1 \
+             AND (o.lease_until_us IS NULL OR o.lease_until_us < $1){skip} \
+             AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.task_id = o.task_id \
+               AND e.destination = o.destination AND e.seq < o.seq AND e.state IN ('pending', 'dead')) \
+           ORDER BY o.next_attempt_us, o.seq LIMIT $2{lock}), \
+         ranked AS (SELECT c.seq, c.next_attempt_us, {room} AS room, \
+           ROW_NUMBER() OVER (PARTITION BY c.destination ORDER BY c.next_attempt_us, c.seq) AS nth \
+           FROM candidates c{join}), \
+         chosen AS (SELECT seq FROM ranked WHERE nth <= room ORDER BY next_attempt_us, seq LIMIT $2) \
+         UPDATE outbox SET lease_owner = $3, lease_until_us = $4 WHERE seq IN (SELECT seq FROM chosen) \
          RETURNING id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
-           idempotency_key, correlation_id, attempts, traceparent, lease_owner",
-        seqs.join(", ")
-    )
+           idempotency_key, correlation_id, attempts, traceparent, lease_owner"
+    );
+    ClaimSql { sql, closed, rooms }
 }
 
 /// The outbox statements, the same on both stores; the bounds are what they bind and read.
@@ -450,51 +461,39 @@ where
         Ok(DB::rows_affected(&query.execute(executor).await?) == 1)
     }
 
-    /// Claims due deliveries within `limits` on `conn`, which the caller holds in a transaction.
-    pub(super) async fn claim(
-        conn: &mut DB::Connection,
+    /// Claims due deliveries within `limits` (see `OutboxStore::claim_deliveries`).
+    pub(super) async fn claim<'e, E>(
+        executor: E,
         worker: &str,
         limits: &ClaimLimits,
         lease: Duration,
-    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>
+    where
+        E: Executor<'e, Database = DB>,
+    {
         if limits.total == 0 {
             return Ok(Vec::new());
         }
         let at = now();
         let until = at.plus_millis(u64::try_from(lease.as_millis()).unwrap_or(u64::MAX));
-        let (sql, closed) = candidates_sql(limits, DB::CLAIM_LOCK);
-        let mut query = sqlx::query::<DB>(AssertSqlSafe(sql))
-            .bind(at.0)
-            .bind(i64::try_from(limits.total).unwrap_or(i64::MAX));
-        for destination in closed {
-            query = query.bind(destination);
-        }
-        let candidates = query
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|row| {
-                Ok((
-                    row.try_get::<i64, _>("seq")?,
-                    row.try_get::<String, _>("destination")?,
-                ))
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let chosen = choose(&candidates, limits);
-        if chosen.is_empty() {
-            return Ok(Vec::new());
-        }
+        let ClaimSql { sql, closed, rooms } = claim_sql(limits, DB::CLAIM_LOCK);
         // A token per claim, not per worker: a worker that claims a row again after its own lease
         // ran out must not be able to finish the earlier attempt's outcome as if it were current.
         let token = format!("{worker}/{}", uuid::Uuid::new_v4().simple());
-        let mut query = sqlx::query::<DB>(AssertSqlSafe(lease_sql(chosen.len())))
+        let mut query = sqlx::query::<DB>(AssertSqlSafe(sql))
+            .bind(at.0)
+            .bind(i64::try_from(limits.total).unwrap_or(i64::MAX))
             .bind(token)
-            .bind(until.0);
-        for seq in chosen {
-            query = query.bind(seq);
+            .bind(until.0)
+            .bind(i64::try_from(limits.per_destination).unwrap_or(i64::MAX));
+        for destination in closed {
+            query = query.bind(destination);
+        }
+        for (destination, room) in rooms {
+            query = query.bind(destination).bind(room);
         }
         query
-            .fetch_all(&mut *conn)
+            .fetch_all(executor)
             .await?
             .iter()
             .map(Self::claimed)

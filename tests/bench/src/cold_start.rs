@@ -50,7 +50,7 @@ pub async fn measure(binary: &Path, dir: &Path, runs: usize) -> anyhow::Result<C
         let (command, port, _key) = prepare(
             binary,
             &run_dir,
-            "http://127.0.0.1:9/fhir",
+            Some("http://127.0.0.1:9/fhir"),
             "sqlite://signpost.db",
         )?;
         starts
@@ -59,7 +59,7 @@ pub async fn measure(binary: &Path, dir: &Path, runs: usize) -> anyhow::Result<C
         let (command, port, _key) = prepare(
             binary,
             &run_dir,
-            "http://127.0.0.1:9/fhir",
+            Some("http://127.0.0.1:9/fhir"),
             "sqlite://signpost.db",
         )?;
         starts

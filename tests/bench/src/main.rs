@@ -5,6 +5,7 @@
 
 mod baseline;
 mod cold_start;
+mod cpu;
 mod load;
 mod machine;
 mod measure;
@@ -229,29 +230,37 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         None
     };
 
-    eprintln!("signpost ({}):", args.signpost.display());
-    let partner = Partner::start().await?;
-    let signpost_dir = dir.path().join("signpost");
-    std::fs::create_dir_all(&signpost_dir)?;
-    let mut signpost = Signpost::start(
-        &args.signpost,
-        &signpost_dir,
-        partner.url(),
-        "sqlite://signpost.db",
-        None,
-    )
-    .await
-    .with_context(|| format!("log: {}", signpost_dir.join("signpost.log").display()))?;
-    let target = Target::new(
-        "signpost",
-        signpost.intake_url(),
-        Some(signpost.authorization.clone()),
-        signpost.process.pid,
-        referrals.clone(),
-    );
-    figures.push(measure(&http, &target, &plan, Some(&partner)).await);
-    if !signpost.process.stop() {
-        eprintln!("warning: signpost did not stop cleanly on SIGTERM");
+    // Intake alone (the link worker polls: nothing shares the CPU with intake but the load
+    // generator), then with a `fhir-rest` partner on the same cores receiving every referral.
+    for (name, with_partner) in [("signpost", false), ("signpost-delivering", true)] {
+        eprintln!("{name} ({}):", args.signpost.display());
+        let partner = if with_partner {
+            Some(Partner::start().await?)
+        } else {
+            None
+        };
+        let signpost_dir = dir.path().join(name);
+        std::fs::create_dir_all(&signpost_dir)?;
+        let mut signpost = Signpost::start(
+            &args.signpost,
+            &signpost_dir,
+            partner.as_ref().map(Partner::url),
+            "sqlite://signpost.db",
+            None,
+        )
+        .await
+        .with_context(|| format!("log: {}", signpost_dir.join("signpost.log").display()))?;
+        let target = Target::new(
+            name,
+            signpost.intake_url(),
+            Some(signpost.authorization.clone()),
+            signpost.process.pid,
+            referrals.clone(),
+        );
+        figures.push(measure(&http, &target, &plan, partner.as_ref()).await);
+        if !signpost.process.stop() {
+            eprintln!("warning: {name} did not stop cleanly on SIGTERM");
+        }
     }
 
     let mut markdown = report::markdown(&figures, &plan, &machine, &command)?;
@@ -276,12 +285,12 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
 const LOG_STATEMENTS: &str = "info,sqlx=warn,sqlx::query=debug";
 
 /// Starts `replicas` Signposts on one PostgreSQL database, each in a directory of its own under
-/// `dir` with its own token.
+/// `dir` with its own token, delivering to `partner` if there is one.
 async fn start_replicas(
     binary: &std::path::Path,
     dir: &std::path::Path,
     name: &str,
-    partner: &Partner,
+    partner: Option<&Partner>,
     store_url: &str,
     replicas: usize,
     log: Option<&str>,
@@ -291,9 +300,15 @@ async fn start_replicas(
         let replica_dir = dir.join(format!("{name}-{n}"));
         std::fs::create_dir_all(&replica_dir)?;
         // One at a time: the first applies the migrations the others then find applied.
-        let signpost = Signpost::start(binary, &replica_dir, partner.url(), store_url, log)
-            .await
-            .with_context(|| format!("log: {}", replica_dir.join("signpost.log").display()))?;
+        let signpost = Signpost::start(
+            binary,
+            &replica_dir,
+            partner.map(Partner::url),
+            store_url,
+            log,
+        )
+        .await
+        .with_context(|| format!("log: {}", replica_dir.join("signpost.log").display()))?;
         started.push(signpost);
     }
     Ok(started)
@@ -398,19 +413,38 @@ async fn postgres_targets(
     ));
     server.drop_database(&db).await?;
 
-    for (name, replicas) in [("signpost-pg", 1), ("signpost-pg-x2", 2)] {
+    // Intake alone (the link worker polls), as the SQLite targets; then delivering to a
+    // `fhir-rest` partner on the same cores.
+    for (name, replicas, with_partner) in [
+        ("signpost-pg", 1, false),
+        ("signpost-pg-x2", 2, false),
+        ("signpost-pg-delivering", 1, true),
+        ("signpost-pg-x2-delivering", 2, true),
+    ] {
         eprintln!(
             "{name} ({replicas} replica(s), {}):",
             args.signpost.display()
         );
         let db = server.create(name).await?;
-        let partner = Partner::start().await?;
-        let mut started =
-            start_replicas(&args.signpost, dir, name, &partner, &db.url, replicas, None).await?;
+        let partner = if with_partner {
+            Some(Partner::start().await?)
+        } else {
+            None
+        };
+        let mut started = start_replicas(
+            &args.signpost,
+            dir,
+            name,
+            partner.as_ref(),
+            &db.url,
+            replicas,
+            None,
+        )
+        .await?;
         let target = replicas_target(name, &started, referrals);
         figures
             .targets
-            .push(measure(http, &target, plan, Some(&partner)).await);
+            .push(measure(http, &target, plan, partner.as_ref()).await);
         stop_all(&mut started);
         figures
             .costs
@@ -428,7 +462,7 @@ async fn postgres_targets(
         &args.signpost,
         dir,
         "signpost-pg-statements",
-        &partner,
+        Some(&partner),
         &db.url,
         1,
         Some(LOG_STATEMENTS),

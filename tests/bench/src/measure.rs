@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use crate::cpu::CpuTimes;
 use crate::load::{Sample, Target, closed_loop, open_loop};
 use crate::memory::{PeakSampler, resident_kib};
 use crate::partner::Partner;
@@ -37,10 +38,13 @@ pub struct Phase {
     pub errors: BTreeMap<Option<u16>, usize>,
     /// Peak resident memory of the server during the phase, KiB.
     pub peak_kib: u64,
+    /// Share of the whole machine's CPU time that was busy during the phase (every process:
+    /// the target, its database, the load generator, the partner).
+    pub cpu_busy: Option<f64>,
 }
 
 impl Phase {
-    fn of(samples: &[Sample], per_second: f64, peak_kib: u64) -> Self {
+    fn of(samples: &[Sample], per_second: f64, peak_kib: u64, cpu_busy: Option<f64>) -> Self {
         let mut errors = BTreeMap::new();
         for s in samples.iter().filter(|s| !s.ok()) {
             *errors.entry(s.status).or_insert(0) += 1;
@@ -56,6 +60,7 @@ impl Phase {
             per_second,
             errors,
             peak_kib,
+            cpu_busy,
         }
     }
 
@@ -78,6 +83,9 @@ pub struct DeliveryLag {
     pub before_answer: usize,
     /// After the throughput phase: from its end until the partner had every referral.
     pub backlog_drained_in: Option<Duration>,
+    /// The throughput phase's referrals taken in and delivered per second: those created,
+    /// over the time from its start until the partner had the last of them.
+    pub end_to_end_per_second: Option<f64>,
 }
 
 /// Everything measured of one target.
@@ -139,7 +147,13 @@ fn lag_of(partner: &Partner, samples: &[Sample]) -> DeliveryLag {
         lag: Summary::of(lags),
         before_answer,
         backlog_drained_in: None,
+        end_to_end_per_second: None,
     }
+}
+
+/// The machine's busy share since `earlier` (read at a phase's start).
+fn busy_since(earlier: Option<CpuTimes>) -> Option<f64> {
+    CpuTimes::now()?.busy_since(&earlier?)
 }
 
 /// Runs the plan against one target; `partner` receives its deliveries, if it makes any.
@@ -163,8 +177,14 @@ pub async fn measure(
         target.name, plan.rate, plan.latency_for
     );
     let sampler = PeakSampler::start(target.pid);
+    let cpu = CpuTimes::now();
     let open = open_loop(http, target, plan.rate, plan.latency_for).await;
-    let at_rate = Phase::of(&open.samples, open.achieved_rate(), sampler.finish().await);
+    let at_rate = Phase::of(
+        &open.samples,
+        open.achieved_rate(),
+        sampler.finish().await,
+        busy_since(cpu),
+    );
     let delivery = match partner {
         Some(partner) => {
             await_deliveries(partner, &open.samples, plan.delivery_timeout).await;
@@ -178,8 +198,14 @@ pub async fn measure(
         target.name, plan.concurrency, plan.throughput_for
     );
     let sampler = PeakSampler::start(target.pid);
+    let cpu = CpuTimes::now();
     let closed = closed_loop(http, target, plan.concurrency, plan.throughput_for).await;
-    let max = Phase::of(&closed.samples, closed.throughput(), sampler.finish().await);
+    let max = Phase::of(
+        &closed.samples,
+        closed.throughput(),
+        sampler.finish().await,
+        busy_since(cpu),
+    );
     let delivery = match (partner, delivery) {
         (Some(partner), Some(mut lag)) => {
             let ended = closed
@@ -188,10 +214,13 @@ pub async fn measure(
                 .map(|s| s.done)
                 .max()
                 .unwrap_or_else(Instant::now);
-            lag.backlog_drained_in =
-                await_deliveries(partner, &closed.samples, plan.delivery_timeout)
-                    .await
-                    .map(|last| last.saturating_duration_since(ended));
+            let last = await_deliveries(partner, &closed.samples, plan.delivery_timeout).await;
+            lag.backlog_drained_in = last.map(|last| last.saturating_duration_since(ended));
+            let created = closed.samples.iter().filter(|s| s.ok()).count();
+            lag.end_to_end_per_second = last.map(|last| {
+                let took = last.saturating_duration_since(closed.started);
+                created as f64 / took.as_secs_f64().max(f64::EPSILON)
+            });
             Some(lag)
         }
         (_, lag) => lag,

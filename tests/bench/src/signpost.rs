@@ -1,6 +1,6 @@
 //! Signpost as it runs in production: a release binary, a SQLite store on disk (or a PostgreSQL
 //! database, shared by replicas), tokens checked, full validation, and a `fhir-rest` partner to
-//! deliver to.
+//! deliver to, or none (the link worker polls, so intake alone is measured).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -14,10 +14,14 @@ use crate::process::{ServerProcess, free_port};
 /// The GP system the load posts as.
 const CLIENT: &str = "bench-gp-system";
 
-/// The config: one practice routed to one link-worker service reached by `fhir-rest`; every
-/// delivery and server setting left at its default, as an operator would start, except the
-/// per-client rate limit: the harness is one client measuring throughput, not a client to throttle.
-fn config(port: u16, partner_url: &str, store_url: &str) -> String {
+/// The config: one practice routed to one link-worker service, reached by `fhir-rest` at
+/// `partner_url` or, without one, polling Signpost; every delivery and server setting left at its
+/// default, as an operator would start, except the per-client rate limit: the harness is one
+/// client measuring throughput, not a client to throttle.
+fn config(port: u16, partner_url: Option<&str>, store_url: &str) -> String {
+    let adapter = partner_url.map_or(String::new(), |url| {
+        format!("[organisation.adapter]\nkind = \"fhir-rest\"\nurl = \"{url}\"\n")
+    });
     format!(
         r#"[server]
 listen = "127.0.0.1:{port}"
@@ -39,10 +43,7 @@ role = "gp"
 ods = "LWS001"
 name = "Riverside Social Prescribing Service"
 role = "link-worker"
-[organisation.adapter]
-kind = "fhir-rest"
-url = "{partner_url}"
-
+{adapter}
 [[client]]
 id = "{CLIENT}"
 organisation = "A81001"
@@ -64,13 +65,13 @@ pub struct Signpost {
     pub authorization: String,
 }
 
-/// Writes the config (on the store at `store_url`) and a new client key into `dir` (listening on
-/// a free port), and returns the command that starts `binary` there as an operator would, the
+/// Writes the config (on the store at `store_url`, delivering to `partner_url` if there is one)
+/// and a new client key into `dir` (listening on a free port), and returns the command that starts `binary` there as an operator would, the
 /// port and the key.
 pub fn prepare(
     binary: &Path,
     dir: &Path,
-    partner_url: &str,
+    partner_url: Option<&str>,
     store_url: &str,
 ) -> anyhow::Result<(Command, u16, ClientKey)> {
     let key = ClientKey::generate(KeyAlgorithm::Es384)?;
@@ -100,11 +101,11 @@ pub fn prepare(
 
 impl Signpost {
     /// Writes the config and the client's key into `dir`, starts `binary` there on the store at
-    /// `store_url` and gets a token. `log` is its `RUST_LOG`; `None` is production's default.
+    /// `store_url` (delivering to `partner_url`, if any) and gets a token. `log` is its `RUST_LOG`; `None` is production's default.
     pub async fn start(
         binary: &Path,
         dir: &Path,
-        partner_url: &str,
+        partner_url: Option<&str>,
         store_url: &str,
         log: Option<&str>,
     ) -> anyhow::Result<Self> {

@@ -11,7 +11,10 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::Notify;
 
+mod delivered;
 mod new_rows;
+
+use delivered::DeliveredMarks;
 
 use super::outbox_sql::OutboxUpdate;
 use super::{
@@ -30,6 +33,7 @@ const OUTBOX_CHANNEL: &str = "signpost_outbox";
 pub struct PostgresStore {
     writer: PgPool,
     reader: PgPool,
+    delivered: DeliveredMarks,
 }
 
 impl PostgresStore {
@@ -66,6 +70,7 @@ impl PostgresStore {
             .await?;
         MIGRATIONS.run(&pool).await?;
         Ok(Self {
+            delivered: DeliveredMarks::start(pool.clone()),
             writer: pool.clone(),
             reader: pool,
         })
@@ -279,11 +284,9 @@ impl OutboxStore for PostgresStore {
         limits: &ClaimLimits,
         lease: Duration,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        // The candidates stay locked until the lease is written, and replicas skip them.
-        let mut tx = self.writer.begin().await?;
-        let claimed = OutboxSql::claim(&mut tx, worker, limits, lease).await?;
-        tx.commit().await?;
-        Ok(claimed)
+        // One statement, its own transaction: the candidates stay locked until leased, and
+        // replicas skip them.
+        OutboxSql::claim(&self.writer, worker, limits, lease).await
     }
 
     async fn release(&self, id: &str, lease: &str) -> Result<bool, StoreError> {
@@ -336,11 +339,7 @@ impl OutboxStore for PostgresStore {
     }
 
     async fn mark_delivered(&self, id: &str, lease: &str) -> Result<bool, StoreError> {
-        let update = OutboxUpdate::Delivered {
-            id: id.into(),
-            lease: lease.into(),
-        };
-        OutboxSql::update(&self.writer, &update).await
+        self.delivered.mark(id, lease).await
     }
 
     async fn mark_retry(

@@ -285,7 +285,7 @@ async fn commit_batch(
                 worker,
                 limits,
                 lease,
-            } => OutboxSql::claim(&mut tx, worker, limits, *lease)
+            } => OutboxSql::claim(&mut *tx, worker, limits, *lease)
                 .await
                 .map(Answer::Claim),
             Op::Update(update) => OutboxSql::update(&mut *tx, update)

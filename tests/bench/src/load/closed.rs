@@ -12,6 +12,8 @@ use super::{Sample, Target};
 pub struct ClosedLoop {
     /// Every request.
     pub samples: Vec<Sample>,
+    /// When the first client started.
+    pub started: Instant,
     /// From the start to the last answer.
     pub elapsed: Duration,
 }
@@ -53,6 +55,7 @@ pub async fn closed_loop(
     let last = samples.iter().map(|s| s.done).max().unwrap_or(start);
     ClosedLoop {
         samples,
+        started: start,
         elapsed: last.saturating_duration_since(start),
     }
 }

@@ -1,0 +1,121 @@
+//! Deliveries marked delivered together on PostgreSQL: the outcomes that arrive while earlier
+//! ones are being written go in one `UPDATE ... FROM UNNEST`, so a partner answering hundreds of
+//! deliveries a second costs the database a statement and a commit per batch, not per delivery.
+//! Each caller still learns whether its own row was marked (it may have lost its lease).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::super::outbox_sql::DELIVERED;
+use super::super::{StoreError, now};
+
+/// A delivery to mark, and where to answer.
+struct Mark {
+    id: String,
+    lease: String,
+    done: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// Rows in one statement at most.
+const MOST_AT_ONCE: usize = 256;
+/// Batches written at once: while they are, the next marks queue and go together. More than one,
+/// so a batch stuck on a connection that was cut does not hold up the rest.
+const IN_FLIGHT: usize = 4;
+/// How long a batch may take before it is given up (its callers have given up by then too:
+/// each store call has a shorter deadline), so a statement stuck on a dead connection frees its
+/// place.
+const BATCH_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Every row whose id and claim's token are in `$2` and `$3`, pair by pair, still pending.
+fn statement() -> String {
+    format!(
+        "UPDATE outbox SET {DELIVERED} FROM UNNEST($2::text[], $3::text[]) AS d(id, lease) \
+         WHERE outbox.id = d.id AND outbox.lease_owner = d.lease AND outbox.state = 'pending' \
+         RETURNING outbox.id"
+    )
+}
+
+/// The queue of deliveries to mark delivered, and the task that writes them.
+#[derive(Clone)]
+pub(super) struct DeliveredMarks {
+    queue: mpsc::UnboundedSender<Mark>,
+}
+
+impl DeliveredMarks {
+    /// Starts the writer on `pool`; it stops when the last clone of this is dropped.
+    pub(super) fn start(pool: PgPool) -> Self {
+        let (queue, mut marks) = mpsc::unbounded_channel::<Mark>();
+        tokio::spawn(async move {
+            let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+            let sql = Arc::new(statement());
+            while let Some(first) = marks.recv().await {
+                let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                    break;
+                };
+                // Whatever queued while waiting for a place goes with it.
+                let mut batch = vec![first];
+                while batch.len() < MOST_AT_ONCE {
+                    match marks.try_recv() {
+                        Ok(mark) => batch.push(mark),
+                        Err(_) => break,
+                    }
+                }
+                let (pool, sql) = (pool.clone(), sql.clone());
+                tokio::spawn(async move {
+                    write(&pool, &sql, batch).await;
+                    drop(permit);
+                });
+            }
+        });
+        Self { queue }
+    }
+
+    /// Marks a claimed delivery delivered; `false` if its row is no longer pending or no longer
+    /// held by that claim (see `OutboxStore::mark_delivered`).
+    pub(super) async fn mark(&self, id: &str, lease: &str) -> Result<bool, StoreError> {
+        let (done, answer) = oneshot::channel();
+        let mark = Mark {
+            id: id.to_owned(),
+            lease: lease.to_owned(),
+            done,
+        };
+        self.queue.send(mark).map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Database(sqlx::Error::PoolClosed)
+}
+
+/// Writes one batch and answers each of its callers.
+async fn write(pool: &PgPool, sql: &str, batch: Vec<Mark>) {
+    let (ids, leases): (Vec<&str>, Vec<&str>) = batch
+        .iter()
+        .map(|m| (m.id.as_str(), m.lease.as_str()))
+        .unzip();
+    let query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql))
+        .bind(now().0)
+        .bind(&ids)
+        .bind(&leases)
+        .fetch_all(pool);
+    let marked = match tokio::time::timeout(BATCH_DEADLINE, query).await {
+        Ok(Ok(marked)) => Ok(marked.into_iter().collect::<HashSet<String>>()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {BATCH_DEADLINE:?}")),
+    };
+    for mark in batch {
+        let answer = match &marked {
+            Ok(marked) => Ok(marked.contains(&mark.id)),
+            Err(e) => Err(StoreError::Database(sqlx::Error::Protocol(format!(
+                "marking deliveries delivered failed: {e}"
+            )))),
+        };
+        // A caller that gave up (its deadline passed) no longer listens.
+        let _ = mark.done.send(answer);
+    }
+}
