@@ -125,7 +125,10 @@ fn every_bars_message_and_the_fhir_rest_transaction_pass_the_independent_validat
     let d = delivery("LWS001", DeliveryEvent::TaskCreated, "requested", "1");
     sent.push((
         "fhir-rest transaction",
-        fhir_rest::transaction_bundle(&d, "https://partner.example/fhir").expect("bundle"),
+        serde_json::to_value(
+            fhir_rest::transaction_bundle(&d, "https://partner.example/fhir").expect("bundle"),
+        )
+        .expect("json"),
     ));
     // A control: the same referral with a broken element, which the oracle must catch.
     let mut broken = sent[0].1.clone();

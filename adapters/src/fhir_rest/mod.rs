@@ -8,7 +8,8 @@ mod tests;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 pub use config::{EXAMPLE, FhirRestConfig};
 
@@ -46,15 +47,46 @@ impl FhirRest {
     }
 }
 
+/// The transaction Bundle, borrowing the resources it carries: serialised straight to the
+/// request body, so a delivery does not copy the Task and ServiceRequest into a second tree
+/// first (that copy was 4% of the gateway's CPU while delivering, issue 27).
+#[derive(Debug, Serialize)]
+pub struct TransactionBundle<'a> {
+    #[serde(rename = "resourceType")]
+    resource_type: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    entry: [Entry<'a>; 2],
+}
+
+/// One `PUT` of the Bundle.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry<'a> {
+    full_url: String,
+    resource: &'a Value,
+    request: Request,
+}
+
+/// An entry's request.
+#[derive(Debug, Serialize)]
+struct Request {
+    method: &'static str,
+    url: String,
+}
+
 /// The transaction Bundle: the ServiceRequest first so the Task's focus resolves on the partner's server.
 ///
 /// Each `fullUrl` is absolute, the partner's base plus type and id: R4 requires an absolute URL
 /// there (a relative one is invalid), and relative references such as the Task's
 /// `ServiceRequest/{id}` then resolve against that base. A resource without its type or id
 /// cannot be addressed, so it is refused rather than sent as `ServiceRequest/`.
-pub fn transaction_bundle(delivery: &Delivery, base: &str) -> Result<Value, DeliveryError> {
+pub fn transaction_bundle<'a>(
+    delivery: &'a Delivery,
+    base: &str,
+) -> Result<TransactionBundle<'a>, DeliveryError> {
     let base = base.trim_end_matches('/');
-    let entry = |resource: &Value| {
+    let entry = |resource: &'a Value| {
         let field = |name: &str| {
             resource[name]
                 .as_str()
@@ -66,17 +98,20 @@ pub fn transaction_bundle(delivery: &Delivery, base: &str) -> Result<Value, Deli
                 })
         };
         let (rtype, id) = (field("resourceType")?, field("id")?);
-        Ok::<_, DeliveryError>(json!({
-            "fullUrl": format!("{base}/{rtype}/{id}"),
-            "resource": resource,
-            "request": {"method": "PUT", "url": format!("{rtype}/{id}")}
-        }))
+        Ok::<_, DeliveryError>(Entry {
+            full_url: format!("{base}/{rtype}/{id}"),
+            resource,
+            request: Request {
+                method: "PUT",
+                url: format!("{rtype}/{id}"),
+            },
+        })
     };
-    Ok(json!({
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [entry(&delivery.focus)?, entry(&delivery.task)?],
-    }))
+    Ok(TransactionBundle {
+        resource_type: "Bundle",
+        kind: "transaction",
+        entry: [entry(&delivery.focus)?, entry(&delivery.task)?],
+    })
 }
 
 #[async_trait]

@@ -74,6 +74,7 @@ async fn posts_a_transaction_with_the_service_request_then_the_task() {
         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     );
     assert_eq!(headers["content-type"], "application/fhir+json");
+    assert_eq!(bundle["resourceType"], "Bundle");
     assert_eq!(bundle["type"], "transaction");
     assert_eq!(bundle["entry"][0]["request"]["url"], "ServiceRequest/s1");
     assert_eq!(bundle["entry"][1]["request"]["method"], "PUT");
@@ -92,7 +93,8 @@ fn full_urls_are_absolute_on_the_partner_base_whatever_its_trailing_slash() {
         "https://partner.example/fhir",
         "https://partner.example/fhir/",
     ] {
-        let bundle = transaction_bundle(&delivery(), base).expect("bundle");
+        let bundle = serde_json::to_value(transaction_bundle(&delivery(), base).expect("bundle"))
+            .expect("json");
         let urls: Vec<&str> = bundle["entry"]
             .as_array()
             .expect("entries")
