@@ -5,8 +5,9 @@
 //! holds up no other), and per-Task ordering (enforced by the claim query).
 //!
 //! A claim waits its turn at the store's writer, so the worker claims ahead: each partner's
-//! in-flight slot has a few claimed deliveries waiting behind it, and a slot is freed as soon as
-//! the partner answers, while the outcome is still being written. Otherwise a partner would sit
+//! in-flight slot has a few claimed deliveries waiting behind it, a slot is freed as soon as
+//! the partner answers, while the outcome is still being written, and waiting deliveries are
+//! started as slots free even while the next claim is waiting. Otherwise a partner would sit
 //! idle for a claim and an outcome write per delivery, and fall behind intake.
 
 use std::collections::{HashMap, VecDeque};

@@ -208,16 +208,6 @@ pub struct ClaimLimits {
     pub rooms: std::collections::HashMap<String, usize>,
 }
 
-impl ClaimLimits {
-    /// How many rows `destination` may still take.
-    pub fn room(&self, destination: &str) -> usize {
-        self.rooms
-            .get(destination)
-            .copied()
-            .unwrap_or(self.per_destination)
-    }
-}
-
 /// An outbox row claimed by this process for delivery.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {
