@@ -1114,6 +1114,51 @@ async fn outcomes_arriving_together_each_answer_for_their_own_row(store: Arc<dyn
         .await
         .expect("pending");
     assert_eq!(pending.len(), 8, "the stale callers' rows stay pending");
+
+    // One row twice at once: the claim that lost its lease and the claim that took the row
+    // after it. Only the later one marks it, and only it is told so.
+    commit(
+        store.as_ref(),
+        vec![],
+        vec![outbox("twice", "T2", 1, "LWS001")],
+    )
+    .await
+    .expect("queue");
+    let brief = Duration::from_millis(1);
+    let first = store
+        .claim_deliveries("w2", &limits(1, &[]), brief)
+        .await
+        .expect("claim");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let second = store
+        .claim_deliveries("w3", &limits(1, &[]), lease)
+        .await
+        .expect("claim again");
+    assert_eq!(first.len(), 1);
+    assert_eq!(second.len(), 1);
+    assert_eq!(
+        first[0].entry.id, "twice",
+        "the only row not held by the claim above"
+    );
+    assert_eq!(
+        second[0].entry.id, "twice",
+        "the same row, claimed again once its lease ran out"
+    );
+    let id = second[0].entry.id.clone();
+    let (lost, current) = (first[0].lease.clone(), second[0].lease.clone());
+    let late = tokio::spawn({
+        let (store, id) = (store.clone(), id.clone());
+        async move { store.mark_delivered(&id, &lost).await.expect("mark") }
+    });
+    let now_held = tokio::spawn({
+        let (store, id) = (store.clone(), id.clone());
+        async move { store.mark_delivered(&id, &current).await.expect("mark") }
+    });
+    assert!(!late.await.expect("task"), "the lost claim is told no");
+    assert!(
+        now_held.await.expect("task"),
+        "the current claim is told yes"
+    );
 }
 
 macro_rules! contract {

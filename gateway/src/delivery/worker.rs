@@ -224,7 +224,7 @@ impl DeliveryWorker {
     }
 
     /// Starts every waiting delivery that has a slot; gives back those whose partner's breaker
-    /// has opened since they were claimed.
+    /// has opened since they were claimed; forgets the tasks that have finished.
     fn dispatch(self: &Arc<Self>, tasks: &mut JoinSet<()>) {
         let (open, on_trial) = self.breaker_states();
         let mut start = Vec::new();
@@ -261,6 +261,7 @@ impl DeliveryWorker {
             let worker = self.clone();
             tasks.spawn(async move { worker.give_back(&claimed.delivery).await });
         }
+        while tasks.try_join_next().is_some() {}
     }
 
     /// Runs until `stop` turns true, then waits up to `grace` for deliveries in flight.
@@ -277,19 +278,24 @@ impl DeliveryWorker {
             if *stop.borrow() {
                 break;
             }
+            let (mut woken, mut failed) = (false, false);
             if renewed_at.elapsed() >= renew_every {
-                worker.renew_leases(lease).await;
+                let renew = worker.renew_leases(lease);
+                worker
+                    .dispatching(&mut tasks, &stop, &mut woken, renew)
+                    .await;
                 renewed_at = Instant::now();
             }
             worker.dispatch(&mut tasks);
-            while tasks.try_join_next().is_some() {}
             let limits = worker.limits();
-            let (mut woken, mut failed) = (false, false);
             let claimed = if limits.total == 0 {
                 Vec::new()
             } else {
                 let claim = worker.store.claim_deliveries(&worker.id, &limits, lease);
-                match worker.dispatching(&mut tasks, &mut woken, claim).await {
+                match worker
+                    .dispatching(&mut tasks, &stop, &mut woken, claim)
+                    .await
+                {
                     Ok(claimed) => claimed,
                     Err(e) => {
                         tracing::warn!(error = %e, "could not claim deliveries; will retry");
@@ -305,7 +311,10 @@ impl DeliveryWorker {
                     .collect();
                 lock(&worker.leased).extend(taken.iter().cloned());
                 let prepare = worker.prepare(claimed);
-                match worker.dispatching(&mut tasks, &mut woken, prepare).await {
+                match worker
+                    .dispatching(&mut tasks, &stop, &mut woken, prepare)
+                    .await
+                {
                     Ok(ready) => {
                         let mut held = lock(&worker.held);
                         for claimed in ready {
@@ -356,12 +365,14 @@ impl DeliveryWorker {
             tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     }
 
-    /// Awaits `work` (a claim, or loading what it claimed), starting waiting deliveries whenever
-    /// a slot frees meanwhile: a claim waits its turn at the store's writer, and partners whose
-    /// deliveries are waiting must not sit idle for it. `woken` is set if any wake-up came.
+    /// Awaits `work` (a claim, loading what it claimed, renewing leases), starting waiting
+    /// deliveries whenever a slot frees meanwhile: each waits its turn at the store's writer,
+    /// and partners whose deliveries are waiting must not sit idle for it. Nothing new starts
+    /// once `stop` is set (what waits is given back instead). `woken` is set if a wake-up came.
     async fn dispatching<T>(
         self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
+        stop: &watch::Receiver<bool>,
         woken: &mut bool,
         work: impl Future<Output = T>,
     ) -> T {
@@ -371,8 +382,9 @@ impl DeliveryWorker {
                 done = &mut work => return done,
                 _ = self.wake.notified() => {
                     *woken = true;
-                    self.dispatch(tasks);
-                    while tasks.try_join_next().is_some() {}
+                    if !*stop.borrow() {
+                        self.dispatch(tasks);
+                    }
                 }
             }
         }

@@ -109,8 +109,9 @@ impl OutboxStore for WithDeadline {
         limits: &ClaimLimits,
         lease: Duration,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        // A claim given up on may still lease rows; they come back when the lease runs out.
-        self.within(self.inner.claim_deliveries(worker, limits, lease))
+        // A claim is one statement that commits itself: given up on, it may still lease rows
+        // (they come back when the lease runs out), so its outcome is unknown, not nothing.
+        self.write_within(self.inner.claim_deliveries(worker, limits, lease))
             .await
     }
 

@@ -24,9 +24,11 @@ pub(super) trait Dialect: Database {
     const STATISTICS: &'static str;
     /// The text elements of the JSON array bound as `$2`, as a subquery's rows.
     const ID_ELEMENTS: &'static str;
-    /// After reading a report watermark in a transaction: on PostgreSQL the row is locked so
-    /// two updaters take turns; SQLite's single writer connection already serialises them.
-    const WATERMARK_LOCK: &'static str;
+    /// After a `SELECT` of rows the statement or its transaction goes on to change: on
+    /// PostgreSQL they are locked, in the order selected, so writers take turns (and two
+    /// statements locking the same rows in the same order cannot deadlock); SQLite's single
+    /// writer connection already serialises them.
+    const ROW_LOCK: &'static str;
     /// Rows a statement changed (sqlx gives each database's result its own method).
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }
@@ -34,7 +36,7 @@ pub(super) trait Dialect: Database {
 impl Dialect for sqlx::Sqlite {
     const CLAIM_LOCK: &'static str = "";
     const ID_ELEMENTS: &'static str = "SELECT value FROM json_each($2)";
-    const WATERMARK_LOCK: &'static str = "";
+    const ROW_LOCK: &'static str = "";
     const BODY: &'static str = "body";
     const SEARCH_BODY: &'static str = "r.body";
     const JSON: &'static str = "";
@@ -55,7 +57,7 @@ impl Dialect for sqlx::Sqlite {
 impl Dialect for sqlx::Postgres {
     const CLAIM_LOCK: &'static str = " FOR UPDATE SKIP LOCKED";
     const ID_ELEMENTS: &'static str = "SELECT jsonb_array_elements_text($2::jsonb)";
-    const WATERMARK_LOCK: &'static str = " FOR UPDATE";
+    const ROW_LOCK: &'static str = " FOR UPDATE";
     const BODY: &'static str = "body::text AS body";
     const SEARCH_BODY: &'static str = "r.body::text";
     const JSON: &'static str = "::jsonb";

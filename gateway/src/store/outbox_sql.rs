@@ -72,7 +72,7 @@ pub(super) fn claim_sql(limits: &ClaimLimits, lock: &str) -> ClaimSql {
             room => rooms.push((destination.clone(), i64::try_from(room).unwrap_or(i64::MAX))),
         }
     }
-    // One statement text per shape, whatever order the map gives: each text is prepared once.
+    // The same binds in the same order for the same limits, whatever order the map gives.
     closed.sort();
     rooms.sort();
     let skip: String = (0..closed.len())
@@ -106,7 +106,7 @@ pub(super) fn claim_sql(limits: &ClaimLimits, lock: &str) -> ClaimSql {
          chosen AS (SELECT seq FROM ranked WHERE nth <= room ORDER BY next_attempt_us, seq LIMIT $2) \
          UPDATE outbox SET lease_owner = $3, lease_until_us = $4 WHERE seq IN (SELECT seq FROM chosen) \
          RETURNING id, destination, adapter, event, task_id, task_version, focus_id, focus_version, \
-           idempotency_key, correlation_id, attempts, traceparent, lease_owner"
+           idempotency_key, correlation_id, attempts, traceparent, lease_owner, next_attempt_us, seq"
     );
     ClaimSql { sql, closed, rooms }
 }
@@ -375,10 +375,14 @@ where
         }
         let until = now().plus_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
         let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 3)).collect();
+        // Locked in queue order, as PostgreSQL's batched outcomes lock them: two statements
+        // changing several of the same rows in different orders could deadlock.
         let sql = format!(
-            "UPDATE outbox SET lease_until_us = $1 WHERE lease_owner = $2 AND state = 'pending' \
-             AND id IN ({}) RETURNING id",
-            placeholders.join(", ")
+            "WITH held AS (SELECT seq FROM outbox WHERE lease_owner = $2 AND state = 'pending' \
+               AND id IN ({}) ORDER BY seq{}) \
+             UPDATE outbox SET lease_until_us = $1 WHERE seq IN (SELECT seq FROM held) RETURNING id",
+            placeholders.join(", "),
+            DB::ROW_LOCK
         );
         let mut query = sqlx::query_scalar::<DB, String>(AssertSqlSafe(sql))
             .bind(until.0)
@@ -492,11 +496,18 @@ where
         for (destination, room) in rooms {
             query = query.bind(destination).bind(room);
         }
-        query
+        let mut claimed = query
             .fetch_all(executor)
             .await?
             .iter()
-            .map(Self::claimed)
-            .collect()
+            .map(|row| {
+                let due: i64 = row.try_get("next_attempt_us")?;
+                let seq: i64 = row.try_get("seq")?;
+                Ok(((due, seq), Self::claimed(row)?))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // An UPDATE returns rows in no particular order; each partner's queue is oldest due first.
+        claimed.sort_by_key(|(order, _)| *order);
+        Ok(claimed.into_iter().map(|(_, c)| c).collect())
     }
 }

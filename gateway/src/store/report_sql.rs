@@ -122,7 +122,7 @@ where
         let mut tx = writer.begin().await?;
         let current: Option<(i64, String)> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT last_updated_us, id FROM report_watermarks WHERE resource_type = $1{}",
-            DB::WATERMARK_LOCK
+            DB::ROW_LOCK
         )))
         .bind(resource_type)
         .fetch_optional(&mut *tx)

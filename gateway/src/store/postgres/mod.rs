@@ -284,8 +284,6 @@ impl OutboxStore for PostgresStore {
         limits: &ClaimLimits,
         lease: Duration,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-        // One statement, its own transaction: the candidates stay locked until leased, and
-        // replicas skip them.
         OutboxSql::claim(&self.writer, worker, limits, lease).await
     }
 
