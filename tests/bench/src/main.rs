@@ -234,11 +234,7 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     // generator), then with a `fhir-rest` partner on the same cores receiving every referral.
     for (name, with_partner) in [("signpost", false), ("signpost-delivering", true)] {
         eprintln!("{name} ({}):", args.signpost.display());
-        let partner = if with_partner {
-            Some(Partner::start().await?)
-        } else {
-            None
-        };
+        let partner = Partner::start_if(with_partner).await?;
         let signpost_dir = dir.path().join(name);
         std::fs::create_dir_all(&signpost_dir)?;
         let mut signpost = Signpost::start(
@@ -426,11 +422,7 @@ async fn postgres_targets(
             args.signpost.display()
         );
         let db = server.create(name).await?;
-        let partner = if with_partner {
-            Some(Partner::start().await?)
-        } else {
-            None
-        };
+        let partner = Partner::start_if(with_partner).await?;
         let mut started = start_replicas(
             &args.signpost,
             dir,

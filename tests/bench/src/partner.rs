@@ -62,6 +62,15 @@ impl Partner {
         Ok(Self { url, receipts })
     }
 
+    /// A partner when the target delivers to one (`wanted`), none when its link worker polls.
+    pub async fn start_if(wanted: bool) -> std::io::Result<Option<Self>> {
+        Ok(if wanted {
+            Some(Self::start().await?)
+        } else {
+            None
+        })
+    }
+
     /// Its FHIR base, for the `fhir-rest` adapter.
     pub fn url(&self) -> &str {
         &self.url
