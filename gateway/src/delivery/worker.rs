@@ -642,6 +642,25 @@ mod tests {
         .expect("referral")
     }
 
+    /// A worker running over `store` until told to stop; the stop sender and its task.
+    fn start_worker(
+        store: Arc<dyn Store>,
+        directory: Arc<Directory>,
+        config: &Config,
+    ) -> (watch::Sender<bool>, tokio::task::JoinHandle<()>) {
+        let worker = DeliveryWorker::new(
+            store,
+            directory,
+            config.delivery.clone(),
+            Arc::new(Notify::new()),
+        );
+        let (stop, stopped) = watch::channel(false);
+        (
+            stop,
+            tokio::spawn(worker.run(stopped, Duration::from_secs(1))),
+        )
+    }
+
     #[tokio::test]
     async fn an_unreadable_stored_body_fails_the_delivery_with_a_reason() {
         let (url, received) = counting_partner().await;
@@ -740,14 +759,7 @@ mod tests {
                 .expect(statement);
         }
 
-        let worker = DeliveryWorker::new(
-            store.clone(),
-            directory,
-            config.delivery.clone(),
-            Arc::new(Notify::new()),
-        );
-        let (stop, stopped) = watch::channel(false);
-        let running = tokio::spawn(worker.run(stopped, Duration::from_secs(1)));
+        let (stop, running) = start_worker(store.clone(), directory, &config);
 
         // Until the worker has claimed the delivery, failed to load it and given it back (a
         // claim alone is not enough: the view could come back before the load).
@@ -831,14 +843,7 @@ mod tests {
                 .await
                 .expect("commit");
         }
-        let worker = DeliveryWorker::new(
-            store.clone(),
-            directory,
-            config.delivery.clone(),
-            Arc::new(Notify::new()),
-        );
-        let (stop, stopped) = watch::channel(false);
-        let running = tokio::spawn(worker.run(stopped, Duration::from_secs(1)));
+        let (stop, running) = start_worker(store.clone(), directory, &config);
 
         let mut side = sqlx::SqliteConnection::connect(&url)
             .await

@@ -81,6 +81,13 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// The store's writer task has stopped (the store is being dropped): nothing was written.
+    pub(crate) fn stopped() -> Self {
+        Self::Database(sqlx::Error::PoolClosed)
+    }
+}
+
 /// One version of a resource as stored.
 #[derive(Debug, Clone)]
 pub struct StoredResource {

@@ -178,21 +178,28 @@ mod tests {
         }
     }
 
+    /// A run with every target measured.
+    fn full_run<'a>(
+        intake: &'a TargetFigures,
+        delivering: &'a TargetFigures,
+        sqlite: &'a TargetFigures,
+        medplum: &'a TargetFigures,
+    ) -> Run<'a> {
+        Run {
+            intake: Some(intake),
+            delivering: Some(delivering),
+            sqlite: Some(sqlite),
+            medplum: Some(medplum),
+        }
+    }
+
     #[test]
     fn each_target_is_judged_on_its_own_figure() {
         let sqlite = figures("sqlite", 1000.0, 5);
         let medplum = figures("medplum", 300.0, 50);
         let intake = figures("signpost", 1600.0, 20);
         let with_partner = delivering(1200.0, 1000.0, 50);
-        let met = verdicts(
-            Run {
-                intake: Some(&intake),
-                delivering: Some(&with_partner),
-                sqlite: Some(&sqlite),
-                medplum: Some(&medplum),
-            },
-            500.0,
-        );
+        let met = verdicts(full_run(&intake, &with_partner, &sqlite, &medplum), 500.0);
         assert_eq!(
             met.iter().map(|v| v.met).collect::<Vec<_>>(),
             [
@@ -213,15 +220,7 @@ mod tests {
 
         let slow = figures("signpost", 1400.0, 30);
         let lagging = delivering(1200.0, 900.0, 150);
-        let missed = verdicts(
-            Run {
-                intake: Some(&slow),
-                delivering: Some(&lagging),
-                sqlite: Some(&sqlite),
-                medplum: Some(&medplum),
-            },
-            500.0,
-        );
+        let missed = verdicts(full_run(&slow, &lagging, &sqlite, &medplum), 500.0);
         assert_eq!(
             missed.iter().map(|v| v.met).collect::<Vec<_>>(),
             [

@@ -88,13 +88,9 @@ impl DeliveredMarks {
             lease: lease.to_owned(),
             done,
         };
-        self.queue.send(mark).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        self.queue.send(mark).map_err(|_| StoreError::stopped())?;
+        answer.await.map_err(|_| StoreError::stopped())?
     }
-}
-
-fn stopped() -> StoreError {
-    StoreError::Database(sqlx::Error::PoolClosed)
 }
 
 /// Why a batch was not written.
@@ -126,9 +122,9 @@ async fn write(pool: &PgPool, sql: &str, batch: Vec<Mark>) {
             "no answer within {BATCH_DEADLINE:?}"
         ))),
     };
-    for mark in batch {
+    for Mark { id, lease, done } in batch {
         let answer = match &marked {
-            Ok(marked) => Ok(marked.contains(&(mark.id.clone(), mark.lease.clone()))),
+            Ok(marked) => Ok(marked.contains(&(id, lease))),
             Err(Failed::Refused(e)) => Err(StoreError::Database(sqlx::Error::Protocol(format!(
                 "marking deliveries delivered failed: {e}"
             )))),
@@ -137,6 +133,6 @@ async fn write(pool: &PgPool, sql: &str, batch: Vec<Mark>) {
             ))),
         };
         // A caller that gave up (its deadline passed) no longer listens.
-        let _ = mark.done.send(answer);
+        let _ = done.send(answer);
     }
 }

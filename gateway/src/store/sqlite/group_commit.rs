@@ -114,8 +114,8 @@ impl GroupCommit {
         let (done, answer) = oneshot::channel();
         self.queue
             .send(Pending { op, done })
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+            .map_err(|_| StoreError::stopped())?;
+        answer.await.map_err(|_| StoreError::stopped())?
     }
 
     /// Queues a change set and waits until it is durable (or refused).
@@ -180,10 +180,6 @@ impl GroupCommit {
             _ => Err(mismatched()),
         }
     }
-}
-
-fn stopped() -> StoreError {
-    StoreError::Database(sqlx::Error::PoolClosed)
 }
 
 fn mismatched() -> StoreError {
