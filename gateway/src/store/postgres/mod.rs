@@ -11,9 +11,11 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::Notify;
 
+mod announce;
 mod delivered;
 mod new_rows;
 
+use announce::Announcer;
 use delivered::DeliveredMarks;
 
 use super::outbox_sql::OutboxUpdate;
@@ -34,6 +36,7 @@ pub struct PostgresStore {
     writer: PgPool,
     reader: PgPool,
     delivered: DeliveredMarks,
+    announcer: Announcer,
 }
 
 impl PostgresStore {
@@ -71,6 +74,7 @@ impl PostgresStore {
         MIGRATIONS.run(&pool).await?;
         Ok(Self {
             delivered: DeliveredMarks::start(pool.clone()),
+            announcer: Announcer::start(pool.clone(), OUTBOX_CHANNEL),
             writer: pool.clone(),
             reader: pool,
         })
@@ -162,16 +166,9 @@ fn same_json(stored: &StoredResource, written: &StoredResource) -> bool {
     parse(stored).is_some_and(|s| Some(s) == parse(written))
 }
 
-/// The outbox statements both stores share, on Postgres.
-type OutboxSql = super::outbox_sql::Outbox<sqlx::Postgres>;
-/// The resource statements both stores share, on Postgres.
-type ResourceSql = super::resource_sql::Resources<sqlx::Postgres>;
-/// A change set's writes, on PostgreSQL.
-type WriteSql = super::apply::Writes<sqlx::Postgres>;
-
-#[async_trait]
-impl ResourceStore for PostgresStore {
-    async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
+impl PostgresStore {
+    /// Commits `changes` (see `ResourceStore::commit`), announcing nothing.
+    async fn commit_changes(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
         let locks = creation_locks(&changes);
         let only_creates = locks.is_empty()
             && changes.condition.is_none()
@@ -180,9 +177,9 @@ impl ResourceStore for PostgresStore {
             && changes.writes.iter().all(|w| w.resource.version == 1);
         if only_creates {
             // Nothing to check first: the one statement is the transaction, a single round trip
-            // (a referral's creates took six: BEGIN, three INSERTs, the notification, COMMIT).
+            // (a referral's creates took six: BEGIN, three INSERTs, a notification, COMMIT).
             let mut conn = self.writer.acquire().await?;
-            return match new_rows::insert_new_rows(&changes, OUTBOX_CHANNEL, now())
+            return match new_rows::insert_new_rows(&changes, now())
                 .execute(&mut *conn)
                 .await
             {
@@ -216,12 +213,11 @@ impl ResourceStore for PostgresStore {
             tx.rollback().await?;
             return Ok(outcome);
         }
-        // The new rows, and the notification that wakes every replica's delivery worker when the
-        // transaction commits.
+        // The new rows.
         let creates = changes.writes.iter().any(|w| w.resource.version == 1);
         let indexes = changes.writes.iter().any(|w| !w.index.is_empty());
         if creates || indexes || !changes.outbox.is_empty() {
-            new_rows::insert_new_rows(&changes, OUTBOX_CHANNEL, now())
+            new_rows::insert_new_rows(&changes, now())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -232,6 +228,26 @@ impl ResourceStore for PostgresStore {
             // The answer was lost: find out before answering.
             Err(e) => self.outcome_of(&changes, &e).await,
         }
+    }
+}
+
+/// The outbox statements both stores share, on Postgres.
+type OutboxSql = super::outbox_sql::Outbox<sqlx::Postgres>;
+/// The resource statements both stores share, on Postgres.
+type ResourceSql = super::resource_sql::Resources<sqlx::Postgres>;
+/// A change set's writes, on PostgreSQL.
+type WriteSql = super::apply::Writes<sqlx::Postgres>;
+
+#[async_trait]
+impl ResourceStore for PostgresStore {
+    async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
+        let delivers = !changes.outbox.is_empty();
+        let outcome = self.commit_changes(changes).await;
+        // Every replica's delivery worker learns of the new rows once they can be claimed.
+        if delivers && matches!(outcome, Ok(CommitOutcome::Committed)) {
+            self.announcer.announce();
+        }
+        outcome
     }
 
     async fn read(
@@ -558,5 +574,77 @@ mod tests {
         assert_eq!(count(&store, status_is("requested")).await, 1);
         let history = store.history("Task", "t1").await.expect("history");
         assert_eq!(history.len(), 1, "nothing moved to the history");
+    }
+
+    /// Replicas wake each other's delivery workers: a referral committed on one, with its
+    /// delivery, is announced to the others once it can be claimed, whether it was committed in
+    /// the one-statement way or in a transaction of its own.
+    #[tokio::test]
+    async fn deliveries_committed_on_one_replica_wake_the_others_once_they_can_be_claimed() {
+        use super::super::{ChangeSet, ClaimLimits, OutboxEntry, OutboxStore, ResourceStore};
+        use std::sync::Arc;
+        use std::time::Duration;
+        use tokio::sync::Notify;
+
+        let database = TempPostgres::create().await;
+        let committing = PostgresStore::open(&database.url).await.expect("replica");
+        let watching = PostgresStore::open(&database.url).await.expect("replica");
+        let wake = Arc::new(Notify::new());
+        watching.watch_outbox(wake.clone()).await.expect("listen");
+        let row = |n: u32| OutboxEntry {
+            id: format!("d{n}"),
+            destination: signpost_profiles::OdsCode::parse("LWS001").expect("ods"),
+            adapter: "fhir-rest".into(),
+            event: signpost_adapters::DeliveryEvent::TaskCreated,
+            task_id: format!("t{n}"),
+            task_version: 1,
+            focus_id: format!("s{n}"),
+            focus_version: 1,
+            idempotency_key: format!("k{n}"),
+            correlation_id: "c".into(),
+            traceparent: None,
+        };
+        let limits = ClaimLimits {
+            total: 10,
+            per_destination: 10,
+            rooms: Default::default(),
+        };
+        let creates = ChangeSet {
+            outbox: vec![row(1)],
+            ..new_task(
+                "t1".into(),
+                r#"{"resourceType":"Task"}"#.into(),
+                status_index("requested"),
+            )
+        };
+        // A one-time value makes the commit a transaction with its checks first.
+        let checked = ChangeSet {
+            outbox: vec![row(2)],
+            once: Some(super::super::Once {
+                scope: "bars:gp".into(),
+                value: "message-2".into(),
+                expires: super::super::Instant(i64::MAX),
+            }),
+            ..new_task(
+                "t2".into(),
+                r#"{"resourceType":"Task"}"#.into(),
+                status_index("requested"),
+            )
+        };
+        for (n, changes) in [creates, checked].into_iter().enumerate() {
+            committing.commit(changes).await.expect("commit");
+            tokio::time::timeout(Duration::from_secs(30), wake.notified())
+                .await
+                .unwrap_or_else(|_| panic!("commit {n}: the other replica was never told"));
+            let claimed = watching
+                .claim_deliveries("w", &limits, Duration::from_secs(60))
+                .await
+                .expect("claim");
+            assert_eq!(
+                claimed.len(),
+                1,
+                "commit {n}: woken before its row could be claimed"
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! A change set's new rows on PostgreSQL as one statement: the resources created, the search
 //! rows of every new version and the outbox rows, each table's rows bound as arrays and
-//! `UNNEST`ed, and the outbox announced, in data-modifying `WITH` parts that all run to the end.
+//! `UNNEST`ed, in data-modifying `WITH` parts that all run to the end (the outbox rows are
+//! announced after the commit, `announce.rs`).
 //! One round trip whatever the number of rows, and one statement text, so each connection
 //! prepares it once; a multi-row `VALUES` has a text (and a prepared statement) per row count.
 
@@ -11,7 +12,7 @@ use sqlx::query::Query;
 use super::super::index_keys::index_keys;
 use super::super::{ChangeSet, IndexEntry, Instant, OutboxEntry, StoredResource};
 
-/// The statement; `$24` is the channel announced on when `$25` (there are outbox rows).
+/// The statement.
 const INSERT_NEW_ROWS: &str = "WITH created AS (\
     INSERT INTO resources (resource_type, id, version, last_updated_us, body, index_keys) \
     SELECT t, i, v, u, b::jsonb, k::jsonb \
@@ -26,13 +27,12 @@ const INSERT_NEW_ROWS: &str = "WITH created AS (\
     FROM UNNEST($12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::int8[], \
       $18::text[], $19::int8[], $20::text[], $21::text[], $22::text[]) \
       AS o(id, d, a, e, ti, tv, fi, fv, ik, ci, tp)\
-) SELECT pg_notify($24, '') WHERE $25";
+) SELECT 1";
 
 /// The one statement writing `changes`' new rows (resources at version 1, every write's search
-/// rows, the outbox), announcing new outbox rows on `channel`; `created_at` stamps them.
+/// rows, the outbox); `created_at` stamps them.
 pub(super) fn insert_new_rows<'q>(
     changes: &'q ChangeSet,
-    channel: &'q str,
     created_at: Instant,
 ) -> Query<'q, Postgres, PgArguments> {
     let created: Vec<&'q StoredResource> = changes
@@ -87,8 +87,6 @@ pub(super) fn insert_new_rows<'q>(
                 .collect::<Vec<Option<&str>>>(),
         )
         .bind(created_at.0)
-        .bind(channel)
-        .bind(!outbox.is_empty())
 }
 
 /// One text column of `rows`, as an array to bind.
