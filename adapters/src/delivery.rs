@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Why a delivery is being made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,9 +34,10 @@ impl DeliveryEvent {
     }
 }
 
-/// One message to one partner, exactly as recorded in the outbox.
+/// One message to one partner, exactly as recorded in the outbox; the Task and ServiceRequest
+/// as trees (`Value`, the default) or as the JSON text the store holds ([`StoredDelivery`]).
 #[derive(Debug, Clone)]
-pub struct Delivery {
+pub struct Delivery<R = Value> {
     /// The outbox row's id.
     pub id: String,
     /// Stable across retries so the receiver can drop duplicates (`X-Request-Id`).
@@ -48,13 +50,50 @@ pub struct Delivery {
     /// Why it is sent.
     pub event: DeliveryEvent,
     /// The Task, at the version the outbox row names.
-    pub task: Value,
+    pub task: R,
     /// The Task's focus (the ServiceRequest), at the version the outbox row names.
-    pub focus: Value,
+    pub focus: R,
     /// 1 for the first attempt.
     pub attempt: u32,
     /// W3C `traceparent` of this delivery's span, sent on so the partner's work joins the trace.
     pub traceparent: Option<String>,
+}
+
+/// A delivery carrying its resources as the store holds them: an adapter that sends them as
+/// they are does not read them into trees and write them out again.
+pub type StoredDelivery = Delivery<Box<RawValue>>;
+
+impl<R> Delivery<R> {
+    /// The same delivery carrying `task` and `focus` instead.
+    pub fn carrying<S>(&self, task: S, focus: S) -> Delivery<S> {
+        Delivery {
+            id: self.id.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            correlation_id: self.correlation_id.clone(),
+            destination: self.destination.clone(),
+            event: self.event,
+            task,
+            focus,
+            attempt: self.attempt,
+            traceparent: self.traceparent.clone(),
+        }
+    }
+}
+
+impl Delivery {
+    /// The resources written out as JSON text.
+    pub fn stored(&self) -> Result<StoredDelivery, serde_json::Error> {
+        let raw = serde_json::value::to_raw_value;
+        Ok(self.carrying(raw(&self.task)?, raw(&self.focus)?))
+    }
+}
+
+impl StoredDelivery {
+    /// The resources read into trees, for an adapter that builds its message from them.
+    pub fn parsed(&self) -> Result<Delivery, serde_json::Error> {
+        let tree = |raw: &RawValue| serde_json::from_str::<Value>(raw.get());
+        Ok(self.carrying(tree(&self.task)?, tree(&self.focus)?))
+    }
 }
 
 /// The partner's acknowledgement.
@@ -130,6 +169,14 @@ pub trait Outbound: Send + Sync {
     fn timeout(&self) -> Duration;
     /// Sends one delivery; `Ok` only when the partner acknowledged it with a 2xx.
     async fn deliver(&self, delivery: &Delivery) -> Result<Receipt, DeliveryError>;
+    /// Sends one delivery whose resources are as stored. An adapter that can send them as they
+    /// are overrides this; by default they are read into trees and sent with `deliver`.
+    async fn deliver_stored(&self, delivery: &StoredDelivery) -> Result<Receipt, DeliveryError> {
+        let parsed = delivery.parsed().map_err(|e| {
+            DeliveryError::permanent(format!("a stored resource cannot be read: {e}"))
+        })?;
+        self.deliver(&parsed).await
+    }
     /// Whether this partner's protocol can carry news of `task` (about `focus`) to `destination`
     /// at all. When it cannot, no delivery is queued (it could only become a dead letter); the
     /// partner reads the Task through the API instead.

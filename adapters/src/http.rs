@@ -62,7 +62,7 @@ pub async fn classify(response: reqwest::Response) -> Result<Receipt, DeliveryEr
 }
 
 /// `traceparent` for the partner, when the delivery runs in a trace.
-pub fn trace_headers(delivery: &crate::Delivery) -> reqwest::header::HeaderMap {
+pub fn trace_headers<R>(delivery: &crate::Delivery<R>) -> reqwest::header::HeaderMap {
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(value) = delivery
         .traceparent

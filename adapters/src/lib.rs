@@ -11,7 +11,7 @@ pub mod registry;
 pub mod webhook;
 
 pub use adapter::{Adapter, Inbound};
-pub use delivery::{Delivery, DeliveryError, DeliveryEvent, Outbound, Receipt};
+pub use delivery::{Delivery, DeliveryError, DeliveryEvent, Outbound, Receipt, StoredDelivery};
 pub use registry::{
     AdapterConfigError, Registration, build, build_outbound, known_kinds, registration,
 };

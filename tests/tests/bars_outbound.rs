@@ -122,7 +122,9 @@ fn messages() -> Vec<(&'static str, Value)> {
 #[test]
 fn every_bars_message_and_the_fhir_rest_transaction_pass_the_independent_validator() {
     let mut sent: Vec<(&str, Value)> = messages();
-    let d = delivery("LWS001", DeliveryEvent::TaskCreated, "requested", "1");
+    let d = delivery("LWS001", DeliveryEvent::TaskCreated, "requested", "1")
+        .stored()
+        .expect("json");
     sent.push((
         "fhir-rest transaction",
         serde_json::to_value(

@@ -1,6 +1,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::{Router, http::HeaderMap, http::StatusCode, routing::post};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::*;
@@ -93,8 +94,9 @@ fn full_urls_are_absolute_on_the_partner_base_whatever_its_trailing_slash() {
         "https://partner.example/fhir",
         "https://partner.example/fhir/",
     ] {
-        let bundle = serde_json::to_value(transaction_bundle(&delivery(), base).expect("bundle"))
-            .expect("json");
+        let stored = delivery().stored().expect("json");
+        let bundle =
+            serde_json::to_value(transaction_bundle(&stored, base).expect("bundle")).expect("json");
         let urls: Vec<&str> = bundle["entry"]
             .as_array()
             .expect("entries")
@@ -115,8 +117,43 @@ fn full_urls_are_absolute_on_the_partner_base_whatever_its_trailing_slash() {
 fn a_resource_without_an_id_is_refused_not_sent_with_an_empty_address() {
     let mut delivery = delivery();
     delivery.focus = json!({"resourceType": "ServiceRequest"});
-    match transaction_bundle(&delivery, "https://partner.example/fhir") {
+    let stored = delivery.stored().expect("json");
+    match transaction_bundle(&stored, "https://partner.example/fhir") {
         Err(e @ DeliveryError::Permanent { .. }) => assert!(e.to_string().contains("no id"), "{e}"),
+        other => panic!("expected a permanent refusal, got {other:?}"),
+    }
+}
+
+/// Each resource goes out exactly as the store holds it: nothing reads it into a tree and writes
+/// it out again on the way (issue 27), so nothing in it is respelled.
+#[test]
+fn each_resource_is_sent_byte_for_byte_as_stored() {
+    let task = r#"{"resourceType":"Task","id":"t1","note":[{"text":"Caf\u00e9 at 10"}],"input":[{"valueDecimal":1.50}]}"#;
+    let focus = r#"{"resourceType":"ServiceRequest","id":"s1","status":"active"}"#;
+    let raw = |text: &str| RawValue::from_string(text.to_owned()).expect("json");
+    let stored = delivery().carrying(raw(task), raw(focus));
+    let body = serde_json::to_string(
+        &transaction_bundle(&stored, "https://partner.example/fhir").expect("bundle"),
+    )
+    .expect("body");
+    assert!(body.contains(task), "the Task was rewritten: {body}");
+    assert!(
+        body.contains(focus),
+        "the ServiceRequest was rewritten: {body}"
+    );
+}
+
+#[test]
+fn a_resource_that_is_not_an_object_is_refused() {
+    let stored = delivery().carrying(
+        RawValue::from_string("[]".into()).expect("json"),
+        RawValue::from_string(r#"{"resourceType":"ServiceRequest","id":"s1"}"#.into())
+            .expect("json"),
+    );
+    match transaction_bundle(&stored, "https://partner.example/fhir") {
+        Err(e @ DeliveryError::Permanent { .. }) => {
+            assert!(e.to_string().contains("cannot be addressed"), "{e}")
+        }
         other => panic!("expected a permanent refusal, got {other:?}"),
     }
 }

@@ -118,8 +118,8 @@ fn delivery() -> Delivery {
     }
 }
 
-#[tokio::test]
-async fn delivers_a_compact_signed_event_that_verifies() {
+/// A receiver on 127.0.0.1 that records every request; its URL.
+async fn receiver() -> (String, Seen) {
     let seen: Seen = Arc::default();
     let record = seen.clone();
     let app = Router::new().route(
@@ -137,9 +137,48 @@ async fn delivers_a_compact_signed_event_that_verifies() {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAAAA";
-    let adapter =
-        build(&json!({"url": format!("http://{addr}/hook"), "secret": secret})).expect("adapter");
+    (format!("http://{addr}/hook"), seen)
+}
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwAAAA";
+
+/// A stored version an adapter cannot read into a tree (well-formed JSON nested deeper than
+/// it reads) is refused for good, and the partner is sent nothing in its place; one it can
+/// read goes out as from the tree.
+#[tokio::test]
+async fn a_stored_body_that_cannot_be_read_is_refused_unsent() {
+    let (url, seen) = receiver().await;
+    let adapter = build(&json!({"url": url, "secret": SECRET})).expect("adapter");
+    let readable = delivery().stored().expect("json");
+    adapter
+        .outbound
+        .deliver_stored(&readable)
+        .await
+        .expect("delivered");
+    let nested = format!(
+        "{{\"resourceType\":\"Task\",\"id\":\"t1\",\"extension\":{}{}}}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let mut unreadable = readable.clone();
+    unreadable.task = serde_json::value::RawValue::from_string(nested).expect("json");
+    match adapter.outbound.deliver_stored(&unreadable).await {
+        Err(e @ DeliveryError::Permanent { .. }) => {
+            assert!(e.to_string().contains("cannot be read"), "{e}")
+        }
+        other => panic!("expected a permanent refusal, got {other:?}"),
+    }
+    let seen = seen.lock().expect("lock");
+    assert_eq!(seen.len(), 1, "only the readable delivery was sent");
+    let event: Value = serde_json::from_slice(&seen[0].1).expect("json");
+    assert_eq!(event["task"]["id"], "t1");
+}
+
+#[tokio::test]
+async fn delivers_a_compact_signed_event_that_verifies() {
+    let (url, seen) = receiver().await;
+    let secret = SECRET;
+    let adapter = build(&json!({"url": url, "secret": secret})).expect("adapter");
     adapter
         .outbound
         .deliver(&delivery())
