@@ -89,10 +89,18 @@ impl Delivery {
 }
 
 impl StoredDelivery {
-    /// The resources read into trees, for an adapter that builds its message from them.
-    pub fn parsed(&self) -> Result<Delivery, serde_json::Error> {
-        let tree = |raw: &RawValue| serde_json::from_str::<Value>(raw.get());
-        Ok(self.carrying(tree(&self.task)?, tree(&self.focus)?))
+    /// The resources read into trees, for an adapter that builds its message from them; a
+    /// version that cannot be read is a permanent failure naming it, never `null` sent on.
+    pub fn parsed(&self) -> Result<Delivery, DeliveryError> {
+        let tree = |raw: &RawValue, what: &str| {
+            serde_json::from_str::<Value>(raw.get()).map_err(|e| {
+                DeliveryError::permanent(format!("the stored {what} cannot be read: {e}"))
+            })
+        };
+        Ok(self.carrying(
+            tree(&self.task, "Task")?,
+            tree(&self.focus, "ServiceRequest")?,
+        ))
     }
 }
 
@@ -172,10 +180,7 @@ pub trait Outbound: Send + Sync {
     /// Sends one delivery whose resources are as stored. An adapter that can send them as they
     /// are overrides this; by default they are read into trees and sent with `deliver`.
     async fn deliver_stored(&self, delivery: &StoredDelivery) -> Result<Receipt, DeliveryError> {
-        let parsed = delivery.parsed().map_err(|e| {
-            DeliveryError::permanent(format!("a stored resource cannot be read: {e}"))
-        })?;
-        self.deliver(&parsed).await
+        self.deliver(&delivery.parsed()?).await
     }
     /// Whether this partner's protocol can carry news of `task` (about `focus`) to `destination`
     /// at all. When it cannot, no delivery is queued (it could only become a dead letter); the

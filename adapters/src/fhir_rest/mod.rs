@@ -5,7 +5,6 @@ mod config;
 #[cfg(test)]
 mod tests;
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -73,11 +72,11 @@ struct Entry<'a> {
 
 /// What addresses a resource on the partner's server; the rest of it is skipped unread.
 #[derive(Deserialize)]
-struct Address<'a> {
-    #[serde(rename = "resourceType", borrow, default)]
-    resource_type: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    id: Option<Cow<'a, str>>,
+struct Address {
+    #[serde(rename = "resourceType", default)]
+    resource_type: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
 }
 
 /// An entry's request.
@@ -98,15 +97,15 @@ pub fn transaction_bundle<'a>(
     base: &str,
 ) -> Result<TransactionBundle<'a>, DeliveryError> {
     let base = base.trim_end_matches('/');
-    let entry = |resource: &'a RawValue| {
-        let address: Address<'_> = serde_json::from_str(resource.get()).map_err(|e| {
+    let entry = |resource: &'a RawValue, what: &str| {
+        let address: Address = serde_json::from_str(resource.get()).map_err(|e| {
             DeliveryError::permanent(format!(
-                "a resource in the delivery cannot be addressed on the partner's server: {e}"
+                "the {what} in the delivery cannot be addressed on the partner's server: {e}"
             ))
         })?;
         let missing = |name: &str| {
             DeliveryError::permanent(format!(
-                "a resource in the delivery has no {name}; it cannot be addressed on the partner's server"
+                "the {what} in the delivery has no {name}; it cannot be addressed on the partner's server"
             ))
         };
         let rtype = (address.resource_type)
@@ -127,7 +126,10 @@ pub fn transaction_bundle<'a>(
     Ok(TransactionBundle {
         resource_type: "Bundle",
         kind: "transaction",
-        entry: [entry(&delivery.focus)?, entry(&delivery.task)?],
+        entry: [
+            entry(&delivery.focus, "ServiceRequest")?,
+            entry(&delivery.task, "Task")?,
+        ],
     })
 }
 

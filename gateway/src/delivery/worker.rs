@@ -40,9 +40,9 @@ struct Claimed {
     prepared: Result<Prepared, String>,
 }
 
-/// A delivery's adapter and the resource versions it carries, as stored. They are parsed when
-/// sent, in the delivery's own task: parsing a whole claim's worth at once held up a request
-/// thread for milliseconds.
+/// A delivery's adapter and the resource versions it carries, as stored. Those a VCS provider
+/// is sent are parsed (to minimise them) when sent, in the delivery's own task: parsing a whole
+/// claim's worth at once held up a request thread for milliseconds.
 struct Prepared {
     adapter: Arc<dyn Outbound>,
     task: StoredResource,
@@ -62,32 +62,32 @@ enum Outgoing {
 impl Prepared {
     /// What the adapter sends, with the trace context of the current span, or why a stored
     /// version cannot be read (a partner is never sent `null` in its place).
-    fn delivery(&self, claimed: &ClaimedDelivery) -> Result<Outgoing, String> {
+    fn delivery(self, claimed: &ClaimedDelivery) -> Result<Outgoing, String> {
         let entry = &claimed.entry;
+        let label =
+            |r: &StoredResource| format!("{}/{}/_history/{}", r.resource_type, r.id, r.version);
+        let labels = self.to_vcs.then(|| (label(&self.task), label(&self.focus)));
         let stored = StoredDelivery {
             id: entry.id.clone(),
             idempotency_key: entry.idempotency_key.clone(),
             correlation_id: entry.correlation_id.clone(),
             destination: entry.destination.to_string(),
             event: entry.event,
-            task: self.task.body.clone(),
-            focus: self.focus.body.clone(),
+            task: self.task.body,
+            focus: self.focus.body,
             attempt: claimed.attempts + 1,
             traceparent: traces::current_traceparent(),
         };
-        if !self.to_vcs {
+        let Some((task_label, focus_label)) = labels else {
             return Ok(Outgoing::Stored(stored));
-        }
-        let minimised = |r: &StoredResource| {
-            let full = serde_json::from_str::<Value>(r.body.get()).map_err(|e| {
-                format!(
-                    "the stored {}/{}/_history/{} cannot be read: {e}",
-                    r.resource_type, r.id, r.version
-                )
-            })?;
+        };
+        let minimised = |label: &str, body: &serde_json::value::RawValue| {
+            let full = serde_json::from_str::<Value>(body.get())
+                .map_err(|e| format!("the stored {label} cannot be read: {e}"))?;
             Ok::<_, String>(minimise_for_vcs(&full))
         };
-        let (task, focus) = (minimised(&self.task)?, minimised(&self.focus)?);
+        let task = minimised(&task_label, &stored.task)?;
+        let focus = minimised(&focus_label, &stored.focus)?;
         Ok(Outgoing::Minimised(stored.carrying(task, focus)))
     }
 }
@@ -418,17 +418,20 @@ impl DeliveryWorker {
             // Another worker claimed it after this one lost the lease; it is theirs to send.
             return;
         }
-        let result = match &claimed.prepared {
-            Ok(prepared) => match prepared.delivery(&claimed.delivery) {
-                Ok(Outgoing::Stored(delivery)) => {
-                    prepared.adapter.deliver_stored(&delivery).await.map(|_| ())
+        let result = match claimed.prepared {
+            Ok(prepared) => {
+                let adapter = prepared.adapter.clone();
+                match prepared.delivery(&claimed.delivery) {
+                    Ok(Outgoing::Stored(delivery)) => {
+                        adapter.deliver_stored(&delivery).await.map(|_| ())
+                    }
+                    Ok(Outgoing::Minimised(delivery)) => {
+                        adapter.deliver(&delivery).await.map(|_| ())
+                    }
+                    Err(reason) => Err(undeliverable(reason)),
                 }
-                Ok(Outgoing::Minimised(delivery)) => {
-                    prepared.adapter.deliver(&delivery).await.map(|_| ())
-                }
-                Err(reason) => Err(undeliverable(reason)),
-            },
-            Err(reason) => Err(undeliverable(reason.clone())),
+            }
+            Err(reason) => Err(undeliverable(reason)),
         };
         let recorded = match result {
             Ok(()) => {

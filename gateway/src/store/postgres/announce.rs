@@ -11,9 +11,11 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 
-/// How long one notification may take before it is given up (on a cut connection, say): the
-/// rows are committed, so other replicas still find them at their next poll.
+/// How long one notification may take before it is given up (on a cut connection, say).
 const DEADLINE: Duration = Duration::from_secs(5);
+/// The pause before a failed notification is tried again; meanwhile other replicas still find
+/// the rows at their next poll.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// Announces new outbox rows on a channel; announcements made while one is sent go as one.
 #[derive(Clone)]
@@ -28,18 +30,16 @@ impl Announcer {
         let (due, mut pending) = mpsc::channel::<()>(1);
         tokio::spawn(async move {
             while pending.recv().await.is_some() {
-                let notify = sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(channel)
-                    .execute(&pool);
-                let failed = match tokio::time::timeout(DEADLINE, notify).await {
-                    Ok(Ok(_)) => continue,
-                    Ok(Err(e)) => e.to_string(),
-                    Err(_) => format!("no answer within {DEADLINE:?}"),
-                };
-                tracing::warn!(
-                    error = %failed,
-                    "could not announce new deliveries; other replicas find them at their next poll"
-                );
+                let mut failures = 0u32;
+                // Until one is sent: otherwise the last rows before a quiet spell would wait for
+                // the next poll.
+                while let Err(e) = notify(&pool, channel).await {
+                    if failures == 0 {
+                        tracing::warn!(error = %e, "could not announce new deliveries; trying again, and other replicas find them at their next poll");
+                    }
+                    failures += 1;
+                    tokio::time::sleep(RETRY_AFTER).await;
+                }
             }
         });
         Self { due }
@@ -50,5 +50,49 @@ impl Announcer {
         // Full means one is already due, and it is sent after this call; closed cannot happen
         // while this handle lives.
         let _ = self.due.try_send(());
+    }
+
+    /// An announcement made when the returned guard drops, unless `delivers` is false or the
+    /// guard is told nothing was written: a commit cut short (its deadline passed, its client
+    /// left) or of unknown outcome may still have landed, and a needless wake costs a claim
+    /// that finds nothing.
+    pub(super) fn after_commit(&self, delivers: bool) -> AfterCommit<'_> {
+        AfterCommit {
+            announcer: self,
+            armed: delivers,
+        }
+    }
+}
+
+/// See [`Announcer::after_commit`].
+pub(super) struct AfterCommit<'a> {
+    announcer: &'a Announcer,
+    armed: bool,
+}
+
+impl AfterCommit<'_> {
+    /// Nothing was written: nothing to announce.
+    pub(super) fn nothing_written(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for AfterCommit<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.announcer.announce();
+        }
+    }
+}
+
+/// Sends one notification on `channel`.
+async fn notify(pool: &PgPool, channel: &str) -> Result<(), String> {
+    let sent = sqlx::query("SELECT pg_notify($1, '')")
+        .bind(channel)
+        .execute(pool);
+    match tokio::time::timeout(DEADLINE, sent).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {DEADLINE:?}")),
     }
 }

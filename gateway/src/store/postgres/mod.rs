@@ -241,11 +241,16 @@ type WriteSql = super::apply::Writes<sqlx::Postgres>;
 #[async_trait]
 impl ResourceStore for PostgresStore {
     async fn commit(&self, changes: ChangeSet) -> Result<CommitOutcome, StoreError> {
-        let delivers = !changes.outbox.is_empty();
+        // Every replica's delivery worker learns of new rows once they can be claimed.
+        let announce = self.announcer.after_commit(!changes.outbox.is_empty());
         let outcome = self.commit_changes(changes).await;
-        // Every replica's delivery worker learns of the new rows once they can be claimed.
-        if delivers && matches!(outcome, Ok(CommitOutcome::Committed)) {
-            self.announcer.announce();
+        match &outcome {
+            // Refused by the server, or stopped by a condition or a one-time value.
+            Err(StoreError::Database(_))
+            | Ok(CommitOutcome::AlreadyExists(_) | CommitOutcome::Replayed) => {
+                announce.nothing_written()
+            }
+            Ok(CommitOutcome::Committed) | Err(_) => drop(announce),
         }
         outcome
     }
@@ -631,15 +636,25 @@ mod tests {
                 status_index("requested"),
             )
         };
+        let watching = Arc::new(watching);
         for (n, changes) in [creates, checked].into_iter().enumerate() {
+            // Waiting before the commit starts, and claiming the moment it is woken: a wake-up
+            // sent before the rows were visible would find nothing.
+            let (waiter, limits) = (watching.clone(), limits.clone());
+            let woken = wake.clone();
+            let claimer = tokio::spawn(async move {
+                tokio::time::timeout(Duration::from_secs(30), woken.notified())
+                    .await
+                    .ok()?;
+                let claim = waiter.claim_deliveries("w", &limits, Duration::from_secs(60));
+                Some(claim.await.expect("claim"))
+            });
+            tokio::task::yield_now().await;
             committing.commit(changes).await.expect("commit");
-            tokio::time::timeout(Duration::from_secs(30), wake.notified())
+            let claimed = claimer
                 .await
-                .unwrap_or_else(|_| panic!("commit {n}: the other replica was never told"));
-            let claimed = watching
-                .claim_deliveries("w", &limits, Duration::from_secs(60))
-                .await
-                .expect("claim");
+                .expect("task")
+                .unwrap_or_else(|| panic!("commit {n}: the other replica was never told"));
             assert_eq!(
                 claimed.len(),
                 1,
