@@ -30,14 +30,17 @@ impl Announcer {
         let (due, mut pending) = mpsc::channel::<()>(1);
         tokio::spawn(async move {
             while pending.recv().await.is_some() {
-                let mut failures = 0u32;
-                // Until one is sent: otherwise the last rows before a quiet spell would wait for
-                // the next poll.
+                let mut warned = false;
+                // Until one is sent (otherwise the last rows before a quiet spell would wait for
+                // the next poll), or the store is gone.
                 while let Err(e) = notify(&pool, channel).await {
-                    if failures == 0 {
+                    if !warned {
                         tracing::warn!(error = %e, "could not announce new deliveries; trying again, and other replicas find them at their next poll");
+                        warned = true;
                     }
-                    failures += 1;
+                    if pending.is_closed() {
+                        return;
+                    }
                     tokio::time::sleep(RETRY_AFTER).await;
                 }
             }
