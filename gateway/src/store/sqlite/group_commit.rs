@@ -308,6 +308,23 @@ async fn commit_batch(
         .collect())
 }
 
+/// Who holds each of the rows in `$1` (a JSON array of `[id, claim]` pairs) that is still
+/// pending. One text whatever the number of pairs, so it is prepared once; `+state` keeps SQLite
+/// on the id index: without statistics on the outbox it walked every pending row instead, the
+/// whole backlog for each batch of marks.
+const HOLDERS: &str = "SELECT id, lease_owner FROM outbox WHERE +state = 'pending' \
+     AND id IN (SELECT value ->> 0 FROM json_each($1))";
+
+/// Marks delivered the rows of the pairs in `$2` still pending under that claim (see `HOLDERS`).
+static MARK_DELIVERED: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE outbox SET {} WHERE +state = 'pending' \
+         AND (id, lease_owner) IN (SELECT value ->> 0, value ->> 1 FROM json_each($2)) \
+         RETURNING id",
+        crate::store::outbox_sql::DELIVERED
+    )
+});
+
 /// Marks the waiting deliveries delivered with one statement; as one at a time, a row no
 /// longer pending, or no longer held by the claim that sent it, is left alone.
 async fn mark_delivered_together(
@@ -318,38 +335,32 @@ async fn mark_delivered_together(
     if delivered.is_empty() {
         return;
     }
-    let pairs: Vec<String> = (0..delivered.len())
-        .map(|n| format!("(${}, ${})", 2 * n + 2, 2 * n + 3))
+    let pairs: Vec<[&str; 2]> = delivered
+        .iter()
+        .map(|(_, id, lease)| [*id, *lease])
         .collect();
-    let sql = format!(
-        "UPDATE outbox SET {} WHERE state = 'pending' AND (id, lease_owner) IN (VALUES {}) \
-         RETURNING id",
-        crate::store::outbox_sql::DELIVERED,
-        pairs.join(", ")
-    );
     // Who held each row before it is marked (the mark clears it), so that of two marks of one
     // row under different claims, only the holder's is answered as recorded.
-    let ids: Vec<String> = (0..delivered.len())
-        .map(|n| format!("${}", n + 1))
-        .collect();
-    let holders_sql = format!(
-        "SELECT id, lease_owner FROM outbox WHERE state = 'pending' AND id IN ({})",
-        ids.join(", ")
-    );
-    let mut holders = sqlx::query_as::<_, (String, Option<String>)>(AssertSqlSafe(holders_sql));
-    for (_, id, _) in delivered.iter() {
-        holders = holders.bind(*id);
-    }
-    let mut update = sqlx::query_scalar::<_, String>(AssertSqlSafe(sql)).bind(now().0);
-    for (_, id, lease) in delivered.iter() {
-        update = update.bind(*id).bind(*lease);
-    }
-    let result = match holders.fetch_all(&mut *conn).await {
-        Ok(holders) => update
-            .fetch_all(&mut *conn)
-            .await
-            .map(|marked| (holders, marked)),
-        Err(e) => Err(e),
+    let result = match serde_json::to_string(&pairs) {
+        Ok(pairs) => {
+            let holders = sqlx::query_as::<_, (String, Option<String>)>(HOLDERS)
+                .bind(&pairs)
+                .fetch_all(&mut *conn)
+                .await;
+            match holders {
+                Ok(holders) => {
+                    sqlx::query_scalar::<_, String>(AssertSqlSafe(MARK_DELIVERED.as_str()))
+                        .bind(now().0)
+                        .bind(&pairs)
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map(|marked| (holders, marked))
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        Err(e) => Err(e.to_string()),
     };
     for (i, id, lease) in delivered.drain(..) {
         answers[i] = Some(match &result {
@@ -626,5 +637,39 @@ mod tests {
             .await
             .expect("list");
         assert!(delivered.iter().all(|d| d.attempts == 1), "{delivered:?}");
+    }
+
+    /// Marks look their rows up by id: the outbox has no statistics, and the statements they
+    /// replaced walked every pending row (the whole backlog, under load) for each batch.
+    #[tokio::test]
+    async fn marks_find_their_rows_by_id_not_by_walking_the_backlog() {
+        let (_dir, store, _db) = temp_sqlite().await;
+        for (sql, now) in [
+            (super::HOLDERS, None),
+            (super::MARK_DELIVERED.as_str(), Some(0_i64)),
+        ] {
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(explain));
+            if let Some(now) = now {
+                query = query.bind(now);
+            }
+            let plan: Vec<(i64, i64, i64, String)> = query
+                .bind("[]")
+                .fetch_all(&store.writer)
+                .await
+                .expect("plan");
+            let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s
+                        .contains("SEARCH outbox USING INDEX sqlite_autoindex_outbox_1 (id=?)")),
+                "{sql}: {steps:?}"
+            );
+            assert!(
+                !steps.iter().any(|s| s.contains("outbox_due")),
+                "{sql}: {steps:?}"
+            );
+        }
     }
 }
