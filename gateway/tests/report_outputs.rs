@@ -308,8 +308,9 @@ fn measures_and_measure_reports_pass_the_independent_validator() {
         None,
         "2026-12-02T09:00:00Z",
     ));
-    let verdicts = oracle::errors(&resources);
-    for (resource, errors) in resources.iter().zip(verdicts) {
+    let verdicts = oracle::validate(&resources);
+    for (resource, verdict) in resources.iter().zip(&verdicts) {
+        let errors = verdict.errors();
         assert!(
             errors.is_empty(),
             "{} {}: {errors:#?}",
@@ -368,8 +369,9 @@ async fn a_referral_is_reported_end_to_end_as_a_masked_small_count() {
         .as_str()
         .expect("policy");
     assert!(!policy.is_empty());
-    let verdicts = oracle::errors(std::slice::from_ref(&bundle));
-    assert!(verdicts[0].is_empty(), "{:#?}", verdicts[0]);
+    let verdicts = oracle::validate(std::slice::from_ref(&bundle));
+    let errors = verdicts[0].errors();
+    assert!(errors.is_empty(), "{errors:#?}");
 }
 
 #[test]

@@ -4,6 +4,8 @@
 
 pub mod browser;
 pub mod console;
+// The conformance tests' (tests/tests/support/oracle.rs): one copy for both.
+#[path = "../../../tests/tests/support/oracle.rs"]
 pub mod oracle;
 // Also the store's unit tests' (src/store/test_fixtures.rs): one copy for both.
 mod temp_postgres;

@@ -1,5 +1,6 @@
 //! The independent validator (tests/oracle: Medplum's validateResource, pinned by its lock file),
 //! run over resources as one batch. Anything it reports as an error, Signpost must not send.
+//! The gateway's tests include this file too (`gateway/tests/support/mod.rs`): one copy for both.
 
 use std::io::Write;
 use std::path::Path;
@@ -35,7 +36,8 @@ pub fn validate(resources: &[Value]) -> Vec<Verdict> {
 /// Validates resources given as JSON text, one line each (so a text may repeat a member name,
 /// which the oracle's JSON.parse resolves by keeping the last).
 pub fn validate_lines(lines: &[String]) -> Vec<Verdict> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("oracle");
+    // From either crate's directory, so that both crates' tests can include this file.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/oracle");
     assert!(
         dir.join("node_modules/@medplum/core").is_dir(),
         "the oracle is not installed: run `npm ci --prefix tests/oracle` (needs Node.js 20.19 or later)"
