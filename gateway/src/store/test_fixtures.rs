@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use serde_json::value::RawValue;
 
 use super::{
-    ChangeSet, Criterion, IndexEntry, Instant, ResourceStore, ResourceWrite, SearchQuery,
-    SortOrder, SqliteStore, StoredResource,
+    ChangeSet, Criterion, IndexEntry, Instant, OutboxEntry, ResourceStore, ResourceWrite,
+    SearchQuery, SortOrder, SqliteStore, StoredResource,
 };
 
 /// A store in a fresh temporary directory (kept until the guard drops), and its database file.
@@ -69,4 +69,21 @@ pub(super) async fn count(store: &dyn ResourceStore, criterion: Criterion) -> i6
         sort: SortOrder::default(),
     };
     store.search(&query).await.expect("search").total
+}
+
+/// The `n`th new delivery to LWS001 by `fhir-rest`: row `d{n}`, Task `t{n}`, ServiceRequest `s{n}`.
+pub(super) fn delivery_row(n: u32) -> OutboxEntry {
+    OutboxEntry {
+        id: format!("d{n}"),
+        destination: signpost_profiles::OdsCode::parse("LWS001").expect("ods"),
+        adapter: "fhir-rest".into(),
+        event: signpost_adapters::DeliveryEvent::TaskCreated,
+        task_id: format!("t{n}"),
+        task_version: 1,
+        focus_id: format!("s{n}"),
+        focus_version: 1,
+        idempotency_key: format!("k{n}"),
+        correlation_id: "c".into(),
+        traceparent: None,
+    }
 }

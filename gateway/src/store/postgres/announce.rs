@@ -49,7 +49,7 @@ impl Announcer {
     }
 
     /// Announces rows committed before this call: a notification is sent after it.
-    pub(super) fn announce(&self) {
+    fn announce(&self) {
         // Full means one is already due, and it is sent after this call; closed cannot happen
         // while this handle lives.
         let _ = self.due.try_send(());

@@ -586,7 +586,8 @@ mod tests {
     /// the one-statement way or in a transaction of its own.
     #[tokio::test]
     async fn deliveries_committed_on_one_replica_wake_the_others_once_they_can_be_claimed() {
-        use super::super::{ChangeSet, ClaimLimits, OutboxEntry, OutboxStore, ResourceStore};
+        use super::super::test_fixtures::delivery_row;
+        use super::super::{ChangeSet, ClaimLimits, OutboxStore, ResourceStore};
         use std::sync::Arc;
         use std::time::Duration;
         use tokio::sync::Notify;
@@ -596,26 +597,13 @@ mod tests {
         let watching = PostgresStore::open(&database.url).await.expect("replica");
         let wake = Arc::new(Notify::new());
         watching.watch_outbox(wake.clone()).await.expect("listen");
-        let row = |n: u32| OutboxEntry {
-            id: format!("d{n}"),
-            destination: signpost_profiles::OdsCode::parse("LWS001").expect("ods"),
-            adapter: "fhir-rest".into(),
-            event: signpost_adapters::DeliveryEvent::TaskCreated,
-            task_id: format!("t{n}"),
-            task_version: 1,
-            focus_id: format!("s{n}"),
-            focus_version: 1,
-            idempotency_key: format!("k{n}"),
-            correlation_id: "c".into(),
-            traceparent: None,
-        };
         let limits = ClaimLimits {
             total: 10,
             per_destination: 10,
             rooms: Default::default(),
         };
         let creates = ChangeSet {
-            outbox: vec![row(1)],
+            outbox: vec![delivery_row(1)],
             ..new_task(
                 "t1".into(),
                 r#"{"resourceType":"Task"}"#.into(),
@@ -624,7 +612,7 @@ mod tests {
         };
         // A one-time value makes the commit a transaction with its checks first.
         let checked = ChangeSet {
-            outbox: vec![row(2)],
+            outbox: vec![delivery_row(2)],
             once: Some(super::super::Once {
                 scope: "bars:gp".into(),
                 value: "message-2".into(),

@@ -582,19 +582,7 @@ mod tests {
     async fn deliveries_marked_together_are_each_marked_once() {
         let (_dir, store, _) = temp_sqlite().await;
         let outbox = (0..20)
-            .map(|n| crate::store::OutboxEntry {
-                id: format!("d{n}"),
-                destination: signpost_profiles::OdsCode::parse("LWS001").expect("ods"),
-                adapter: "fhir-rest".into(),
-                event: signpost_adapters::DeliveryEvent::TaskCreated,
-                task_id: format!("t{n}"),
-                task_version: 1,
-                focus_id: format!("s{n}"),
-                focus_version: 1,
-                idempotency_key: format!("k{n}"),
-                correlation_id: "c".into(),
-                traceparent: None,
-            })
+            .map(crate::store::test_fixtures::delivery_row)
             .collect();
         let queued = store
             .commit(ChangeSet {
